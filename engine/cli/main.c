@@ -1,0 +1,60 @@
+/* main.c — the sluice command line: a thin dispatcher to subcommands.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sluice-cli.h"
+
+static const struct {
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *summary;
+} commands[] = {
+  { "run", sluice_cmd_run, "run a pipeline on one input" },
+  { "batch", sluice_cmd_batch, "run a pipeline over a JSONL file of jobs (resumable)" },
+  { "check", sluice_cmd_check, "check pipeline files without running them" },
+};
+
+static void
+print_usage (FILE *out)
+{
+  fprintf (out, "Usage: sluice COMMAND [OPTION…]\n\nCommands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nOptions:\n  --version  print the version\n  --help     this text\n\n"
+                "Run 'sluice COMMAND --help' for a command's options.\n");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  setlocale (LC_ALL, "");
+
+  if (argc < 2)
+    {
+      print_usage (stderr);
+      return SLUICE_EXIT_USAGE;
+    }
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
+    {
+      printf ("sluice %s\n", SLUICE_VERSION);
+      return SLUICE_EXIT_OK;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "help") == 0)
+    {
+      print_usage (stdout);
+      return SLUICE_EXIT_OK;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+
+  fprintf (stderr, "sluice: unknown command '%s'\n\n", argv[1]);
+  print_usage (stderr);
+  return SLUICE_EXIT_USAGE;
+}

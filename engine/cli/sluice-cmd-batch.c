@@ -1,0 +1,197 @@
+/* sluice-cmd-batch.c — `sluice batch PIPELINE IN.jsonl -o OUT.jsonl`
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <unistd.h>
+#include <glib-unix.h>
+
+#include "sluice-cli.h"
+#include "sluice-batch.h"
+
+#define DEFAULT_CONCURRENCY 16
+#define DEFAULT_GRACE "10s"
+
+typedef struct
+{
+  GMainLoop   *loop;
+  SluiceBatch *batch;
+  gboolean     ok;
+  GError      *error;
+} Run;
+
+static void
+on_batch_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Run *run = user_data;
+
+  run->ok = sluice_batch_run_finish (run->batch, result, &run->error);
+  g_main_loop_quit (run->loop);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Run *run = user_data;
+
+  fprintf (stderr, "\nsluice batch: stopping: no new jobs; waiting for those in flight "
+                   "(signal again to cancel them now)\n");
+  sluice_batch_stop (run->batch);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+print_summary (JsonObject *summary,
+               gboolean    as_json)
+{
+  if (as_json)
+    {
+      g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), summary);
+      g_autofree char *text = sluice_json_to_string (node);
+
+      printf ("%s\n", text);
+      return;
+    }
+
+  printf ("jobs:      %" G_GINT64_FORMAT " ok, %" G_GINT64_FORMAT " failed",
+          json_object_get_int_member (summary, "ok"),
+          json_object_get_int_member (summary, "failed"));
+  if (json_object_get_int_member (summary, "resumed") > 0)
+    printf (", %" G_GINT64_FORMAT " already done (resumed)", json_object_get_int_member (summary, "resumed"));
+  if (json_object_get_int_member (summary, "interrupted") > 0)
+    printf (", %" G_GINT64_FORMAT " interrupted (left for --resume)", json_object_get_int_member (summary, "interrupted"));
+  if (json_object_get_int_member (summary, "blank") > 0)
+    printf (", %" G_GINT64_FORMAT " blank lines skipped", json_object_get_int_member (summary, "blank"));
+  printf ("\nretries:   %" G_GINT64_FORMAT "\n", json_object_get_int_member (summary, "retries"));
+  printf ("cost:      $%.6f", json_object_get_double_member (summary, "cost_usd"));
+  if (json_object_get_int_member (summary, "cost_unknown") > 0)
+    printf (" (+ %" G_GINT64_FORMAT " jobs of unknown cost)", json_object_get_int_member (summary, "cost_unknown"));
+  printf ("\nlatency:   p50 %" G_GINT64_FORMAT " ms, p95 %" G_GINT64_FORMAT " ms\n",
+          json_object_get_int_member (summary, "p50_ms"),
+          json_object_get_int_member (summary, "p95_ms"));
+  printf ("time:      %.1f s (%.1f jobs/s)\n",
+          json_object_get_double_member (summary, "elapsed_s"),
+          json_object_get_double_member (summary, "jobs_per_s"));
+  printf ("output:    %s\n", json_object_get_string_member (summary, "output"));
+}
+
+int
+sluice_cmd_batch (int    argc,
+                  char **argv)
+{
+  g_autofree char *output = NULL;
+  g_autofree char *grace = NULL;
+  int concurrency = DEFAULT_CONCURRENCY;
+  gboolean resume = FALSE, overwrite = FALSE, quiet = FALSE, json = FALSE;
+  GOptionEntry entries[] = {
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Where results go, one JSON line per input line (required)", "OUT.jsonl" },
+    { "concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Jobs in flight at most (default 16)", "N" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue an interrupted batch: finished jobs are not run again", NULL },
+    { "overwrite", 0, 0, G_OPTION_ARG_NONE, &overwrite, "Discard an earlier batch's output and state", NULL },
+    { "grace", 0, 0, G_OPTION_ARG_STRING, &grace, "After Ctrl-C, how long jobs in flight may finish (default 10s)", "DURATION" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) options = g_option_context_new ("PIPELINE INPUT.jsonl — run a pipeline over a file of jobs");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceEngine) engine = NULL;
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(JsonObject) summary = NULL;
+  SluiceBatchOptions batch_options = { 0 };
+  Run run = { 0 };
+  guint sigint, sigterm;
+  gint64 grace_ms = 0;
+  int status;
+
+  g_option_context_add_main_entries (options, entries, NULL);
+  g_option_context_set_summary (options,
+    "Each input line is a job: {\"custom_id\": \"...\", \"input\": {...}} (the OpenAI\n"
+    "Batch line format is accepted too: its \"body\" is the input). Each job\n"
+    "ends as exactly one output line: {\"custom_id\", \"line\", \"output\"} or\n"
+    "{\"custom_id\", \"line\", \"error\"}. Job state is kept in OUT.jsonl.sluice-state,\n"
+    "so --resume after a crash or Ctrl-C re-runs no finished job.\n\n"
+    "Exit status: 0 all jobs ok, 1 some jobs failed, 2 the batch could not run,\n"
+    "130 interrupted (resumable).");
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      fprintf (stderr, "sluice batch: %s\n", error->message);
+      return SLUICE_EXIT_USAGE;
+    }
+  if (argc != 3)
+    {
+      fprintf (stderr, "sluice batch: expected PIPELINE INPUT.jsonl (see --help)\n");
+      return SLUICE_EXIT_USAGE;
+    }
+  if (output == NULL)
+    {
+      fprintf (stderr, "sluice batch: -o OUT.jsonl is required\n");
+      return SLUICE_EXIT_USAGE;
+    }
+  if (concurrency < 1 || concurrency > 65536)
+    {
+      fprintf (stderr, "sluice batch: --concurrency must be between 1 and 65536\n");
+      return SLUICE_EXIT_USAGE;
+    }
+  if (!sluice_parse_duration (grace != NULL ? grace : DEFAULT_GRACE, &grace_ms))
+    {
+      fprintf (stderr, "sluice batch: --grace must be a duration such as 10s\n");
+      return SLUICE_EXIT_USAGE;
+    }
+  if (resume && overwrite)
+    {
+      fprintf (stderr, "sluice batch: --resume and --overwrite exclude each other\n");
+      return SLUICE_EXIT_USAGE;
+    }
+
+  engine = sluice_engine_new ();
+  pipeline = sluice_cli_load_pipeline (engine, argv[1]);
+  if (pipeline == NULL)
+    return SLUICE_EXIT_USAGE;
+
+  batch_options.input_path = argv[2];
+  batch_options.output_path = output;
+  batch_options.concurrency = (guint) concurrency;
+  batch_options.resume = resume;
+  batch_options.overwrite = overwrite;
+  batch_options.progress = !quiet && isatty (STDERR_FILENO);
+  batch_options.grace_ms = grace_ms;
+
+  run.batch = sluice_batch_new (pipeline, &batch_options, &error);
+  if (run.batch == NULL)
+    {
+      fprintf (stderr, "sluice batch: %s\n", error->message);
+      return SLUICE_EXIT_USAGE;
+    }
+
+  run.loop = g_main_loop_new (NULL, FALSE);
+  sigint = g_unix_signal_add (SIGINT, on_signal, &run);
+  sigterm = g_unix_signal_add (SIGTERM, on_signal, &run);
+  sluice_batch_run_async (run.batch, on_batch_done, &run);
+  g_main_loop_run (run.loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_main_loop_unref (run.loop);
+
+  summary = sluice_batch_get_summary (run.batch);
+  print_summary (summary, json);
+
+  if (!run.ok)
+    {
+      fprintf (stderr, "sluice batch: %s\n", run.error->message);
+      status = SLUICE_EXIT_USAGE;
+    }
+  else if (sluice_batch_was_stopped (run.batch))
+    {
+      fprintf (stderr, "sluice batch: interrupted; run again with --resume to finish\n");
+      status = SLUICE_EXIT_INTERRUPTED;
+    }
+  else
+    status = json_object_get_int_member (summary, "failed") > 0 ? SLUICE_EXIT_FAILED : SLUICE_EXIT_OK;
+
+  g_clear_error (&run.error);
+  sluice_batch_free (run.batch);
+  return status;
+}

@@ -1,0 +1,61 @@
+/* sluice-cmd-check.c — `sluice check PIPELINE…`
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+
+#include "sluice-cli.h"
+#include "sluice-private.h"
+
+SluicePipeline *
+sluice_cli_load_pipeline (SluiceEngine *engine,
+                          const char   *path)
+{
+  g_autoptr(GPtrArray) diagnostics = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_diagnostic_free);
+  SluicePipeline *pipeline = _sluice_pipeline_load (engine, path, diagnostics);
+
+  for (guint i = 0; i < diagnostics->len; i++)
+    {
+      g_autofree char *line = sluice_diagnostic_to_string (g_ptr_array_index (diagnostics, i));
+      fprintf (stderr, "%s\n", line);
+    }
+  return pipeline;
+}
+
+int
+sluice_cmd_check (int    argc,
+                  char **argv)
+{
+  g_autoptr(GOptionContext) options = g_option_context_new ("PIPELINE… — check pipeline files");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceEngine) engine = NULL;
+  int status = SLUICE_EXIT_OK;
+
+  g_option_context_set_summary (options,
+    "Checks each pipeline file without running it: syntax, environment\n"
+    "variables, every stage name and every stage's configuration. All\n"
+    "problems are reported as file:line:col: message.");
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      fprintf (stderr, "sluice check: %s\n", error->message);
+      return SLUICE_EXIT_USAGE;
+    }
+  if (argc < 2)
+    {
+      fprintf (stderr, "sluice check: name at least one pipeline file\n");
+      return SLUICE_EXIT_USAGE;
+    }
+
+  engine = sluice_engine_new ();
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr(SluicePipeline) pipeline = sluice_cli_load_pipeline (engine, argv[i]);
+
+      if (pipeline == NULL)
+        status = SLUICE_EXIT_FAILED;
+      else
+        printf ("%s: ok (pipeline '%s', %u stages)\n", argv[i],
+                sluice_pipeline_get_name (pipeline), sluice_pipeline_get_n_stages (pipeline));
+    }
+  return status;
+}

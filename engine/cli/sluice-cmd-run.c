@@ -1,0 +1,185 @@
+/* sluice-cmd-run.c — `sluice run PIPELINE --input JSON|@FILE|-`
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <unistd.h>
+#include <glib-unix.h>
+#include <gio/gunixinputstream.h>
+
+#include "sluice-cli.h"
+
+typedef struct
+{
+  GMainLoop    *loop;
+  GCancellable *cancellable;
+  gboolean      ok;
+} Run;
+
+static JsonNode *
+read_input (const char  *spec,
+            GError     **error)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  if (g_strcmp0 (spec, "-") == 0)
+    {
+      g_autoptr(GInputStream) in = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+      g_autoptr(GOutputStream) mem = g_memory_output_stream_new_resizable ();
+
+      if (g_output_stream_splice (mem, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+        return NULL;
+      length = g_memory_output_stream_get_data_size (G_MEMORY_OUTPUT_STREAM (mem));
+      contents = g_memory_output_stream_steal_data (G_MEMORY_OUTPUT_STREAM (mem));
+      contents = g_realloc (contents, length + 1);
+      contents[length] = '\0';
+      spec = "standard input";
+    }
+  else if (spec[0] == '@')
+    {
+      if (!g_file_get_contents (spec + 1, &contents, &length, error))
+        return NULL;
+      spec = spec + 1;
+    }
+  else
+    {
+      JsonNode *node = sluice_json_from_string (spec, -1, error);
+
+      if (node == NULL)
+        g_prefix_error (error, "--input is not valid JSON: ");
+      return node;
+    }
+
+  {
+    JsonNode *node = sluice_json_from_string (contents, (gssize) length, error);
+
+    if (node == NULL)
+      g_prefix_error (error, "%s is not valid JSON: ", spec);
+    return node;
+  }
+}
+
+static void
+on_processed (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Run *run = user_data;
+
+  run->ok = sluice_pipeline_process_finish (SLUICE_PIPELINE (source), result, NULL);
+  g_main_loop_quit (run->loop);
+}
+
+static void
+on_flushed (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Run *run = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!sluice_pipeline_flush_finish (SLUICE_PIPELINE (source), result, &error))
+    fprintf (stderr, "sluice run: warning: %s\n", error->message);
+  g_main_loop_quit (run->loop);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Run *run = user_data;
+
+  g_cancellable_cancel (run->cancellable);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+sluice_cmd_run (int    argc,
+                char **argv)
+{
+  g_autofree char *input_spec = NULL;
+  gboolean pretty = FALSE;
+  GOptionEntry entries[] = {
+    { "input", 'i', 0, G_OPTION_ARG_STRING, &input_spec, "The request: JSON text, @FILE, or - for standard input", "JSON|@FILE|-" },
+    { "pretty", 0, 0, G_OPTION_ARG_NONE, &pretty, "Indent the printed JSON", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) options = g_option_context_new ("PIPELINE — run a pipeline on one input");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceEngine) engine = NULL;
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(JsonNode) input = NULL;
+  g_autoptr(SluiceContext) context = NULL;
+  g_autoptr(JsonNode) result = NULL;
+  g_autoptr(JsonGenerator) generator = NULL;
+  g_autofree char *text = NULL;
+  Run run = { 0 };
+  guint sigint, sigterm;
+
+  g_option_context_add_main_entries (options, entries, NULL);
+  g_option_context_set_summary (options,
+    "Prints the output JSON on standard output. When the request fails it\n"
+    "prints {\"error\": {\"kind\", \"message\", \"stage\", \"attempts\"}} and exits with 1.");
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      fprintf (stderr, "sluice run: %s\n", error->message);
+      return SLUICE_EXIT_USAGE;
+    }
+  if (argc != 2)
+    {
+      fprintf (stderr, "sluice run: name exactly one pipeline file (see --help)\n");
+      return SLUICE_EXIT_USAGE;
+    }
+  if (input_spec == NULL)
+    {
+      fprintf (stderr, "sluice run: --input is required (JSON text, @FILE or -)\n");
+      return SLUICE_EXIT_USAGE;
+    }
+
+  input = read_input (input_spec, &error);
+  if (input == NULL)
+    {
+      fprintf (stderr, "sluice run: %s\n", error->message);
+      return SLUICE_EXIT_USAGE;
+    }
+
+  engine = sluice_engine_new ();
+  pipeline = sluice_cli_load_pipeline (engine, argv[1]);
+  if (pipeline == NULL)
+    return SLUICE_EXIT_USAGE;
+
+  run.loop = g_main_loop_new (NULL, FALSE);
+  run.cancellable = g_cancellable_new ();
+  sigint = g_unix_signal_add (SIGINT, on_signal, &run);
+  sigterm = g_unix_signal_add (SIGTERM, on_signal, &run);
+
+  context = sluice_context_new (input);
+  sluice_pipeline_process_async (pipeline, context, run.cancellable, on_processed, &run);
+  g_main_loop_run (run.loop);
+  sluice_pipeline_flush_async (pipeline, NULL, on_flushed, &run);
+  g_main_loop_run (run.loop);
+
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_main_loop_unref (run.loop);
+  g_object_unref (run.cancellable);
+
+  result = sluice_context_dup_result (context);
+  generator = json_generator_new ();
+  json_generator_set_pretty (generator, pretty);
+  json_generator_set_root (generator, result);
+  text = json_generator_to_data (generator, NULL);
+  printf ("%s\n", text);
+  fflush (stdout);
+
+  if (!run.ok)
+    {
+      const GError *failure = sluice_context_get_error (context);
+
+      fprintf (stderr, "sluice run: %s: %s\n", sluice_error_kind_from_error (failure),
+               failure != NULL ? failure->message : "failed");
+      return g_error_matches (failure, SLUICE_ERROR, SLUICE_ERROR_CANCELLED)
+        ? SLUICE_EXIT_INTERRUPTED : SLUICE_EXIT_FAILED;
+    }
+  return SLUICE_EXIT_OK;
+}

@@ -1,0 +1,568 @@
+/* sluice-batch.c — a pipeline over a JSONL file: lazy input, bounded
+ * concurrency, exactly one committed result per input line.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-batch"
+
+#include "sluice-batch.h"
+#include "sluice-job-store.h"
+
+#include <gio/gunixinputstream.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define PROGRESS_INTERVAL_MS 250
+
+struct _SluiceBatch
+{
+  SluicePipeline    *pipeline;
+  SluiceBatchOptions options;
+  char              *input_path;
+  char              *output_path;
+
+  SluiceJobStore    *store;
+  GDataInputStream  *input;
+  GCancellable      *jobs_cancellable;   /* cancels in-flight jobs after the grace */
+  GTask             *task;
+
+  guint64            line_no;
+  guint64            bytes_read;
+  goffset            input_size;         /* 0 when unknown (a pipe) */
+  guint              in_flight;
+  gboolean           reading;
+  gboolean           eof;
+  gboolean           stopping;
+  gboolean           finishing;
+  GError            *fatal;
+
+  guint              grace_source;
+  guint              progress_source;
+  gint64             started_ms;
+
+  /* summary */
+  guint64            ok;
+  guint64            failed;
+  guint64            resumed;
+  guint64            blank;
+  guint64            interrupted;
+  guint64            retries;
+  gdouble            cost;
+  guint64            cost_unknown;
+  GArray            *latencies;           /* gint32 ms of finished jobs */
+};
+
+typedef struct
+{
+  SluiceBatch   *batch;
+  SluiceContext *context;
+  guint64        line;
+  guint64        hash;
+  char          *custom_id;
+} Job;
+
+static void pump (SluiceBatch *self);
+
+static void
+job_free (Job *job)
+{
+  g_clear_object (&job->context);
+  g_free (job->custom_id);
+  g_free (job);
+}
+
+SluiceBatch *
+sluice_batch_new (SluicePipeline            *pipeline,
+                  const SluiceBatchOptions  *options,
+                  GError                   **error)
+{
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  SluiceBatch *self;
+
+  if (g_strcmp0 (options->input_path, "-") == 0)
+    stream = g_unix_input_stream_new (STDIN_FILENO, FALSE);
+  else
+    {
+      file = g_file_new_for_commandline_arg (options->input_path);
+      stream = G_INPUT_STREAM (g_file_read (file, NULL, error));
+      if (stream == NULL)
+        return NULL;
+    }
+
+  self = g_new0 (SluiceBatch, 1);
+  self->pipeline = g_object_ref (pipeline);
+  self->options = *options;
+  self->input_path = g_strdup (options->input_path);
+  self->output_path = g_strdup (options->output_path);
+  self->options.input_path = self->input_path;
+  self->options.output_path = self->output_path;
+  if (self->options.concurrency == 0)
+    self->options.concurrency = 1;
+  self->latencies = g_array_new (FALSE, FALSE, sizeof (gint32));
+  self->jobs_cancellable = g_cancellable_new ();
+
+  if (file != NULL)
+    {
+      g_autoptr(GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_SIZE,
+                                                     0, NULL, NULL);
+      if (info != NULL)
+        self->input_size = g_file_info_get_size (info);
+    }
+
+  self->input = g_data_input_stream_new (stream);
+  g_data_input_stream_set_newline_type (self->input, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  g_buffered_input_stream_set_buffer_size (G_BUFFERED_INPUT_STREAM (self->input), 64 * 1024);
+
+  self->store = sluice_job_store_open (options->output_path, sluice_pipeline_get_path (pipeline),
+                                       options->input_path, options->resume,
+                                       options->overwrite, error);
+  if (self->store == NULL)
+    {
+      sluice_batch_free (self);
+      return NULL;
+    }
+  return self;
+}
+
+void
+sluice_batch_free (SluiceBatch *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_handle_id (&self->grace_source, g_source_remove);
+  g_clear_handle_id (&self->progress_source, g_source_remove);
+  g_clear_pointer (&self->store, sluice_job_store_close);
+  g_clear_object (&self->input);
+  g_clear_object (&self->jobs_cancellable);
+  g_clear_object (&self->pipeline);
+  g_clear_pointer (&self->latencies, g_array_unref);
+  g_clear_error (&self->fatal);
+  g_free (self->input_path);
+  g_free (self->output_path);
+  g_free (self);
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+static void
+draw_progress (SluiceBatch *self,
+               gboolean     final)
+{
+  guint64 done = self->ok + self->failed;
+  gdouble elapsed = (sluice_monotonic_ms () - self->started_ms) / 1000.0;
+  gdouble rate = elapsed > 0 ? done / elapsed : 0;
+  char bar[31];
+  gdouble fraction = 0;
+  g_autofree char *eta = NULL;
+
+  if (self->input_size > 0)
+    fraction = MIN (1.0, (gdouble) self->bytes_read / (gdouble) self->input_size);
+  if (final)
+    fraction = self->eof ? 1.0 : fraction;
+
+  for (guint i = 0; i < 30; i++)
+    bar[i] = i < (guint) (fraction * 30) ? '#' : '.';
+  bar[30] = '\0';
+
+  if (fraction > 0.001 && fraction < 1.0 && elapsed > 1)
+    eta = g_strdup_printf ("ETA %.0fs", elapsed / fraction - elapsed);
+  else
+    eta = g_strdup ("");
+
+  fprintf (stderr, "\r\033[K[%s] %3.0f%%  %" G_GUINT64_FORMAT " done (%" G_GUINT64_FORMAT
+           " failed)  %u in flight  %.1f jobs/s  %s%s",
+           bar, fraction * 100, done, self->failed, self->in_flight, rate, eta,
+           final ? "\n" : "");
+  fflush (stderr);
+}
+
+static gboolean
+on_progress_tick (gpointer user_data)
+{
+  draw_progress (user_data, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- finishing ------------------------------------------------------------ */
+
+static void
+on_store_flushed (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  SluiceBatch *self = user_data;
+  g_autoptr(GError) error = NULL;
+  GTask *task = g_steal_pointer (&self->task);
+
+  if (!sluice_job_store_flush_finish (self->store, result, &error) && self->fatal == NULL)
+    self->fatal = g_steal_pointer (&error);
+
+  g_clear_handle_id (&self->progress_source, g_source_remove);
+  if (self->options.progress)
+    draw_progress (self, TRUE);
+
+  if (self->fatal != NULL)
+    g_task_return_error (task, g_error_copy (self->fatal));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+on_pipeline_flushed (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  SluiceBatch *self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* A sink that could not write is reported, but the results are safe. */
+  if (!sluice_pipeline_flush_finish (SLUICE_PIPELINE (source), result, &error))
+    g_printerr ("sluice: warning: %s\n", error->message);
+
+  sluice_job_store_flush_async (self->store, on_store_flushed, self);
+}
+
+static void
+maybe_finish (SluiceBatch *self)
+{
+  if (self->finishing || self->in_flight > 0 || self->reading)
+    return;
+  if (!self->eof && !self->stopping && self->fatal == NULL)
+    return;
+
+  self->finishing = TRUE;
+  g_clear_handle_id (&self->grace_source, g_source_remove);
+  sluice_pipeline_flush_async (self->pipeline, NULL, on_pipeline_flushed, self);
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+static char *
+build_result_line (Job        *job,
+                   JsonNode   *result,
+                   gboolean    ok)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "custom_id");
+  json_builder_add_string_value (builder, job->custom_id);
+  json_builder_set_member_name (builder, "line");
+  json_builder_add_int_value (builder, (gint64) job->line);
+  if (ok)
+    {
+      json_builder_set_member_name (builder, "output");
+      json_builder_add_value (builder, json_node_ref (result));
+    }
+  else
+    {
+      /* result is {"error": {...}} */
+      json_builder_set_member_name (builder, "error");
+      json_builder_add_value (builder, json_node_ref (json_object_get_member (json_node_get_object (result), "error")));
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return sluice_json_to_string (root);
+}
+
+static void
+account (SluiceBatch   *self,
+         SluiceContext *context,
+         gboolean       ok)
+{
+  guint attempts = json_array_get_length (sluice_context_get_attempts (context));
+  gdouble cost = sluice_context_get_cost (context);
+  gint32 latency = (gint32) MIN (sluice_context_get_elapsed_ms (context), G_MAXINT32);
+
+  if (ok)
+    self->ok++;
+  else
+    self->failed++;
+  if (attempts > 1)
+    self->retries += attempts - 1;
+  if (cost >= 0)
+    self->cost += cost;
+  else
+    self->cost_unknown++;
+  g_array_append_val (self->latencies, latency);
+}
+
+static void
+on_job_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Job *job = user_data;
+  SluiceBatch *self = job->batch;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  gboolean ok;
+
+  ok = sluice_pipeline_process_finish (SLUICE_PIPELINE (source), result, &error);
+  self->in_flight--;
+
+  if (!ok && self->stopping &&
+      (g_error_matches (error, SLUICE_ERROR, SLUICE_ERROR_CANCELLED) ||
+       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
+    {
+      /* Interrupted, not finished: left for --resume. */
+      self->interrupted++;
+    }
+  else
+    {
+      node = sluice_context_dup_result (job->context);
+      account (self, job->context, ok);
+      sluice_job_store_commit (self->store, job->line, job->hash, job->custom_id, ok,
+                               build_result_line (job, node, ok));
+    }
+
+  job_free (job);
+  pump (self);
+  maybe_finish (self);
+}
+
+/* Builds the job's context from its line: {"custom_id", "input"}, or the
+ * OpenAI Batch format {"custom_id", "method", "url", "body"} (the body is
+ * the input). A line that cannot be read becomes a job that fails with
+ * invalid_input, so it still ends as exactly one output line. */
+static SluiceContext *
+context_from_line (const char  *text,
+                   gsize        length,
+                   guint64      line,
+                   char       **custom_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = sluice_json_from_string (text, (gssize) length, &error);
+  g_autoptr(GError) input_error = NULL;
+  JsonObject *object = NULL;
+  JsonNode *input = NULL;
+  SluiceContext *context;
+
+  if (root == NULL)
+    input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                               "line %" G_GUINT64_FORMAT " is not valid JSON: %s", line, error->message);
+  else if (!JSON_NODE_HOLDS_OBJECT (root))
+    input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                               "line %" G_GUINT64_FORMAT " is not a JSON object", line);
+  else
+    {
+      object = json_node_get_object (root);
+      if ((input = json_object_get_member (object, "input")) == NULL &&
+          (input = json_object_get_member (object, "body")) == NULL)
+        input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                                   "line %" G_GUINT64_FORMAT " has no \"input\" (expected "
+                                   "{\"custom_id\": ..., \"input\": {...}})", line);
+    }
+
+  if (object != NULL && sluice_json_get_string (object, "custom_id") != NULL)
+    *custom_id = g_strdup (sluice_json_get_string (object, "custom_id"));
+  else
+    *custom_id = g_strdup_printf ("line-%" G_GUINT64_FORMAT, line);
+
+  context = sluice_context_new (input_error == NULL ? input : NULL);
+  if (input_error != NULL)
+    sluice_context_set_error (context, input_error, "batch");
+  return context;
+}
+
+static void
+start_job (SluiceBatch *self,
+           const char  *text,
+           gsize        length)
+{
+  Job *job = g_new0 (Job, 1);
+  g_autofree char *line_label = NULL;
+
+  job->batch = self;
+  job->line = self->line_no;
+  job->hash = sluice_job_store_hash_line (text, length);
+  job->context = context_from_line (text, length, job->line, &job->custom_id);
+
+  sluice_context_set_label (job->context, "job", job->custom_id);
+  self->in_flight++;
+  sluice_pipeline_process_async (self->pipeline, job->context, self->jobs_cancellable,
+                                 on_job_done, job);
+}
+
+static gboolean
+is_blank (const char *text)
+{
+  for (; *text != '\0'; text++)
+    if (!g_ascii_isspace (*text))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+on_line_read (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  SluiceBatch *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  gsize length = 0;
+  gboolean hash_matches = TRUE;
+
+  self->reading = FALSE;
+  text = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, &length, &error);
+
+  if (text == NULL)
+    {
+      if (error != NULL && self->fatal == NULL)
+        self->fatal = g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s",
+                                   self->input_path, error->message);
+      self->eof = TRUE;
+      maybe_finish (self);
+      return;
+    }
+
+  self->line_no++;
+  self->bytes_read += length + 1;
+  if (length > 0 && text[length - 1] == '\r')
+    text[--length] = '\0';
+
+  if (self->stopping)
+    {
+      /* Read before the stop, not started: left for --resume. */
+      maybe_finish (self);
+      return;
+    }
+
+  if (sluice_job_store_is_done (self->store, self->line_no,
+                                sluice_job_store_hash_line (text, length), &hash_matches))
+    {
+      if (!hash_matches && self->fatal == NULL)
+        {
+          self->fatal = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                                     "%s: line %" G_GUINT64_FORMAT " differs from the line "
+                                     "the interrupted batch processed; refusing to resume "
+                                     "(use --overwrite to start again)",
+                                     self->input_path, self->line_no);
+          self->stopping = TRUE;
+        }
+      self->resumed++;
+    }
+  else if (is_blank (text))
+    self->blank++;
+  else
+    start_job (self, text, length);
+
+  pump (self);
+  maybe_finish (self);
+}
+
+static void
+pump (SluiceBatch *self)
+{
+  if (self->reading || self->eof || self->stopping || self->fatal != NULL)
+    return;
+  if (self->in_flight >= self->options.concurrency)
+    return;
+
+  self->reading = TRUE;
+  g_data_input_stream_read_line_async (self->input, G_PRIORITY_DEFAULT, NULL, on_line_read, self);
+}
+
+void
+sluice_batch_run_async (SluiceBatch         *self,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_return_if_fail (self->task == NULL);
+
+  self->task = g_task_new (NULL, NULL, callback, user_data);
+  g_task_set_source_tag (self->task, sluice_batch_run_async);
+  self->started_ms = sluice_monotonic_ms ();
+  if (self->options.progress)
+    self->progress_source = g_timeout_add (PROGRESS_INTERVAL_MS, on_progress_tick, self);
+  pump (self);
+}
+
+gboolean
+sluice_batch_run_finish (SluiceBatch   *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+on_grace_over (gpointer user_data)
+{
+  SluiceBatch *self = user_data;
+
+  self->grace_source = 0;
+  g_cancellable_cancel (self->jobs_cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+void
+sluice_batch_stop (SluiceBatch *self)
+{
+  if (self->stopping)
+    {
+      /* A second stop does not wait for the grace period. */
+      g_cancellable_cancel (self->jobs_cancellable);
+      return;
+    }
+  self->stopping = TRUE;
+  if (self->in_flight > 0)
+    self->grace_source = g_timeout_add (MAX (self->options.grace_ms, 0), on_grace_over, self);
+  maybe_finish (self);
+}
+
+gboolean
+sluice_batch_was_stopped (SluiceBatch *self)
+{
+  return self->stopping && self->fatal == NULL;
+}
+
+static gint
+compare_gint32 (gconstpointer a,
+                gconstpointer b)
+{
+  gint32 x = *(const gint32 *) a, y = *(const gint32 *) b;
+  return (x > y) - (x < y);
+}
+
+static gint64
+percentile (GArray *sorted,
+            gdouble p)
+{
+  guint index;
+
+  if (sorted->len == 0)
+    return 0;
+  /* nearest-rank */
+  index = (guint) MIN (sorted->len - 1, (guint) ((p / 100.0) * sorted->len + 0.999999) - 1);
+  return g_array_index (sorted, gint32, index);
+}
+
+JsonObject *
+sluice_batch_get_summary (SluiceBatch *self)
+{
+  JsonObject *summary = json_object_new ();
+  gdouble elapsed = (sluice_monotonic_ms () - self->started_ms) / 1000.0;
+
+  g_array_sort (self->latencies, compare_gint32);
+  json_object_set_int_member (summary, "ok", (gint64) self->ok);
+  json_object_set_int_member (summary, "failed", (gint64) self->failed);
+  json_object_set_int_member (summary, "resumed", (gint64) self->resumed);
+  json_object_set_int_member (summary, "blank", (gint64) self->blank);
+  json_object_set_int_member (summary, "interrupted", (gint64) self->interrupted);
+  json_object_set_int_member (summary, "retries", (gint64) self->retries);
+  json_object_set_double_member (summary, "cost_usd", self->cost);
+  json_object_set_int_member (summary, "cost_unknown", (gint64) self->cost_unknown);
+  json_object_set_int_member (summary, "p50_ms", percentile (self->latencies, 50));
+  json_object_set_int_member (summary, "p95_ms", percentile (self->latencies, 95));
+  json_object_set_double_member (summary, "elapsed_s", elapsed);
+  json_object_set_double_member (summary, "jobs_per_s",
+                                 elapsed > 0 ? (self->ok + self->failed) / elapsed : 0);
+  json_object_set_string_member (summary, "output", self->output_path);
+  json_object_set_string_member (summary, "state_file", sluice_job_store_get_path (self->store));
+  return summary;
+}

@@ -1,0 +1,387 @@
+/* sluice-context.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-context"
+
+#include "sluice.h"
+
+struct _SluiceContext
+{
+  GObject         parent_instance;
+
+  char           *request_id;
+  gint64          started_ms;
+  JsonNode       *input;
+  JsonObject     *variables;
+  JsonArray      *messages;
+  JsonObject     *target;
+  SluiceResponse *response;
+  JsonNode       *output;
+  JsonArray      *attempts;
+  JsonObject     *timings;
+  JsonObject     *labels;
+  char           *rerun_stage;
+  guint           n_reruns;
+  GError         *error;
+  char           *error_stage;
+};
+
+G_DEFINE_FINAL_TYPE (SluiceContext, sluice_context, G_TYPE_OBJECT)
+
+static void
+sluice_context_finalize (GObject *object)
+{
+  SluiceContext *self = SLUICE_CONTEXT (object);
+
+  g_free (self->request_id);
+  g_clear_pointer (&self->input, json_node_unref);
+  g_clear_pointer (&self->variables, json_object_unref);
+  g_clear_pointer (&self->messages, json_array_unref);
+  g_clear_pointer (&self->target, json_object_unref);
+  g_clear_object (&self->response);
+  g_clear_pointer (&self->output, json_node_unref);
+  g_clear_pointer (&self->attempts, json_array_unref);
+  g_clear_pointer (&self->timings, json_object_unref);
+  g_clear_pointer (&self->labels, json_object_unref);
+  g_free (self->rerun_stage);
+  g_clear_error (&self->error);
+  g_free (self->error_stage);
+
+  G_OBJECT_CLASS (sluice_context_parent_class)->finalize (object);
+}
+
+static void
+sluice_context_class_init (SluiceContextClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = sluice_context_finalize;
+}
+
+static void
+sluice_context_init (SluiceContext *self)
+{
+  self->request_id = g_strdup_printf ("req_%08x%08x%08x",
+                                      g_random_int (), g_random_int (), g_random_int ());
+  self->started_ms = sluice_monotonic_ms ();
+  self->attempts = json_array_new ();
+  self->timings = json_object_new ();
+  self->labels = json_object_new ();
+  self->variables = json_object_new ();
+}
+
+SluiceContext *
+sluice_context_new (JsonNode *input)
+{
+  SluiceContext *self = g_object_new (SLUICE_TYPE_CONTEXT, NULL);
+
+  self->input = input != NULL ? json_node_copy (input) : json_node_new (JSON_NODE_NULL);
+  if (JSON_NODE_HOLDS_OBJECT (self->input))
+    {
+      JsonObject *object = json_node_get_object (self->input);
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, object);
+      while (json_object_iter_next (&iter, &name, &value))
+        json_object_set_member (self->variables, name, json_node_ref (value));
+    }
+
+  return self;
+}
+
+const char *
+sluice_context_get_request_id (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->request_id;
+}
+
+JsonNode *
+sluice_context_get_input (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->input;
+}
+
+JsonObject *
+sluice_context_get_variables (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->variables;
+}
+
+JsonArray *
+sluice_context_get_messages (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->messages;
+}
+
+void
+sluice_context_set_messages (SluiceContext *self,
+                             JsonArray     *messages)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  if (messages != NULL)
+    json_array_ref (messages);
+  g_clear_pointer (&self->messages, json_array_unref);
+  self->messages = messages;
+}
+
+JsonObject *
+sluice_context_get_target (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->target;
+}
+
+void
+sluice_context_set_target (SluiceContext *self,
+                           JsonObject    *target)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  if (target != NULL)
+    json_object_ref (target);
+  g_clear_pointer (&self->target, json_object_unref);
+  self->target = target;
+}
+
+SluiceResponse *
+sluice_context_get_response (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->response;
+}
+
+void
+sluice_context_set_response (SluiceContext  *self,
+                             SluiceResponse *response)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_set_object (&self->response, response);
+}
+
+JsonNode *
+sluice_context_get_output (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->output;
+}
+
+void
+sluice_context_set_output (SluiceContext *self,
+                           JsonNode      *output)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_clear_pointer (&self->output, json_node_unref);
+  if (output != NULL)
+    self->output = json_node_copy (output);
+}
+
+void
+sluice_context_add_attempt (SluiceContext *self,
+                            JsonObject    *attempt)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_return_if_fail (attempt != NULL);
+  json_array_add_object_element (self->attempts, json_object_ref (attempt));
+}
+
+JsonArray *
+sluice_context_get_attempts (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->attempts;
+}
+
+static gint64
+sum_attempts (SluiceContext *self,
+              const char    *member)
+{
+  guint n = json_array_get_length (self->attempts);
+  gint64 total = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 v = sluice_json_get_int (json_array_get_object_element (self->attempts, i), member, 0);
+      if (v > 0)
+        total += v;
+    }
+  return total;
+}
+
+gint64
+sluice_context_get_prompt_tokens (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), 0);
+  return sum_attempts (self, "prompt_tokens");
+}
+
+gint64
+sluice_context_get_completion_tokens (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), 0);
+  return sum_attempts (self, "completion_tokens");
+}
+
+gdouble
+sluice_context_get_cost (SluiceContext *self)
+{
+  guint n;
+  gdouble total = 0;
+
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), -1);
+
+  n = json_array_get_length (self->attempts);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *attempt = json_array_get_object_element (self->attempts, i);
+      JsonNode *cost = json_object_get_member (attempt, "cost_usd");
+
+      if (cost == NULL || !JSON_NODE_HOLDS_VALUE (cost))
+        return -1;
+      total += json_node_get_double (cost);
+    }
+  return total;
+}
+
+gint64
+sluice_context_get_elapsed_ms (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), 0);
+  return sluice_monotonic_ms () - self->started_ms;
+}
+
+void
+sluice_context_add_timing (SluiceContext *self,
+                           const char    *name,
+                           gint64         ms)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  /* A stage that runs again (re-run) accumulates its time. */
+  ms += sluice_json_get_int (self->timings, name, 0);
+  json_object_set_int_member (self->timings, name, ms);
+}
+
+JsonObject *
+sluice_context_get_timings (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->timings;
+}
+
+void
+sluice_context_set_label (SluiceContext *self,
+                          const char    *key,
+                          const char    *value)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_return_if_fail (key != NULL);
+  if (value == NULL)
+    json_object_remove_member (self->labels, key);
+  else
+    json_object_set_string_member (self->labels, key, value);
+}
+
+const char *
+sluice_context_get_label (SluiceContext *self,
+                          const char    *key)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return sluice_json_get_string (self->labels, key);
+}
+
+JsonObject *
+sluice_context_get_labels (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->labels;
+}
+
+void
+sluice_context_request_rerun (SluiceContext *self,
+                              const char    *stage)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_free (self->rerun_stage);
+  self->rerun_stage = g_strdup (stage);
+}
+
+const char *
+sluice_context_get_rerun_stage (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->rerun_stage;
+}
+
+guint
+sluice_context_get_n_reruns (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), 0);
+  return self->n_reruns;
+}
+
+/* Called by the runner when it honours a re-run. */
+void
+_sluice_context_count_rerun (SluiceContext *self)
+{
+  self->n_reruns++;
+  g_clear_pointer (&self->rerun_stage, g_free);
+}
+
+const GError *
+sluice_context_get_error (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->error;
+}
+
+void
+sluice_context_set_error (SluiceContext *self,
+                          const GError  *error,
+                          const char    *stage)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_clear_error (&self->error);
+  g_clear_pointer (&self->error_stage, g_free);
+  if (error != NULL)
+    {
+      self->error = g_error_copy (error);
+      self->error_stage = g_strdup (stage);
+    }
+}
+
+const char *
+sluice_context_get_error_stage (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->error_stage;
+}
+
+JsonNode *
+sluice_context_dup_result (SluiceContext *self)
+{
+  g_autoptr(JsonObject) error = NULL;
+  g_autoptr(JsonObject) wrapper = NULL;
+  JsonNode *node;
+
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+
+  if (self->error == NULL)
+    return self->output != NULL ? json_node_copy (self->output)
+                                : json_node_new (JSON_NODE_NULL);
+
+  error = json_object_new ();
+  json_object_set_string_member (error, "kind", sluice_error_kind_from_error (self->error));
+  json_object_set_string_member (error, "message", self->error->message);
+  if (self->error_stage != NULL)
+    json_object_set_string_member (error, "stage", self->error_stage);
+  json_object_set_array_member (error, "attempts", json_array_ref (self->attempts));
+
+  wrapper = json_object_new ();
+  json_object_set_object_member (wrapper, "error", g_steal_pointer (&error));
+  node = json_node_new (JSON_NODE_OBJECT);
+  json_node_set_object (node, wrapper);
+  return node;
+}

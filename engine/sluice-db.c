@@ -1,0 +1,377 @@
+/* sluice-db.c — an SQLite file owned by one writer thread.
+ *
+ * The main loop never waits on disk: work items are queued, and the
+ * writer thread commits everything queued in one transaction.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-db"
+
+#include "sluice.h"
+
+#include <errno.h>
+
+#define BATCH_RETRIES 4
+#define BUSY_TIMEOUT_MS 5000
+
+typedef struct
+{
+  SluiceDbFunc   func;
+  GFunc          after_commit;
+  gpointer       data;
+  GDestroyNotify destroy;
+  GTask         *flush_task;
+} Item;
+
+struct _SluiceDb
+{
+  sqlite3  *db;
+  char     *path;
+  GThread  *thread;
+  GMutex    mutex;
+  GCond     cond;
+  GQueue    queue;      /* Item*, guarded by mutex */
+  gboolean  closing;    /* guarded by mutex */
+  GError   *error;      /* first failure since the last flush, guarded by mutex */
+};
+
+static gboolean
+exec (sqlite3     *db,
+      const char  *sql,
+      GError     **error)
+{
+  char *message = NULL;
+
+  if (sqlite3_exec (db, sql, NULL, NULL, &message) == SQLITE_OK)
+    return TRUE;
+  g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "sqlite: %s",
+               message != NULL ? message : sqlite3_errmsg (db));
+  sqlite3_free (message);
+  return FALSE;
+}
+
+/* Runs the items' functions in one transaction. */
+static gboolean
+run_batch (SluiceDb  *self,
+           Item     **items,
+           guint      n_items,
+           GError   **error)
+{
+  if (!exec (self->db, "BEGIN IMMEDIATE", error))
+    return FALSE;
+
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->func != NULL && !items[i]->func (self->db, items[i]->data, error))
+      {
+        exec (self->db, "ROLLBACK", NULL);
+        return FALSE;
+      }
+
+  if (!exec (self->db, "COMMIT", error))
+    {
+      exec (self->db, "ROLLBACK", NULL);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+record_failure (SluiceDb *self,
+                GError   *error)
+{
+  g_warning ("%s: %s", self->path, error->message);
+  g_mutex_lock (&self->mutex);
+  if (self->error == NULL)
+    self->error = g_steal_pointer (&error);
+  g_mutex_unlock (&self->mutex);
+  g_clear_error (&error);
+}
+
+static void
+finish_items (SluiceDb  *self,
+              Item     **items,
+              guint      n_items,
+              gboolean  *committed)
+{
+  for (guint i = 0; i < n_items; i++)
+    {
+      Item *item = items[i];
+
+      if (committed[i] && item->after_commit != NULL)
+        item->after_commit (item->data, NULL);
+    }
+
+  for (guint i = 0; i < n_items; i++)
+    {
+      Item *item = items[i];
+
+      if (item->destroy != NULL)
+        item->destroy (item->data);
+      if (item->flush_task != NULL)
+        {
+          GError *error;
+
+          g_mutex_lock (&self->mutex);
+          error = g_steal_pointer (&self->error);
+          g_mutex_unlock (&self->mutex);
+          if (error != NULL)
+            g_task_return_error (item->flush_task, error);
+          else
+            g_task_return_boolean (item->flush_task, TRUE);
+          g_object_unref (item->flush_task);
+        }
+      g_free (item);
+    }
+}
+
+static void
+process (SluiceDb  *self,
+         Item     **items,
+         guint      n_items)
+{
+  g_autofree gboolean *committed = g_new0 (gboolean, n_items);
+  g_autoptr(GError) error = NULL;
+
+  for (guint attempt = 0; attempt <= BATCH_RETRIES; attempt++)
+    {
+      g_clear_error (&error);
+      if (run_batch (self, items, n_items, &error))
+        {
+          for (guint i = 0; i < n_items; i++)
+            committed[i] = TRUE;
+          finish_items (self, items, n_items, committed);
+          return;
+        }
+      /* Locked or full disks get better; wait a little and retry. */
+      g_usleep ((attempt + 1) * 100 * 1000);
+    }
+
+  /* The batch keeps failing: commit item by item so one bad item cannot
+   * take the others with it. */
+  for (guint i = 0; i < n_items; i++)
+    {
+      g_autoptr(GError) item_error = NULL;
+
+      if (items[i]->func == NULL)
+        {
+          committed[i] = TRUE;
+          continue;
+        }
+      committed[i] = run_batch (self, &items[i], 1, &item_error);
+      if (!committed[i])
+        record_failure (self, g_steal_pointer (&item_error));
+    }
+  finish_items (self, items, n_items, committed);
+}
+
+static gpointer
+writer_thread (gpointer user_data)
+{
+  SluiceDb *self = user_data;
+
+  for (;;)
+    {
+      g_autofree Item **items = NULL;
+      guint n_items;
+
+      g_mutex_lock (&self->mutex);
+      while (g_queue_is_empty (&self->queue) && !self->closing)
+        g_cond_wait (&self->cond, &self->mutex);
+      if (g_queue_is_empty (&self->queue) && self->closing)
+        {
+          g_mutex_unlock (&self->mutex);
+          break;
+        }
+      n_items = self->queue.length;
+      items = g_new (Item *, n_items);
+      for (guint i = 0; i < n_items; i++)
+        items[i] = g_queue_pop_head (&self->queue);
+      g_mutex_unlock (&self->mutex);
+
+      process (self, items, n_items);
+    }
+
+  return NULL;
+}
+
+SluiceDb *
+sluice_db_open (const char  *path,
+                const char  *schema_sql,
+                GError     **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  SluiceDb *self;
+  sqlite3 *db = NULL;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                   "%s: cannot create folder: %s", dir, g_strerror (errno));
+      return NULL;
+    }
+
+  if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                       NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path,
+                   db != NULL ? sqlite3_errmsg (db) : "cannot open");
+      sqlite3_close (db);
+      return NULL;
+    }
+  sqlite3_busy_timeout (db, BUSY_TIMEOUT_MS);
+
+  if (!exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) ||
+      (schema_sql != NULL && !exec (db, schema_sql, error)))
+    {
+      g_prefix_error (error, "%s: ", path);
+      sqlite3_close (db);
+      return NULL;
+    }
+
+  self = g_new0 (SluiceDb, 1);
+  self->db = db;
+  self->path = g_strdup (path);
+  g_mutex_init (&self->mutex);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->queue);
+  self->thread = g_thread_new ("sluice-db", writer_thread, self);
+  return self;
+}
+
+static void
+push (SluiceDb *self,
+      Item     *item)
+{
+  g_mutex_lock (&self->mutex);
+  g_queue_push_tail (&self->queue, item);
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->mutex);
+}
+
+void
+sluice_db_enqueue (SluiceDb       *self,
+                   SluiceDbFunc    func,
+                   GFunc           after_commit,
+                   gpointer        data,
+                   GDestroyNotify  destroy)
+{
+  Item *item;
+
+  g_return_if_fail (self != NULL);
+
+  item = g_new0 (Item, 1);
+  item->func = func;
+  item->after_commit = after_commit;
+  item->data = data;
+  item->destroy = destroy;
+  push (self, item);
+}
+
+void
+sluice_db_flush_async (SluiceDb            *self,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  Item *item;
+
+  g_return_if_fail (self != NULL);
+
+  item = g_new0 (Item, 1);
+  item->flush_task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (item->flush_task, sluice_db_flush_async);
+  push (self, item);
+}
+
+gboolean
+sluice_db_flush_finish (SluiceDb      *self,
+                        GAsyncResult  *result,
+                        GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+sluice_db_close (SluiceDb *self)
+{
+  if (self == NULL)
+    return;
+
+  g_mutex_lock (&self->mutex);
+  self->closing = TRUE;
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->mutex);
+  g_thread_join (self->thread);
+
+  sqlite3_close (self->db);
+  g_clear_error (&self->error);
+  g_mutex_clear (&self->mutex);
+  g_cond_clear (&self->cond);
+  g_free (self->path);
+  g_free (self);
+}
+
+JsonArray *
+sluice_db_query (const char  *path,
+                 const char  *sql,
+                 GError     **error)
+{
+  g_autoptr(JsonArray) rows = NULL;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path,
+                   db != NULL ? sqlite3_errmsg (db) : "cannot open");
+      sqlite3_close (db);
+      return NULL;
+    }
+  sqlite3_busy_timeout (db, BUSY_TIMEOUT_MS);
+
+  if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path, sqlite3_errmsg (db));
+      sqlite3_close (db);
+      return NULL;
+    }
+
+  rows = json_array_new ();
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      JsonObject *row = json_object_new ();
+      int n = sqlite3_column_count (stmt);
+
+      for (int i = 0; i < n; i++)
+        {
+          const char *name = sqlite3_column_name (stmt, i);
+
+          switch (sqlite3_column_type (stmt, i))
+            {
+            case SQLITE_INTEGER:
+              json_object_set_int_member (row, name, sqlite3_column_int64 (stmt, i));
+              break;
+            case SQLITE_FLOAT:
+              json_object_set_double_member (row, name, sqlite3_column_double (stmt, i));
+              break;
+            case SQLITE_NULL:
+              json_object_set_null_member (row, name);
+              break;
+            default:
+              json_object_set_string_member (row, name, (const char *) sqlite3_column_text (stmt, i));
+              break;
+            }
+        }
+      json_array_add_object_element (rows, row);
+    }
+
+  if (rc != SQLITE_DONE)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path, sqlite3_errmsg (db));
+      g_clear_pointer (&rows, json_array_unref);
+    }
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return g_steal_pointer (&rows);
+}

@@ -1,0 +1,278 @@
+/* sluice-job-store.c — batch job state in SQLite.
+ *
+ * A job's result is committed to the store first; only then is its line
+ * appended to the output file. A kill at any instant therefore loses no
+ * committed job, and --resume rewrites the output file from the store, so
+ * no job appears twice.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-job-store"
+
+#include "sluice-job-store.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static const char schema_sql[] =
+  "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+  "CREATE TABLE IF NOT EXISTS jobs ("
+  "  line INTEGER PRIMARY KEY,"
+  "  line_hash INTEGER NOT NULL,"
+  "  custom_id TEXT,"
+  "  ok INTEGER NOT NULL,"
+  "  result TEXT NOT NULL,"
+  "  finished_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+  ");";
+
+struct _SluiceJobStore
+{
+  SluiceDb   *db;
+  char       *state_path;
+  FILE       *output;       /* written only by the db writer thread */
+  GHashTable *done;         /* line → line hash (both as gint64 keys/values) */
+};
+
+typedef struct
+{
+  SluiceJobStore *store;
+  gint64          line;
+  gint64          hash;
+  char           *custom_id;
+  gboolean        ok;
+  char           *result_line;
+} Job;
+
+guint64
+sluice_job_store_hash_line (const char *line,
+                            gsize       length)
+{
+  guint64 hash = 0xcbf29ce484222325ULL;
+
+  for (gsize i = 0; i < length; i++)
+    {
+      hash ^= (guchar) line[i];
+      hash *= 0x100000001b3ULL;
+    }
+  /* SQLite integers are signed 64-bit; keep the value positive. */
+  return hash >> 1;
+}
+
+static gboolean
+rewrite_output (SluiceJobStore  *self,
+                const char      *output_path,
+                GError         **error)
+{
+  g_autoptr(JsonArray) rows = NULL;
+  FILE *out;
+
+  rows = sluice_db_query (self->state_path, "SELECT line, line_hash, result FROM jobs ORDER BY line", error);
+  if (rows == NULL)
+    return FALSE;
+
+  out = fopen (output_path, "w");
+  if (out == NULL)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", output_path, g_strerror (errno));
+      return FALSE;
+    }
+
+  for (guint i = 0; i < json_array_get_length (rows); i++)
+    {
+      JsonObject *row = json_array_get_object_element (rows, i);
+      gint64 line = json_object_get_int_member (row, "line");
+      gint64 hash = json_object_get_int_member (row, "line_hash");
+
+      fputs (json_object_get_string_member (row, "result"), out);
+      fputc ('\n', out);
+      g_hash_table_insert (self->done, g_memdup2 (&line, sizeof line), g_memdup2 (&hash, sizeof hash));
+    }
+
+  if (fflush (out) != 0 || fsync (fileno (out)) != 0)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", output_path, g_strerror (errno));
+      fclose (out);
+      return FALSE;
+    }
+  self->output = out;
+  return TRUE;
+}
+
+SluiceJobStore *
+sluice_job_store_open (const char  *output_path,
+                       const char  *pipeline_path,
+                       const char  *input_path,
+                       gboolean     resume,
+                       gboolean     overwrite,
+                       GError     **error)
+{
+  SluiceJobStore *self;
+  g_autofree char *state_path = g_strconcat (output_path, ".sluice-state", NULL);
+  gboolean state_exists = g_file_test (state_path, G_FILE_TEST_EXISTS);
+  gboolean output_exists = g_file_test (output_path, G_FILE_TEST_EXISTS);
+
+  if (!resume && (state_exists || output_exists))
+    {
+      if (!overwrite)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                       "%s already exists: pass --resume to continue that batch, "
+                       "or --overwrite to start again",
+                       state_exists ? state_path : output_path);
+          return NULL;
+        }
+      for (guint i = 0; i < 3; i++)
+        {
+          static const char * const suffixes[] = { "", "-wal", "-shm" };
+          g_autofree char *file = g_strconcat (state_path, suffixes[i], NULL);
+          g_unlink (file);
+        }
+      g_unlink (output_path);
+    }
+
+  self = g_new0 (SluiceJobStore, 1);
+  self->state_path = g_steal_pointer (&state_path);
+  self->done = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  self->db = sluice_db_open (self->state_path, schema_sql, error);
+  if (self->db == NULL)
+    {
+      sluice_job_store_close (self);
+      return NULL;
+    }
+
+  if (!rewrite_output (self, output_path, error))
+    {
+      sluice_job_store_close (self);
+      return NULL;
+    }
+
+  return self;
+}
+
+guint
+sluice_job_store_get_n_done (SluiceJobStore *self)
+{
+  return g_hash_table_size (self->done);
+}
+
+gboolean
+sluice_job_store_is_done (SluiceJobStore *self,
+                          guint64         line,
+                          guint64         hash,
+                          gboolean       *hash_matches)
+{
+  gint64 key = (gint64) line;
+  gint64 *stored = g_hash_table_lookup (self->done, &key);
+
+  if (stored == NULL)
+    return FALSE;
+  *hash_matches = *stored == (gint64) hash;
+  return TRUE;
+}
+
+static void
+job_free (Job *job)
+{
+  g_free (job->custom_id);
+  g_free (job->result_line);
+  g_free (job);
+}
+
+static gboolean
+insert_job (sqlite3  *db,
+            gpointer  data,
+            GError  **error)
+{
+  Job *job = data;
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  rc = sqlite3_prepare_v3 (db,
+                           "INSERT OR REPLACE INTO jobs (line, line_hash, custom_id, ok, result) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    {
+      sqlite3_bind_int64 (stmt, 1, job->line);
+      sqlite3_bind_int64 (stmt, 2, job->hash);
+      sqlite3_bind_text (stmt, 3, job->custom_id, -1, SQLITE_STATIC);
+      sqlite3_bind_int (stmt, 4, job->ok);
+      sqlite3_bind_text (stmt, 5, job->result_line, -1, SQLITE_STATIC);
+      rc = sqlite3_step (stmt);
+    }
+  sqlite3_finalize (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "job store: %s", sqlite3_errmsg (db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+append_line (gpointer data,
+             gpointer unused)
+{
+  Job *job = data;
+
+  fputs (job->result_line, job->store->output);
+  fputc ('\n', job->store->output);
+  fflush (job->store->output);
+}
+
+void
+sluice_job_store_commit (SluiceJobStore *self,
+                         guint64         line,
+                         guint64         hash,
+                         const char     *custom_id,
+                         gboolean        ok,
+                         char           *result_line)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->store = self;
+  job->line = (gint64) line;
+  job->hash = (gint64) hash;
+  job->custom_id = g_strdup (custom_id);
+  job->ok = ok;
+  job->result_line = result_line;
+  sluice_db_enqueue (self->db, insert_job, append_line, job, (GDestroyNotify) job_free);
+}
+
+void
+sluice_job_store_flush_async (SluiceJobStore      *self,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  sluice_db_flush_async (self->db, NULL, callback, user_data);
+}
+
+gboolean
+sluice_job_store_flush_finish (SluiceJobStore  *self,
+                               GAsyncResult    *result,
+                               GError         **error)
+{
+  return sluice_db_flush_finish (self->db, result, error);
+}
+
+const char *
+sluice_job_store_get_path (SluiceJobStore *self)
+{
+  return self->state_path;
+}
+
+void
+sluice_job_store_close (SluiceJobStore *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->db, sluice_db_close);
+  if (self->output != NULL)
+    fclose (self->output);
+  g_clear_pointer (&self->done, g_hash_table_unref);
+  g_free (self->state_path);
+  g_free (self);
+}

@@ -1,0 +1,827 @@
+/* sluice-pipeline.c — loading a pipeline file and running requests through it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-pipeline"
+
+#include "sluice-private.h"
+#include "sluice-document.h"
+#include "sluice-schema.h"
+
+#include <string.h>
+
+#define MAX_VIOLATIONS_REPORTED 20
+#define DEFAULT_MAX_RERUNS 2
+
+struct _SluicePipeline
+{
+  GObject       parent_instance;
+
+  SluiceEngine *engine;
+  char         *path;
+  char         *base_dir;
+  char         *name;
+  JsonNode     *input_schema;
+  JsonNode     *output_schema;
+  SluiceSchema *input_validator;
+  SluiceSchema *output_validator;
+  JsonObject   *labels;
+  guint         max_reruns;
+  GPtrArray    *stages;       /* SluiceStage* */
+  GPtrArray    *stage_names;  /* char* */
+};
+
+G_DEFINE_FINAL_TYPE (SluicePipeline, sluice_pipeline, G_TYPE_OBJECT)
+
+/* The shape of a pipeline file; each stage's block is then checked against
+ * the schema its plugin declares. */
+static const char pipeline_file_schema[] =
+  "{"
+  "  \"type\": \"object\","
+  "  \"required\": [\"name\", \"stages\"],"
+  "  \"additionalProperties\": false,"
+  "  \"properties\": {"
+  "    \"name\": {\"type\": \"string\", \"pattern\": \"^[A-Za-z0-9][A-Za-z0-9_.-]*$\"},"
+  "    \"description\": {\"type\": \"string\"},"
+  "    \"version\": {\"type\": [\"string\", \"integer\"]},"
+  "    \"input\": {\"type\": [\"object\", \"boolean\"]},"
+  "    \"output\": {\"type\": [\"object\", \"boolean\"]},"
+  "    \"max_reruns\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 10},"
+  "    \"labels\": {\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}},"
+  "    \"stages\": {"
+  "      \"type\": \"array\", \"minItems\": 1,"
+  "      \"items\": {\"type\": \"object\", \"minProperties\": 1, \"maxProperties\": 1,"
+  "                \"additionalProperties\": {\"type\": [\"object\", \"null\"]}}"
+  "    }"
+  "  }"
+  "}";
+
+static void
+sluice_pipeline_finalize (GObject *object)
+{
+  SluicePipeline *self = SLUICE_PIPELINE (object);
+
+  g_clear_object (&self->engine);
+  g_free (self->path);
+  g_free (self->base_dir);
+  g_free (self->name);
+  g_clear_pointer (&self->input_schema, json_node_unref);
+  g_clear_pointer (&self->output_schema, json_node_unref);
+  g_clear_pointer (&self->input_validator, sluice_schema_unref);
+  g_clear_pointer (&self->output_validator, sluice_schema_unref);
+  g_clear_pointer (&self->labels, json_object_unref);
+  g_clear_pointer (&self->stages, g_ptr_array_unref);
+  g_clear_pointer (&self->stage_names, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (sluice_pipeline_parent_class)->finalize (object);
+}
+
+static void
+sluice_pipeline_class_init (SluicePipelineClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = sluice_pipeline_finalize;
+}
+
+static void
+sluice_pipeline_init (SluicePipeline *self)
+{
+  self->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  self->stage_names = g_ptr_array_new_with_free_func (g_free);
+  self->max_reruns = DEFAULT_MAX_RERUNS;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+typedef struct
+{
+  SluiceDocument *doc;
+  GPtrArray      *diagnostics;
+} Loader;
+
+static void G_GNUC_PRINTF (3, 4)
+report (Loader     *loader,
+        const char *pointer,
+        const char *format,
+        ...)
+{
+  g_autofree char *message = NULL;
+  guint line = 0, column = 0;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  sluice_document_locate (loader->doc, pointer, &line, &column);
+  sluice_diagnostics_add (loader->diagnostics, sluice_document_get_filename (loader->doc),
+                          line, column, FALSE, "%s", message);
+}
+
+/* "/stages/0/call/retry" → "stages[0].call.retry": how a person names it. */
+static char *
+pointer_to_path (const char *pointer)
+{
+  g_auto(GStrv) tokens = g_strsplit (pointer, "/", -1);
+  GString *path = g_string_new (NULL);
+
+  for (guint i = 1; tokens[i] != NULL; i++)
+    {
+      g_autofree char *token = g_strdup (tokens[i]);
+      g_autoptr(GString) unescaped = g_string_new (token);
+
+      g_string_replace (unescaped, "~1", "/", 0);
+      g_string_replace (unescaped, "~0", "~", 0);
+      if (g_ascii_isdigit (unescaped->str[0]) && strspn (unescaped->str, "0123456789") == unescaped->len)
+        g_string_append_printf (path, "[%s]", unescaped->str);
+      else
+        g_string_append_printf (path, "%s%s", path->len > 0 ? "." : "", unescaped->str);
+    }
+  return g_string_free (path, FALSE);
+}
+
+/* Validates instance against schema; each violation is reported at the
+ * position of base_pointer + its instance path. */
+static gboolean
+check_against_schema (Loader       *loader,
+                      SluiceSchema *schema,
+                      JsonNode     *instance,
+                      const char   *base_pointer)
+{
+  g_autoptr(GPtrArray) violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+
+  if (sluice_schema_validate (schema, instance, violations, MAX_VIOLATIONS_REPORTED))
+    return TRUE;
+
+  for (guint i = 0; i < violations->len; i++)
+    {
+      SluiceViolation *v = g_ptr_array_index (violations, i);
+      g_autofree char *pointer = g_strconcat (base_pointer, v->instance_path, NULL);
+      g_autofree char *path = pointer_to_path (pointer);
+
+      if (*path != '\0')
+        report (loader, pointer, "%s: %s", path, v->message);
+      else
+        report (loader, pointer, "%s", v->message);
+    }
+  return FALSE;
+}
+
+static SluiceSchema *
+compile_schema (Loader     *loader,
+                JsonNode   *schema,
+                const char *pointer)
+{
+  g_autoptr(GError) error = NULL;
+  SluiceSchema *compiled = sluice_schema_new (schema, &error);
+
+  if (compiled == NULL)
+    report (loader, pointer, "invalid schema: %s", error->message);
+  return compiled;
+}
+
+static void
+configure_stage (SluicePipeline *self,
+                 Loader         *loader,
+                 const char     *name,
+                 JsonNode       *config_node,
+                 const char     *pointer)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GObject) stage = NULL;
+  g_autoptr(JsonObject) empty = NULL;
+  JsonObject *config;
+
+  stage = sluice_engine_create (self->engine, "stage", name, &error);
+  if (stage == NULL)
+    {
+      report (loader, pointer, "%s", error->message);
+      return;
+    }
+
+  if (config_node == NULL || !JSON_NODE_HOLDS_OBJECT (config_node))
+    config = empty = json_object_new ();
+  else
+    config = json_node_get_object (config_node);
+
+  if (!sluice_stage_configure (SLUICE_STAGE (stage), self, config, &error))
+    {
+      report (loader, pointer, "stage '%s': %s", name, error->message);
+      return;
+    }
+
+  g_ptr_array_add (self->stages, g_steal_pointer (&stage));
+  g_ptr_array_add (self->stage_names, g_strdup (name));
+}
+
+static void
+load_stages (SluicePipeline *self,
+             Loader         *loader,
+             JsonArray      *stages)
+{
+  guint n = json_array_get_length (stages);
+  guint errors_before = sluice_diagnostics_count_errors (loader->diagnostics);
+  g_autoptr(GPtrArray) to_configure = g_ptr_array_new ();
+
+  /* First resolve every name and check every block, loading no code, so
+   * that one run reports every problem of the file. */
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *item = json_array_get_object_element (stages, i);
+      g_autoptr(GList) members = json_object_get_members (item);
+      const char *name = members->data;
+      JsonNode *config = json_object_get_member (item, name);
+      g_autofree char *index = g_strdup_printf ("%u", i);
+      g_autofree char *item_pointer = sluice_json_pointer_append ("/stages", index);
+      g_autofree char *pointer = sluice_json_pointer_append (item_pointer, name);
+      g_autoptr(GError) error = NULL;
+      JsonNode *schema;
+
+      if (!sluice_engine_has_plugin (self->engine, "stage", name))
+        {
+          schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
+          report (loader, pointer, "%s", error->message);
+          continue;
+        }
+
+      schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
+      if (error != NULL)
+        {
+          report (loader, pointer, "stage '%s' declares a broken configuration schema: %s",
+                  name, error->message);
+          continue;
+        }
+      if (schema != NULL && config != NULL && !JSON_NODE_HOLDS_NULL (config))
+        {
+          g_autoptr(SluiceSchema) compiled = compile_schema (loader, schema, pointer);
+
+          if (compiled == NULL || !check_against_schema (loader, compiled, config, pointer))
+            continue;
+        }
+      else if (schema != NULL)
+        {
+          g_autoptr(SluiceSchema) compiled = compile_schema (loader, schema, pointer);
+          g_autoptr(JsonNode) empty = json_node_init_object (json_node_alloc (), json_object_new ());
+
+          if (compiled == NULL || !check_against_schema (loader, compiled, empty, pointer))
+            continue;
+        }
+      g_ptr_array_add (to_configure, GUINT_TO_POINTER (i));
+    }
+
+  if (sluice_diagnostics_count_errors (loader->diagnostics) > errors_before)
+    return;
+
+  for (guint k = 0; k < to_configure->len; k++)
+    {
+      guint i = GPOINTER_TO_UINT (g_ptr_array_index (to_configure, k));
+      JsonObject *item = json_array_get_object_element (stages, i);
+      g_autoptr(GList) members = json_object_get_members (item);
+      const char *name = members->data;
+      g_autofree char *index = g_strdup_printf ("%u", i);
+      g_autofree char *item_pointer = sluice_json_pointer_append ("/stages", index);
+      g_autofree char *pointer = sluice_json_pointer_append (item_pointer, name);
+
+      configure_stage (self, loader, name, json_object_get_member (item, name), pointer);
+    }
+}
+
+SluicePipeline *
+_sluice_pipeline_load (SluiceEngine *engine,
+                       const char   *path,
+                       GPtrArray    *diagnostics)
+{
+  g_autoptr(SluicePipeline) self = NULL;
+  g_autoptr(SluiceDocument) doc = NULL;
+  g_autoptr(SluiceSchema) file_schema = NULL;
+  g_autoptr(GError) error = NULL;
+  guint errors_before = sluice_diagnostics_count_errors (diagnostics);
+  Loader loader;
+  JsonNode *root;
+  JsonObject *object;
+  JsonNode *node;
+
+  doc = sluice_document_load_file (path, diagnostics);
+  if (doc == NULL)
+    return NULL;
+
+  loader.doc = doc;
+  loader.diagnostics = diagnostics;
+
+  root = sluice_document_get_root (doc);
+  file_schema = sluice_schema_new_from_string (pipeline_file_schema, &error);
+  g_assert_no_error (error);
+  if (!check_against_schema (&loader, file_schema, root, ""))
+    {
+      /* Unknown stage names and their blocks are still worth checking. */
+      if (JSON_NODE_HOLDS_OBJECT (root) &&
+          (node = json_object_get_member (json_node_get_object (root), "stages")) != NULL &&
+          JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *stages = json_node_get_array (node);
+          gboolean shaped = TRUE;
+
+          for (guint i = 0; i < json_array_get_length (stages); i++)
+            {
+              JsonNode *item = json_array_get_element (stages, i);
+              if (!JSON_NODE_HOLDS_OBJECT (item) || json_object_get_size (json_node_get_object (item)) != 1)
+                shaped = FALSE;
+            }
+          if (shaped)
+            {
+              self = g_object_new (SLUICE_TYPE_PIPELINE, NULL);
+              self->engine = g_object_ref (engine);
+              self->path = g_strdup (path);
+              self->base_dir = g_path_get_dirname (path);
+              load_stages (self, &loader, stages);
+            }
+        }
+      return NULL;
+    }
+
+  object = json_node_get_object (root);
+  self = g_object_new (SLUICE_TYPE_PIPELINE, NULL);
+  self->engine = g_object_ref (engine);
+  self->path = g_strdup (path);
+  self->base_dir = g_path_get_dirname (path);
+  self->name = g_strdup (json_object_get_string_member (object, "name"));
+  self->max_reruns = (guint) sluice_json_get_int (object, "max_reruns", DEFAULT_MAX_RERUNS);
+  if ((node = json_object_get_member (object, "labels")) != NULL)
+    self->labels = json_object_ref (json_node_get_object (node));
+
+  if ((node = json_object_get_member (object, "input")) != NULL)
+    {
+      self->input_schema = json_node_copy (node);
+      self->input_validator = compile_schema (&loader, node, "/input");
+    }
+  if ((node = json_object_get_member (object, "output")) != NULL)
+    {
+      self->output_schema = json_node_copy (node);
+      self->output_validator = compile_schema (&loader, node, "/output");
+    }
+
+  load_stages (self, &loader, json_object_get_array_member (object, "stages"));
+
+  if (sluice_diagnostics_count_errors (diagnostics) > errors_before)
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+char *
+_sluice_diagnostics_join (GPtrArray *diagnostics)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < diagnostics->len; i++)
+    {
+      g_autofree char *line = sluice_diagnostic_to_string (g_ptr_array_index (diagnostics, i));
+
+      if (text->len > 0)
+        g_string_append_c (text, '\n');
+      g_string_append (text, line);
+    }
+  return g_string_free (text, FALSE);
+}
+
+SluicePipeline *
+sluice_pipeline_new_from_file (SluiceEngine  *engine,
+                               const char    *path,
+                               GError       **error)
+{
+  g_autoptr(GPtrArray) diagnostics = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_diagnostic_free);
+  SluicePipeline *self;
+
+  g_return_val_if_fail (SLUICE_IS_ENGINE (engine), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+
+  self = _sluice_pipeline_load (engine, path, diagnostics);
+  if (self == NULL)
+    {
+      g_autofree char *message = _sluice_diagnostics_join (diagnostics);
+
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_PIPELINE,
+                           *message != '\0' ? message : "the pipeline could not be loaded");
+    }
+  return self;
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *
+sluice_pipeline_get_name (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  return self->name;
+}
+
+const char *
+sluice_pipeline_get_path (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  return self->path;
+}
+
+char *
+sluice_pipeline_resolve_path (SluicePipeline *self,
+                              const char     *relative)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  if (g_path_is_absolute (relative))
+    return g_strdup (relative);
+  return g_build_filename (self->base_dir, relative, NULL);
+}
+
+SluiceEngine *
+sluice_pipeline_get_engine (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  return self->engine;
+}
+
+JsonNode *
+sluice_pipeline_get_input_schema (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  return self->input_schema;
+}
+
+JsonNode *
+sluice_pipeline_get_output_schema (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  return self->output_schema;
+}
+
+static gboolean
+validate_with (SluiceSchema    *schema,
+               JsonNode        *instance,
+               SluiceErrorCode  code,
+               const char      *what,
+               GError         **error)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+  g_autoptr(GString) message = NULL;
+
+  if (schema == NULL)
+    return TRUE;
+
+  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+  if (sluice_schema_validate (schema, instance, violations, 5))
+    return TRUE;
+
+  message = g_string_new (NULL);
+  g_string_append_printf (message, "%s does not match its schema: ", what);
+  for (guint i = 0; i < violations->len; i++)
+    {
+      SluiceViolation *v = g_ptr_array_index (violations, i);
+
+      g_string_append_printf (message, "%s%s: %s", i > 0 ? "; " : "",
+                              *v->instance_path != '\0' ? v->instance_path : "/", v->message);
+    }
+  g_set_error_literal (error, SLUICE_ERROR, code, message->str);
+  return FALSE;
+}
+
+gboolean
+sluice_pipeline_validate_input (SluicePipeline  *self,
+                                JsonNode        *instance,
+                                GError         **error)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  return validate_with (self->input_validator, instance, SLUICE_ERROR_INVALID_INPUT, "input", error);
+}
+
+gboolean
+sluice_pipeline_validate_output (SluicePipeline  *self,
+                                 JsonNode        *instance,
+                                 GError         **error)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  return validate_with (self->output_validator, instance, SLUICE_ERROR_VALIDATION, "output", error);
+}
+
+guint
+sluice_pipeline_get_n_stages (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), 0);
+  return self->stages->len;
+}
+
+SluiceStage *
+sluice_pipeline_get_stage (SluicePipeline *self,
+                           guint           index)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (index < self->stages->len, NULL);
+  return g_ptr_array_index (self->stages, index);
+}
+
+const char *
+sluice_pipeline_get_stage_name (SluicePipeline *self,
+                                guint           index)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (index < self->stage_names->len, NULL);
+  return g_ptr_array_index (self->stage_names, index);
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+typedef struct
+{
+  SluiceContext *context;
+  guint          index;          /* next stage to process */
+  gint           completing;     /* next stage to complete, going down */
+  gint64         stage_started;
+} Run;
+
+static void
+run_free (Run *run)
+{
+  g_clear_object (&run->context);
+  g_free (run);
+}
+
+static void run_next_stage (GTask *task);
+static void run_next_complete (GTask *task);
+
+static void
+fail_request (GTask        *task,
+              const GError *error,
+              const char   *stage)
+{
+  Run *run = g_task_get_task_data (task);
+
+  sluice_context_set_error (run->context, error, stage);
+  run->completing = (gint) SLUICE_PIPELINE (g_task_get_source_object (task))->stages->len - 1;
+  run_next_complete (task);
+}
+
+static gint
+find_earlier_stage (SluicePipeline *self,
+                    const char     *name,
+                    guint           before)
+{
+  for (guint i = 0; i <= before && i < self->stage_names->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (self->stage_names, i), name) == 0)
+      return (gint) i;
+  return -1;
+}
+
+static void
+on_stage_processed (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SluicePipeline *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+  const char *name = g_ptr_array_index (self->stage_names, run->index);
+  g_autoptr(GError) error = NULL;
+  SluiceVerdict verdict;
+  gint target;
+
+  verdict = sluice_stage_process_finish (SLUICE_STAGE (source), result, &error);
+  sluice_context_add_timing (run->context, name, sluice_monotonic_ms () - run->stage_started);
+
+  switch (verdict)
+    {
+    case SLUICE_VERDICT_CONTINUE:
+      run->index++;
+      run_next_stage (g_steal_pointer (&task));
+      return;
+
+    case SLUICE_VERDICT_RESPOND:
+      run->completing = (gint) self->stages->len - 1;
+      run_next_complete (g_steal_pointer (&task));
+      return;
+
+    case SLUICE_VERDICT_RERUN:
+      target = find_earlier_stage (self, sluice_context_get_rerun_stage (run->context), run->index);
+      if (target < 0)
+        {
+          g_autoptr(GError) rerun_error =
+            g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                         "stage '%s' asked to re-run from '%s', which is not an earlier stage",
+                         name, sluice_context_get_rerun_stage (run->context) ?: "(none)");
+          fail_request (g_steal_pointer (&task), rerun_error, name);
+          return;
+        }
+      if (sluice_context_get_n_reruns (run->context) >= self->max_reruns)
+        {
+          g_autoptr(GError) rerun_error =
+            g_error_new (SLUICE_ERROR, SLUICE_ERROR_RERUN_LIMIT,
+                         "stage '%s' asked to re-run from '%s' more than %u times",
+                         name, sluice_context_get_rerun_stage (run->context), self->max_reruns);
+          fail_request (g_steal_pointer (&task), rerun_error, name);
+          return;
+        }
+      _sluice_context_count_rerun (run->context);
+      run->index = (guint) target;
+      run_next_stage (g_steal_pointer (&task));
+      return;
+
+    case SLUICE_VERDICT_FAIL:
+    default:
+      fail_request (g_steal_pointer (&task), error, name);
+      return;
+    }
+}
+
+static void
+run_next_stage (GTask *task)
+{
+  SluicePipeline *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (run->index >= self->stages->len)
+    {
+      run->completing = (gint) self->stages->len - 1;
+      run_next_complete (task);
+      return;
+    }
+
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      g_autoptr(GError) error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED,
+                                                     "the request was cancelled");
+      fail_request (task, error, g_ptr_array_index (self->stage_names, run->index));
+      return;
+    }
+
+  run->stage_started = sluice_monotonic_ms ();
+  sluice_stage_process_async (g_ptr_array_index (self->stages, run->index),
+                              run->context, cancellable, on_stage_processed, task);
+}
+
+static void
+on_stage_completed (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SluicePipeline *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!sluice_stage_complete_finish (SLUICE_STAGE (source), result, &error) &&
+      sluice_context_get_error (run->context) == NULL)
+    sluice_context_set_error (run->context, error,
+                              g_ptr_array_index (self->stage_names, run->completing));
+
+  run->completing--;
+  run_next_complete (g_steal_pointer (&task));
+}
+
+static void
+run_next_complete (GTask *task)
+{
+  SluicePipeline *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+  const GError *error;
+
+  if (run->completing >= 0)
+    {
+      /* complete() must run even for a cancelled request: it is where the
+       * outcome gets recorded. */
+      sluice_stage_complete_async (g_ptr_array_index (self->stages, run->completing),
+                                   run->context, NULL, on_stage_completed, task);
+      return;
+    }
+
+  error = sluice_context_get_error (run->context);
+  if (error != NULL)
+    g_task_return_error (task, g_error_copy (error));
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+void
+sluice_pipeline_process_async (SluicePipeline      *self,
+                               SluiceContext       *context,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  GTask *task;
+  Run *run;
+
+  g_return_if_fail (SLUICE_IS_PIPELINE (self));
+  g_return_if_fail (SLUICE_IS_CONTEXT (context));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sluice_pipeline_process_async);
+
+  run = g_new0 (Run, 1);
+  run->context = g_object_ref (context);
+  g_task_set_task_data (task, run, (GDestroyNotify) run_free);
+
+  if (sluice_context_get_label (context, "pipeline") == NULL)
+    sluice_context_set_label (context, "pipeline", self->name);
+  if (self->labels != NULL)
+    {
+      JsonObjectIter iter;
+      const char *key;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, self->labels);
+      while (json_object_iter_next (&iter, &key, &value))
+        if (sluice_context_get_label (context, key) == NULL)
+          sluice_context_set_label (context, key, json_node_get_string (value));
+    }
+
+  if (sluice_context_get_error (context) != NULL)
+    {
+      run->completing = (gint) self->stages->len - 1;
+      run_next_complete (task);
+      return;
+    }
+
+  run_next_stage (task);
+}
+
+gboolean
+sluice_pipeline_process_finish (SluicePipeline  *self,
+                                GAsyncResult    *result,
+                                GError         **error)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- flushing ------------------------------------------------------------ */
+
+typedef struct
+{
+  guint   pending;
+  GError *error;
+} Flush;
+
+static void
+flush_free (Flush *flush)
+{
+  g_clear_error (&flush->error);
+  g_free (flush);
+}
+
+static void
+on_stage_flushed (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  GTask *task = user_data;
+  Flush *flush = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!sluice_stage_flush_finish (SLUICE_STAGE (source), result, &error) && flush->error == NULL)
+    flush->error = g_steal_pointer (&error);
+
+  if (--flush->pending == 0)
+    {
+      if (flush->error != NULL)
+        g_task_return_error (task, g_steal_pointer (&flush->error));
+      else
+        g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+}
+
+void
+sluice_pipeline_flush_async (SluicePipeline      *self,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  GTask *task;
+  Flush *flush;
+
+  g_return_if_fail (SLUICE_IS_PIPELINE (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, sluice_pipeline_flush_async);
+  flush = g_new0 (Flush, 1);
+  flush->pending = self->stages->len + 1;
+  g_task_set_task_data (task, flush, (GDestroyNotify) flush_free);
+
+  for (guint i = 0; i < self->stages->len; i++)
+    sluice_stage_flush_async (g_ptr_array_index (self->stages, i), cancellable,
+                              on_stage_flushed, task);
+
+  /* The extra count keeps the task alive until every flush has started. */
+  if (--flush->pending == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+}
+
+gboolean
+sluice_pipeline_flush_finish (SluicePipeline  *self,
+                              GAsyncResult    *result,
+                              GError         **error)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,0 +1,222 @@
+/* sluice-util.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-util"
+
+#include "sluice.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+gboolean
+sluice_parse_duration (const char *text,
+                       gint64     *out_ms)
+{
+  char *end = NULL;
+  double value;
+  double scale;
+
+  g_return_val_if_fail (out_ms != NULL, FALSE);
+
+  if (text == NULL || !g_ascii_isdigit (text[0]))
+    return FALSE;
+
+  errno = 0;
+  value = g_ascii_strtod (text, &end);
+  if (errno != 0 || end == text || !isfinite (value) || value < 0)
+    return FALSE;
+
+  if (g_str_equal (end, "ms"))
+    scale = 1;
+  else if (g_str_equal (end, "s"))
+    scale = 1000;
+  else if (g_str_equal (end, "m"))
+    scale = 60 * 1000;
+  else if (g_str_equal (end, "h"))
+    scale = 3600 * 1000;
+  else if (g_str_equal (end, "d"))
+    scale = 86400.0 * 1000;
+  else
+    return FALSE;
+
+  value *= scale;
+  if (value > (double) G_MAXINT64 / 2)
+    return FALSE;
+
+  *out_ms = (gint64) llround (value);
+  return TRUE;
+}
+
+gboolean
+sluice_config_get_duration (JsonObject  *config,
+                            const char  *member,
+                            gint64       default_ms,
+                            gint64      *out_ms,
+                            GError     **error)
+{
+  JsonNode *node;
+
+  node = config != NULL ? json_object_get_member (config, member) : NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    {
+      *out_ms = default_ms;
+      return TRUE;
+    }
+
+  if (json_node_get_value_type (node) != G_TYPE_STRING ||
+      !sluice_parse_duration (json_node_get_string (node), out_ms))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                   "'%s' must be a duration with a unit, such as 250ms, 30s or 5m",
+                   member);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+const char *
+sluice_json_get_string (JsonObject *object,
+                        const char *member)
+{
+  JsonNode *node;
+
+  if (object == NULL)
+    return NULL;
+  node = json_object_get_member (object, member);
+  if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+gint64
+sluice_json_get_int (JsonObject *object,
+                     const char *member,
+                     gint64      default_value)
+{
+  JsonNode *node;
+  GType type;
+
+  if (object == NULL)
+    return default_value;
+  node = json_object_get_member (object, member);
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
+    return default_value;
+  type = json_node_get_value_type (node);
+  if (type == G_TYPE_INT64)
+    return json_node_get_int (node);
+  if (type == G_TYPE_DOUBLE)
+    return (gint64) json_node_get_double (node);
+  return default_value;
+}
+
+JsonNode *
+sluice_json_lookup_path (JsonNode   *root,
+                         const char *dotted)
+{
+  JsonNode *node = root;
+  const char *p = dotted;
+
+  if (root == NULL || dotted == NULL)
+    return NULL;
+  if (g_str_equal (dotted, "."))
+    return root;
+
+  while (*p != '\0')
+    {
+      const char *dot = strchr (p, '.');
+      gsize len = dot != NULL ? (gsize) (dot - p) : strlen (p);
+      char name[256];
+
+      if (len == 0 || len >= sizeof name)
+        return NULL;
+      memcpy (name, p, len);
+      name[len] = '\0';
+
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        node = json_object_get_member (json_node_get_object (node), name);
+      else if (JSON_NODE_HOLDS_ARRAY (node) && g_ascii_isdigit (name[0]))
+        {
+          JsonArray *array = json_node_get_array (node);
+          guint64 index = g_ascii_strtoull (name, NULL, 10);
+
+          node = index < json_array_get_length (array)
+            ? json_array_get_element (array, (guint) index) : NULL;
+        }
+      else
+        node = NULL;
+
+      if (node == NULL)
+        return NULL;
+      p += len;
+      if (*p == '.')
+        p++;
+    }
+
+  return node;
+}
+
+char *
+sluice_json_to_string (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+  json_generator_set_root (generator, node);
+  return json_generator_to_data (generator, NULL);
+}
+
+JsonNode *
+sluice_json_from_string (const char  *text,
+                         gssize       length,
+                         GError     **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+
+  if (!json_parser_load_from_data (parser, text, length, error))
+    return NULL;
+  if (json_parser_get_root (parser) == NULL)
+    {
+      g_set_error_literal (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
+                           "empty document");
+      return NULL;
+    }
+  return json_parser_steal_root (parser);
+}
+
+gint64
+sluice_monotonic_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+char *
+sluice_now_iso8601 (void)
+{
+  gint64 now = g_get_real_time ();
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (now / G_USEC_PER_SEC);
+  g_autofree char *base = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
+
+  return g_strdup_printf ("%s.%03dZ", base, (int) ((now / 1000) % 1000));
+}
+
+const char *
+sluice_get_state_dir (void)
+{
+  static char *dir;
+
+  if (g_once_init_enter (&dir))
+    {
+      const char *env = g_getenv ("SLUICE_STATE_DIR");
+      char *path = env != NULL && *env != '\0'
+        ? g_strdup (env)
+        : g_build_filename (g_get_user_data_dir (), "sluice", NULL);
+
+      if (g_mkdir_with_parents (path, 0700) != 0)
+        g_warning ("cannot create state folder %s: %s", path, g_strerror (errno));
+      g_once_init_leave (&dir, path);
+    }
+  return dir;
+}

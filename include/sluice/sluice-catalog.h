@@ -1,0 +1,70 @@
+/* sluice-catalog.h — model prices and limits from data/models.json.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (SLUICE_INSIDE) && !defined (SLUICE_COMPILATION)
+# error "Only <sluice.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define SLUICE_TYPE_CATALOG (sluice_catalog_get_type ())
+G_DECLARE_FINAL_TYPE (SluiceCatalog, sluice_catalog, SLUICE, CATALOG, GObject)
+
+/**
+ * sluice_catalog_get_default:
+ *
+ * The catalog shipped with sluice (`$SLUICE_CATALOG` names another file).
+ * A catalog that cannot be read is logged once and treated as empty, so
+ * every cost is then recorded as unknown, never as zero.
+ *
+ * Returns: (transfer none): the default catalog
+ */
+SluiceCatalog *sluice_catalog_get_default      (void);
+/**
+ * sluice_catalog_new_from_file:
+ * @path: a catalog file
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the catalog
+ */
+SluiceCatalog *sluice_catalog_new_from_file    (const char    *path,
+                                                GError       **error);
+/**
+ * sluice_catalog_lookup:
+ * @self: a #SluiceCatalog
+ * @provider: `openai`, `anthropic`, ...
+ * @model: a model name; a dated snapshot (`gpt-4o-2024-08-06`) falls back
+ *   to its base name
+ *
+ * Returns: (transfer none) (nullable): the model's entry
+ *   (`input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok`,
+ *   `context_window`, `max_output`, `checked`)
+ */
+JsonObject    *sluice_catalog_lookup           (SluiceCatalog *self,
+                                                const char    *provider,
+                                                const char    *model);
+/**
+ * sluice_catalog_compute_cost:
+ * @self: a #SluiceCatalog
+ * @provider: the provider
+ * @model: the model
+ * @prompt_tokens: input tokens (including @cached_tokens)
+ * @completion_tokens: output tokens
+ * @cached_tokens: input tokens read from the provider's prompt cache
+ *
+ * Returns: the cost in USD, or -1 when the model or its price is unknown
+ */
+gdouble        sluice_catalog_compute_cost     (SluiceCatalog *self,
+                                                const char    *provider,
+                                                const char    *model,
+                                                gint64         prompt_tokens,
+                                                gint64         completion_tokens,
+                                                gint64         cached_tokens);
+
+G_END_DECLS

@@ -1,0 +1,196 @@
+/* sluice-context.h — the per-request record every stage reads and writes.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (SLUICE_INSIDE) && !defined (SLUICE_COMPILATION)
+# error "Only <sluice.h> can be included directly."
+#endif
+
+#include <json-glib/json-glib.h>
+
+#include "sluice-response.h"
+
+G_BEGIN_DECLS
+
+#define SLUICE_TYPE_CONTEXT (sluice_context_get_type ())
+G_DECLARE_FINAL_TYPE (SluiceContext, sluice_context, SLUICE, CONTEXT, GObject)
+
+/**
+ * SluiceContext:
+ *
+ * One request on its way through a pipeline: the input, the template
+ * variables, the assembled messages, the target being called, the provider
+ * response, the parsed output, every attempt, usage, cost, timings, labels
+ * and, if it failed, the error.
+ *
+ * Attempts are JSON objects with these members (absent when unknown):
+ * `index`, `started_at` (ISO 8601), `provider`, `model`, `outcome`
+ * (`ok` or `error`), `error_kind`, `error_message`, `http_status`,
+ * `retry_after_ms`, `delay_ms` (backoff waited before it), `latency_ms`,
+ * `prompt_tokens`, `completion_tokens`, `cost_usd` (null when the model's
+ * price is unknown), `provider_request_id`.
+ */
+
+/**
+ * sluice_context_new:
+ * @input: (transfer none): the request input (copied)
+ *
+ * Returns: (transfer full): a new context with a fresh request id; when
+ *   @input is an object its members are the initial template variables.
+ */
+SluiceContext  *sluice_context_new                (JsonNode       *input);
+
+const char     *sluice_context_get_request_id     (SluiceContext  *self);
+/**
+ * sluice_context_get_input:
+ * Returns: (transfer none): the request input
+ */
+JsonNode       *sluice_context_get_input          (SluiceContext  *self);
+/**
+ * sluice_context_get_variables:
+ * Returns: (transfer none): template variables (start as the input's members)
+ */
+JsonObject     *sluice_context_get_variables      (SluiceContext  *self);
+/**
+ * sluice_context_get_messages:
+ * Returns: (transfer none) (nullable): the chat messages to send
+ *   (objects with `role` and `content`)
+ */
+JsonArray      *sluice_context_get_messages       (SluiceContext  *self);
+/**
+ * sluice_context_set_messages:
+ * @messages: (transfer none) (nullable): the chat messages
+ */
+void            sluice_context_set_messages       (SluiceContext  *self,
+                                                   JsonArray      *messages);
+/**
+ * sluice_context_get_target:
+ * Returns: (transfer none) (nullable): the provider target in use
+ */
+JsonObject     *sluice_context_get_target         (SluiceContext  *self);
+/**
+ * sluice_context_set_target:
+ * @target: (transfer none) (nullable): the target configuration
+ */
+void            sluice_context_set_target         (SluiceContext  *self,
+                                                   JsonObject     *target);
+/**
+ * sluice_context_get_response:
+ * Returns: (transfer none) (nullable): the successful provider response
+ */
+SluiceResponse *sluice_context_get_response       (SluiceContext  *self);
+/**
+ * sluice_context_set_response:
+ * @response: (transfer none) (nullable): the response
+ */
+void            sluice_context_set_response       (SluiceContext  *self,
+                                                   SluiceResponse *response);
+/**
+ * sluice_context_get_output:
+ * Returns: (transfer none) (nullable): the parsed (and validated) answer
+ */
+JsonNode       *sluice_context_get_output         (SluiceContext  *self);
+/**
+ * sluice_context_set_output:
+ * @output: (transfer none) (nullable): the answer (copied)
+ */
+void            sluice_context_set_output         (SluiceContext  *self,
+                                                   JsonNode       *output);
+
+/**
+ * sluice_context_add_attempt:
+ * @attempt: (transfer none): an attempt record (see #SluiceContext)
+ */
+void            sluice_context_add_attempt        (SluiceContext  *self,
+                                                   JsonObject     *attempt);
+/**
+ * sluice_context_get_attempts:
+ * Returns: (transfer none): the attempts so far, oldest first
+ */
+JsonArray      *sluice_context_get_attempts       (SluiceContext  *self);
+gint64          sluice_context_get_prompt_tokens  (SluiceContext  *self);
+gint64          sluice_context_get_completion_tokens (SluiceContext *self);
+/**
+ * sluice_context_get_cost:
+ * Returns: the summed cost in USD of all attempts, or a negative number
+ *   when any attempt's cost is unknown
+ */
+gdouble         sluice_context_get_cost           (SluiceContext  *self);
+
+/**
+ * sluice_context_get_elapsed_ms:
+ * Returns: milliseconds since the context was created
+ */
+gint64          sluice_context_get_elapsed_ms     (SluiceContext  *self);
+void            sluice_context_add_timing         (SluiceContext  *self,
+                                                   const char     *name,
+                                                   gint64          ms);
+/**
+ * sluice_context_get_timings:
+ * Returns: (transfer none): stage name → milliseconds
+ */
+JsonObject     *sluice_context_get_timings        (SluiceContext  *self);
+
+void            sluice_context_set_label          (SluiceContext  *self,
+                                                   const char     *key,
+                                                   const char     *value);
+/**
+ * sluice_context_get_label:
+ * Returns: (transfer none) (nullable): the label's value
+ */
+const char     *sluice_context_get_label          (SluiceContext  *self,
+                                                   const char     *key);
+/**
+ * sluice_context_get_labels:
+ * Returns: (transfer none): all labels (pipeline, endpoint, user, session, job)
+ */
+JsonObject     *sluice_context_get_labels         (SluiceContext  *self);
+
+/**
+ * sluice_context_request_rerun:
+ * @stage: the name of an earlier stage to run again from
+ *
+ * Asks the runner, together with the %SLUICE_VERDICT_RERUN verdict, to go
+ * back to @stage (bounded by the pipeline's `max_reruns`).
+ */
+void            sluice_context_request_rerun      (SluiceContext  *self,
+                                                   const char     *stage);
+/**
+ * sluice_context_get_rerun_stage:
+ * Returns: (transfer none) (nullable): the stage asked for
+ */
+const char     *sluice_context_get_rerun_stage    (SluiceContext  *self);
+guint           sluice_context_get_n_reruns       (SluiceContext  *self);
+
+/**
+ * sluice_context_get_error:
+ * Returns: (transfer none) (nullable): why the request failed
+ */
+const GError   *sluice_context_get_error          (SluiceContext  *self);
+/**
+ * sluice_context_set_error:
+ * @error: (transfer none) (nullable): the failure (copied)
+ * @stage: (nullable): the stage that failed
+ */
+void            sluice_context_set_error          (SluiceContext  *self,
+                                                   const GError   *error,
+                                                   const char     *stage);
+/**
+ * sluice_context_get_error_stage:
+ * Returns: (transfer none) (nullable): the stage that failed
+ */
+const char     *sluice_context_get_error_stage    (SluiceContext  *self);
+
+/**
+ * sluice_context_dup_result:
+ *
+ * The request's one result: the output, or `{"error": {"kind", "message",
+ * "stage", "attempts"}}` when it failed.
+ *
+ * Returns: (transfer full): the result
+ */
+JsonNode       *sluice_context_dup_result         (SluiceContext  *self);
+
+G_END_DECLS

@@ -1,0 +1,106 @@
+/* sluice-db.h — an SQLite database owned by its own writer thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (SLUICE_INSIDE) && !defined (SLUICE_COMPILATION)
+# error "Only <sluice.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <sqlite3.h>
+
+G_BEGIN_DECLS
+
+typedef struct _SluiceDb SluiceDb;
+
+/**
+ * SluiceDbFunc:
+ * @db: the connection, on the writer thread, inside a transaction
+ * @data: the work item's data
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success; %FALSE rolls back the whole batch, which is
+ *   retried
+ */
+typedef gboolean (*SluiceDbFunc) (sqlite3  *db,
+                                  gpointer  data,
+                                  GError  **error);
+
+/**
+ * sluice_db_open: (skip)
+ * @path: the database file (created if missing)
+ * @schema_sql: SQL run once at open (CREATE TABLE IF NOT EXISTS ...)
+ * @error: return location for a #GError
+ *
+ * Opens the file in WAL mode and starts its writer thread. Work items
+ * are committed in batches: one transaction for everything queued.
+ *
+ * Returns: (transfer full) (nullable): the database
+ */
+SluiceDb *sluice_db_open          (const char           *path,
+                                   const char           *schema_sql,
+                                   GError              **error);
+/**
+ * sluice_db_enqueue: (skip)
+ * @self: a #SluiceDb
+ * @func: run on the writer thread inside the batch's transaction
+ * @after_commit: (nullable): run on the writer thread once the batch is
+ *   committed (e.g. to append the committed lines to a file)
+ * @data: data for both
+ * @destroy: (nullable): frees @data after the batch is done
+ */
+void      sluice_db_enqueue       (SluiceDb             *self,
+                                   SluiceDbFunc          func,
+                                   GFunc                 after_commit,
+                                   gpointer              data,
+                                   GDestroyNotify        destroy);
+/**
+ * sluice_db_flush_async: (skip)
+ * @self: a #SluiceDb
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called on the caller's main context once everything enqueued
+ *   before has been committed (or has failed for good)
+ * @user_data: data for @callback
+ */
+void      sluice_db_flush_async   (SluiceDb             *self,
+                                   GCancellable         *cancellable,
+                                   GAsyncReadyCallback   callback,
+                                   gpointer              user_data);
+/**
+ * sluice_db_flush_finish: (skip)
+ * @self: a #SluiceDb
+ * @result: the #GAsyncResult
+ * @error: the first failure since the last flush, if any
+ *
+ * Returns: %TRUE if everything was committed
+ */
+gboolean  sluice_db_flush_finish  (SluiceDb             *self,
+                                   GAsyncResult         *result,
+                                   GError              **error);
+/**
+ * sluice_db_close: (skip)
+ * @self: (transfer full): a #SluiceDb
+ *
+ * Commits what is queued, stops the thread and closes the file.
+ */
+void      sluice_db_close         (SluiceDb             *self);
+
+/**
+ * sluice_db_query: (skip)
+ * @path: a database file
+ * @sql: a query
+ * @error: return location for a #GError
+ *
+ * Runs a read-only query on a separate connection, synchronously (for
+ * start-up, reports and tests, not for the request path).
+ *
+ * Returns: (transfer full) (nullable): the rows, each a JSON object
+ */
+JsonArray *sluice_db_query        (const char           *path,
+                                    const char          *sql,
+                                    GError             **error);
+
+G_END_DECLS

@@ -1,0 +1,92 @@
+/* sluice-engine.h — finds and instantiates plugins.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (SLUICE_INSIDE) && !defined (SLUICE_COMPILATION)
+# error "Only <sluice.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define SLUICE_TYPE_ENGINE (sluice_engine_get_type ())
+G_DECLARE_FINAL_TYPE (SluiceEngine, sluice_engine, SLUICE, ENGINE, GObject)
+
+/**
+ * SluiceEngine:
+ *
+ * Knows every plugin on the search path and creates instances of them.
+ * Plugins are found, in this order, in each folder of
+ * `$SLUICE_PLUGIN_PATH`, then in the build tree when the library runs
+ * uninstalled, else in the install prefix. A plugin is a folder
+ * `<kind>/<name>/` holding `<name>.plugin` (with `X-Sluice-Kind`) and its
+ * module. Kinds are `stage`, `provider`, `policy` and `sink`.
+ */
+
+/**
+ * sluice_engine_new:
+ *
+ * Returns: (transfer full): a new engine that has scanned its search path
+ */
+SluiceEngine *sluice_engine_new                  (void);
+
+/**
+ * sluice_engine_add_search_path:
+ * @self: a #SluiceEngine
+ * @path: a folder of plugin folders, or of `<kind>/` folders of them
+ */
+void          sluice_engine_add_search_path      (SluiceEngine  *self,
+                                                  const char    *path);
+/**
+ * sluice_engine_list_plugins:
+ * @self: a #SluiceEngine
+ * @kind: `stage`, `provider`, `policy` or `sink`
+ *
+ * Returns: (transfer full) (array zero-terminated=1): sorted plugin names
+ */
+char        **sluice_engine_list_plugins         (SluiceEngine  *self,
+                                                  const char    *kind);
+gboolean      sluice_engine_has_plugin           (SluiceEngine  *self,
+                                                  const char    *kind,
+                                                  const char    *name);
+/**
+ * sluice_engine_get_config_schema:
+ * @self: a #SluiceEngine
+ * @kind: the plugin kind
+ * @name: the plugin name
+ * @error: return location for a #GError
+ *
+ * Reads the JSON Schema a plugin declares for its configuration
+ * (`X-Sluice-Config-Schema`) without loading its code.
+ *
+ * Returns: (transfer none) (nullable): the schema, or %NULL with @error
+ *   when the plugin is unknown or declares a broken schema; %NULL without
+ *   error when it declares none
+ */
+JsonNode     *sluice_engine_get_config_schema    (SluiceEngine  *self,
+                                                  const char    *kind,
+                                                  const char    *name,
+                                                  GError       **error);
+/**
+ * sluice_engine_create:
+ * @self: a #SluiceEngine
+ * @kind: the plugin kind
+ * @name: the plugin name
+ * @error: return location for a #GError
+ *
+ * Loads the plugin if needed and creates an instance. An unknown name is a
+ * %SLUICE_ERROR_UNKNOWN_PLUGIN error listing the known plugins of @kind.
+ *
+ * Returns: (transfer full) (nullable): a new #SluiceStage, #SluiceProvider,
+ *   #SluiceFallbackPolicy or #SluiceCostSink
+ */
+GObject      *sluice_engine_create               (SluiceEngine  *self,
+                                                  const char    *kind,
+                                                  const char    *name,
+                                                  GError       **error);
+
+G_END_DECLS

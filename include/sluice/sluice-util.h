@@ -1,0 +1,119 @@
+/* sluice-util.h — small helpers shared by the engine and plugins.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined (SLUICE_INSIDE) && !defined (SLUICE_COMPILATION)
+# error "Only <sluice.h> can be included directly."
+#endif
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * sluice_parse_duration:
+ * @text: a duration with a unit: `250ms`, `30s`, `1.5s`, `5m`, `2h`, `1d`
+ * @out_ms: (out): the duration in milliseconds
+ *
+ * Returns: %TRUE if @text is a valid duration
+ */
+gboolean    sluice_parse_duration            (const char  *text,
+                                              gint64      *out_ms);
+
+/**
+ * sluice_config_get_duration:
+ * @config: a stage or target configuration
+ * @member: the member name
+ * @default_ms: the value when @member is absent
+ * @out_ms: (out): the duration in milliseconds
+ * @error: return location for a %SLUICE_ERROR_INVALID_CONFIG error
+ *
+ * Reads a duration member (a string with a unit, see sluice_parse_duration()).
+ *
+ * Returns: %TRUE on success
+ */
+gboolean    sluice_config_get_duration       (JsonObject  *config,
+                                              const char  *member,
+                                              gint64       default_ms,
+                                              gint64      *out_ms,
+                                              GError     **error);
+
+/**
+ * sluice_json_get_string:
+ * @object: (nullable): an object
+ * @member: a member name
+ *
+ * Returns: (transfer none) (nullable): the member if it is a string, else %NULL
+ */
+const char *sluice_json_get_string           (JsonObject  *object,
+                                              const char  *member);
+
+/**
+ * sluice_json_get_int:
+ * @object: (nullable): an object
+ * @member: a member name
+ * @default_value: the value when @member is absent or not a number
+ *
+ * Returns: the member as an integer
+ */
+gint64      sluice_json_get_int              (JsonObject  *object,
+                                              const char  *member,
+                                              gint64       default_value);
+
+/**
+ * sluice_json_lookup_path:
+ * @root: (nullable): a JSON value
+ * @dotted: a dotted path such as `customer.address.city`; `.` is @root
+ *
+ * Returns: (transfer none) (nullable): the node at @dotted, or %NULL
+ */
+JsonNode   *sluice_json_lookup_path          (JsonNode    *root,
+                                              const char  *dotted);
+
+/**
+ * sluice_json_to_string:
+ * @node: a JSON value
+ *
+ * Returns: (transfer full): compact JSON text of @node
+ */
+char       *sluice_json_to_string            (JsonNode    *node);
+
+/**
+ * sluice_json_from_string:
+ * @text: JSON text
+ * @length: length of @text, or -1 if NUL-terminated
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the parsed value
+ */
+JsonNode   *sluice_json_from_string          (const char  *text,
+                                              gssize       length,
+                                              GError     **error);
+
+/**
+ * sluice_monotonic_ms:
+ *
+ * Returns: g_get_monotonic_time() in milliseconds
+ */
+gint64      sluice_monotonic_ms              (void);
+
+/**
+ * sluice_now_iso8601:
+ *
+ * Returns: (transfer full): the current UTC time, ISO 8601 with milliseconds
+ */
+char       *sluice_now_iso8601               (void);
+
+/**
+ * sluice_get_state_dir:
+ *
+ * Where sluice keeps its state (the ledger): `$SLUICE_STATE_DIR`, or
+ * `$XDG_DATA_HOME/sluice`. The folder is created if needed.
+ *
+ * Returns: (transfer none): the state folder
+ */
+const char *sluice_get_state_dir             (void);
+
+G_END_DECLS

@@ -1,0 +1,268 @@
+/* sluice-sqlite-sink.c — the SQLite cost ledger.
+ *
+ * Records are copied into plain rows on the main thread and written by
+ * the database's own thread in batched transactions (SluiceDb), so the
+ * request path never waits on disk.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-sqlite-sink.h"
+
+static const char schema_sql[] =
+  "CREATE TABLE IF NOT EXISTS attempts ("
+  "  id INTEGER PRIMARY KEY,"
+  "  time TEXT NOT NULL,"
+  "  request_id TEXT NOT NULL,"
+  "  job_id TEXT,"
+  "  pipeline TEXT,"
+  "  attempt INTEGER,"
+  "  provider TEXT,"
+  "  model TEXT,"
+  "  outcome TEXT NOT NULL,"
+  "  error_kind TEXT,"
+  "  http_status INTEGER,"
+  "  prompt_tokens INTEGER,"
+  "  completion_tokens INTEGER,"
+  "  cost_usd REAL,"
+  "  latency_ms INTEGER,"
+  "  delay_ms INTEGER,"
+  "  labels TEXT"
+  ");"
+  "CREATE INDEX IF NOT EXISTS attempts_time ON attempts (time);"
+  "CREATE INDEX IF NOT EXISTS attempts_request ON attempts (request_id);"
+  "CREATE TABLE IF NOT EXISTS requests ("
+  "  request_id TEXT PRIMARY KEY,"
+  "  time TEXT NOT NULL,"
+  "  job_id TEXT,"
+  "  pipeline TEXT,"
+  "  outcome TEXT NOT NULL,"
+  "  error_kind TEXT,"
+  "  error_stage TEXT,"
+  "  attempts INTEGER NOT NULL,"
+  "  prompt_tokens INTEGER,"
+  "  completion_tokens INTEGER,"
+  "  cost_usd REAL,"
+  "  latency_ms INTEGER,"
+  "  labels TEXT"
+  ");"
+  "CREATE INDEX IF NOT EXISTS requests_time ON requests (time);"
+  "CREATE INDEX IF NOT EXISTS requests_job ON requests (job_id);";
+
+struct _SluiceSqliteSink
+{
+  GObject   parent_instance;
+
+  SluiceDb *db;
+};
+
+static void sluice_sqlite_sink_iface_init (SluiceCostSinkInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceSqliteSink, sluice_sqlite_sink, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (SLUICE_TYPE_COST_SINK, sluice_sqlite_sink_iface_init))
+
+/* Column values of one row, copied off the JSON record. */
+typedef struct
+{
+  gboolean is_request;
+  GPtrArray *values;    /* GVariant* or NULL for SQL NULL, in column order */
+} Row;
+
+static const char * const attempt_columns[] = {
+  "time", "request_id", "job_id", "pipeline", "attempt", "provider", "model", "outcome",
+  "error_kind", "http_status", "prompt_tokens", "completion_tokens", "cost_usd",
+  "latency_ms", "delay_ms", "labels", NULL
+};
+static const char * const request_columns[] = {
+  "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
+  "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels", NULL
+};
+
+static void
+row_free (Row *row)
+{
+  g_ptr_array_unref (row->values);
+  g_free (row);
+}
+
+static GVariant *
+value_of (JsonObject *record,
+          const char *column)
+{
+  /* attempts carry "index" and "started_at"; the ledger names them by role */
+  const char *member = column;
+  JsonNode *node;
+
+  if (g_str_equal (column, "attempt"))
+    member = "index";
+  else if (g_str_equal (column, "time") && json_object_has_member (record, "started_at"))
+    member = "started_at";
+
+  node = json_object_get_member (record, member);
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (JSON_NODE_HOLDS_OBJECT (node) || JSON_NODE_HOLDS_ARRAY (node))
+    {
+      g_autofree char *json = sluice_json_to_string (node);
+      return g_variant_ref_sink (g_variant_new_string (json));
+    }
+  switch (json_node_get_value_type (node))
+    {
+    case G_TYPE_INT64:
+      return g_variant_ref_sink (g_variant_new_int64 (json_node_get_int (node)));
+    case G_TYPE_DOUBLE:
+      return g_variant_ref_sink (g_variant_new_double (json_node_get_double (node)));
+    case G_TYPE_BOOLEAN:
+      return g_variant_ref_sink (g_variant_new_int64 (json_node_get_boolean (node)));
+    default:
+      return g_variant_ref_sink (g_variant_new_string (json_node_get_string (node)));
+    }
+}
+
+static gboolean
+insert_row (sqlite3  *db,
+            gpointer  data,
+            GError  **error)
+{
+  Row *row = data;
+  const char * const *columns = row->is_request ? request_columns : attempt_columns;
+  g_autoptr(GString) sql = g_string_new (row->is_request ? "INSERT OR REPLACE INTO requests (" : "INSERT INTO attempts (");
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_string_append_printf (sql, "%s%s", i > 0 ? ", " : "", columns[i]);
+  g_string_append (sql, ") VALUES (");
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_string_append (sql, i > 0 ? ", ?" : "?");
+  g_string_append (sql, ")");
+
+  rc = sqlite3_prepare_v3 (db, sql->str, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    {
+      for (guint i = 0; i < row->values->len; i++)
+        {
+          GVariant *value = g_ptr_array_index (row->values, i);
+          int column = (int) i + 1;
+
+          if (value == NULL)
+            sqlite3_bind_null (stmt, column);
+          else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+            sqlite3_bind_int64 (stmt, column, g_variant_get_int64 (value));
+          else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+            sqlite3_bind_double (stmt, column, g_variant_get_double (value));
+          else
+            sqlite3_bind_text (stmt, column, g_variant_get_string (value, NULL), -1, SQLITE_STATIC);
+        }
+      rc = sqlite3_step (stmt);
+    }
+  sqlite3_finalize (stmt);
+
+  if (rc != SQLITE_DONE)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "ledger: %s", sqlite3_errmsg (db));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+sluice_sqlite_sink_record (SluiceCostSink *sink,
+                           JsonObject     *record)
+{
+  SluiceSqliteSink *self = SLUICE_SQLITE_SINK (sink);
+  Row *row;
+  const char * const *columns;
+
+  g_return_if_fail (self->db != NULL);
+
+  row = g_new0 (Row, 1);
+  row->is_request = g_strcmp0 (sluice_json_get_string (record, "type"), "request") == 0;
+  row->values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  columns = row->is_request ? request_columns : attempt_columns;
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_ptr_array_add (row->values, value_of (record, columns[i]));
+
+  sluice_db_enqueue (self->db, insert_row, NULL, row, (GDestroyNotify) row_free);
+}
+
+static gboolean
+sluice_sqlite_sink_configure (SluiceCostSink  *sink,
+                              JsonObject      *config,
+                              GError         **error)
+{
+  SluiceSqliteSink *self = SLUICE_SQLITE_SINK (sink);
+  const char *path = sluice_json_get_string (config, "path");
+  g_autofree char *default_path = NULL;
+
+  if (path == NULL)
+    path = default_path = g_build_filename (sluice_get_state_dir (), "ledger.db", NULL);
+
+  self->db = sluice_db_open (path, schema_sql, error);
+  return self->db != NULL;
+}
+
+static void
+on_db_flushed (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SluiceSqliteSink *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (sluice_db_flush_finish (self->db, result, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+sluice_sqlite_sink_flush_async (SluiceCostSink      *sink,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  SluiceSqliteSink *self = SLUICE_SQLITE_SINK (sink);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, sluice_sqlite_sink_flush_async);
+  sluice_db_flush_async (self->db, NULL, on_db_flushed, task);
+}
+
+static gboolean
+sluice_sqlite_sink_flush_finish (SluiceCostSink  *sink,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+sluice_sqlite_sink_finalize (GObject *object)
+{
+  SluiceSqliteSink *self = SLUICE_SQLITE_SINK (object);
+
+  g_clear_pointer (&self->db, sluice_db_close);
+
+  G_OBJECT_CLASS (sluice_sqlite_sink_parent_class)->finalize (object);
+}
+
+static void
+sluice_sqlite_sink_class_init (SluiceSqliteSinkClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = sluice_sqlite_sink_finalize;
+}
+
+static void
+sluice_sqlite_sink_init (SluiceSqliteSink *self)
+{
+}
+
+static void
+sluice_sqlite_sink_iface_init (SluiceCostSinkInterface *iface)
+{
+  iface->configure = sluice_sqlite_sink_configure;
+  iface->record = sluice_sqlite_sink_record;
+  iface->flush_async = sluice_sqlite_sink_flush_async;
+  iface->flush_finish = sluice_sqlite_sink_flush_finish;
+}

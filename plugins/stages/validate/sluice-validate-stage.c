@@ -1,0 +1,130 @@
+/* sluice-validate-stage.c — checks the parsed answer against the
+ * pipeline's `output` schema; optionally asks the model to correct it.
+ *
+ * A correction appends the model's answer and the violations to the
+ * messages and re-runs from the `call` stage (bounded by
+ * correction_retries and the pipeline's max_reruns).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-validate-stage.h"
+
+struct _SluiceValidateStage
+{
+  GObject         parent_instance;
+
+  SluicePipeline *pipeline;   /* not owned: the pipeline owns its stages */
+  guint           correction_retries;
+};
+
+static void sluice_validate_stage_iface_init (SluiceStageInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceValidateStage, sluice_validate_stage, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (SLUICE_TYPE_STAGE, sluice_validate_stage_iface_init))
+
+static gboolean
+sluice_validate_stage_configure (SluiceStage     *stage,
+                                 SluicePipeline  *pipeline,
+                                 JsonObject      *config,
+                                 GError         **error)
+{
+  SluiceValidateStage *self = SLUICE_VALIDATE_STAGE (stage);
+  gboolean has_call = FALSE;
+
+  if (sluice_pipeline_get_output_schema (pipeline) == NULL)
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                           "the pipeline has no 'output' schema to validate against");
+      return FALSE;
+    }
+
+  self->pipeline = pipeline;
+  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 0);
+
+  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
+    if (g_str_equal (sluice_pipeline_get_stage_name (pipeline, i), "call"))
+      has_call = TRUE;
+  if (self->correction_retries > 0 && !has_call)
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                           "correction_retries needs a call stage before validate");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+ask_for_correction (SluiceContext *context,
+                    const GError  *violation)
+{
+  JsonArray *old = sluice_context_get_messages (context);
+  g_autoptr(JsonArray) messages = json_array_new ();
+  SluiceResponse *response = sluice_context_get_response (context);
+  g_autofree char *text = g_strdup_printf ("Your answer does not satisfy the required JSON Schema: %s. "
+                                           "Reply again with only the corrected JSON.",
+                                           violation->message);
+  JsonObject *message;
+
+  for (guint i = 0; old != NULL && i < json_array_get_length (old); i++)
+    json_array_add_element (messages, json_node_copy (json_array_get_element (old, i)));
+
+  message = json_object_new ();
+  json_object_set_string_member (message, "role", "assistant");
+  json_object_set_string_member (message, "content", sluice_response_get_text (response));
+  json_array_add_object_element (messages, message);
+
+  message = json_object_new ();
+  json_object_set_string_member (message, "role", "user");
+  json_object_set_string_member (message, "content", text);
+  json_array_add_object_element (messages, message);
+
+  sluice_context_set_messages (context, messages);
+  sluice_context_request_rerun (context, "call");
+}
+
+static SluiceVerdict
+sluice_validate_stage_process (SluiceStage    *stage,
+                               SluiceContext  *context,
+                               GError        **error)
+{
+  SluiceValidateStage *self = SLUICE_VALIDATE_STAGE (stage);
+  JsonNode *output = sluice_context_get_output (context);
+  g_autoptr(GError) violation = NULL;
+
+  if (output == NULL)
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_VALIDATION,
+                           "there is no parsed answer to validate: put a parse stage before validate");
+      return SLUICE_VERDICT_FAIL;
+    }
+
+  if (sluice_pipeline_validate_output (self->pipeline, output, &violation))
+    return SLUICE_VERDICT_CONTINUE;
+
+  if (sluice_context_get_n_reruns (context) < self->correction_retries)
+    {
+      ask_for_correction (context, violation);
+      return SLUICE_VERDICT_RERUN;
+    }
+
+  sluice_context_set_output (context, NULL);
+  g_propagate_error (error, g_steal_pointer (&violation));
+  return SLUICE_VERDICT_FAIL;
+}
+
+static void
+sluice_validate_stage_class_init (SluiceValidateStageClass *klass)
+{
+}
+
+static void
+sluice_validate_stage_init (SluiceValidateStage *self)
+{
+}
+
+static void
+sluice_validate_stage_iface_init (SluiceStageInterface *iface)
+{
+  iface->configure = sluice_validate_stage_configure;
+  iface->process = sluice_validate_stage_process;
+}
