@@ -98,7 +98,7 @@ strip_snapshot_date (const char *model)
 {
   gsize len = strlen (model);
 
-  if (len > 11 && model[len - 11] == '-' && model[len - 8] == '-' && model[len - 5] == '-')
+  if (len > 11 && model[len - 11] == '-' && model[len - 6] == '-' && model[len - 3] == '-')
     return g_strndup (model, len - 11);
   if (len > 9 && model[len - 9] == '-')
     {

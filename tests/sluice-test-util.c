@@ -1,0 +1,155 @@
+/* sluice-test-util.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-test-util.h"
+
+#include <stdarg.h>
+
+char *
+sluice_test_write_file (const char *name,
+                        const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("sluice-test-XXXXXX", &error);
+  char *path;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, name, NULL);
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+  return path;
+}
+
+SluicePipeline *
+sluice_test_load_pipeline (SluiceEngine *engine,
+                           const char   *yaml)
+{
+  g_autofree char *path = sluice_test_write_file ("pipeline.yaml", yaml);
+  g_autoptr(GError) error = NULL;
+  SluicePipeline *pipeline = sluice_pipeline_new_from_file (engine, path, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (pipeline);
+  return pipeline;
+}
+
+static void
+on_done (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  gboolean *done = user_data;
+
+  sluice_pipeline_process_finish (SLUICE_PIPELINE (source), result, NULL);
+  *done = TRUE;
+}
+
+SluiceContext *
+sluice_test_run (SluicePipeline *pipeline,
+                 const char     *input_json)
+{
+  g_autoptr(JsonNode) input = sluice_json_from_string (input_json, -1, NULL);
+  SluiceContext *context;
+
+  g_assert_nonnull (input);
+  context = sluice_context_new (input);
+  sluice_test_run_context (pipeline, context);
+  return context;
+}
+
+void
+sluice_test_run_context (SluicePipeline *pipeline,
+                         SluiceContext  *context)
+{
+  gboolean done = FALSE;
+
+  sluice_pipeline_process_async (pipeline, context, NULL, on_done, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+on_flushed (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  gboolean *done = user_data;
+  g_autoptr(GError) error = NULL;
+
+  sluice_pipeline_flush_finish (SLUICE_PIPELINE (source), result, &error);
+  g_assert_no_error (error);
+  *done = TRUE;
+}
+
+void
+sluice_test_flush (SluicePipeline *pipeline)
+{
+  gboolean done = FALSE;
+
+  sluice_pipeline_flush_async (pipeline, NULL, on_flushed, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static GSubprocess *mock;
+static char *mock_url;
+
+char *
+sluice_test_mock_start (const char *first_arg,
+                        ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  const char *binary = g_getenv ("SLUICE_MOCK");
+  va_list args;
+
+  g_assert_nonnull (binary);
+  g_assert_null (mock);
+
+  g_ptr_array_add (argv, (gpointer) binary);
+  g_ptr_array_add (argv, (gpointer) "--port");
+  g_ptr_array_add (argv, (gpointer) "0");
+  va_start (args, first_arg);
+  for (const char *arg = first_arg; arg != NULL; arg = va_arg (args, const char *))
+    g_ptr_array_add (argv, (gpointer) arg);
+  va_end (args);
+  g_ptr_array_add (argv, NULL);
+
+  mock = g_subprocess_newv ((const char * const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (mock));
+  mock_url = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (mock_url);
+  g_assert_true (g_str_has_prefix (mock_url, "http://127.0.0.1:"));
+  return g_strdup (mock_url);
+}
+
+void
+sluice_test_mock_stop (void)
+{
+  if (mock == NULL)
+    return;
+  g_subprocess_send_signal (mock, SIGTERM);
+  g_subprocess_wait (mock, NULL, NULL);
+  g_clear_object (&mock);
+  g_clear_pointer (&mock_url, g_free);
+}
+
+JsonObject *
+sluice_test_mock_stats (void)
+{
+  g_autofree char *uri = g_strconcat (mock_url, "/mock/stats", NULL);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read (session, message, NULL, &error);
+  g_autoptr(JsonNode) node = NULL;
+
+  g_assert_no_error (error);
+  node = sluice_json_from_string (g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), &error);
+  g_assert_no_error (error);
+  return json_object_ref (json_node_get_object (node));
+}
