@@ -8,7 +8,16 @@
  * source on each iteration, and at 256 concurrent clients a source per
  * request would double that walk. That source wakes on a timerfd, because
  * GLib's own timeouts round up to whole milliseconds, which alone costs ~2%
- * of the throughput at 50 ms latency.
+ * of the throughput at 50 ms latency; deadlines are rounded up to a 250 us
+ * grid instead, which batches wake-ups (about a quarter less server CPU at
+ * 5,000 req/s) for 125 us of extra latency on average.
+ *
+ * Two libsoup 3.2.3 leaks are worked around by the socket sweep below:
+ * - a keep-alive connection whose client closes it while idle is never
+ *   disconnected (the EOF is read by a message that has no completion
+ *   callback yet), so its descriptor stays open until the server is freed;
+ * - the listener never drops the reference g_socket_accept () gave it, so
+ *   every accepted GSocket object outlives its connection.
  */
 #define _GNU_SOURCE
 #define G_LOG_DOMAIN "sluice-mock"
@@ -20,7 +29,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -35,6 +43,8 @@
 /* A deferred answer this long gets a watch on its socket, so a client that
  * gives up is noticed before the deadline. */
 #define WATCH_THRESHOLD_US (500 * G_TIME_SPAN_MILLISECOND)
+#define TIMER_GRID_US 250
+#define SWEEP_INTERVAL_S 1
 
 /* Bodies */
 
@@ -93,6 +103,7 @@ struct _Pending {
   gulong             finished_id;
   gulong             disconnected_id;
   GSource           *watch;        /* owned; client-gone detection */
+  GSocket           *socket;       /* owned; marked busy while we hold it */
   MockKind           kind;
   guint              status;
   Pending           *next_free;
@@ -137,6 +148,10 @@ static struct {
   GSource      *timer;
   int           timer_fd;          /* -1: fall back to the ready time */
   Pending      *free_pending;
+
+  /* every client socket libsoup has shown us, owned; see the sweep */
+  GHashTable   *sockets;
+  GQuark        busy_quark;
 
   GMainLoop    *loop;
 } mock;
@@ -303,9 +318,9 @@ timer_arm (gint64 deadline_us)
     }
   if (deadline_us >= 0)
     {
-      static gint64 slack = -1;
-      if (slack < 0) slack = g_getenv ("MOCK_SLACK") ? atoi (g_getenv ("MOCK_SLACK")) : 0;
-      if (slack > 0) deadline_us = (deadline_us + slack - 1) / slack * slack;
+      /* Round up to the timer grid so answers due close together go out
+       * in one wake-up. */
+      deadline_us = (deadline_us + TIMER_GRID_US - 1) / TIMER_GRID_US * TIMER_GRID_US;
       spec.it_value.tv_sec = deadline_us / G_USEC_PER_SEC;
       spec.it_value.tv_nsec = (deadline_us % G_USEC_PER_SEC) * 1000;
       if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0)
@@ -348,6 +363,94 @@ heap_remove (Pending *p)
   /* The timer is re-armed lazily: a dispatch with nothing due is harmless. */
 }
 
+/* Client connections */
+
+static void
+socket_mark_busy (GSocket *socket,
+                  gint     delta)
+{
+  guint busy = GPOINTER_TO_UINT (g_object_get_qdata (G_OBJECT (socket), mock.busy_quark));
+
+  g_object_set_qdata (G_OBJECT (socket), mock.busy_quark, GUINT_TO_POINTER (busy + delta));
+}
+
+/* libsoup 3.2's listen_watch () keeps the GSocket from g_socket_accept ()
+ * without ever releasing it. Once libsoup and we are done with a closed
+ * socket, a count of exactly one reference beyond ours is that orphan; we
+ * drop it then, so the object is freed. Only for the version whose source
+ * was checked: anywhere else an extra reference could be someone's. */
+static gboolean orphan_ref_fix;
+
+/* Every new message (the first one of a connection is started at accept
+ * time): remember its socket so the sweep can look at it. */
+static void
+on_request_started (SoupServer        *server G_GNUC_UNUSED,
+                    SoupServerMessage *msg,
+                    gpointer           user_data G_GNUC_UNUSED)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket != NULL && !g_hash_table_contains (mock.sockets, socket))
+    g_hash_table_add (mock.sockets, g_object_ref (socket));
+}
+
+/* TRUE when nobody but us (and libsoup 3.2's orphan reference) holds the
+ * closed @socket any more: then it is released and forgotten. */
+static gboolean
+socket_release_if_unused (GSocket *socket)
+{
+  guint others = g_atomic_int_get (&G_OBJECT (socket)->ref_count) - 1;
+
+  if (others == 0)
+    return TRUE;
+  if (others == 1 && orphan_ref_fix)
+    {
+      g_object_unref (socket);
+      return TRUE;
+    }
+  return FALSE;   /* libsoup still holds it */
+}
+
+/* Closes sockets whose client went away while no answer of ours was pending
+ * on them (the idle keep-alive leak), and forgets closed sockets once
+ * libsoup let go of them. Closing releases the descriptor at once;
+ * libsoup's bookkeeping for such a dead connection stays until shutdown, a
+ * few hundred bytes each. */
+static void
+sweep_sockets_now (gboolean shutting_down)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, mock.sockets);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      GSocket *socket = key;
+      char byte;
+      gssize n;
+
+      if (g_object_get_qdata (G_OBJECT (socket), mock.busy_quark) != NULL)
+        continue;
+      if (!g_socket_is_closed (socket))
+        {
+          n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (!shutting_down &&
+              (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))))
+            continue;
+          g_socket_close (socket, NULL);
+        }
+      if (socket_release_if_unused (socket) || shutting_down)
+        g_hash_table_iter_remove (&iter);
+    }
+}
+
+static gboolean
+sweep_sockets (gpointer user_data G_GNUC_UNUSED)
+{
+  sweep_sockets_now (FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
 static Pending *
 pending_new (void)
 {
@@ -383,6 +486,11 @@ pending_detach (Pending *p)
 static void
 pending_release (Pending *p)
 {
+  if (p->socket != NULL)
+    {
+      socket_mark_busy (p->socket, -1);
+      g_clear_object (&p->socket);
+    }
   g_clear_object (&p->msg);
   p->next_free = mock.free_pending;
   mock.free_pending = p;
@@ -489,6 +597,7 @@ pending_start (SoupServerMessage *msg,
                gint64             delay_us)
 {
   Pending *p = pending_new ();
+  GSocket *socket;
 
   p->msg = g_object_ref (msg);
   p->path = path;
@@ -501,16 +610,17 @@ pending_start (SoupServerMessage *msg,
                                      G_CALLBACK (pending_message_gone), p);
   p->disconnected_id = g_signal_connect (msg, "disconnected",
                                          G_CALLBACK (pending_message_gone), p);
-  if (delay_us >= WATCH_THRESHOLD_US)
+  socket = soup_server_message_get_socket (msg);
+  if (socket != NULL)
     {
-      GSocket *socket = soup_server_message_get_socket (msg);
-
-      if (socket != NULL)
-        {
-          p->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-          g_source_set_callback (p->watch, G_SOURCE_FUNC (pending_socket_event), p, NULL);
-          g_source_attach (p->watch, NULL);
-        }
+      p->socket = g_object_ref (socket);
+      socket_mark_busy (socket, +1);
+    }
+  if (socket != NULL && delay_us >= WATCH_THRESHOLD_US)
+    {
+      p->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+      g_source_set_callback (p->watch, G_SOURCE_FUNC (pending_socket_event), p, NULL);
+      g_source_attach (p->watch, NULL);
     }
   mock.in_flight++;
   heap_push (p);
@@ -1115,7 +1225,7 @@ main (int   argc,
   g_autoptr(GSocketAddress) local = NULL;
   g_autofree char *address_text = NULL;
   SoupServer *server;
-  guint sigint_id, sigterm_id;
+  guint sigint_id, sigterm_id, sweep_id;
 
   /* Only for messages: every number we print or parse is locale-free. */
   setlocale (LC_ALL, "");
@@ -1181,8 +1291,13 @@ main (int   argc,
     g_source_add_unix_fd (mock.timer, mock.timer_fd, G_IO_IN);
   g_source_attach (mock.timer, NULL);
 
+  mock.sockets = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
+  mock.busy_quark = g_quark_from_static_string ("sluice-mock-busy");
+  orphan_ref_fix = soup_check_version (3, 2, 0) && !soup_check_version (3, 3, 0);
+
   server = soup_server_new ("server-header", "sluice-mock ", NULL);
   soup_server_add_handler (server, NULL, server_callback, NULL, NULL);
+  g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), NULL);
 
   socket = listen_socket (host, (guint16) port, &error);
   if (socket == NULL || !soup_server_listen_socket (server, socket, 0, &error))
@@ -1209,6 +1324,7 @@ main (int   argc,
           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
   fflush (stdout);
 
+  sweep_id = g_timeout_add_seconds (SWEEP_INTERVAL_S, sweep_sockets, NULL);
   sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, NULL);
   sigterm_id = g_unix_signal_add (SIGTERM, on_quit_signal, NULL);
 
@@ -1218,12 +1334,15 @@ main (int   argc,
    * paused message at dispose time. */
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
+  g_source_remove (sweep_id);
   while (mock.heap_length > 0)
     pending_close (mock.heap[0]);
   soup_server_disconnect (server);
   g_object_unref (server);
   while (g_main_context_iteration (NULL, FALSE))
     ;
+  sweep_sockets_now (TRUE);
+  g_hash_table_unref (mock.sockets);
 
   g_source_destroy (mock.timer);
   g_source_unref (mock.timer);

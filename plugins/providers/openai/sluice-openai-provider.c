@@ -77,20 +77,33 @@ sluice_openai_provider_init (SluiceOpenaiProvider *self)
 
 /* ---- text that may reach a message ---------------------------------------- */
 
+static gboolean
+contains (const char *word,
+          gsize       len,
+          const char *needle,
+          gsize       needle_len)
+{
+  for (gsize i = 0; needle_len > 0 && i + needle_len <= len; i++)
+    if (memcmp (word + i, needle, needle_len) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 /* Provider text can quote the key back (OpenAI's 401 shows a masked form
- * of it): drop the key, any word that shares its start, and any word that
- * looks masked. */
+ * of it): drop every word that holds the key, its first half (up to 8
+ * characters), or a run of asterisks. */
 static char *
 scrub_secret (const char *text,
               const char *secret)
 {
   GString *out = g_string_new (NULL);
-  gsize prefix_len = secret != NULL ? MIN (strlen (secret) / 2, 8) : 0;
+  gsize secret_len = secret != NULL ? strlen (secret) : 0;
+  gsize prefix_len = MIN (secret_len / 2, 8);
   const char *p = text;
 
   while (*p != '\0')
     {
-      const char *start = p;
+      const char *word = p;
       gsize len;
 
       if (g_ascii_isspace (*p))
@@ -100,17 +113,14 @@ scrub_secret (const char *text,
         }
       while (*p != '\0' && !g_ascii_isspace (*p))
         p++;
-      len = (gsize) (p - start);
+      len = (gsize) (p - word);
 
-      if (g_strstr_len (start, (gssize) len, "**") != NULL ||
-          (secret != NULL && *secret != '\0' &&
-           (g_strstr_len (start, (gssize) len, secret) != NULL ||
-            (prefix_len >= 4 && len >= prefix_len &&
-             g_strstr_len (start, (gssize) len, "") != NULL &&
-             memmem (start, len, secret, prefix_len) != NULL))))
+      if (contains (word, len, "**", 2) ||
+          contains (word, len, secret, secret_len) ||
+          (prefix_len >= 4 && contains (word, len, secret, prefix_len)))
         g_string_append (out, "[redacted]");
       else
-        g_string_append_len (out, start, (gssize) len);
+        g_string_append_len (out, word, (gssize) len);
     }
   return g_string_free (out, FALSE);
 }
@@ -496,7 +506,9 @@ ratelimit_reset_ms (SoupMessageHeaders *headers)
 
       if (!parse_go_duration (soup_message_headers_get_one (headers, reset_name), &ms))
         continue;
-      if (remaining != NULL && g_strcmp0 (g_strstrip (g_strdupa (remaining)), "0") == 0)
+      while (remaining != NULL && g_ascii_isspace (*remaining))
+        remaining++;
+      if (remaining != NULL && remaining[0] == '0' && (remaining[1] == '\0' || g_ascii_isspace (remaining[1])))
         binding = MAX (binding, ms);
       soonest = soonest < 0 ? ms : MIN (soonest, ms);
     }
@@ -886,13 +898,16 @@ on_send_and_read (GObject      *source,
     {
       g_autofree char *message = NULL;
 
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-          g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-            g_clear_error (&error), g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                         "the attempt was cancelled");
           g_task_return_error (task, g_steal_pointer (&error));
+          return;
+        }
+      /* Cancelled while something else broke: the caller asked to stop. */
+      if (g_cancellable_is_cancelled (g_task_get_cancellable (task)))
+        {
+          g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                   "the attempt was cancelled");
           return;
         }
 

@@ -78,6 +78,13 @@ static const char * const request_columns[] = {
 };
 
 static void
+variant_unref0 (gpointer value)
+{
+  if (value != NULL)
+    g_variant_unref (value);
+}
+
+static void
 row_free (Row *row)
 {
   g_ptr_array_unref (row->values);
@@ -177,7 +184,7 @@ sluice_sqlite_sink_record (SluiceCostSink *sink,
 
   row = g_new0 (Row, 1);
   row->is_request = g_strcmp0 (sluice_json_get_string (record, "type"), "request") == 0;
-  row->values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  row->values = g_ptr_array_new_with_free_func (variant_unref0);
   columns = row->is_request ? request_columns : attempt_columns;
   for (guint i = 0; columns[i] != NULL; i++)
     g_ptr_array_add (row->values, value_of (record, columns[i]));
