@@ -649,11 +649,10 @@ resolve_plain (const char  *s,
     unsigned_part = s + 1;
   if (all_chars (unsigned_part, is_dec))
     {
-      char *end = NULL;
       gint64 i;
 
       errno = 0;
-      i = g_ascii_strtoll (s, &end, 10);
+      i = g_ascii_strtoll (s, NULL, 10);
       if (errno == ERANGE)
         {
           v->kind = KIND_DOUBLE;
@@ -718,12 +717,12 @@ typedef struct {
 
   GPtrArray *diagnostics;
   guint n_reported;
-  guint n_errors;
 
   GArray *stack;            /* Frame */
   GHashTable *anchors;      /* name → Anchor* */
   GPtrArray *graveyard;     /* nodes built but left out of the tree */
   guint skip_depth;         /* > 0 while skipping a rejected collection */
+  gboolean fatal;           /* stopped early: no tree */
   guint documents;
   guint64 alias_nodes;
   gboolean alias_budget_spent;
@@ -751,9 +750,6 @@ loader_vreport (Loader     *ld,
                 va_list     args)
 {
   g_autofree char *message = NULL;
-
-  if (!warning)
-    ld->n_errors++;
 
   if (!always && ld->n_reported >= SLUICE_DOCUMENT_MAX_DIAGNOSTICS)
     {
@@ -1682,7 +1678,8 @@ warn_collection_tag (Loader     *ld,
   loader_report (ld, line, column, TRUE, "unknown tag '%s' ignored", shown);
 }
 
-static void
+/* Returns FALSE when nesting is too deep to go on. */
+static gboolean
 handle_collection_start (Loader       *ld,
                          yaml_event_t *event,
                          gboolean      mapping)
@@ -1692,13 +1689,25 @@ handle_collection_start (Loader       *ld,
   guint32 line, column;
   Frame frame = { 0, };
 
+  mark_position (&event->start_mark, &line, &column);
+
+  /* Fatal, not skipped: libyaml's scanner spends time quadratic in the
+   * depth of flow nesting ("[[[[..." 100000 deep takes it 40 s), so the
+   * only defence is to stop reading. */
+  if (ld->stack->len + ld->skip_depth >= SLUICE_DOCUMENT_MAX_DEPTH)
+    {
+      loader_report_always (ld, line, column,
+                            "nesting is deeper than %d levels; stopped reading here",
+                            SLUICE_DOCUMENT_MAX_DEPTH);
+      ld->fatal = TRUE;
+      return FALSE;
+    }
+
   if (ld->skip_depth > 0)
     {
       ld->skip_depth++;
-      return;
+      return TRUE;
     }
-
-  mark_position (&event->start_mark, &line, &column);
 
   if (mapping)
     {
@@ -1720,20 +1729,7 @@ handle_collection_start (Loader       *ld,
       parent->expect_key = FALSE;
       parent->discard_value = TRUE;
       ld->skip_depth = 1;
-      return;
-    }
-
-  if (ld->stack->len >= SLUICE_DOCUMENT_MAX_DEPTH)
-    {
-      JsonNode *node = json_node_new (JSON_NODE_NULL);
-
-      loader_report (ld, line, column, FALSE,
-                     "nesting is deeper than %d levels; this %s is left out",
-                     SLUICE_DOCUMENT_MAX_DEPTH, mapping ? "mapping" : "list");
-      record_node (ld, node, line, column, FALSE);
-      add_value (ld, node, NULL, NULL);
-      ld->skip_depth = 1;
-      return;
+      return TRUE;
     }
 
   warn_collection_tag (ld, tag, mapping ? "map" : "seq", line, column);
@@ -1743,11 +1739,14 @@ handle_collection_start (Loader       *ld,
   frame.expect_key = mapping;
   record_node (ld, frame.node, line, column, FALSE);
   g_array_append_val (ld->stack, frame);
+
+  return TRUE;
 }
 
 static void
 handle_collection_end (Loader *ld)
 {
+  Frame *top;
   Frame frame;
 
   if (ld->skip_depth > 0)
@@ -1758,10 +1757,11 @@ handle_collection_end (Loader *ld)
 
   g_return_if_fail (ld->stack->len > 0);
 
-  if (top_frame (ld)->merges != NULL)
-    apply_merges (ld, top_frame (ld));
+  top = &g_array_index (ld->stack, Frame, ld->stack->len - 1);
+  if (top->merges != NULL)
+    apply_merges (ld, top);
 
-  frame = *top_frame (ld);
+  frame = *top;
   g_array_set_size (ld->stack, ld->stack->len - 1);
 
   add_value (ld, g_steal_pointer (&frame.node), frame.anchor, NULL);
@@ -1805,12 +1805,10 @@ handle_event (Loader       *ld,
       break;
 
     case YAML_SEQUENCE_START_EVENT:
-      handle_collection_start (ld, event, FALSE);
-      break;
+      return handle_collection_start (ld, event, FALSE);
 
     case YAML_MAPPING_START_EVENT:
-      handle_collection_start (ld, event, TRUE);
-      break;
+      return handle_collection_start (ld, event, TRUE);
 
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
@@ -1910,7 +1908,8 @@ report_parser_error (Loader        *ld,
  * document that has errors (see sluice_diagnostics_count_errors()).
  *
  * Returns: (transfer full) (nullable): the document, or %NULL when no tree
- *   could be built (a syntax error or an empty file)
+ *   could be built (a syntax error, nesting deeper than
+ *   %SLUICE_DOCUMENT_MAX_DEPTH, an empty file)
  */
 SluiceDocument *
 sluice_document_load_data (const char *data,
@@ -1973,6 +1972,9 @@ sluice_document_load_data (const char *data,
       if (!more)
         break;
     }
+
+  if (ld.fatal)
+    ok = FALSE;
 
   yaml_parser_delete (&parser);
 

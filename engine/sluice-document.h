@@ -25,8 +25,10 @@ G_BEGIN_DECLS
  *   schema (`yes`/`no`/`on`/`off` stay strings); quoted and block scalars
  *   are strings;
  * - anchors, aliases and `<<` merge keys work; alias expansion is capped at
- *   %SLUICE_DOCUMENT_MAX_ALIAS_NODES nodes and nesting at
- *   %SLUICE_DOCUMENT_MAX_DEPTH levels;
+ *   %SLUICE_DOCUMENT_MAX_ALIAS_NODES nodes (further aliases become null);
+ *   nesting is capped at %SLUICE_DOCUMENT_MAX_DEPTH levels (deeper in the
+ *   file is fatal, like a syntax error; an alias that would go deeper
+ *   becomes null);
  * - `${VAR}`, `${VAR:-default}` and `$$` are expanded in scalar values (not
  *   in keys); a plain scalar made only of references is typed after
  *   expansion, so `${N:-4}` is the integer 4. Nodes whose value came from

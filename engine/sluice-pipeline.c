@@ -213,13 +213,15 @@ configure_stage (SluicePipeline *self,
   g_ptr_array_add (self->stage_names, g_strdup (name));
 }
 
+/* Resolves and checks every stage; configures them only when the whole
+ * file (counting from errors_before) is free of errors. */
 static void
 load_stages (SluicePipeline *self,
              Loader         *loader,
-             JsonArray      *stages)
+             JsonArray      *stages,
+             guint           errors_before)
 {
   guint n = json_array_get_length (stages);
-  guint errors_before = sluice_diagnostics_count_errors (loader->diagnostics);
   g_autoptr(GPtrArray) to_configure = g_ptr_array_new ();
 
   /* First resolve every name and check every block, loading no code, so
@@ -271,7 +273,10 @@ load_stages (SluicePipeline *self,
   if (sluice_diagnostics_count_errors (loader->diagnostics) > errors_before)
     return;
 
-  for (guint k = 0; k < to_configure->len; k++)
+  /* A stage that failed to configure is missing from the pipeline, and
+   * later stages may look for it: stop at the first failure. */
+  for (guint k = 0; k < to_configure->len &&
+                    sluice_diagnostics_count_errors (loader->diagnostics) == errors_before; k++)
     {
       guint i = GPOINTER_TO_UINT (g_ptr_array_index (to_configure, k));
       JsonObject *item = json_array_get_object_element (stages, i);
@@ -332,7 +337,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
               self->engine = g_object_ref (engine);
               self->path = g_strdup (path);
               self->base_dir = g_path_get_dirname (path);
-              load_stages (self, &loader, stages);
+              load_stages (self, &loader, stages, errors_before);
             }
         }
       return NULL;
@@ -359,7 +364,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
       self->output_validator = compile_schema (&loader, node, "/output");
     }
 
-  load_stages (self, &loader, json_object_get_array_member (object, "stages"));
+  load_stages (self, &loader, json_object_get_array_member (object, "stages"), errors_before);
 
   if (sluice_diagnostics_count_errors (diagnostics) > errors_before)
     return NULL;
