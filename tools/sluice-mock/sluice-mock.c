@@ -1237,6 +1237,21 @@ main (int   argc,
     "Serves POST /chat/completions and /v1/chat/completions, and GET /mock/stats.\n"
     "The first line on stdout is the base URL (http://HOST:PORT).\n"
     "Durations take a unit: us, ms, s, m or h; a bare number means milliseconds.");
+  g_option_context_set_description (context,
+    "Scenario file:\n"
+    "  {\"rules\": [{\"match\": \"substring of the body\", \"sequence\": [STEP, ...], \"then\": STEP}]}\n"
+    "  The first rule whose match is in the request body answers; each rule walks its\n"
+    "  sequence one step per matching request, then gives \"then\" (default \"ok\").\n"
+    "  Requests matching no rule get the --faults behaviour.\n"
+    "  A STEP is a kind name or {\"kind\": KIND, \"latency\": SPEC, ...} where KIND is\n"
+    "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens}\n"
+    "    rate_limit   retry_after (Retry-After value), retry_after_ms (retry-after-ms header)\n"
+    "    status       status (200..599), body, content_type, headers {name: value}\n"
+    "    bad_answer   variant: bad_label | bad_confidence | missing_reasoning | prose\n"
+    "    hang         duration (default --hang)\n"
+    "    server_error, overloaded, malformed, html\n"
+    "\n"
+    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"in_flight\": N}.\n");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (error->message);
