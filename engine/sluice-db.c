@@ -13,6 +13,12 @@
 
 #define BATCH_RETRIES 4
 #define BUSY_TIMEOUT_MS 5000
+/* How long the writer lets work pile up before a transaction: one commit
+ * for many items costs far less than one each, and nobody waits on it. */
+#define GATHER_US 2000
+
+/* Prepared statements of the writer thread's connection, by SQL text. */
+static __thread GHashTable *statements;
 
 typedef struct
 {
@@ -164,6 +170,42 @@ process (SluiceDb  *self,
   finish_items (self, items, n_items, committed);
 }
 
+static void
+finalize_statement (gpointer stmt)
+{
+  sqlite3_finalize (stmt);
+}
+
+sqlite3_stmt *
+sluice_db_prepare (sqlite3     *db,
+                   const char  *sql,
+                   GError     **error)
+{
+  sqlite3_stmt *stmt;
+
+  if (statements == NULL)
+    statements = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        finalize_statement);
+
+  stmt = g_hash_table_lookup (statements, sql);
+  if (stmt != NULL)
+    {
+      g_assert (sqlite3_db_handle (stmt) == db);
+      sqlite3_reset (stmt);
+      sqlite3_clear_bindings (stmt);
+      return stmt;
+    }
+
+  if (sqlite3_prepare_v3 (db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "sqlite: %s", sqlite3_errmsg (db));
+      sqlite3_finalize (stmt);
+      return NULL;
+    }
+  g_hash_table_insert (statements, g_strdup (sql), stmt);
+  return stmt;
+}
+
 static gpointer
 writer_thread (gpointer user_data)
 {
@@ -182,6 +224,12 @@ writer_thread (gpointer user_data)
           g_mutex_unlock (&self->mutex);
           break;
         }
+      if (!self->closing)
+        {
+          g_mutex_unlock (&self->mutex);
+          g_usleep (GATHER_US);
+          g_mutex_lock (&self->mutex);
+        }
       n_items = self->queue.length;
       items = g_new (Item *, n_items);
       for (guint i = 0; i < n_items; i++)
@@ -191,6 +239,7 @@ writer_thread (gpointer user_data)
       process (self, items, n_items);
     }
 
+  g_clear_pointer (&statements, g_hash_table_unref);
   return NULL;
 }
 
@@ -244,7 +293,9 @@ push (SluiceDb *self,
 {
   g_mutex_lock (&self->mutex);
   g_queue_push_tail (&self->queue, item);
-  g_cond_signal (&self->cond);
+  /* The writer only sleeps on an empty queue: wake it once, not per item. */
+  if (self->queue.length == 1)
+    g_cond_signal (&self->cond);
   g_mutex_unlock (&self->mutex);
 }
 

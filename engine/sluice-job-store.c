@@ -186,29 +186,25 @@ insert_job (sqlite3  *db,
             GError  **error)
 {
   Job *job = data;
-  sqlite3_stmt *stmt = NULL;
-  int rc;
+  sqlite3_stmt *stmt;
 
-  rc = sqlite3_prepare_v3 (db,
-                           "INSERT OR REPLACE INTO jobs (line, line_hash, custom_id, ok, result) "
-                           "VALUES (?, ?, ?, ?, ?)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
-  if (rc == SQLITE_OK)
-    {
-      sqlite3_bind_int64 (stmt, 1, job->line);
-      sqlite3_bind_int64 (stmt, 2, job->hash);
-      sqlite3_bind_text (stmt, 3, job->custom_id, -1, SQLITE_STATIC);
-      sqlite3_bind_int (stmt, 4, job->ok);
-      sqlite3_bind_text (stmt, 5, job->result_line, -1, SQLITE_STATIC);
-      rc = sqlite3_step (stmt);
-    }
-  sqlite3_finalize (stmt);
+  stmt = sluice_db_prepare (db, "INSERT OR REPLACE INTO jobs (line, line_hash, custom_id, ok, result) "
+                                "VALUES (?, ?, ?, ?, ?)", error);
+  if (stmt == NULL)
+    return FALSE;
 
-  if (rc != SQLITE_DONE)
+  sqlite3_bind_int64 (stmt, 1, job->line);
+  sqlite3_bind_int64 (stmt, 2, job->hash);
+  sqlite3_bind_text (stmt, 3, job->custom_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 4, job->ok);
+  sqlite3_bind_text (stmt, 5, job->result_line, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) != SQLITE_DONE)
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "job store: %s", sqlite3_errmsg (db));
+      sqlite3_reset (stmt);
       return FALSE;
     }
+  sqlite3_reset (stmt);
   return TRUE;
 }
 

@@ -572,33 +572,30 @@ find_earlier_stage (SluicePipeline *self,
   return -1;
 }
 
-static void
-on_stage_processed (GObject      *source,
-                    GAsyncResult *result,
-                    gpointer      user_data)
+/* Applies a stage's verdict; returns TRUE when the runner should go on
+ * with run->index, FALSE when the request has moved to its complete phase. */
+static gboolean
+apply_verdict (GTask         *task,
+               SluiceVerdict  verdict,
+               const GError  *error)
 {
-  g_autoptr(GTask) task = user_data;
   SluicePipeline *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
   const char *name = g_ptr_array_index (self->stage_names, run->index);
-  g_autoptr(GError) error = NULL;
-  SluiceVerdict verdict;
   gint target;
 
-  verdict = sluice_stage_process_finish (SLUICE_STAGE (source), result, &error);
   sluice_context_add_timing (run->context, name, sluice_monotonic_ms () - run->stage_started);
 
   switch (verdict)
     {
     case SLUICE_VERDICT_CONTINUE:
       run->index++;
-      run_next_stage (g_steal_pointer (&task));
-      return;
+      return TRUE;
 
     case SLUICE_VERDICT_RESPOND:
       run->completing = (gint) self->stages->len - 1;
-      run_next_complete (g_steal_pointer (&task));
-      return;
+      run_next_complete (task);
+      return FALSE;
 
     case SLUICE_VERDICT_RERUN:
       target = find_earlier_stage (self, sluice_context_get_rerun_stage (run->context), run->index);
@@ -608,8 +605,8 @@ on_stage_processed (GObject      *source,
             g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED,
                          "stage '%s' asked to re-run from '%s', which is not an earlier stage",
                          name, sluice_context_get_rerun_stage (run->context) ?: "(none)");
-          fail_request (g_steal_pointer (&task), rerun_error, name);
-          return;
+          fail_request (task, rerun_error, name);
+          return FALSE;
         }
       if (sluice_context_get_n_reruns (run->context) >= self->max_reruns)
         {
@@ -617,21 +614,36 @@ on_stage_processed (GObject      *source,
             g_error_new (SLUICE_ERROR, SLUICE_ERROR_RERUN_LIMIT,
                          "stage '%s' asked to re-run from '%s' more than %u times",
                          name, sluice_context_get_rerun_stage (run->context), self->max_reruns);
-          fail_request (g_steal_pointer (&task), rerun_error, name);
-          return;
+          fail_request (task, rerun_error, name);
+          return FALSE;
         }
       _sluice_context_count_rerun (run->context);
       run->index = (guint) target;
-      run_next_stage (g_steal_pointer (&task));
-      return;
+      return TRUE;
 
     case SLUICE_VERDICT_FAIL:
     default:
-      fail_request (g_steal_pointer (&task), error, name);
-      return;
+      fail_request (task, error, name);
+      return FALSE;
     }
 }
 
+static void
+on_stage_processed (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+  SluiceVerdict verdict;
+
+  verdict = sluice_stage_process_finish (SLUICE_STAGE (source), result, &error);
+  if (apply_verdict (task, verdict, error))
+    run_next_stage (task);
+}
+
+/* Runs stages until one waits (async) or the request moves to complete.
+ * Synchronous stages run inline, in this loop. */
 static void
 run_next_stage (GTask *task)
 {
@@ -639,24 +651,41 @@ run_next_stage (GTask *task)
   Run *run = g_task_get_task_data (task);
   GCancellable *cancellable = g_task_get_cancellable (task);
 
-  if (run->index >= self->stages->len)
+  for (;;)
     {
-      run->completing = (gint) self->stages->len - 1;
-      run_next_complete (task);
+      SluiceStage *stage;
+
+      if (run->index >= self->stages->len)
+        {
+          run->completing = (gint) self->stages->len - 1;
+          run_next_complete (task);
+          return;
+        }
+
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          g_autoptr(GError) error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED,
+                                                         "the request was cancelled");
+          fail_request (task, error, g_ptr_array_index (self->stage_names, run->index));
+          return;
+        }
+
+      stage = g_ptr_array_index (self->stages, run->index);
+      run->stage_started = sluice_monotonic_ms ();
+
+      if (_sluice_stage_is_synchronous (stage))
+        {
+          g_autoptr(GError) error = NULL;
+          SluiceVerdict verdict = sluice_stage_process (stage, run->context, &error);
+
+          if (!apply_verdict (task, verdict, error))
+            return;
+          continue;
+        }
+
+      sluice_stage_process_async (stage, run->context, cancellable, on_stage_processed, task);
       return;
     }
-
-  if (g_cancellable_is_cancelled (cancellable))
-    {
-      g_autoptr(GError) error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED,
-                                                     "the request was cancelled");
-      fail_request (task, error, g_ptr_array_index (self->stage_names, run->index));
-      return;
-    }
-
-  run->stage_started = sluice_monotonic_ms ();
-  sluice_stage_process_async (g_ptr_array_index (self->stages, run->index),
-                              run->context, cancellable, on_stage_processed, task);
 }
 
 static void
@@ -664,7 +693,7 @@ on_stage_completed (GObject      *source,
                     GAsyncResult *result,
                     gpointer      user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  GTask *task = user_data;
   SluicePipeline *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
@@ -675,7 +704,7 @@ on_stage_completed (GObject      *source,
                               g_ptr_array_index (self->stage_names, run->completing));
 
   run->completing--;
-  run_next_complete (g_steal_pointer (&task));
+  run_next_complete (task);
 }
 
 static void
@@ -684,6 +713,11 @@ run_next_complete (GTask *task)
   SluicePipeline *self = g_task_get_source_object (task);
   Run *run = g_task_get_task_data (task);
   const GError *error;
+
+  /* Stages whose complete() does nothing are skipped. */
+  while (run->completing >= 0 &&
+         !_sluice_stage_has_complete (g_ptr_array_index (self->stages, run->completing)))
+    run->completing--;
 
   if (run->completing >= 0)
     {

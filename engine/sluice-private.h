@@ -9,7 +9,9 @@
 
 G_BEGIN_DECLS
 
-void  _sluice_context_count_rerun (SluiceContext *self);
+void     _sluice_context_count_rerun   (SluiceContext *self);
+gboolean _sluice_stage_is_synchronous (SluiceStage   *self);
+gboolean _sluice_stage_has_complete   (SluiceStage   *self);
 
 /* Loads and configures a pipeline, appending every problem to
  * diagnostics. With check_only, stages are configured but nothing runs. */

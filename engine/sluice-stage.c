@@ -245,3 +245,18 @@ sluice_stage_flush_finish (SluiceStage   *self,
   ensure_error (self, error, local_error, "flush_finish");
   return FALSE;
 }
+
+/* The runner calls process() directly for stages that only have the
+ * synchronous vfunc, and skips complete() and flush() that do nothing:
+ * each saves a GTask and a main-loop dispatch per request. */
+gboolean
+_sluice_stage_is_synchronous (SluiceStage *self)
+{
+  return SLUICE_STAGE_GET_IFACE (self)->process_async == sluice_stage_real_process_async;
+}
+
+gboolean
+_sluice_stage_has_complete (SluiceStage *self)
+{
+  return SLUICE_STAGE_GET_IFACE (self)->complete_async != sluice_stage_real_complete_async;
+}

@@ -58,6 +58,21 @@ void      sluice_db_enqueue       (SluiceDb             *self,
                                    gpointer              data,
                                    GDestroyNotify        destroy);
 /**
+ * sluice_db_prepare: (skip)
+ * @db: the connection passed to a #SluiceDbFunc
+ * @sql: a statement, usually a string constant
+ * @error: return location for a #GError
+ *
+ * Prepares @sql once per writer thread and hands back the same statement,
+ * reset and with its bindings cleared, on later calls. Do not finalize it.
+ *
+ * Returns: (transfer none) (nullable): the statement
+ */
+sqlite3_stmt *sluice_db_prepare   (sqlite3              *db,
+                                   const char           *sql,
+                                   GError              **error);
+
+/**
  * sluice_db_flush_async: (skip)
  * @self: a #SluiceDb
  * @cancellable: (nullable): a #GCancellable

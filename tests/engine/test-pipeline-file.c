@@ -68,7 +68,7 @@ test_json_file_positions (void)
     "  ]\n"
     "}\n");
 
-  g_assert_cmpstr (message, ==, "DIR/p.json:4:25: error: stages[0].verdict.tag: expected string, got integer");
+  g_assert_cmpstr (message, ==, "DIR/p.json:4:18: error: stages[0].verdict.tag: expected string, got integer");
 }
 
 static void

@@ -381,14 +381,11 @@ read_base_url (SluiceOpenaiProvider  *self,
 }
 
 static gboolean
-sluice_openai_provider_configure (SluiceProvider  *provider,
-                                  JsonObject      *target,
-                                  GError         **error)
+read_target (SluiceOpenaiProvider  *self,
+             JsonObject            *target,
+             GError               **error)
 {
-  SluiceOpenaiProvider *self = SLUICE_OPENAI_PROVIDER (provider);
   JsonNode *key;
-
-  clear_configuration (self);
 
   if (!read_string (target, "model", &self->model, error))
     return FALSE;
@@ -424,6 +421,21 @@ sluice_openai_provider_configure (SluiceProvider  *provider,
          read_string (target, "organization", &self->organization, error) &&
          read_parameters (self, target, error) &&
          read_extra_headers (self, target, error);
+}
+
+static gboolean
+sluice_openai_provider_configure (SluiceProvider  *provider,
+                                  JsonObject      *target,
+                                  GError         **error)
+{
+  SluiceOpenaiProvider *self = SLUICE_OPENAI_PROVIDER (provider);
+
+  clear_configuration (self);
+  if (read_target (self, target, error))
+    return TRUE;
+  /* Half a configuration is none: send_async then refuses to run. */
+  clear_configuration (self);
+  return FALSE;
 }
 
 /* ---- responses ------------------------------------------------------------------ */
@@ -562,8 +574,6 @@ classify_status (guint       status,
       return SLUICE_ERROR_NOT_FOUND;
     case 408:
       return SLUICE_ERROR_TIMEOUT;
-    case 502:
-      return SLUICE_ERROR_SERVER;
     case 503:
     case 529:
       return SLUICE_ERROR_OVERLOADED;
@@ -732,7 +742,7 @@ fill_completion (SluiceOpenaiProvider *self,
   JsonObject *body, *choice, *message, *error;
   JsonNode *choices, *node;
   g_autofree char *content = NULL;
-  const char *reason, *arguments, *refusal, *request_id;
+  const char *reason, *arguments, *refusal;
 
   if (root == NULL)
     {
@@ -772,10 +782,8 @@ fill_completion (SluiceOpenaiProvider *self,
   /* Usage, model and id first: even a refused answer was billed. */
   fill_usage (response, body);
   sluice_response_set_model (response, sluice_json_get_string (body, "model") ?: self->model);
-  request_id = soup_message_headers_get_one (headers, "x-request-id");
-  if (request_id == NULL || *request_id == '\0')
-    request_id = sluice_json_get_string (body, "id");
-  sluice_response_set_request_id (response, request_id);
+  if (sluice_response_get_request_id (response) == NULL)
+    sluice_response_set_request_id (response, sluice_json_get_string (body, "id"));
 
   if (json_array_get_length (json_node_get_array (choices)) == 0)
     {
@@ -797,7 +805,7 @@ fill_completion (SluiceOpenaiProvider *self,
   arguments = first_tool_call_arguments (message);
   refusal = sluice_json_get_string (message, "refusal");
 
-  if (content == NULL && arguments != NULL)
+  if ((content == NULL || *content == '\0') && arguments != NULL)
     {
       sluice_response_set_text (response, arguments);
       reason = "tool_call";
@@ -841,10 +849,16 @@ parse_response (SluiceOpenaiProvider *self,
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(JsonNode) root = NULL;
+  const char *request_id;
   gint64 retry_after;
 
   if (data != NULL && len > 0)
     root = sluice_json_from_string (data, (gssize) len, NULL);
+
+  /* The id support asks for: on failures too. */
+  request_id = soup_message_headers_get_one (headers, "x-request-id");
+  if (request_id != NULL && *request_id != '\0')
+    sluice_response_set_request_id (response, request_id);
 
   retry_after = sluice_http_parse_retry_after (headers);
   if (retry_after < 0 && status == 429)
@@ -968,7 +982,11 @@ sluice_openai_provider_send_async (SluiceProvider      *provider,
       return;
     }
   /* A redirect would carry the Authorization header to another host. */
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  /* libsoup never reuses a kept-alive connection for a POST unless the
+   * message is marked idempotent: without this flag every call opens a
+   * new TCP (and TLS) connection. The call stage retries failed attempts
+   * anyway, so a resend on a connection the server just closed is fine. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
 
   headers = soup_message_get_request_headers (msg);
   authorization = g_strconcat ("Bearer ", self->api_key, NULL);

@@ -133,8 +133,7 @@ insert_row (sqlite3  *db,
   Row *row = data;
   const char * const *columns = row->is_request ? request_columns : attempt_columns;
   g_autoptr(GString) sql = g_string_new (row->is_request ? "INSERT OR REPLACE INTO requests (" : "INSERT INTO attempts (");
-  sqlite3_stmt *stmt = NULL;
-  int rc;
+  sqlite3_stmt *stmt;
 
   for (guint i = 0; columns[i] != NULL; i++)
     g_string_append_printf (sql, "%s%s", i > 0 ? ", " : "", columns[i]);
@@ -143,32 +142,32 @@ insert_row (sqlite3  *db,
     g_string_append (sql, i > 0 ? ", ?" : "?");
   g_string_append (sql, ")");
 
-  rc = sqlite3_prepare_v3 (db, sql->str, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
-  if (rc == SQLITE_OK)
+  stmt = sluice_db_prepare (db, sql->str, error);
+  if (stmt == NULL)
+    return FALSE;
+
+  for (guint i = 0; i < row->values->len; i++)
     {
-      for (guint i = 0; i < row->values->len; i++)
-        {
-          GVariant *value = g_ptr_array_index (row->values, i);
-          int column = (int) i + 1;
+      GVariant *value = g_ptr_array_index (row->values, i);
+      int column = (int) i + 1;
 
-          if (value == NULL)
-            sqlite3_bind_null (stmt, column);
-          else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-            sqlite3_bind_int64 (stmt, column, g_variant_get_int64 (value));
-          else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
-            sqlite3_bind_double (stmt, column, g_variant_get_double (value));
-          else
-            sqlite3_bind_text (stmt, column, g_variant_get_string (value, NULL), -1, SQLITE_STATIC);
-        }
-      rc = sqlite3_step (stmt);
+      if (value == NULL)
+        sqlite3_bind_null (stmt, column);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        sqlite3_bind_int64 (stmt, column, g_variant_get_int64 (value));
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+        sqlite3_bind_double (stmt, column, g_variant_get_double (value));
+      else
+        sqlite3_bind_text (stmt, column, g_variant_get_string (value, NULL), -1, SQLITE_STATIC);
     }
-  sqlite3_finalize (stmt);
 
-  if (rc != SQLITE_DONE)
+  if (sqlite3_step (stmt) != SQLITE_DONE)
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "ledger: %s", sqlite3_errmsg (db));
+      sqlite3_reset (stmt);
       return FALSE;
     }
+  sqlite3_reset (stmt);
   return TRUE;
 }
 
