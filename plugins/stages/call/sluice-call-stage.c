@@ -260,7 +260,7 @@ typedef struct
   GSource       *attempt_timer;        /* the attempt's time limit, then its grace */
   GSource       *wait_timer;           /* the backoff before the next attempt */
   guint          generation;           /* bumped when an attempt is given up on */
-  guint          index;                /* the attempt in flight, or next */
+  guint          index;                /* of this call's attempt in flight, or next */
   gint64         started_ms;           /* the deadline counts from here */
   gint64         attempt_started_ms;
   gint64         attempt_limit_ms;
@@ -419,7 +419,10 @@ attempt_record (SluiceCallStage *self,
   gint64 prompt = response != NULL ? sluice_response_get_prompt_tokens (response) : -1;
   gint64 completion = response != NULL ? sluice_response_get_completion_tokens (response) : -1;
 
-  json_object_set_int_member (record, "index", call->index);
+  /* Numbered within the request, not this call: a re-run (the validate
+   * stage's correction) calls the stage again on the same context. */
+  json_object_set_int_member (record, "index",
+                              json_array_get_length (sluice_context_get_attempts (call->context)));
   json_object_set_string_member (record, "started_at", call->attempt_started_at);
   json_object_set_string_member (record, "provider", self->provider_name);
   json_object_set_string_member (record, "model", self->model);

@@ -1,0 +1,924 @@
+/* test-openai.c — the openai provider on the wire: real recorded response
+ * bodies (served by the mock provider), error classification, request
+ * shape, transport failures, cancellation, and that the key never shows.
+ *
+ * The recorded bodies are read at run time from the shared test data
+ * ($SLUICE_SHARED_TESTDATA/provider-samples/openai); without them the whole
+ * test is skipped (exit status 77).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-test-util.h"
+
+#include <string.h>
+
+#define TEST_KEY "sk-sluice-test-P8w2Lq5Hn7Jd3Vc6"
+
+static SluiceEngine *engine;
+static char *samples_dir;
+static GString *captured_logs;
+
+/* ---- harness -------------------------------------------------------------------- */
+
+static void
+assert_contains (const char *haystack,
+                 const char *needle)
+{
+  if (haystack == NULL || strstr (haystack, needle) == NULL)
+    g_error ("expected \"%s\" in: %s", needle, haystack);
+}
+
+static char *
+read_sample (const char *name)
+{
+  g_autofree char *path = g_build_filename (samples_dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  return contents;
+}
+
+/* A scenario step answering with @status, @body and @headers (a JSON
+ * object text or NULL). */
+static JsonNode *
+status_step (guint       status,
+             const char *body,
+             const char *content_type,
+             const char *headers)
+{
+  g_autoptr(JsonObject) step = json_object_new ();
+
+  json_object_set_string_member (step, "kind", "status");
+  json_object_set_int_member (step, "status", status);
+  if (body != NULL)
+    json_object_set_string_member (step, "body", body);
+  if (content_type != NULL)
+    json_object_set_string_member (step, "content_type", content_type);
+  if (headers != NULL)
+    json_object_set_member (step, "headers", sluice_json_from_string (headers, -1, NULL));
+  return json_node_init_object (json_node_alloc (), step);
+}
+
+/* Starts the mock with one rule per (marker, step) pair. */
+static char *
+start_mock_with_rules (const char *first_marker,
+                       ...)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autoptr(JsonObject) root = json_object_new ();
+  g_autoptr(JsonNode) node = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  va_list args;
+
+  va_start (args, first_marker);
+  for (const char *marker = first_marker; marker != NULL; marker = va_arg (args, const char *))
+    {
+      JsonObject *rule = json_object_new ();
+
+      json_object_set_string_member (rule, "match", marker);
+      json_object_set_member (rule, "then", va_arg (args, JsonNode *));
+      json_array_add_object_element (rules, rule);
+    }
+  va_end (args);
+
+  json_object_set_array_member (root, "rules", json_array_ref (rules));
+  node = json_node_init_object (json_node_alloc (), root);
+  text = sluice_json_to_string (node);
+  path = sluice_test_write_file ("scenario.json", text);
+  return sluice_test_mock_start ("--scenario", path, NULL);
+}
+
+static SluiceProvider *
+make_provider (const char  *target_json,
+               GError     **error)
+{
+  g_autoptr(JsonNode) target = sluice_json_from_string (target_json, -1, NULL);
+  g_autoptr(GObject) provider = NULL;
+
+  g_assert_nonnull (target);
+  provider = sluice_engine_create (engine, "provider", "openai", NULL);
+  g_assert_true (SLUICE_IS_PROVIDER (provider));
+  if (!sluice_provider_configure (SLUICE_PROVIDER (provider), json_node_get_object (target), error))
+    return NULL;
+  return SLUICE_PROVIDER (g_steal_pointer (&provider));
+}
+
+/* A provider aimed at base_url with the test key. */
+static SluiceProvider *
+provider_for (const char *base_url)
+{
+  g_autofree char *target = g_strdup_printf ("{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\","
+                                             " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"}",
+                                             base_url);
+  g_autoptr(GError) error = NULL;
+  SluiceProvider *provider = make_provider (target, &error);
+
+  g_assert_no_error (error);
+  return provider;
+}
+
+static SluiceContext *
+new_context (const char *user_text)
+{
+  g_autofree char *input = NULL;
+  g_autoptr(JsonNode) messages = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  SluiceContext *context = sluice_context_new (NULL);
+
+  json_builder_begin_array (builder);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "role");
+  json_builder_add_string_value (builder, "system");
+  json_builder_set_member_name (builder, "content");
+  json_builder_add_string_value (builder, "Be brief.");
+  json_builder_end_object (builder);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "role");
+  json_builder_add_string_value (builder, "user");
+  json_builder_set_member_name (builder, "content");
+  json_builder_add_string_value (builder, user_text);
+  json_builder_end_object (builder);
+  json_builder_end_array (builder);
+  messages = json_builder_get_root (builder);
+  sluice_context_set_messages (context, json_node_get_array (messages));
+  return context;
+}
+
+typedef struct
+{
+  gboolean        done;
+  SluiceResponse *response;
+  GError         *error;
+} Sent;
+
+static void
+on_sent (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Sent *sent = user_data;
+
+  sent->response = sluice_provider_send_finish (SLUICE_PROVIDER (source), result, &sent->error);
+  sent->done = TRUE;
+}
+
+/* Sends the context's messages; the response, or NULL with error. */
+static SluiceResponse *
+send_context (SluiceProvider  *provider,
+              SluiceContext   *context,
+              GCancellable    *cancellable,
+              GError         **error)
+{
+  Sent sent = { 0 };
+
+  sluice_provider_send_async (provider, context, cancellable, on_sent, &sent);
+  while (!sent.done)
+    g_main_context_iteration (NULL, TRUE);
+  if (sent.error != NULL)
+    g_propagate_error (error, sent.error);
+  return sent.response;
+}
+
+static SluiceResponse *
+send_text (SluiceProvider *provider,
+           const char     *user_text)
+{
+  g_autoptr(SluiceContext) context = new_context (user_text);
+  g_autoptr(GError) error = NULL;
+  SluiceResponse *response = send_context (provider, context, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (response);
+  return response;
+}
+
+static void
+assert_failed (SluiceResponse  *response,
+               SluiceErrorCode  code,
+               guint            http_status)
+{
+  const GError *error = sluice_response_get_error (response);
+
+  g_assert_error ((GError *) error, SLUICE_ERROR, (gint) code);
+  g_assert_cmpuint (sluice_response_get_http_status (response), ==, http_status);
+}
+
+/* ---- recorded answers ---------------------------------------------------------------- */
+
+static void
+test_sample_answers (void)
+{
+  g_autofree char *text = read_sample ("chat_completion_text.json");
+  g_autofree char *nano = read_sample ("chat_completion_gpt-4.1-nano.json");
+  g_autofree char *length = read_sample ("chat_completion_finish_length.json");
+  g_autofree char *n3 = read_sample ("chat_completion_n3_choices.json");
+  g_autofree char *url = start_mock_with_rules (
+    "<text>", status_step (200, text, NULL, NULL),
+    /* An empty x-request-id: the body's id is used instead. */
+    "<nano>", status_step (200, nano, NULL, "{\"x-request-id\": \"\"}"),
+    "<length>", status_step (200, length, NULL, NULL),
+    "<n3>", status_step (200, n3, NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  SluiceResponse *r;
+
+  r = send_text (provider, "<text>");
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpuint (sluice_response_get_http_status (r), ==, 200);
+  g_assert_cmpstr (sluice_response_get_text (r), ==,
+                   "I'm unable to provide real-time weather updates. To get the current weather in "
+                   "San Francisco, I recommend checking a reliable weather website or app like the "
+                   "Weather Channel or a local news station.");
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
+  g_assert_cmpstr (sluice_response_get_model (r), ==, "gpt-4o-2024-08-06");
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "req_mock_1");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 14);
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 37);
+  g_assert_cmpint (sluice_response_get_cached_tokens (r), ==, 0);
+  g_assert_cmpint (sluice_response_get_reasoning_tokens (r), ==, 0);
+  g_assert_false (sluice_response_get_usage_estimated (r));
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, -1);
+  g_object_unref (r);
+
+  r = send_text (provider, "<nano>");
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_true (g_str_has_prefix (sluice_response_get_text (r), "**Holiday Name:** Galaxy Day  \n\n"));
+  g_assert_true (g_str_has_suffix (sluice_response_get_text (r), "look up and dream beyond our world."));
+  g_assert_cmpstr (sluice_response_get_model (r), ==, "gpt-4.1-nano-2025-04-14");
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "chatcmpl-D8Z5f52zQqikDBEKQMQoYcWMcWPeU");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 16);
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 363);
+  g_object_unref (r);
+
+  r = send_text (provider, "<length>");
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"");
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "length");
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 1);
+  g_object_unref (r);
+
+  /* n=3: the first choice is the answer. */
+  r = send_text (provider, "<n3>");
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"city\":\"San Francisco\",\"temperature\":64,\"units\":\"f\"}");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 79);
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 44);
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+static void
+test_sample_tool_calls_and_refusal (void)
+{
+  g_autofree char *tools = read_sample ("chat_completion_parallel_tool_calls.json");
+  g_autofree char *refusal = read_sample ("chat_completion_refusal.json");
+  g_autofree char *url = start_mock_with_rules (
+    "<tools>", status_step (200, tools, NULL, NULL),
+    "<refusal>", status_step (200, refusal, NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  SluiceResponse *r;
+
+  r = send_text (provider, "<tools>");
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
+  g_assert_cmpstr (sluice_response_get_text (r), ==,
+                   "{\"city\": \"Edinburgh\", \"country\": \"GB\", \"units\": \"c\"}");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 149);
+  g_object_unref (r);
+
+  /* A refusal is the content filter's outcome; its tokens were billed. */
+  r = send_text (provider, "<refusal>");
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "the model refused: I'm very sorry, but I can't assist with that.");
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "content_filter");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 79);
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 12);
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+static void
+test_content_filter_finish (void)
+{
+  g_autofree char *url = start_mock_with_rules (
+    "<filtered>", status_step (200,
+      "{\"id\":\"chatcmpl-1\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
+      "\"message\":{\"role\":\"assistant\",\"content\":\"Partial\"},\"finish_reason\":\"content_filter\"}],"
+      "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}", NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  g_autoptr(SluiceResponse) r = send_text (provider, "<filtered>");
+
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "content_filter");
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "Partial");
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 1);
+  sluice_test_mock_stop ();
+}
+
+static void
+test_sample_errors (void)
+{
+  g_autofree char *overflow = read_sample ("error_400_context_length_exceeded.json");
+  g_autofree char *parameter = read_sample ("error_400_unsupported_parameter.json");
+  g_autofree char *value = read_sample ("error_400_unsupported_value.json");
+  g_autofree char *quota = read_sample ("error_429_insufficient_quota.json");
+  g_autofree char *limit = read_sample ("error_429_rate_limit_exceeded.json");
+  g_autofree char *url = start_mock_with_rules (
+    "<overflow>", status_step (400, overflow, NULL, NULL),
+    "<parameter>", status_step (400, parameter, NULL, NULL),
+    "<value>", status_step (400, value, NULL, NULL),
+    "<quota>", status_step (429, quota, NULL, NULL),
+    /* No Retry-After: the reset of the exhausted limit (tokens) counts. */
+    "<limit-binding>", status_step (429, limit, NULL,
+      "{\"x-ratelimit-remaining-requests\": \"59\", \"x-ratelimit-reset-requests\": \"1s\","
+      " \"x-ratelimit-remaining-tokens\": \"0\", \"x-ratelimit-reset-tokens\": \"6m0s\"}"),
+    /* Neither says exhausted: the soonest reset. */
+    "<limit-soonest>", status_step (429, limit, NULL,
+      "{\"x-ratelimit-reset-requests\": \"1.5s\", \"x-ratelimit-reset-tokens\": \"20ms\"}"),
+    /* Retry-After wins over the rate-limit headers. */
+    "<limit-retry-after>", status_step (429, limit, NULL,
+      "{\"Retry-After\": \"2\", \"x-ratelimit-reset-requests\": \"1m30.5s\"}"),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  SluiceResponse *r;
+
+  r = send_text (provider, "<overflow>");
+  assert_failed (r, SLUICE_ERROR_CONTEXT_OVERFLOW, 400);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "HTTP 400: This model's maximum context length is 4097 tokens. However, your "
+                   "messages resulted in 4363 tokens. Please reduce the length of the messages.");
+  g_object_unref (r);
+
+  r = send_text (provider, "<parameter>");
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400);
+  assert_contains (sluice_response_get_error (r)->message,
+                   "HTTP 400: Unsupported parameter: 'max_tokens' is not supported with this model.");
+  g_object_unref (r);
+
+  r = send_text (provider, "<value>");
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400);
+  g_object_unref (r);
+
+  r = send_text (provider, "<quota>");
+  assert_failed (r, SLUICE_ERROR_BUDGET_EXCEEDED, 429);
+  g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
+  assert_contains (sluice_response_get_error (r)->message, "HTTP 429: You exceeded your current quota");
+  g_object_unref (r);
+
+  r = send_text (provider, "<limit-binding>");
+  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+  assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 6 * 60 * 1000);
+  g_object_unref (r);
+
+  r = send_text (provider, "<limit-soonest>");
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 20);
+  g_object_unref (r);
+
+  r = send_text (provider, "<limit-retry-after>");
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 2000);
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+/* ---- classification of what the mock can say ---------------------------------------- */
+
+static void
+test_status_classification (void)
+{
+  static const struct { guint status; SluiceErrorCode code; } cases[] = {
+    { 400, SLUICE_ERROR_BAD_REQUEST }, { 401, SLUICE_ERROR_AUTH }, { 403, SLUICE_ERROR_AUTH },
+    { 404, SLUICE_ERROR_NOT_FOUND }, { 408, SLUICE_ERROR_TIMEOUT }, { 409, SLUICE_ERROR_BAD_REQUEST },
+    { 422, SLUICE_ERROR_BAD_REQUEST }, { 500, SLUICE_ERROR_SERVER }, { 501, SLUICE_ERROR_SERVER },
+    { 502, SLUICE_ERROR_SERVER }, { 503, SLUICE_ERROR_OVERLOADED }, { 504, SLUICE_ERROR_TIMEOUT },
+    { 529, SLUICE_ERROR_OVERLOADED }, { 599, SLUICE_ERROR_SERVER },
+  };
+  g_autoptr(GString) scenario = g_string_new ("{\"rules\": [");
+  g_autofree char *path = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) provider = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_string_append_printf (scenario, "%s{\"match\": \"<status:%u>\", \"then\": {\"kind\": \"status\", \"status\": %u}}",
+                            i > 0 ? "," : "", cases[i].status, cases[i].status);
+  g_string_append (scenario, ", {\"match\": \"<html>\", \"then\": \"html\"}"
+                             ", {\"match\": \"<overloaded>\", \"then\": \"overloaded\"}"
+                             ", {\"match\": \"<rate>\", \"then\": {\"kind\": \"rate_limit\", \"retry_after_ms\": 250}}]}");
+  path = sluice_test_write_file ("scenario.json", scenario->str);
+  url = sluice_test_mock_start ("--scenario", path, NULL);
+  provider = provider_for (url);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<status:%u>", cases[i].status);
+      g_autofree char *expected = g_strdup_printf ("HTTP %u: Mock status %u.", cases[i].status, cases[i].status);
+      g_autoptr(SluiceResponse) r = send_text (provider, marker);
+
+      g_test_message ("%s", marker);
+      assert_failed (r, cases[i].code, cases[i].status);
+      g_assert_cmpstr (sluice_response_get_error (r)->message, ==, expected);
+      g_assert_null (sluice_response_get_text (r));
+    }
+
+  {
+    g_autoptr(SluiceResponse) r = send_text (provider, "<html>");
+
+    assert_failed (r, SLUICE_ERROR_SERVER, 502);
+    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 502 (text/html)");
+  }
+  {
+    g_autoptr(SluiceResponse) r = send_text (provider, "<overloaded>");
+
+    assert_failed (r, SLUICE_ERROR_OVERLOADED, 503);
+    g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                     "HTTP 503: The engine is currently overloaded, please try again later.");
+  }
+  {
+    g_autoptr(SluiceResponse) r = send_text (provider, "<rate>");
+
+    assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+    g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 250);
+  }
+  sluice_test_mock_stop ();
+}
+
+static void
+test_malformed_bodies (void)
+{
+  g_autoptr(GString) html = g_string_new ("<html><head><title>Gateway</title></head><body>");
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) provider = NULL;
+  g_autofree char *expected = NULL;
+  const char *message;
+  SluiceResponse *r;
+
+  while (html->len < 2000)
+    g_string_append (html, "<p>Please wait while we check your browser.</p>\n");
+  g_string_append (html, "</body></html>");
+  url = start_mock_with_rules (
+    "<html>", status_step (200, html->str, "text/html; charset=utf-8", NULL),
+    "<list>", status_step (200, "{\"object\":\"list\",\"data\":[]}", NULL, NULL),
+    "<empty>", status_step (200, "{\"id\":\"x\",\"choices\":[]}", NULL, NULL),
+    "<no-content>", status_step (200, "{\"id\":\"x\",\"choices\":[{\"message\":{\"role\":\"assistant\","
+                                      "\"content\":null},\"finish_reason\":\"stop\"}]}", NULL, NULL),
+    "<error-200>", status_step (200, "{\"error\":{\"message\":\"upstream failed\",\"code\":502}}", NULL, NULL),
+    "<empty-body>", status_step (200, "", NULL, NULL),
+    "<truncated>", json_node_init_string (json_node_alloc (), "malformed"),
+    NULL);
+  provider = provider_for (url);
+
+  r = send_text (provider, "<html>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  message = sluice_response_get_error (r)->message;
+  expected = g_strdup_printf ("provider returned HTTP 200 with an unparseable body (text/html, %" G_GSIZE_FORMAT " bytes): \"",
+                              html->len);
+  g_assert_true (g_str_has_prefix (message, expected));
+  g_assert_true (g_str_has_prefix (message + strlen (expected), "<html><head><title>Gateway</title></head>"));
+  /* Exactly 120 characters of the body are quoted, then an ellipsis. */
+  g_assert_cmpuint (g_utf8_strlen (message + strlen (expected), -1), ==, 120 + 2);
+  g_assert_true (g_str_has_suffix (message, "…\""));
+  g_object_unref (r);
+
+  r = send_text (provider, "<list>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "provider returned HTTP 200 without a choices array (application/json, 27 bytes)");
+  g_object_unref (r);
+
+  r = send_text (provider, "<empty>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "provider returned HTTP 200 with no choices");
+  g_object_unref (r);
+
+  r = send_text (provider, "<no-content>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_object_unref (r);
+
+  r = send_text (provider, "<error-200>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "provider returned HTTP 200 with an error: upstream failed");
+  g_object_unref (r);
+
+  r = send_text (provider, "<empty-body>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "provider returned HTTP 200 with an unparseable body (application/json, 0 bytes)");
+  g_object_unref (r);
+
+  /* The mock's "malformed": a completion cut in half. */
+  r = send_text (provider, "<truncated>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  assert_contains (sluice_response_get_error (r)->message,
+                   "provider returned HTTP 200 with an unparseable body (application/json, ");
+  assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+/* ---- the request ----------------------------------------------------------------------- */
+
+typedef struct
+{
+  char               *method;
+  char               *path;
+  SoupMessageHeaders *headers;
+  GBytes             *body;
+  guint               mode;
+} Capture;
+
+enum { ANSWER, CUT_BODY_SHORT, CLOSE_AT_ONCE };
+
+static const char canned_answer[] =
+  "{\"id\":\"chatcmpl-capture\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini-2024-07-18\","
+  "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"captured\"},"
+  "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":2,"
+  "\"prompt_tokens_details\":{\"cached_tokens\":8},\"completion_tokens_details\":{\"reasoning_tokens\":1}}}";
+
+static void
+capture_handler (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  Capture *capture = user_data;
+  static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 500\r\n\r\n{\"id\":\"chatcmpl-cut\",";
+  g_autoptr(GIOStream) stream = NULL;
+
+  g_free (capture->method);
+  g_free (capture->path);
+  g_clear_pointer (&capture->headers, soup_message_headers_unref);
+  g_clear_pointer (&capture->body, g_bytes_unref);
+  capture->method = g_strdup (soup_server_message_get_method (msg));
+  capture->path = g_strdup (path);
+  capture->headers = soup_message_headers_ref (soup_server_message_get_request_headers (msg));
+  capture->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+
+  switch (capture->mode)
+    {
+    case ANSWER:
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        canned_answer, strlen (canned_answer));
+      break;
+    case CUT_BODY_SHORT:
+      /* Promise 500 bytes, send 20, hang up. */
+      stream = soup_server_message_steal_connection (msg);
+      g_output_stream_write_all (g_io_stream_get_output_stream (stream), cut, strlen (cut), NULL, NULL, NULL);
+      g_io_stream_close (stream, NULL, NULL);
+      break;
+    case CLOSE_AT_ONCE:
+    default:
+      stream = soup_server_message_steal_connection (msg);
+      g_io_stream_close (stream, NULL, NULL);
+      break;
+    }
+}
+
+static SoupServer *
+start_capture_server (Capture  *capture,
+                      char    **base_url)
+{
+  SoupServer *server = soup_server_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  GSList *uris;
+
+  soup_server_add_handler (server, NULL, capture_handler, capture, NULL);
+  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  uris = soup_server_get_uris (server);
+  *base_url = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return server;
+}
+
+static void
+capture_clear (Capture *capture)
+{
+  g_free (capture->method);
+  g_free (capture->path);
+  g_clear_pointer (&capture->headers, soup_message_headers_unref);
+  g_clear_pointer (&capture->body, g_bytes_unref);
+}
+
+static void
+test_request_shape (void)
+{
+  Capture capture = { 0 };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autofree char *target = g_strdup_printf (
+    "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"base_url\": \"%s/v1//\","
+    " \"api_key\": \"" TEST_KEY "\", \"organization\": \"org-sluice\", \"timeout\": \"5s\","
+    " \"temperature\": 0.5, \"top_p\": 0.25, \"max_tokens\": 64, \"seed\": 7, \"stop\": [\"END\"],"
+    " \"extra_headers\": {\"X-Sluice-Test\": \"yes\"}}", url);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceProvider) provider = make_provider (target, &error);
+  g_autoptr(SluiceContext) context = new_context ("shape?");
+  g_autoptr(SluiceResponse) r = NULL;
+  g_autoptr(JsonNode) body = NULL;
+  g_autoptr(JsonNode) sent_messages = NULL;
+  g_autoptr(JsonNode) context_messages = NULL;
+  JsonObject *object;
+
+  g_assert_no_error (error);
+  r = send_context (provider, context, NULL, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpstr (capture.method, ==, "POST");
+  g_assert_cmpstr (capture.path, ==, "/v1/chat/completions");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Authorization"), ==, "Bearer " TEST_KEY);
+  g_assert_cmpstr (soup_message_headers_get_content_type (capture.headers, NULL), ==, "application/json");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "OpenAI-Organization"), ==, "org-sluice");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "X-Sluice-Test"), ==, "yes");
+
+  body = sluice_json_from_string (g_bytes_get_data (capture.body, NULL), (gssize) g_bytes_get_size (capture.body), &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (body);
+  g_assert_cmpstr (json_object_get_string_member (object, "model"), ==, "gpt-4o-mini");
+  g_assert_cmpfloat (json_object_get_double_member (object, "temperature"), ==, 0.5);
+  g_assert_cmpfloat (json_object_get_double_member (object, "top_p"), ==, 0.25);
+  g_assert_cmpint (json_object_get_int_member (object, "max_tokens"), ==, 64);
+  g_assert_cmpint (json_object_get_int_member (object, "seed"), ==, 7);
+  g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (object, "stop"), 0), ==, "END");
+  sent_messages = json_node_init_array (json_node_alloc (), json_object_get_array_member (object, "messages"));
+  context_messages = json_node_init_array (json_node_alloc (), sluice_context_get_messages (context));
+  g_assert_true (json_node_equal (sent_messages, context_messages));
+  /* Only what the API knows goes out. */
+  g_assert_cmpuint (json_object_get_size (object), ==, 7);
+  g_assert_null (strstr (g_bytes_get_data (capture.body, NULL), TEST_KEY));
+
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "captured");
+  g_assert_cmpstr (sluice_response_get_model (r), ==, "gpt-4o-mini-2024-07-18");
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "chatcmpl-capture");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 20);
+  g_assert_cmpint (sluice_response_get_cached_tokens (r), ==, 8);
+  g_assert_cmpint (sluice_response_get_reasoning_tokens (r), ==, 1);
+  capture_clear (&capture);
+}
+
+static void
+test_key_reaches_the_server (void)
+{
+  g_autofree char *url = sluice_test_mock_start ("--require-key", TEST_KEY, NULL);
+  g_autoptr(SluiceProvider) good = provider_for (url);
+  g_autofree char *wrong_target = g_strdup_printf (
+    "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"base_url\": \"%s\", \"api_key\": \"sk-wrong\"}", url);
+  g_autoptr(SluiceProvider) wrong = make_provider (wrong_target, NULL);
+  g_autoptr(SluiceResponse) ok = send_text (good, "The service was great");
+  g_autoptr(SluiceResponse) refused = send_text (wrong, "The service was great");
+
+  g_assert_null (sluice_response_get_error (ok));
+  assert_contains (sluice_response_get_text (ok), "\"sentiment\"");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (ok), >, 0);
+  assert_failed (refused, SLUICE_ERROR_AUTH, 401);
+  assert_contains (sluice_response_get_error (refused)->message, "HTTP 401: Incorrect API key provided.");
+  sluice_test_mock_stop ();
+}
+
+/* ---- transport ---------------------------------------------------------------------- */
+
+static void
+test_transport_errors (void)
+{
+  Capture capture = { 0 };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  g_autoptr(SluiceProvider) nowhere = NULL;
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                            G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autofree char *closed_url = NULL;
+  SluiceResponse *r;
+
+  capture.mode = CUT_BODY_SHORT;
+  r = send_text (provider, "cut");
+  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
+  g_object_unref (r);
+
+  capture.mode = CLOSE_AT_ONCE;
+  r = send_text (provider, "hang up");
+  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  g_object_unref (r);
+
+  /* Connection refused: a port with no listener. */
+  g_socket_bind (socket, any, TRUE, NULL);
+  bound = g_socket_get_local_address (socket, NULL);
+  closed_url = g_strdup_printf ("http://127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_socket_close (socket, NULL);
+  nowhere = provider_for (closed_url);
+  r = send_text (nowhere, "anyone?");
+  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
+  g_object_unref (r);
+
+  capture_clear (&capture);
+}
+
+static gboolean
+cancel_later (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_cancellation (void)
+{
+  g_autofree char *url = start_mock_with_rules (
+    "<hang>", json_node_init_string (json_node_alloc (), "hang"), NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  g_autoptr(SluiceContext) context = new_context ("<hang>");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceResponse) r = NULL;
+  gint64 start = sluice_monotonic_ms ();
+
+  g_timeout_add (100, cancel_later, cancellable);
+  r = send_context (provider, context, cancellable, &error);
+  g_assert_null (r);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (sluice_monotonic_ms () - start, <, 1000);
+  sluice_test_mock_stop ();
+}
+
+static void
+test_no_messages (void)
+{
+  g_autoptr(SluiceProvider) provider = provider_for ("http://127.0.0.1:9");
+  g_autoptr(SluiceContext) context = sluice_context_new (NULL);
+  g_autoptr(JsonArray) empty = json_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceResponse) r = NULL;
+  g_autoptr(SluiceResponse) r2 = NULL;
+
+  r = send_context (provider, context, NULL, &error);
+  g_assert_no_error (error);
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "no messages to send: add an assemble stage");
+
+  sluice_context_set_messages (context, empty);
+  r2 = send_context (provider, context, NULL, &error);
+  g_assert_no_error (error);
+  assert_failed (r2, SLUICE_ERROR_BAD_REQUEST, 0);
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+static void
+test_configuration (void)
+{
+  static const struct { const char *target; SluiceErrorCode code; const char *message; } cases[] = {
+    { "{\"model\": \"m\"}", SLUICE_ERROR_AUTH,
+      "no API key: set api_key (e.g. api_key: ${OPENAI_API_KEY})" },
+    { "{\"model\": \"m\", \"api_key\": \"\"}", SLUICE_ERROR_AUTH,
+      "no API key: set api_key (e.g. api_key: ${OPENAI_API_KEY})" },
+    { "{\"api_key\": \"" TEST_KEY "\"}", SLUICE_ERROR_INVALID_CONFIG,
+      "'model' is required, e.g. model: gpt-4o-mini" },
+    { "{\"model\": \"m\", \"api_key\": 42}", SLUICE_ERROR_INVALID_CONFIG, "'api_key' must be a string" },
+    { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"base_url\": \"ftp://user:" TEST_KEY "@host/v1\"}",
+      SLUICE_ERROR_INVALID_CONFIG,
+      "'base_url' must be an http:// or https:// URL, such as https://api.openai.com/v1" },
+    { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"temperature\": 3}", SLUICE_ERROR_INVALID_CONFIG,
+      "'temperature' must be a number from 0 to 2" },
+    { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"max_tokens\": 0}", SLUICE_ERROR_INVALID_CONFIG,
+      "'max_tokens' must be a positive integer" },
+    { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}",
+      SLUICE_ERROR_INVALID_CONFIG, "'stop' must be a string or an array of 1 to 4 strings" },
+    { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"extra_headers\": {\"Bad Name\": \"" TEST_KEY "\"}}",
+      SLUICE_ERROR_INVALID_CONFIG,
+      "extra_headers: 'Bad Name' must be a header name with a one-line string value" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(SluiceProvider) provider = make_provider (cases[i].target, &error);
+
+      g_assert_null (provider);
+      g_assert_error (error, SLUICE_ERROR, (gint) cases[i].code);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      g_assert_null (strstr (error->message, TEST_KEY));
+    }
+}
+
+/* ---- the key never shows -------------------------------------------------------------------- */
+
+static void
+test_secret_is_scrubbed (void)
+{
+  g_autofree char *url = start_mock_with_rules (
+    /* OpenAI's 401 shows the key masked. */
+    "<masked>", status_step (401, "{\"error\":{\"message\":\"Incorrect API key provided: "
+                                   "sk-slu**************************3Vc6. You can find your API key at "
+                                   "https://platform.openai.com/account/api-keys.\",\"code\":\"invalid_api_key\"}}",
+                             NULL, NULL),
+    "<echo>", status_step (400, "{\"error\":{\"message\":\"bad header 'Bearer " TEST_KEY "'\"}}", NULL, NULL),
+    "<html>", status_step (200, "<html>key=" TEST_KEY "</html>", "text/html", NULL),
+    "<start>", status_step (200, "sk-sluice-test-P8w2 was rejected", "text/plain", NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  static const char * const markers[] = { "<masked>", "<echo>", "<html>", "<start>" };
+
+  g_string_truncate (captured_logs, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autoptr(SluiceResponse) r = send_text (provider, markers[i]);
+      const char *message = sluice_response_get_error (r)->message;
+
+      g_test_message ("%s: %s", markers[i], message);
+      assert_contains (message, "[redacted]");
+      g_assert_null (strstr (message, TEST_KEY));
+      g_assert_null (strstr (message, "sk-slu"));
+      g_assert_null (strstr (message, "P8w2"));
+    }
+  {
+    g_autoptr(SluiceResponse) r = send_text (provider, "<masked>");
+
+    g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                     "HTTP 401: Incorrect API key provided: [redacted] You can find your API key at "
+                     "https://platform.openai.com/account/api-keys.");
+  }
+  assert_contains (captured_logs->str, "HTTP 401 from 127.0.0.1");
+  g_assert_null (strstr (captured_logs->str, TEST_KEY));
+  sluice_test_mock_stop ();
+}
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags   level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "MESSAGE"))
+      {
+        g_string_append_len (captured_logs, fields[i].value,
+                             fields[i].length < 0 ? (gssize) strlen (fields[i].value) : fields[i].length);
+        g_string_append_c (captured_logs, '\n');
+      }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const char *shared = g_getenv ("SLUICE_SHARED_TESTDATA");
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+
+  samples_dir = g_build_filename (shared != NULL ? shared : "../shared/testdata",
+                                  "provider-samples", "openai", NULL);
+  if (!g_file_test (samples_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_print ("1..0 # SKIP the recorded provider samples are not there (%s); "
+               "set SLUICE_SHARED_TESTDATA to the shared testdata folder\n", samples_dir);
+      g_free (samples_dir);
+      return 77;
+    }
+
+  captured_logs = g_string_new (NULL);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+  engine = sluice_engine_new ();
+
+  g_test_add_func ("/openai/sample-answers", test_sample_answers);
+  g_test_add_func ("/openai/sample-tool-calls-and-refusal", test_sample_tool_calls_and_refusal);
+  g_test_add_func ("/openai/content-filter-finish", test_content_filter_finish);
+  g_test_add_func ("/openai/sample-errors", test_sample_errors);
+  g_test_add_func ("/openai/status-classification", test_status_classification);
+  g_test_add_func ("/openai/malformed-bodies", test_malformed_bodies);
+  g_test_add_func ("/openai/request-shape", test_request_shape);
+  g_test_add_func ("/openai/key-reaches-the-server", test_key_reaches_the_server);
+  g_test_add_func ("/openai/transport-errors", test_transport_errors);
+  g_test_add_func ("/openai/cancellation", test_cancellation);
+  g_test_add_func ("/openai/no-messages", test_no_messages);
+  g_test_add_func ("/openai/configuration", test_configuration);
+  g_test_add_func ("/openai/secret-is-scrubbed", test_secret_is_scrubbed);
+
+  status = g_test_run ();
+
+  sluice_test_mock_stop ();
+  g_object_unref (engine);
+  g_string_free (g_steal_pointer (&captured_logs), TRUE);
+  g_free (samples_dir);
+  return status;
+}
