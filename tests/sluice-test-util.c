@@ -4,7 +4,10 @@
  */
 #include "sluice-test-util.h"
 
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <string.h>
 
 char *
 sluice_test_write_file (const char *name,
@@ -95,6 +98,14 @@ sluice_test_flush (SluicePipeline *pipeline)
 static GSubprocess *mock;
 static char *mock_url;
 
+/* A test that crashes must not leave its mock running (and holding the
+ * test's output pipe open until meson's timeout). */
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 char *
 sluice_test_mock_start (const char *first_arg,
                         ...)
@@ -102,6 +113,7 @@ sluice_test_mock_start (const char *first_arg,
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   const char *binary = g_getenv ("SLUICE_MOCK");
   va_list args;
 
@@ -117,7 +129,9 @@ sluice_test_mock_start (const char *first_arg,
   va_end (args);
   g_ptr_array_add (argv, NULL);
 
-  mock = g_subprocess_newv ((const char * const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  mock = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (mock));
   mock_url = g_data_input_stream_read_line (out, NULL, NULL, &error);
@@ -152,4 +166,58 @@ sluice_test_mock_stats (void)
   node = sluice_json_from_string (g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), &error);
   g_assert_no_error (error);
   return json_object_ref (json_node_get_object (node));
+}
+
+static GString *captured_logs;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags   level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "MESSAGE"))
+      {
+        g_string_append_len (captured_logs, fields[i].value,
+                             fields[i].length < 0 ? (gssize) strlen (fields[i].value) : fields[i].length);
+        g_string_append_c (captured_logs, '\n');
+      }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+void
+sluice_test_capture_logs (void)
+{
+  captured_logs = g_string_new (NULL);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+}
+
+const char *
+sluice_test_get_logs (void)
+{
+  g_assert_nonnull (captured_logs);
+  return captured_logs->str;
+}
+
+void
+sluice_test_clear_logs (void)
+{
+  g_assert_nonnull (captured_logs);
+  g_string_truncate (captured_logs, 0);
+}
+
+void
+sluice_test_stop_capturing_logs (void)
+{
+  if (captured_logs != NULL)
+    g_string_free (g_steal_pointer (&captured_logs), TRUE);
+}
+
+void
+sluice_test_assert_contains (const char *haystack,
+                             const char *needle)
+{
+  if (haystack == NULL || strstr (haystack, needle) == NULL)
+    g_error ("expected \"%s\" in: %s", needle, haystack ? haystack : "(null)");
 }

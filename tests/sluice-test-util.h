@@ -31,4 +31,16 @@ void            sluice_test_mock_stop      (void);
 /* GET /mock/stats of the running mock, parsed. */
 JsonObject     *sluice_test_mock_stats     (void);
 
+/* From now on keep the text of every log message (debug ones too, which
+ * are still printed only on request), so a test can look through it. */
+void            sluice_test_capture_logs   (void);
+/* What was logged since the capture started or was last cleared. */
+const char     *sluice_test_get_logs       (void);
+void            sluice_test_clear_logs     (void);
+void            sluice_test_stop_capturing_logs (void);
+
+/* Fails the test, showing haystack, unless it contains needle. */
+void            sluice_test_assert_contains (const char    *haystack,
+                                             const char    *needle);
+
 G_END_DECLS

@@ -17,7 +17,6 @@
 #define TEST_KEY_MASKED "sk-slu**************************Rt4"
 
 static SluiceEngine *engine;
-static GString *captured_logs;
 
 /* ---- harness ------------------------------------------------------------- */
 
@@ -81,14 +80,6 @@ load_error (const char *yaml)
   g_assert_null (pipeline);
   g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_PIPELINE);
   return error;
-}
-
-static void
-assert_contains (const char *haystack,
-                 const char *needle)
-{
-  if (strstr (haystack, needle) == NULL)
-    g_error ("expected \"%s\" in: %s", needle, haystack);
 }
 
 static SluiceContext *
@@ -850,7 +841,7 @@ test_missing_key (void)
       g_autofree char *yaml = g_strdup_printf ("name: t\nstages:\n  - call: {target: %s}\n", targets[i]);
       g_autoptr(GError) error = load_error (yaml);
 
-      assert_contains (error->message,
+      sluice_test_assert_contains (error->message,
                        "stage 'call': provider 'openai': no API key: set api_key "
                        "(e.g. api_key: ${OPENAI_API_KEY})");
     }
@@ -880,7 +871,7 @@ test_configuration_errors (void)
       g_autoptr(GError) error = load_error (yaml);
 
       g_test_message ("%s → %s", cases[i].block, error->message);
-      assert_contains (error->message, cases[i].expect);
+      sluice_test_assert_contains (error->message, cases[i].expect);
     }
 
   /* One target in 'targets' is fine. */
@@ -922,7 +913,7 @@ test_secret_never_shows (void)
   g_autoptr(SluicePipeline) pipeline = load_call (url, NULL,
     "retry: {max_attempts: 2, base: 10ms, jitter: none}");
 
-  g_string_truncate (captured_logs, 0);
+  sluice_test_clear_logs ();
   for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
     {
       g_autoptr(SluiceContext) context = new_context (markers[i]);
@@ -964,29 +955,13 @@ test_secret_never_shows (void)
   }
 
   /* Debug logging recorded the retries, yet shows no key. */
-  assert_contains (captured_logs->str, "retrying in");
-  assert_no_secret ("the log", captured_logs->str);
+  sluice_test_assert_contains (sluice_test_get_logs (), "retrying in");
+  assert_no_secret ("the log", sluice_test_get_logs ());
   sluice_test_mock_stop ();
 }
 
 /* Every log message is kept (and debug ones shown only on request), so a
  * test can look for the key in what was logged. */
-static GLogWriterOutput
-capture_writer (GLogLevelFlags   level,
-                const GLogField *fields,
-                gsize            n_fields,
-                gpointer         user_data)
-{
-  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
-    if (g_str_equal (fields[i].key, "MESSAGE"))
-      {
-        g_string_append_len (captured_logs, fields[i].value,
-                             fields[i].length < 0 ? (gssize) strlen (fields[i].value) : fields[i].length);
-        g_string_append_c (captured_logs, '\n');
-      }
-  return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -994,8 +969,7 @@ main (int   argc,
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  captured_logs = g_string_new (NULL);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
+  sluice_test_capture_logs ();
   g_setenv ("SLUICE_TEST_KEY", TEST_KEY, TRUE);
   g_setenv ("SLUICE_TEST_EMPTY_KEY", "", TRUE);
   engine = sluice_engine_new ();
@@ -1028,6 +1002,6 @@ main (int   argc,
 
   sluice_test_mock_stop ();
   g_object_unref (engine);
-  g_string_free (g_steal_pointer (&captured_logs), TRUE);
+  sluice_test_stop_capturing_logs ();
   return status;
 }

@@ -16,17 +16,8 @@
 
 static SluiceEngine *engine;
 static char *samples_dir;
-static GString *captured_logs;
 
 /* ---- harness -------------------------------------------------------------------- */
-
-static void
-assert_contains (const char *haystack,
-                 const char *needle)
-{
-  if (haystack == NULL || strstr (haystack, needle) == NULL)
-    g_error ("expected \"%s\" in: %s", needle, haystack);
-}
 
 static char *
 read_sample (const char *name)
@@ -359,7 +350,7 @@ test_sample_errors (void)
 
   r = send_text (provider, "<parameter>");
   assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400);
-  assert_contains (sluice_response_get_error (r)->message,
+  sluice_test_assert_contains (sluice_response_get_error (r)->message,
                    "HTTP 400: Unsupported parameter: 'max_tokens' is not supported with this model.");
   g_object_unref (r);
 
@@ -370,12 +361,12 @@ test_sample_errors (void)
   r = send_text (provider, "<quota>");
   assert_failed (r, SLUICE_ERROR_BUDGET_EXCEEDED, 429);
   g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
-  assert_contains (sluice_response_get_error (r)->message, "HTTP 429: You exceeded your current quota");
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: You exceeded your current quota");
   g_object_unref (r);
 
   r = send_text (provider, "<limit-binding>");
   assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
-  assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 6 * 60 * 1000);
   g_object_unref (r);
 
@@ -518,9 +509,9 @@ test_malformed_bodies (void)
   /* The mock's "malformed": a completion cut in half. */
   r = send_text (provider, "<truncated>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  assert_contains (sluice_response_get_error (r)->message,
+  sluice_test_assert_contains (sluice_response_get_error (r)->message,
                    "provider returned HTTP 200 with an unparseable body (application/json, ");
-  assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
   g_object_unref (r);
 
   sluice_test_mock_stop ();
@@ -682,10 +673,10 @@ test_key_reaches_the_server (void)
   g_autoptr(SluiceResponse) refused = send_text (wrong, "The service was great");
 
   g_assert_null (sluice_response_get_error (ok));
-  assert_contains (sluice_response_get_text (ok), "\"sentiment\"");
+  sluice_test_assert_contains (sluice_response_get_text (ok), "\"sentiment\"");
   g_assert_cmpint (sluice_response_get_prompt_tokens (ok), >, 0);
   assert_failed (refused, SLUICE_ERROR_AUTH, 401);
-  assert_contains (sluice_response_get_error (refused)->message, "HTTP 401: Incorrect API key provided.");
+  sluice_test_assert_contains (sluice_response_get_error (refused)->message, "HTTP 401: Incorrect API key provided.");
   sluice_test_mock_stop ();
 }
 
@@ -710,7 +701,7 @@ test_transport_errors (void)
   capture.mode = CUT_BODY_SHORT;
   r = send_text (provider, "cut");
   assert_failed (r, SLUICE_ERROR_NETWORK, 0);
-  assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
   g_object_unref (r);
 
   capture.mode = CLOSE_AT_ONCE;
@@ -726,7 +717,7 @@ test_transport_errors (void)
   nowhere = provider_for (closed_url);
   r = send_text (nowhere, "anyone?");
   assert_failed (r, SLUICE_ERROR_NETWORK, 0);
-  assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
   g_object_unref (r);
 
   capture_clear (&capture);
@@ -837,14 +828,14 @@ test_secret_is_scrubbed (void)
   g_autoptr(SluiceProvider) provider = provider_for (url);
   static const char * const markers[] = { "<masked>", "<echo>", "<html>", "<start>" };
 
-  g_string_truncate (captured_logs, 0);
+  sluice_test_clear_logs ();
   for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
     {
       g_autoptr(SluiceResponse) r = send_text (provider, markers[i]);
       const char *message = sluice_response_get_error (r)->message;
 
       g_test_message ("%s: %s", markers[i], message);
-      assert_contains (message, "[redacted]");
+      sluice_test_assert_contains (message, "[redacted]");
       g_assert_null (strstr (message, TEST_KEY));
       g_assert_null (strstr (message, "sk-slu"));
       g_assert_null (strstr (message, "P8w2"));
@@ -856,25 +847,9 @@ test_secret_is_scrubbed (void)
                      "HTTP 401: Incorrect API key provided: [redacted] You can find your API key at "
                      "https://platform.openai.com/account/api-keys.");
   }
-  assert_contains (captured_logs->str, "HTTP 401 from 127.0.0.1");
-  g_assert_null (strstr (captured_logs->str, TEST_KEY));
+  sluice_test_assert_contains (sluice_test_get_logs (), "HTTP 401 from 127.0.0.1");
+  g_assert_null (strstr (sluice_test_get_logs (), TEST_KEY));
   sluice_test_mock_stop ();
-}
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags   level,
-                const GLogField *fields,
-                gsize            n_fields,
-                gpointer         user_data)
-{
-  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
-    if (g_str_equal (fields[i].key, "MESSAGE"))
-      {
-        g_string_append_len (captured_logs, fields[i].value,
-                             fields[i].length < 0 ? (gssize) strlen (fields[i].value) : fields[i].length);
-        g_string_append_c (captured_logs, '\n');
-      }
-  return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
 int
@@ -896,8 +871,7 @@ main (int   argc,
       return 77;
     }
 
-  captured_logs = g_string_new (NULL);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
+  sluice_test_capture_logs ();
   engine = sluice_engine_new ();
 
   g_test_add_func ("/openai/sample-answers", test_sample_answers);
@@ -918,7 +892,7 @@ main (int   argc,
 
   sluice_test_mock_stop ();
   g_object_unref (engine);
-  g_string_free (g_steal_pointer (&captured_logs), TRUE);
+  sluice_test_stop_capturing_logs ();
   g_free (samples_dir);
   return status;
 }
