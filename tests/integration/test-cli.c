@@ -496,60 +496,17 @@ assert_structured_error (JsonObject *error)
   return kind;
 }
 
-static sqlite3 *
-db_open (const char *path)
-{
-  sqlite3 *db = NULL;
-
-  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-  sqlite3_busy_timeout (db, 5000);
-  return db;
-}
-
 /* The rows of a query, as JSON objects named by column. */
 static JsonArray *
 db_query (const char *path,
           const char *sql)
 {
-  sqlite3 *db = db_open (path);
-  sqlite3_stmt *stmt = NULL;
-  JsonArray *rows = json_array_new ();
-  int rc;
+  g_autoptr(GError) error = NULL;
+  JsonArray *rows;
 
-  rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL);
-  if (rc != SQLITE_OK)
-    g_printerr ("%s: %s: %s\n", path, sql, sqlite3_errmsg (db));
-  g_assert_cmpint (rc, ==, SQLITE_OK);
-  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    {
-      JsonObject *row = json_object_new ();
-
-      for (int i = 0; i < sqlite3_column_count (stmt); i++)
-        {
-          const char *name = sqlite3_column_name (stmt, i);
-
-          switch (sqlite3_column_type (stmt, i))
-            {
-            case SQLITE_INTEGER:
-              json_object_set_int_member (row, name, sqlite3_column_int64 (stmt, i));
-              break;
-            case SQLITE_FLOAT:
-              json_object_set_double_member (row, name, sqlite3_column_double (stmt, i));
-              break;
-            case SQLITE_NULL:
-              json_object_set_null_member (row, name);
-              break;
-            default:
-              json_object_set_string_member (row, name, (const char *) sqlite3_column_text (stmt, i));
-              break;
-            }
-        }
-      json_array_add_object_element (rows, row);
-    }
-  g_assert_cmpint (rc, ==, SQLITE_DONE);
-  sqlite3_finalize (stmt);
-  sqlite3_close (db);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+  rows = sluice_db_query (path, sql, &error);
+  g_assert_no_error (error);
   return rows;
 }
 
