@@ -125,24 +125,37 @@ value_of (JsonObject *record,
     }
 }
 
+/* "INSERT INTO table (a, b) VALUES (?, ?)" for a NULL-terminated column list. */
+static char *
+build_insert (const char         *verb,
+              const char * const *columns)
+{
+  GString *sql = g_string_new (verb);
+
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_string_append_printf (sql, "%s%s", i > 0 ? ", " : " (", columns[i]);
+  g_string_append (sql, ") VALUES (");
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_string_append (sql, i > 0 ? ", ?" : "?");
+  g_string_append (sql, ")");
+  return g_string_free (sql, FALSE);
+}
+
 static gboolean
 insert_row (sqlite3  *db,
             gpointer  data,
             GError  **error)
 {
+  static char *insert_attempt, *insert_request;
   Row *row = data;
-  const char * const *columns = row->is_request ? request_columns : attempt_columns;
-  g_autoptr(GString) sql = g_string_new (row->is_request ? "INSERT OR REPLACE INTO requests (" : "INSERT INTO attempts (");
   sqlite3_stmt *stmt;
 
-  for (guint i = 0; columns[i] != NULL; i++)
-    g_string_append_printf (sql, "%s%s", i > 0 ? ", " : "", columns[i]);
-  g_string_append (sql, ") VALUES (");
-  for (guint i = 0; columns[i] != NULL; i++)
-    g_string_append (sql, i > 0 ? ", ?" : "?");
-  g_string_append (sql, ")");
+  if (g_once_init_enter (&insert_attempt))
+    g_once_init_leave (&insert_attempt, build_insert ("INSERT INTO attempts", attempt_columns));
+  if (g_once_init_enter (&insert_request))
+    g_once_init_leave (&insert_request, build_insert ("INSERT OR REPLACE INTO requests", request_columns));
 
-  stmt = sluice_db_prepare (db, sql->str, error);
+  stmt = sluice_db_prepare (db, row->is_request ? insert_request : insert_attempt, error);
   if (stmt == NULL)
     return FALSE;
 
