@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define PROGRESS_INTERVAL_MS 250
+/* Latencies are counted per millisecond up to this bound (and in one
+ * bucket above it), so memory stays the same however many jobs run. */
+#define LATENCY_BUCKETS 120000
 
 struct _SluiceBatch
 {
@@ -49,7 +52,8 @@ struct _SluiceBatch
   guint64            retries;
   gdouble            cost;
   guint64            cost_unknown;
-  GArray            *latencies;           /* gint32 ms of finished jobs */
+  guint64           *latency_counts;      /* [ms] → jobs; the last bucket is "or more" */
+  guint64            n_latencies;
 };
 
 typedef struct
@@ -99,7 +103,7 @@ sluice_batch_new (SluicePipeline            *pipeline,
   self->options.output_path = self->output_path;
   if (self->options.concurrency == 0)
     self->options.concurrency = 1;
-  self->latencies = g_array_new (FALSE, FALSE, sizeof (gint32));
+  self->latency_counts = g_new0 (guint64, LATENCY_BUCKETS);
   self->jobs_cancellable = g_cancellable_new ();
 
   if (file != NULL)
@@ -136,7 +140,7 @@ sluice_batch_free (SluiceBatch *self)
   g_clear_object (&self->input);
   g_clear_object (&self->jobs_cancellable);
   g_clear_object (&self->pipeline);
-  g_clear_pointer (&self->latencies, g_array_unref);
+  g_clear_pointer (&self->latency_counts, g_free);
   g_clear_error (&self->fatal);
   g_free (self->input_path);
   g_free (self->output_path);
@@ -275,7 +279,7 @@ account (SluiceBatch   *self,
 {
   guint attempts = json_array_get_length (sluice_context_get_attempts (context));
   gdouble cost = sluice_context_get_cost (context);
-  gint32 latency = (gint32) MIN (sluice_context_get_elapsed_ms (context), G_MAXINT32);
+  gint64 latency = CLAMP (sluice_context_get_elapsed_ms (context), 0, LATENCY_BUCKETS - 1);
 
   if (ok)
     self->ok++;
@@ -287,7 +291,8 @@ account (SluiceBatch   *self,
     self->cost += cost;
   else
     self->cost_unknown++;
-  g_array_append_val (self->latencies, latency);
+  self->latency_counts[latency]++;
+  self->n_latencies++;
 }
 
 static void
@@ -521,25 +526,24 @@ sluice_batch_was_stopped (SluiceBatch *self)
   return self->stopping && self->fatal == NULL;
 }
 
-static gint
-compare_gint32 (gconstpointer a,
-                gconstpointer b)
-{
-  gint32 x = *(const gint32 *) a, y = *(const gint32 *) b;
-  return (x > y) - (x < y);
-}
-
+/* Nearest-rank percentile over the latency histogram. */
 static gint64
-percentile (GArray *sorted,
-            gdouble p)
+percentile (SluiceBatch *self,
+            gdouble      p)
 {
-  guint index;
+  guint64 rank, seen = 0;
 
-  if (sorted->len == 0)
+  if (self->n_latencies == 0)
     return 0;
-  /* nearest-rank */
-  index = (guint) MIN (sorted->len - 1, (guint) ((p / 100.0) * sorted->len + 0.999999) - 1);
-  return g_array_index (sorted, gint32, index);
+  rank = (guint64) ((p / 100.0) * self->n_latencies + 0.999999);
+  rank = CLAMP (rank, 1, self->n_latencies);
+  for (guint ms = 0; ms < LATENCY_BUCKETS; ms++)
+    {
+      seen += self->latency_counts[ms];
+      if (seen >= rank)
+        return ms;
+    }
+  return LATENCY_BUCKETS - 1;
 }
 
 JsonObject *
@@ -548,7 +552,6 @@ sluice_batch_get_summary (SluiceBatch *self)
   JsonObject *summary = json_object_new ();
   gdouble elapsed = (sluice_monotonic_ms () - self->started_ms) / 1000.0;
 
-  g_array_sort (self->latencies, compare_gint32);
   json_object_set_int_member (summary, "ok", (gint64) self->ok);
   json_object_set_int_member (summary, "failed", (gint64) self->failed);
   json_object_set_int_member (summary, "resumed", (gint64) self->resumed);
@@ -557,8 +560,8 @@ sluice_batch_get_summary (SluiceBatch *self)
   json_object_set_int_member (summary, "retries", (gint64) self->retries);
   json_object_set_double_member (summary, "cost_usd", self->cost);
   json_object_set_int_member (summary, "cost_unknown", (gint64) self->cost_unknown);
-  json_object_set_int_member (summary, "p50_ms", percentile (self->latencies, 50));
-  json_object_set_int_member (summary, "p95_ms", percentile (self->latencies, 95));
+  json_object_set_int_member (summary, "p50_ms", percentile (self, 50));
+  json_object_set_int_member (summary, "p95_ms", percentile (self, 95));
   json_object_set_double_member (summary, "elapsed_s", elapsed);
   json_object_set_double_member (summary, "jobs_per_s",
                                  elapsed > 0 ? (self->ok + self->failed) / elapsed : 0);
