@@ -13,6 +13,11 @@
 #include <unistd.h>
 
 #define PROGRESS_INTERVAL_MS 250
+/* When the database writers fall this far behind (in work items per job
+ * slot), no new job starts until they catch up: results wait on disk,
+ * not in memory. */
+#define MAX_BACKLOG_PER_SLOT 4
+#define BACKLOG_RETRY_MS 5
 /* Latencies are counted per millisecond up to this bound (and in one
  * bucket above it), so memory stays the same however many jobs run. */
 #define LATENCY_BUCKETS 120000
@@ -40,6 +45,7 @@ struct _SluiceBatch
   GError            *fatal;
 
   guint              grace_source;
+  guint              backlog_source;
   guint              progress_source;
   gint64             started_ms;
 
@@ -136,6 +142,7 @@ sluice_batch_free (SluiceBatch *self)
     return;
   g_clear_handle_id (&self->grace_source, g_source_remove);
   g_clear_handle_id (&self->progress_source, g_source_remove);
+  g_clear_handle_id (&self->backlog_source, g_source_remove);
   g_clear_pointer (&self->store, sluice_job_store_close);
   g_clear_object (&self->input);
   g_clear_object (&self->jobs_cancellable);
@@ -460,13 +467,28 @@ on_line_read (GObject      *source,
   maybe_finish (self);
 }
 
+static gboolean
+on_backlog_check (gpointer user_data)
+{
+  SluiceBatch *self = user_data;
+
+  self->backlog_source = 0;
+  pump (self);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 pump (SluiceBatch *self)
 {
   if (self->reading || self->eof || self->stopping || self->fatal != NULL)
     return;
-  if (self->in_flight >= self->options.concurrency)
+  if (self->in_flight >= self->options.concurrency || self->backlog_source != 0)
     return;
+  if (sluice_db_get_backlog () > MAX_BACKLOG_PER_SLOT * self->options.concurrency)
+    {
+      self->backlog_source = g_timeout_add (BACKLOG_RETRY_MS, on_backlog_check, self);
+      return;
+    }
 
   self->reading = TRUE;
   g_data_input_stream_read_line_async (self->input, G_PRIORITY_DEFAULT, NULL, on_line_read, self);

@@ -17,6 +17,9 @@
  * for many items costs far less than one each, and nobody waits on it. */
 #define GATHER_US 2000
 
+/* Work items queued in every SluiceDb of the process, not yet done. */
+static gint total_backlog;
+
 /* Prepared statements of the writer thread's connection, by SQL text. */
 static __thread GHashTable *statements;
 
@@ -127,6 +130,7 @@ finish_items (SluiceDb  *self,
           g_object_unref (item->flush_task);
         }
       g_free (item);
+      g_atomic_int_dec_and_test (&total_backlog);
     }
 }
 
@@ -291,6 +295,7 @@ static void
 push (SluiceDb *self,
       Item     *item)
 {
+  g_atomic_int_inc (&total_backlog);
   g_mutex_lock (&self->mutex);
   g_queue_push_tail (&self->queue, item);
   /* The writer only sleeps on an empty queue: wake it once, not per item. */
@@ -360,6 +365,12 @@ sluice_db_close (SluiceDb *self)
   g_cond_clear (&self->cond);
   g_free (self->path);
   g_free (self);
+}
+
+guint
+sluice_db_get_backlog (void)
+{
+  return (guint) g_atomic_int_get (&total_backlog);
 }
 
 JsonArray *

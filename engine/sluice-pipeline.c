@@ -262,7 +262,9 @@ load_stages (SluicePipeline *self,
       else if (schema != NULL)
         {
           g_autoptr(SluiceSchema) compiled = compile_schema (loader, schema, pointer);
-          g_autoptr(JsonNode) empty = json_node_init_object (json_node_alloc (), json_object_new ());
+          g_autoptr(JsonNode) empty = json_node_new (JSON_NODE_OBJECT);
+
+          json_node_take_object (empty, json_object_new ());
 
           if (compiled == NULL || !check_against_schema (loader, compiled, empty, pointer))
             continue;

@@ -104,6 +104,17 @@ gboolean  sluice_db_flush_finish  (SluiceDb             *self,
 void      sluice_db_close         (SluiceDb             *self);
 
 /**
+ * sluice_db_get_backlog: (skip)
+ *
+ * Producers use it to slow down when the writers fall behind, so that
+ * memory does not grow with the amount of work queued.
+ *
+ * Returns: work items queued in every #SluiceDb of the process and not
+ *   yet committed
+ */
+guint     sluice_db_get_backlog   (void);
+
+/**
  * sluice_db_query: (skip)
  * @path: a database file
  * @sql: a query

@@ -74,7 +74,8 @@ static void
 test_retry_after_headers (void)
 {
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  g_autoptr(GDateTime) later = g_date_time_add_seconds (g_date_time_new_now_utc (), 30);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr(GDateTime) later = g_date_time_add_seconds (now, 30);
   g_autofree char *date = soup_date_time_to_string (later, SOUP_DATE_HTTP);
   gint64 ms;
 

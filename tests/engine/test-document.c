@@ -1093,7 +1093,7 @@ test_big_input (void)
     g_assert_true (sluice_document_locate (doc, pointer, &line, NULL));
     g_assert_cmpuint (line, ==, 2 + 4 * (n - 1) + 2);
   }
-  g_assert_cmpint (elapsed, <, 10 * G_USEC_PER_SEC);
+  /* The time is reported, not asserted: tests are not benchmarks. */
 }
 
 static void

@@ -879,13 +879,14 @@ static GBytes *
 build_body (SluiceOpenaiProvider *self,
             JsonArray            *messages)
 {
-  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), json_object_new ());
-  JsonObject *body = json_node_get_object (root);
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *body = json_object_new ();
   JsonObjectIter iter;
   const char *name;
   JsonNode *value;
   char *text;
 
+  json_node_take_object (root, body);
   json_object_set_string_member (body, "model", self->model);
   json_object_set_array_member (body, "messages", json_array_ref (messages));
   json_object_iter_init (&iter, self->parameters);
