@@ -255,7 +255,9 @@ sluice_call_stage_configure (SluiceStage     *stage,
 typedef struct
 {
   SluiceContext *context;
-  GSource       *cancel_watch;         /* the request's cancellable */
+  GCancellable  *request_cancellable;
+  gulong         cancel_handler;       /* on request_cancellable */
+  GSource       *cancel_idle;          /* handles the cancellation in the main loop */
   GCancellable  *attempt_cancellable;
   GSource       *attempt_timer;        /* the attempt's time limit, then its grace */
   GSource       *wait_timer;           /* the backoff before the next attempt */
@@ -293,10 +295,23 @@ clear_source (GSource **source)
     }
 }
 
+/* A signal handler rather than a GCancellableSource per request: every
+ * source is visited on every main-loop iteration, and a batch has
+ * hundreds of requests in flight. */
+static void
+stop_watching_cancellation (Call *call)
+{
+  if (call->cancel_handler != 0)
+    g_cancellable_disconnect (call->request_cancellable, call->cancel_handler);
+  call->cancel_handler = 0;
+  g_clear_object (&call->request_cancellable);
+  clear_source (&call->cancel_idle);
+}
+
 static void
 call_free (Call *call)
 {
-  clear_source (&call->cancel_watch);
+  stop_watching_cancellation (call);
   clear_source (&call->attempt_timer);
   clear_source (&call->wait_timer);
   g_clear_object (&call->attempt_cancellable);
@@ -340,7 +355,7 @@ call_finish (GTask  *task,
   Call *call = g_task_get_task_data (task);
 
   call->done = TRUE;
-  clear_source (&call->cancel_watch);
+  stop_watching_cancellation (call);
   clear_source (&call->attempt_timer);
   clear_source (&call->wait_timer);
   if (call->attempt_cancellable != NULL)
@@ -625,19 +640,34 @@ on_attempt_timeout (gpointer user_data)
 }
 
 static gboolean
-on_request_cancelled (GCancellable *cancellable,
-                      gpointer      user_data)
+on_request_cancelled (gpointer user_data)
 {
   GTask *task = user_data;
   Call *call = g_task_get_task_data (task);
 
-  g_clear_pointer (&call->cancel_watch, g_source_unref);   /* it removes itself */
+  g_clear_pointer (&call->cancel_idle, g_source_unref);   /* it removes itself */
   call->cancelled = TRUE;
   if (call->in_flight)
     cancel_attempt (task);
   else
     call_finish (task, cancelled_error ());   /* waiting between attempts */
   return G_SOURCE_REMOVE;
+}
+
+/* Runs inside g_cancellable_cancel(), where the handler may not be
+ * disconnected: the work is done from the main loop instead. */
+static void
+on_cancelled_signal (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  GTask *task = user_data;
+  Call *call = g_task_get_task_data (task);
+
+  if (call->cancel_idle != NULL || call->done)
+    return;
+  call->cancel_idle = g_idle_source_new ();
+  g_source_set_callback (call->cancel_idle, on_request_cancelled, task, NULL);
+  g_source_attach (call->cancel_idle, g_task_get_context (task));
 }
 
 static void
@@ -708,9 +738,8 @@ sluice_call_stage_process_async (SluiceStage         *stage,
     }
   if (cancellable != NULL)
     {
-      call->cancel_watch = g_cancellable_source_new (cancellable);
-      g_source_set_callback (call->cancel_watch, G_SOURCE_FUNC (on_request_cancelled), task, NULL);
-      g_source_attach (call->cancel_watch, g_task_get_context (task));
+      call->request_cancellable = g_object_ref (cancellable);
+      call->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_signal), task, NULL);
     }
 
   start_attempt (task);
