@@ -20,6 +20,7 @@
 #define G_LOG_DOMAIN "sluice-schema"
 
 #include "sluice-schema.h"
+#include "sluice.h"
 
 #include <math.h>
 #include <string.h>
@@ -1545,11 +1546,8 @@ append_schema_value (GString  *s,
     g_string_append (s, json_node_get_string (value));
   else
     {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
-      g_autofree char *text = NULL;
+      g_autofree char *text = sluice_json_to_string (value);
 
-      json_generator_set_root (generator, value);
-      text = json_generator_to_data (generator, NULL);
       g_string_append (s, text);
     }
 }

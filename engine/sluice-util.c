@@ -159,13 +159,207 @@ sluice_json_lookup_path (JsonNode   *root,
   return node;
 }
 
+/* ---- JSON text ------------------------------------------------------------
+ *
+ * Our own writer rather than JsonGenerator: json-glib 1.6 prints doubles
+ * with 17 significant digits, so a model's 0.73 came out as
+ * 0.72999999999999998. Here a double gets the shortest text that reads
+ * back as the same value. */
+
+static void
+append_escaped (GString    *out,
+                const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const guchar *p = (const guchar *) text; *p != '\0'; p++)
+    {
+      switch (*p)
+        {
+        case '"':  g_string_append (out, "\\\""); break;
+        case '\\': g_string_append (out, "\\\\"); break;
+        case '\n': g_string_append (out, "\\n"); break;
+        case '\r': g_string_append (out, "\\r"); break;
+        case '\t': g_string_append (out, "\\t"); break;
+        case '\b': g_string_append (out, "\\b"); break;
+        case '\f': g_string_append (out, "\\f"); break;
+        default:
+          if (*p < 0x20)
+            g_string_append_printf (out, "\\u%04x", *p);
+          else
+            g_string_append_c (out, (char) *p);
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+void
+sluice_json_append_double (GString *out,
+                           gdouble  value)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (!isfinite (value))
+    {
+      g_string_append (out, "null");   /* JSON has no NaN or infinity */
+      return;
+    }
+  for (int precision = 1; precision <= 17; precision++)
+    {
+      char format[8];
+
+      g_snprintf (format, sizeof format, "%%.%dg", precision);
+      g_ascii_formatd (buffer, sizeof buffer, format, value);
+      if (g_ascii_strtod (buffer, NULL) == value)
+        break;
+    }
+  g_string_append (out, buffer);
+}
+
+static void
+append_indent (GString *out,
+               gboolean pretty,
+               guint    depth)
+{
+  if (!pretty)
+    return;
+  g_string_append_c (out, '\n');
+  for (guint i = 0; i < depth; i++)
+    g_string_append (out, "  ");
+}
+
+static void
+append_node (GString  *out,
+             JsonNode *node,
+             gboolean  pretty,
+             guint     depth)
+{
+  switch (node != NULL ? JSON_NODE_TYPE (node) : JSON_NODE_NULL)
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            append_indent (out, pretty, depth + 1);
+            append_escaped (out, name);
+            g_string_append (out, pretty ? ": " : ":");
+            append_node (out, member, pretty, depth + 1);
+          }
+        if (!first)
+          append_indent (out, pretty, depth);
+        g_string_append_c (out, '}');
+      }
+      break;
+
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < n; i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            append_indent (out, pretty, depth + 1);
+            append_node (out, json_array_get_element (array, i), pretty, depth + 1);
+          }
+        if (n > 0)
+          append_indent (out, pretty, depth);
+        g_string_append_c (out, ']');
+      }
+      break;
+
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        case G_TYPE_DOUBLE:
+          sluice_json_append_double (out, json_node_get_double (node));
+          break;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_STRING:
+          append_escaped (out, json_node_get_string (node));
+          break;
+        default:
+          g_string_append (out, "null");
+          break;
+        }
+      break;
+
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
 char *
 sluice_json_to_string (JsonNode *node)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  return sluice_json_to_string_full (node, FALSE);
+}
 
-  json_generator_set_root (generator, node);
-  return json_generator_to_data (generator, NULL);
+char *
+sluice_json_to_string_full (JsonNode *node,
+                            gboolean  pretty)
+{
+  GString *out = g_string_sized_new (256);
+
+  append_node (out, node, pretty, 0);
+  return g_string_free (out, FALSE);
+}
+
+/* json-glib's parser recurses once per nesting level: hostile input could
+ * overflow the stack. Depth is measured first, without recursion. */
+static gboolean
+check_depth (const char  *text,
+             gsize        length,
+             GError     **error)
+{
+  guint depth = 0;
+  gboolean in_string = FALSE;
+
+  for (gsize i = 0; i < length; i++)
+    {
+      char c = text[i];
+
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == '"')
+        in_string = TRUE;
+      else if (c == '{' || c == '[')
+        {
+          if (++depth > SLUICE_JSON_MAX_DEPTH)
+            {
+              g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
+                           "the JSON nests deeper than %d levels", SLUICE_JSON_MAX_DEPTH);
+              return FALSE;
+            }
+        }
+      else if ((c == '}' || c == ']') && depth > 0)
+        depth--;
+    }
+  return TRUE;
 }
 
 JsonNode *
@@ -173,8 +367,11 @@ sluice_json_from_string (const char  *text,
                          gssize       length,
                          GError     **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(JsonParser) parser = NULL;
 
+  if (!check_depth (text, length < 0 ? strlen (text) : (gsize) length, error))
+    return NULL;
+  parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, text, length, error))
     return NULL;
   if (json_parser_get_root (parser) == NULL)

@@ -111,7 +111,6 @@ sluice_cmd_run (int    argc,
   g_autoptr(JsonNode) input = NULL;
   g_autoptr(SluiceContext) context = NULL;
   g_autoptr(JsonNode) result = NULL;
-  g_autoptr(JsonGenerator) generator = NULL;
   g_autofree char *text = NULL;
   Run run = { 0 };
   guint sigint, sigterm;
@@ -165,10 +164,7 @@ sluice_cmd_run (int    argc,
   g_object_unref (run.cancellable);
 
   result = sluice_context_dup_result (context);
-  generator = json_generator_new ();
-  json_generator_set_pretty (generator, pretty);
-  json_generator_set_root (generator, result);
-  text = json_generator_to_data (generator, NULL);
+  text = sluice_json_to_string_full (result, pretty);
   printf ("%s\n", text);
   fflush (stdout);
 

@@ -73,18 +73,50 @@ JsonNode   *sluice_json_lookup_path          (JsonNode    *root,
                                               const char  *dotted);
 
 /**
+ * SLUICE_JSON_MAX_DEPTH:
+ *
+ * How deeply JSON read by sluice_json_from_string() may nest.
+ */
+#define SLUICE_JSON_MAX_DEPTH 512
+
+/**
  * sluice_json_to_string:
  * @node: a JSON value
  *
- * Returns: (transfer full): compact JSON text of @node
+ * Returns: (transfer full): compact JSON text of @node; doubles are
+ *   written with the fewest digits that read back as the same value
  */
 char       *sluice_json_to_string            (JsonNode    *node);
+
+/**
+ * sluice_json_to_string_full:
+ * @node: a JSON value
+ * @pretty: indent with two spaces per level
+ *
+ * Returns: (transfer full): JSON text of @node
+ */
+char       *sluice_json_to_string_full       (JsonNode    *node,
+                                              gboolean     pretty);
+
+/**
+ * sluice_json_append_double:
+ * @out: where to append
+ * @value: a number
+ *
+ * Appends the shortest text that reads back as @value (null when it is
+ * not finite).
+ */
+void        sluice_json_append_double        (GString     *out,
+                                              gdouble      value);
 
 /**
  * sluice_json_from_string:
  * @text: JSON text
  * @length: length of @text, or -1 if NUL-terminated
  * @error: return location for a #GError
+ *
+ * Parses JSON, refusing (rather than crashing on) text that nests deeper
+ * than %SLUICE_JSON_MAX_DEPTH.
  *
  * Returns: (transfer full) (nullable): the parsed value
  */
