@@ -9,6 +9,7 @@
 #include <libpeas/peas.h>
 
 #include "sluice-private.h"
+#include "sluice-schema.h"
 
 struct _SluiceEngine
 {
@@ -286,6 +287,58 @@ sluice_engine_get_config_schema (SluiceEngine  *self,
     }
   g_hash_table_insert (self->schemas, g_steal_pointer (&key), schema);
   return schema;
+}
+
+gboolean
+sluice_engine_check_config (SluiceEngine  *self,
+                            const char    *kind,
+                            const char    *name,
+                            JsonNode      *config,
+                            GError       **error)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+  g_autoptr(SluiceSchema) schema = NULL;
+  g_autoptr(JsonNode) empty = NULL;
+  g_autoptr(GString) message = NULL;
+  g_autoptr(GError) local_error = NULL;
+  JsonNode *declared;
+
+  g_return_val_if_fail (SLUICE_IS_ENGINE (self), FALSE);
+
+  declared = sluice_engine_get_config_schema (self, kind, name, &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  if (declared == NULL)
+    return TRUE;
+
+  schema = sluice_schema_new (declared, error);
+  if (schema == NULL)
+    return FALSE;
+
+  if (config == NULL || JSON_NODE_HOLDS_NULL (config))
+    {
+      config = empty = json_node_new (JSON_NODE_OBJECT);
+      json_node_take_object (empty, json_object_new ());
+    }
+
+  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+  if (sluice_schema_validate (schema, config, violations, 10))
+    return TRUE;
+
+  message = g_string_new (NULL);
+  g_string_printf (message, "%s '%s': ", kind, name);
+  for (guint i = 0; i < violations->len; i++)
+    {
+      SluiceViolation *v = g_ptr_array_index (violations, i);
+
+      g_string_append_printf (message, "%s%s: %s", i > 0 ? "; " : "",
+                              *v->instance_path != '\0' ? v->instance_path : "/", v->message);
+    }
+  g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, message->str);
+  return FALSE;
 }
 
 GObject *

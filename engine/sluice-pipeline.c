@@ -83,9 +83,16 @@ sluice_pipeline_class_init (SluicePipelineClass *klass)
 }
 
 static void
+object_unref0 (gpointer object)
+{
+  if (object != NULL)
+    g_object_unref (object);
+}
+
+static void
 sluice_pipeline_init (SluicePipeline *self)
 {
-  self->stages = g_ptr_array_new_with_free_func (g_object_unref);
+  self->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) object_unref0);
   self->stage_names = g_ptr_array_new_with_free_func (g_free);
   self->max_reruns = DEFAULT_MAX_RERUNS;
 }
@@ -173,19 +180,35 @@ compile_schema (Loader     *loader,
 {
   g_autoptr(GError) error = NULL;
   SluiceSchema *compiled = sluice_schema_new (schema, &error);
+  const char *colon;
 
-  if (compiled == NULL)
+  if (compiled != NULL)
+    return compiled;
+
+  /* The message starts with the schema location: "/properties/x/type: ..." */
+  colon = strstr (error->message, ": ");
+  if (error->message[0] == '/' && colon != NULL)
+    {
+      g_autofree char *location = g_strndup (error->message, colon - error->message);
+      g_autofree char *where = g_strconcat (pointer, g_str_equal (location, "/") ? "" : location, NULL);
+
+      report (loader, where, "invalid schema: %s", error->message);
+    }
+  else
     report (loader, pointer, "invalid schema: %s", error->message);
-  return compiled;
+  return NULL;
 }
 
+/* Creates and configures the stage at index; its slot stays NULL when
+ * that fails (the pipeline is then discarded). */
 static void
 configure_stage (SluicePipeline *self,
                  Loader         *loader,
-                 const char     *name,
+                 guint           index,
                  JsonNode       *config_node,
                  const char     *pointer)
 {
+  const char *name = g_ptr_array_index (self->stage_names, index);
   g_autoptr(GError) error = NULL;
   g_autoptr(GObject) stage = NULL;
   g_autoptr(JsonObject) empty = NULL;
@@ -209,87 +232,102 @@ configure_stage (SluicePipeline *self,
       return;
     }
 
-  g_ptr_array_add (self->stages, g_steal_pointer (&stage));
-  g_ptr_array_add (self->stage_names, g_strdup (name));
+  g_ptr_array_index (self->stages, index) = g_steal_pointer (&stage);
 }
 
-/* Resolves and checks every stage; configures them only when the whole
- * file (counting from errors_before) is free of errors. */
+/* Checks a stage's block against the schema its plugin declares. */
+static gboolean
+check_stage_block (SluicePipeline *self,
+                   Loader         *loader,
+                   const char     *name,
+                   JsonNode       *config,
+                   const char     *pointer)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SluiceSchema) compiled = NULL;
+  g_autoptr(JsonNode) empty = NULL;
+  JsonNode *schema;
+
+  schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
+  if (!sluice_engine_has_plugin (self->engine, "stage", name))
+    {
+      report (loader, pointer, "%s", error->message);
+      return FALSE;
+    }
+  if (error != NULL)
+    {
+      report (loader, pointer, "stage '%s' declares a broken configuration schema: %s",
+              name, error->message);
+      return FALSE;
+    }
+  if (schema == NULL)
+    return TRUE;
+
+  if (config == NULL || JSON_NODE_HOLDS_NULL (config))
+    {
+      config = empty = json_node_new (JSON_NODE_OBJECT);
+      json_node_take_object (empty, json_object_new ());
+    }
+  compiled = compile_schema (loader, schema, pointer);
+  return compiled != NULL && check_against_schema (loader, compiled, config, pointer);
+}
+
+/* Every stage's name and block are checked, loading no code, so that one
+ * run reports every problem of the file. Stages are then configured only
+ * when configure is set, and only those whose blocks are valid. Every
+ * stage's name is known to the pipeline from the start, so a stage that
+ * looks for another (validate for call) is not misled by its failure. */
 static void
 load_stages (SluicePipeline *self,
              Loader         *loader,
              JsonArray      *stages,
-             guint           errors_before)
+             gboolean        configure)
 {
   guint n = json_array_get_length (stages);
-  g_autoptr(GPtrArray) to_configure = g_ptr_array_new ();
+  g_autofree gboolean *valid = g_new0 (gboolean, n);
 
-  /* First resolve every name and check every block, loading no code, so
-   * that one run reports every problem of the file. */
   for (guint i = 0; i < n; i++)
     {
       JsonObject *item = json_array_get_object_element (stages, i);
       g_autoptr(GList) members = json_object_get_members (item);
-      const char *name = members->data;
-      JsonNode *config = json_object_get_member (item, name);
-      g_autofree char *index = g_strdup_printf ("%u", i);
-      g_autofree char *item_pointer = sluice_json_pointer_append ("/stages", index);
-      g_autofree char *pointer = sluice_json_pointer_append (item_pointer, name);
-      g_autoptr(GError) error = NULL;
-      JsonNode *schema;
 
-      if (!sluice_engine_has_plugin (self->engine, "stage", name))
-        {
-          schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
-          report (loader, pointer, "%s", error->message);
-          continue;
-        }
-
-      schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
-      if (error != NULL)
-        {
-          report (loader, pointer, "stage '%s' declares a broken configuration schema: %s",
-                  name, error->message);
-          continue;
-        }
-      if (schema != NULL && config != NULL && !JSON_NODE_HOLDS_NULL (config))
-        {
-          g_autoptr(SluiceSchema) compiled = compile_schema (loader, schema, pointer);
-
-          if (compiled == NULL || !check_against_schema (loader, compiled, config, pointer))
-            continue;
-        }
-      else if (schema != NULL)
-        {
-          g_autoptr(SluiceSchema) compiled = compile_schema (loader, schema, pointer);
-          g_autoptr(JsonNode) empty = json_node_new (JSON_NODE_OBJECT);
-
-          json_node_take_object (empty, json_object_new ());
-
-          if (compiled == NULL || !check_against_schema (loader, compiled, empty, pointer))
-            continue;
-        }
-      g_ptr_array_add (to_configure, GUINT_TO_POINTER (i));
+      g_ptr_array_add (self->stage_names, g_strdup (members->data));
+      g_ptr_array_add (self->stages, NULL);
     }
 
-  if (sluice_diagnostics_count_errors (loader->diagnostics) > errors_before)
-    return;
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < n; i++)
+      {
+        const char *name = g_ptr_array_index (self->stage_names, i);
+        JsonNode *config = json_object_get_member (json_array_get_object_element (stages, i), name);
+        g_autofree char *index = g_strdup_printf ("%u", i);
+        g_autofree char *item_pointer = sluice_json_pointer_append ("/stages", index);
+        g_autofree char *pointer = sluice_json_pointer_append (item_pointer, name);
 
-  /* A stage that failed to configure is missing from the pipeline, and
-   * later stages may look for it: stop at the first failure. */
-  for (guint k = 0; k < to_configure->len &&
-                    sluice_diagnostics_count_errors (loader->diagnostics) == errors_before; k++)
+        if (pass == 0)
+          valid[i] = check_stage_block (self, loader, name, config, pointer);
+        else if (configure && valid[i])
+          configure_stage (self, loader, i, config, pointer);
+      }
+}
+
+/* True when every item of stages is an object with exactly one member. */
+static gboolean
+stages_are_shaped (JsonNode *node)
+{
+  JsonArray *stages;
+
+  if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node))
+    return FALSE;
+  stages = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (stages); i++)
     {
-      guint i = GPOINTER_TO_UINT (g_ptr_array_index (to_configure, k));
-      JsonObject *item = json_array_get_object_element (stages, i);
-      g_autoptr(GList) members = json_object_get_members (item);
-      const char *name = members->data;
-      g_autofree char *index = g_strdup_printf ("%u", i);
-      g_autofree char *item_pointer = sluice_json_pointer_append ("/stages", index);
-      g_autofree char *pointer = sluice_json_pointer_append (item_pointer, name);
+      JsonNode *item = json_array_get_element (stages, i);
 
-      configure_stage (self, loader, name, json_object_get_member (item, name), pointer);
+      if (!JSON_NODE_HOLDS_OBJECT (item) || json_object_get_size (json_node_get_object (item)) != 1)
+        return FALSE;
     }
+  return TRUE;
 }
 
 SluicePipeline *
@@ -302,6 +340,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
   g_autoptr(SluiceSchema) file_schema = NULL;
   g_autoptr(GError) error = NULL;
   guint errors_before = sluice_diagnostics_count_errors (diagnostics);
+  gboolean document_ok;
   Loader loader;
   JsonNode *root;
   JsonObject *object;
@@ -310,6 +349,9 @@ _sluice_pipeline_load (SluiceEngine *engine,
   doc = sluice_document_load_file (path, diagnostics);
   if (doc == NULL)
     return NULL;
+  /* A file with syntax or environment errors is checked, not configured:
+   * configuring would only repeat them (an unset key is also a bad key). */
+  document_ok = sluice_diagnostics_count_errors (diagnostics) == errors_before;
 
   loader.doc = doc;
   loader.diagnostics = diagnostics;
@@ -317,56 +359,36 @@ _sluice_pipeline_load (SluiceEngine *engine,
   root = sluice_document_get_root (doc);
   file_schema = sluice_schema_new_from_string (pipeline_file_schema, &error);
   g_assert_no_error (error);
-  if (!check_against_schema (&loader, file_schema, root, ""))
-    {
-      /* Unknown stage names and their blocks are still worth checking. */
-      if (JSON_NODE_HOLDS_OBJECT (root) &&
-          (node = json_object_get_member (json_node_get_object (root), "stages")) != NULL &&
-          JSON_NODE_HOLDS_ARRAY (node))
-        {
-          JsonArray *stages = json_node_get_array (node);
-          gboolean shaped = TRUE;
-
-          for (guint i = 0; i < json_array_get_length (stages); i++)
-            {
-              JsonNode *item = json_array_get_element (stages, i);
-              if (!JSON_NODE_HOLDS_OBJECT (item) || json_object_get_size (json_node_get_object (item)) != 1)
-                shaped = FALSE;
-            }
-          if (shaped)
-            {
-              self = g_object_new (SLUICE_TYPE_PIPELINE, NULL);
-              self->engine = g_object_ref (engine);
-              self->path = g_strdup (path);
-              self->base_dir = g_path_get_dirname (path);
-              load_stages (self, &loader, stages, errors_before);
-            }
-        }
-      return NULL;
-    }
+  check_against_schema (&loader, file_schema, root, "");
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
 
   object = json_node_get_object (root);
   self = g_object_new (SLUICE_TYPE_PIPELINE, NULL);
   self->engine = g_object_ref (engine);
   self->path = g_strdup (path);
   self->base_dir = g_path_get_dirname (path);
-  self->name = g_strdup (json_object_get_string_member (object, "name"));
-  self->max_reruns = (guint) sluice_json_get_int (object, "max_reruns", DEFAULT_MAX_RERUNS);
-  if ((node = json_object_get_member (object, "labels")) != NULL)
+  self->name = g_strdup (sluice_json_get_string (object, "name"));
+  self->max_reruns = (guint) CLAMP (sluice_json_get_int (object, "max_reruns", DEFAULT_MAX_RERUNS), 0, 10);
+  if ((node = json_object_get_member (object, "labels")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
     self->labels = json_object_ref (json_node_get_object (node));
 
-  if ((node = json_object_get_member (object, "input")) != NULL)
+  if ((node = json_object_get_member (object, "input")) != NULL &&
+      (JSON_NODE_HOLDS_OBJECT (node) || JSON_NODE_HOLDS_VALUE (node)))
     {
       self->input_schema = json_node_copy (node);
       self->input_validator = compile_schema (&loader, node, "/input");
     }
-  if ((node = json_object_get_member (object, "output")) != NULL)
+  if ((node = json_object_get_member (object, "output")) != NULL &&
+      (JSON_NODE_HOLDS_OBJECT (node) || JSON_NODE_HOLDS_VALUE (node)))
     {
       self->output_schema = json_node_copy (node);
       self->output_validator = compile_schema (&loader, node, "/output");
     }
 
-  load_stages (self, &loader, json_object_get_array_member (object, "stages"), errors_before);
+  node = json_object_get_member (object, "stages");
+  if (stages_are_shaped (node))
+    load_stages (self, &loader, json_node_get_array (node), document_ok);
 
   if (sluice_diagnostics_count_errors (diagnostics) > errors_before)
     return NULL;

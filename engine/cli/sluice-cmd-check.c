@@ -7,6 +7,19 @@
 #include "sluice-cli.h"
 #include "sluice-private.h"
 
+/* File order: a person reads the problems top to bottom. */
+static gint
+compare_positions (gconstpointer a,
+                   gconstpointer b)
+{
+  const SluiceDiagnostic *x = *(SluiceDiagnostic * const *) a;
+  const SluiceDiagnostic *y = *(SluiceDiagnostic * const *) b;
+
+  if (x->line != y->line)
+    return x->line < y->line ? -1 : 1;
+  return (x->column > y->column) - (x->column < y->column);
+}
+
 SluicePipeline *
 sluice_cli_load_pipeline (SluiceEngine *engine,
                           const char   *path)
@@ -14,6 +27,7 @@ sluice_cli_load_pipeline (SluiceEngine *engine,
   g_autoptr(GPtrArray) diagnostics = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_diagnostic_free);
   SluicePipeline *pipeline = _sluice_pipeline_load (engine, path, diagnostics);
 
+  g_ptr_array_sort (diagnostics, compare_positions);
   for (guint i = 0; i < diagnostics->len; i++)
     {
       g_autofree char *line = sluice_diagnostic_to_string (g_ptr_array_index (diagnostics, i));
@@ -54,8 +68,9 @@ sluice_cmd_check (int    argc,
       if (pipeline == NULL)
         status = SLUICE_EXIT_FAILED;
       else
-        printf ("%s: ok (pipeline '%s', %u stages)\n", argv[i],
-                sluice_pipeline_get_name (pipeline), sluice_pipeline_get_n_stages (pipeline));
+        printf ("%s: ok (pipeline '%s', %u stage%s)\n", argv[i],
+                sluice_pipeline_get_name (pipeline), sluice_pipeline_get_n_stages (pipeline),
+                sluice_pipeline_get_n_stages (pipeline) == 1 ? "" : "s");
     }
   return status;
 }

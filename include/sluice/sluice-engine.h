@@ -72,6 +72,25 @@ JsonNode     *sluice_engine_get_config_schema    (SluiceEngine  *self,
                                                   const char    *name,
                                                   GError       **error);
 /**
+ * sluice_engine_check_config:
+ * @self: a #SluiceEngine
+ * @kind: the plugin kind
+ * @name: the plugin name
+ * @config: (nullable): a configuration block (%NULL: an empty one)
+ * @error: a %SLUICE_ERROR_INVALID_CONFIG error listing the violations
+ *
+ * Checks a configuration block against the schema the plugin declares,
+ * for plugins that configure other plugins (the `log` stage its sinks).
+ *
+ * Returns: %TRUE when @config is valid (or the plugin declares no schema)
+ */
+gboolean      sluice_engine_check_config         (SluiceEngine  *self,
+                                                  const char    *kind,
+                                                  const char    *name,
+                                                  JsonNode      *config,
+                                                  GError       **error);
+
+/**
  * sluice_engine_create:
  * @self: a #SluiceEngine
  * @kind: the plugin kind

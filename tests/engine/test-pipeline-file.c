@@ -146,7 +146,41 @@ test_broken_output_schema (void)
     "stages:\n"
     "  - verdict: {tag: a}\n");
 
-  g_assert_true (g_str_has_prefix (message, "DIR/p.yaml:2:1: error: invalid schema: "));
+  g_assert_true (g_str_has_prefix (message, "DIR/p.yaml:2:10: error: invalid schema: /type: unknown type 'objekt'"));
+}
+
+static void
+test_nested_plugins_reported_with_the_rest (void)
+{
+  g_autofree char *message = load_error ("p.yaml",
+    "name: broken\n"
+    "descripton: typo\n"
+    "input: {type: object, properties: {text: {type: strin}}}\n"
+    "stages:\n"
+    "  - call:\n"
+    "      target: {provider: opnai, model: m, api_key: k}\n"
+    "  - parse: {format: xml}\n"
+    "  - log: {sinks: [jsonl, {sqlite: {pth: x}}]}\n");
+
+  g_assert_cmpstr (message, ==,
+    "DIR/p.yaml:2:1: error: descripton: unknown property 'descripton'; did you mean 'description'?\n"
+    "DIR/p.yaml:3:43: error: invalid schema: /properties/text/type: unknown type 'strin' "
+      "(expected null, boolean, object, array, number, string or integer)\n"
+    "DIR/p.yaml:7:13: error: stages[1].parse.format: value is not one of: json\n"
+    "DIR/p.yaml:5:5: error: stage 'call': unknown provider 'opnai'; did you mean 'openai'? (known: openai)\n"
+    "DIR/p.yaml:8:5: error: stage 'log': unknown sink 'jsonl' (known: sqlite)");
+}
+
+static void
+test_sink_configuration_is_checked (void)
+{
+  g_autofree char *message = load_error ("p.yaml",
+    "name: s\n"
+    "stages:\n"
+    "  - log: {sinks: [{sqlite: {pth: x}}]}\n");
+
+  g_assert_cmpstr (message, ==,
+    "DIR/p.yaml:3:5: error: stage 'log': sink 'sqlite': /pth: unknown property 'pth'; did you mean 'path'?");
 }
 
 int
@@ -166,6 +200,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline-file/unset-env", test_unset_environment_variable);
   g_test_add_func ("/pipeline-file/env-defaults", test_environment_defaults_and_types);
   g_test_add_func ("/pipeline-file/broken-output-schema", test_broken_output_schema);
+  g_test_add_func ("/pipeline-file/nested-plugins", test_nested_plugins_reported_with_the_rest);
+  g_test_add_func ("/pipeline-file/sink-configuration", test_sink_configuration_is_checked);
 
   status = g_test_run ();
   g_object_unref (engine);

@@ -27,9 +27,16 @@ add_sink (SluiceLogStage  *self,
           JsonObject      *config,
           GError         **error)
 {
-  g_autoptr(GObject) sink = sluice_engine_create (engine, "sink", name, error);
+  g_autoptr(GObject) sink = NULL;
   g_autoptr(JsonObject) empty = NULL;
+  g_autoptr(JsonNode) node = NULL;
 
+  if (config != NULL)
+    node = json_node_init_object (json_node_alloc (), config);
+  if (!sluice_engine_check_config (engine, "sink", name, node, error))
+    return FALSE;
+
+  sink = sluice_engine_create (engine, "sink", name, error);
   if (sink == NULL)
     return FALSE;
   if (config == NULL)
