@@ -68,7 +68,8 @@ typedef struct
   SluiceContext *context;
   guint64        line;
   guint64        hash;
-  char          *custom_id;
+  char          *custom_id;        /* as text */
+  JsonNode      *custom_id_node;   /* as the line gave it */
 } Job;
 
 static void pump (SluiceBatch *self);
@@ -78,6 +79,7 @@ job_free (Job *job)
 {
   g_clear_object (&job->context);
   g_free (job->custom_id);
+  g_clear_pointer (&job->custom_id_node, json_node_unref);
   g_free (job);
 }
 
@@ -260,7 +262,7 @@ build_result_line (Job        *job,
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "custom_id");
-  json_builder_add_string_value (builder, job->custom_id);
+  json_builder_add_value (builder, json_node_ref (job->custom_id_node));
   json_builder_set_member_name (builder, "line");
   json_builder_add_int_value (builder, (gint64) job->line);
   if (ok)
@@ -340,25 +342,41 @@ on_job_done (GObject      *source,
  * OpenAI Batch format {"custom_id", "method", "url", "body"} (the body is
  * the input). A line that cannot be read becomes a job that fails with
  * invalid_input, so it still ends as exactly one output line. */
+/* A custom_id as text (for labels and the job store): strings as they
+ * are, other JSON values as their JSON text. */
+static char *
+custom_id_text (JsonNode *id)
+{
+  if (JSON_NODE_HOLDS_VALUE (id) && json_node_get_value_type (id) == G_TYPE_STRING)
+    return g_strdup (json_node_get_string (id));
+  return sluice_json_to_string (id);
+}
+
+/* Builds the job's context from its line: {"custom_id", "input"}, or the
+ * OpenAI Batch format {"custom_id", "method", "url", "body"}, whose body
+ * is the input and whose messages, if any, are the messages to send (an
+ * assemble stage may still replace them). A line that cannot be read
+ * becomes a job that fails with invalid_input, so it still ends as
+ * exactly one output line. */
 static SluiceContext *
-context_from_line (const char  *text,
-                   gsize        length,
-                   guint64      line,
-                   char       **custom_id)
+context_from_line (Job        *job,
+                   const char *text,
+                   gsize       length)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) root = sluice_json_from_string (text, (gssize) length, &error);
   g_autoptr(GError) input_error = NULL;
   JsonObject *object = NULL;
   JsonNode *input = NULL;
+  JsonNode *id;
   SluiceContext *context;
 
   if (root == NULL)
     input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
-                               "line %" G_GUINT64_FORMAT " is not valid JSON: %s", line, error->message);
+                               "line %" G_GUINT64_FORMAT " is not valid JSON: %s", job->line, error->message);
   else if (!JSON_NODE_HOLDS_OBJECT (root))
     input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
-                               "line %" G_GUINT64_FORMAT " is not a JSON object", line);
+                               "line %" G_GUINT64_FORMAT " is not a JSON object", job->line);
   else
     {
       object = json_node_get_object (root);
@@ -366,17 +384,31 @@ context_from_line (const char  *text,
           (input = json_object_get_member (object, "body")) == NULL)
         input_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
                                    "line %" G_GUINT64_FORMAT " has no \"input\" (expected "
-                                   "{\"custom_id\": ..., \"input\": {...}})", line);
+                                   "{\"custom_id\": ..., \"input\": {...}})", job->line);
     }
 
-  if (object != NULL && sluice_json_get_string (object, "custom_id") != NULL)
-    *custom_id = g_strdup (sluice_json_get_string (object, "custom_id"));
+  id = object != NULL ? json_object_get_member (object, "custom_id") : NULL;
+  if (id != NULL && !JSON_NODE_HOLDS_NULL (id))
+    {
+      job->custom_id_node = json_node_copy (id);
+      job->custom_id = custom_id_text (id);
+    }
   else
-    *custom_id = g_strdup_printf ("line-%" G_GUINT64_FORMAT, line);
+    {
+      job->custom_id = g_strdup_printf ("line-%" G_GUINT64_FORMAT, job->line);
+      job->custom_id_node = json_node_init_string (json_node_alloc (), job->custom_id);
+    }
 
   context = sluice_context_new (input_error == NULL ? input : NULL);
   if (input_error != NULL)
     sluice_context_set_error (context, input_error, "batch");
+  else if (!json_object_has_member (object, "input") && JSON_NODE_HOLDS_OBJECT (input))
+    {
+      JsonNode *messages = json_object_get_member (json_node_get_object (input), "messages");
+
+      if (messages != NULL && JSON_NODE_HOLDS_ARRAY (messages))
+        sluice_context_set_messages (context, json_node_get_array (messages));
+    }
   return context;
 }
 
@@ -391,7 +423,7 @@ start_job (SluiceBatch *self,
   job->batch = self;
   job->line = self->line_no;
   job->hash = sluice_job_store_hash_line (text, length);
-  job->context = context_from_line (text, length, job->line, &job->custom_id);
+  job->context = context_from_line (job, text, length);
 
   sluice_context_set_label (job->context, "job", job->custom_id);
   self->in_flight++;

@@ -666,6 +666,21 @@ on_stage_processed (GObject      *source,
     run_next_stage (task);
 }
 
+/* A pipeline without a parse stage answers with the model's text, rather
+ * than with nothing. */
+static void
+use_answer_text_as_output (SluiceContext *context)
+{
+  SluiceResponse *response = sluice_context_get_response (context);
+  g_autoptr(JsonNode) text = NULL;
+
+  if (sluice_context_get_output (context) != NULL || response == NULL ||
+      sluice_response_get_text (response) == NULL)
+    return;
+  text = json_node_init_string (json_node_alloc (), sluice_response_get_text (response));
+  sluice_context_set_output (context, text);
+}
+
 /* Runs stages until one waits (async) or the request moves to complete.
  * Synchronous stages run inline, in this loop. */
 static void
@@ -681,6 +696,7 @@ run_next_stage (GTask *task)
 
       if (run->index >= self->stages->len)
         {
+          use_answer_text_as_output (run->context);
           run->completing = (gint) self->stages->len - 1;
           run_next_complete (task);
           return;

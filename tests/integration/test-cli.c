@@ -1476,6 +1476,77 @@ test_version_and_help (void)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
+/* OpenAI Batch lines bring their own messages; a pipeline without
+ * assemble or parse answers with the model's text; custom_ids keep their
+ * JSON type; a hostile, deeply nested line fails alone. */
+static void
+test_batch_openai_format (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autoptr(GString) deep = g_string_new ("{\"custom_id\": \"deep\", \"input\": ");
+  g_autoptr(Result) result = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append (deep, "}\n");
+
+  pipeline = env_write (env, "raw.yaml",
+    "name: raw\n"
+    "stages:\n"
+    "  - call:\n"
+    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${OPENAI_BASE_URL}\", api_key: \"${OPENAI_API_KEY}\"}\n"
+    "      retry: {max_attempts: 1}\n");
+  {
+    g_autofree char *contents = g_strconcat (
+      "{\"custom_id\": 7, \"method\": \"POST\", \"url\": \"/v1/chat/completions\", "
+      "\"body\": {\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"I love it, wonderful\"}]}}\n",
+      deep->str, NULL);
+    input = env_write (env, "batch.jsonl", contents);
+  }
+  output = env_path (env, "out.jsonl");
+
+  mock_start (env, NULL);
+  result = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
+  assert_status (result, 1);
+
+  text = read_text (output);
+  lines = g_strsplit (g_strstrip (text), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(JsonNode) node = parse_json (lines[i]);
+      JsonObject *line = json_node_get_object (node);
+
+      if (json_object_get_int_member (line, "line") == 1)
+        {
+          JsonNode *id = json_object_get_member (line, "custom_id");
+          JsonNode *answer = json_object_get_member (line, "output");
+
+          g_assert_cmpint (json_node_get_value_type (id), ==, G_TYPE_INT64);
+          g_assert_cmpint (json_node_get_int (id), ==, 7);
+          g_assert_nonnull (answer);
+          g_assert_cmpint (json_node_get_value_type (answer), ==, G_TYPE_STRING);
+          g_assert_nonnull (strstr (json_node_get_string (answer), "\"sentiment\": \"positive\""));
+        }
+      else
+        {
+          JsonObject *error = json_object_get_object_member (line, "error");
+
+          g_assert_cmpstr (string_member (line, "custom_id"), ==, "line-2");
+          g_assert_cmpstr (string_member (error, "kind"), ==, "invalid_input");
+          g_assert_nonnull (strstr (string_member (error, "message"), "nests deeper than 512 levels"));
+        }
+    }
+  g_assert_cmpint (mock_requests (env), ==, 1);
+}
+
 /* Runs the case in a child process so that one failure (an abort) leaves
  * the other cases to run; the parent only judges. */
 static void
@@ -1511,6 +1582,7 @@ main (int    argc,
   add ("/cli/batch/bad-lines", test_batch_bad_lines);
   add ("/cli/batch/resume-after-kill", test_batch_resume_after_kill);
   add ("/cli/batch/interrupt-then-resume", test_batch_interrupt_then_resume);
+  add ("/cli/batch/openai-format", test_batch_openai_format);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
