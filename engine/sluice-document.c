@@ -1530,7 +1530,9 @@ handle_scalar_value (Loader       *ld,
         break;
       if (expanded == NULL)
         resolve_plain (raw, &v);
-      else if (only_refs && !failed)
+      else if (only_refs && !failed && *expanded != '\0')
+        /* An empty variable stays an empty string, not null: "api_key:
+         * ${OPENAI_API_KEY}" with the variable set to "" must say so. */
         resolve_plain (expanded, &v);
       break;
     }
