@@ -158,28 +158,33 @@ sluice_batch_free (SluiceBatch *self)
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* The share of lines finished, estimating the file's line count from the
+ * bytes read so far (the input is never counted up front). */
 static void
 draw_progress (SluiceBatch *self,
                gboolean     final)
 {
   guint64 done = self->ok + self->failed;
+  guint64 finished = done + self->resumed + self->blank;
   gdouble elapsed = (sluice_monotonic_ms () - self->started_ms) / 1000.0;
   gdouble rate = elapsed > 0 ? done / elapsed : 0;
+  gdouble total = 0, fraction = 0;
   char bar[31];
-  gdouble fraction = 0;
   g_autofree char *eta = NULL;
 
-  if (self->input_size > 0)
-    fraction = MIN (1.0, (gdouble) self->bytes_read / (gdouble) self->input_size);
-  if (final)
-    fraction = self->eof ? 1.0 : fraction;
+  if (self->eof)
+    total = self->line_no;
+  else if (self->input_size > 0 && self->bytes_read > 0)
+    total = self->line_no * ((gdouble) self->input_size / (gdouble) self->bytes_read);
+  if (total > 0)
+    fraction = MIN (1.0, finished / total);
 
   for (guint i = 0; i < 30; i++)
     bar[i] = i < (guint) (fraction * 30) ? '#' : '.';
   bar[30] = '\0';
 
-  if (fraction > 0.001 && fraction < 1.0 && elapsed > 1)
-    eta = g_strdup_printf ("ETA %.0fs", elapsed / fraction - elapsed);
+  if (!final && total > 0 && rate > 0 && finished < total)
+    eta = g_strdup_printf ("ETA %.0fs", (total - finished) / rate);
   else
     eta = g_strdup ("");
 

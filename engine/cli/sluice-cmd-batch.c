@@ -18,6 +18,7 @@ typedef struct
   SluiceBatch *batch;
   gboolean     ok;
   GError      *error;
+  guint        signals;
 } Run;
 
 static void
@@ -36,8 +37,11 @@ on_signal (gpointer user_data)
 {
   Run *run = user_data;
 
-  fprintf (stderr, "\nsluice batch: stopping: no new jobs; waiting for those in flight "
-                   "(signal again to cancel them now)\n");
+  if (run->signals++ == 0)
+    fprintf (stderr, "\nsluice batch: stopping: no new jobs; waiting for those in flight "
+                     "(signal again to cancel them now)\n");
+  else
+    fprintf (stderr, "\nsluice batch: cancelling the jobs in flight; they are left for --resume\n");
   sluice_batch_stop (run->batch);
   return G_SOURCE_CONTINUE;
 }
@@ -176,7 +180,9 @@ sluice_cmd_batch (int    argc,
   g_main_loop_unref (run.loop);
 
   summary = sluice_batch_get_summary (run.batch);
-  print_summary (summary, json);
+  /* A batch that could not run has no summary worth reading. */
+  if (run.ok)
+    print_summary (summary, json);
 
   if (!run.ok)
     {
