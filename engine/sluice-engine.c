@@ -222,6 +222,19 @@ sluice_engine_has_plugin (SluiceEngine *self,
   return find_plugin (self, kind, name) != NULL;
 }
 
+/* Plugins that the design names but this release does not ship: asking
+ * for one says so, rather than calling it unknown. */
+static const struct {
+  const char *kind;
+  const char *name;
+} planned[] = {
+  { "stage", "rate-limit" }, { "stage", "sanitize" }, { "stage", "token-count" },
+  { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
+  { "provider", "anthropic" }, { "provider", "gemini" }, { "provider", "openai-compatible" },
+  { "policy", "chain" }, { "policy", "route" }, { "policy", "weighted" }, { "policy", "least-latency" },
+  { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
+};
+
 static void
 set_unknown_plugin_error (SluiceEngine  *self,
                           const char    *kind,
@@ -231,6 +244,15 @@ set_unknown_plugin_error (SluiceEngine  *self,
   g_auto(GStrv) known = sluice_engine_list_plugins (self, kind);
   g_autofree char *list = g_strjoinv (", ", known);
   const char *suggestion = sluice_suggest (name, (const char * const *) known);
+
+  for (guint i = 0; i < G_N_ELEMENTS (planned); i++)
+    if (g_str_equal (planned[i].kind, kind) && g_str_equal (planned[i].name, name))
+      {
+        g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_NOT_IMPLEMENTED,
+                     "%s '%s' is planned but not part of this release (available: %s)",
+                     kind, name, *list != '\0' ? list : "none");
+        return;
+      }
 
   if (suggestion != NULL)
     g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_UNKNOWN_PLUGIN,

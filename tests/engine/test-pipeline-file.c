@@ -168,7 +168,7 @@ test_nested_plugins_reported_with_the_rest (void)
       "(expected null, boolean, object, array, number, string or integer)\n"
     "DIR/p.yaml:7:13: error: stages[1].parse.format: value is not one of: json\n"
     "DIR/p.yaml:5:5: error: stage 'call': unknown provider 'opnai'; did you mean 'openai'? (known: openai)\n"
-    "DIR/p.yaml:8:5: error: stage 'log': unknown sink 'jsonl' (known: sqlite)");
+    "DIR/p.yaml:8:5: error: stage 'log': sink 'jsonl' is planned but not part of this release (available: sqlite)");
 }
 
 static void
