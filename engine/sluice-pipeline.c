@@ -131,7 +131,8 @@ pointer_to_path (const char *pointer)
   g_auto(GStrv) tokens = g_strsplit (pointer, "/", -1);
   GString *path = g_string_new (NULL);
 
-  for (guint i = 1; tokens[i] != NULL; i++)
+  /* "" (the root) splits into no tokens at all */
+  for (guint i = 1; tokens[0] != NULL && tokens[i] != NULL; i++)
     {
       g_autofree char *token = g_strdup (tokens[i]);
       g_autoptr(GString) unescaped = g_string_new (token);

@@ -323,30 +323,54 @@ sluice_json_to_string_full (JsonNode *node,
   return g_string_free (out, FALSE);
 }
 
-/* json-glib's parser recurses once per nesting level: hostile input could
- * overflow the stack. Depth is measured first, without recursion. */
+/* Before json-glib sees the text: json-glib's parser recurses once per
+ * nesting level, so hostile input could overflow the stack; and it
+ * silently ignores whatever follows the first value ({"a":1}{"b":2}), which
+ * would drop a job. This scan measures the depth and finds the end of the
+ * first value without recursion. It knows what json-glib's scanner
+ * accepts beyond JSON: single-quoted strings and comments. */
 static gboolean
-check_depth (const char  *text,
-             gsize        length,
-             GError     **error)
+check_json_text (const char  *text,
+                 gsize        length,
+                 GError     **error)
 {
   guint depth = 0;
-  gboolean in_string = FALSE;
+  gboolean seen_value = FALSE;
 
   for (gsize i = 0; i < length; i++)
     {
       char c = text[i];
 
-      if (in_string)
+      if ((c == '/' && i + 1 < length && text[i + 1] == '*'))
         {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
+          const char *end = g_strstr_len (text + i + 2, length - i - 2, "*/");
+          i = end != NULL ? (gsize) (end - text) + 1 : length;
           continue;
         }
-      if (c == '"')
-        in_string = TRUE;
+      if ((c == '/' && i + 1 < length && text[i + 1] == '/') || c == '#')
+        {
+          while (i < length && text[i] != '\n')
+            i++;
+          continue;
+        }
+      if (g_ascii_isspace (c))
+        continue;
+
+      if (depth == 0 && seen_value)
+        {
+          g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
+                       "unexpected text after the JSON value (at byte %" G_GSIZE_FORMAT ")", i);
+          return FALSE;
+        }
+
+      if (c == '"' || c == '\'')
+        {
+          for (i++; i < length && text[i] != c; i++)
+            if (text[i] == '\\')
+              i++;
+          if (depth == 0)
+            seen_value = TRUE;
+        }
       else if (c == '{' || c == '[')
         {
           if (++depth > SLUICE_JSON_MAX_DEPTH)
@@ -356,8 +380,19 @@ check_depth (const char  *text,
               return FALSE;
             }
         }
-      else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
+      else if (c == '}' || c == ']')
+        {
+          if (depth > 0 && --depth == 0)
+            seen_value = TRUE;
+        }
+      else if (depth == 0)
+        {
+          /* a bare scalar at the top: it runs to the next space or bracket */
+          while (i + 1 < length && !g_ascii_isspace (text[i + 1]) &&
+                 strchr ("{}[]\"'/#", text[i + 1]) == NULL)
+            i++;
+          seen_value = TRUE;
+        }
     }
   return TRUE;
 }
@@ -369,7 +404,7 @@ sluice_json_from_string (const char  *text,
 {
   g_autoptr(JsonParser) parser = NULL;
 
-  if (!check_depth (text, length < 0 ? strlen (text) : (gsize) length, error))
+  if (!check_json_text (text, length < 0 ? strlen (text) : (gsize) length, error))
     return NULL;
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, text, length, error))

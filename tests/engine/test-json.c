@@ -35,6 +35,52 @@ test_depth_limit (void)
   g_assert_cmpstr (error->message, ==, "the JSON nests deeper than 512 levels");
 }
 
+/* json-glib also reads single-quoted strings and comments: a quote
+ * hidden in either must not blind the depth check. */
+static void
+test_depth_limit_cannot_be_hidden (void)
+{
+  g_autofree char *deep = nested (100000);
+  const char *prefixes[] = { "{\"t\": 'x\"', \"a\": ", "{\"t\": \"x\", /* \" */ \"a\": " };
+
+  for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+    {
+      g_autofree char *text = g_strconcat (prefixes[i], deep, "}", NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) node = sluice_json_from_string (text, -1, &error);
+
+      g_assert_null (node);
+      g_assert_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE);
+      g_assert_cmpstr (error->message, ==, "the JSON nests deeper than 512 levels");
+    }
+}
+
+/* json-glib keeps the first of several values and drops the rest: a
+ * batch line holding two jobs would lose one. */
+static void
+test_trailing_values_refused (void)
+{
+  const char *bad[] = { "{\"a\": 1}{\"b\": 2}", "[1] 2", "\"a\" \"b\"", "1 2", "{} []" };
+  const char *good[] = { "{\"a\": \"}{\"}", " {\"a\": 1}  \n", "[1]", "42", "\"x\"", "{} /* note */" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) node = sluice_json_from_string (bad[i], -1, &error);
+
+      g_assert_null (node);
+      g_assert_nonnull (strstr (error->message, "unexpected text after the JSON value"));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(JsonNode) node = sluice_json_from_string (good[i], -1, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (node);
+    }
+}
+
 static void
 test_brackets_in_strings_do_not_count (void)
 {
@@ -93,6 +139,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/json/depth-limit", test_depth_limit);
   g_test_add_func ("/json/brackets-in-strings", test_brackets_in_strings_do_not_count);
+  g_test_add_func ("/json/depth-limit-cannot-be-hidden", test_depth_limit_cannot_be_hidden);
+  g_test_add_func ("/json/trailing-values", test_trailing_values_refused);
   g_test_add_func ("/json/shortest-numbers", test_shortest_numbers);
   g_test_add_func ("/json/strings-and-order", test_strings_and_order);
   g_test_add_func ("/json/pretty", test_pretty);
