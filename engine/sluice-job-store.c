@@ -13,7 +13,10 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char schema_sql[] =
@@ -29,6 +32,7 @@ static const char schema_sql[] =
 
 struct _SluiceJobStore
 {
+  int         lock_fd;      /* holds an exclusive flock for the batch's life */
   SluiceDb   *db;
   char       *state_path;
   FILE       *output;       /* written only by the db writer thread */
@@ -100,6 +104,63 @@ rewrite_output (SluiceJobStore  *self,
   return TRUE;
 }
 
+/* The output must not be the input or the pipeline (even through a link),
+ * and must be a plain file: a batch truncates and rewrites it. */
+static gboolean
+check_output_path (const char  *output_path,
+                   const char  *pipeline_path,
+                   const char  *input_path,
+                   GError     **error)
+{
+  const char *others[] = { input_path, pipeline_path };
+  GStatBuf out, other;
+
+  if (g_stat (output_path, &out) != 0)
+    return TRUE;   /* not there yet */
+  if (!S_ISREG (out.st_mode))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "%s is not a regular file; the output must be one", output_path);
+      return FALSE;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (others); i++)
+    if (others[i] != NULL && g_stat (others[i], &other) == 0 &&
+        other.st_dev == out.st_dev && other.st_ino == out.st_ino)
+      {
+        g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                     "the output %s is the same file as %s; choose another output",
+                     output_path, others[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* One batch at a time per output: a second one would run every job twice
+ * and interleave the file. */
+static int
+lock_batch (const char  *state_path,
+            const char  *output_path,
+            GError     **error)
+{
+  g_autofree char *lock_path = g_strconcat (state_path, ".lock", NULL);
+  int fd = g_open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", lock_path, g_strerror (errno));
+      return -1;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "another sluice batch is writing %s (lock %s); wait for it or stop it first",
+                   output_path, lock_path);
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 SluiceJobStore *
 sluice_job_store_open (const char  *output_path,
                        const char  *pipeline_path,
@@ -110,8 +171,26 @@ sluice_job_store_open (const char  *output_path,
 {
   SluiceJobStore *self;
   g_autofree char *state_path = g_strconcat (output_path, ".sluice-state", NULL);
-  gboolean state_exists = g_file_test (state_path, G_FILE_TEST_EXISTS);
-  gboolean output_exists = g_file_test (output_path, G_FILE_TEST_EXISTS);
+  gboolean state_exists, output_exists;
+  int lock_fd;
+
+  if (!check_output_path (output_path, pipeline_path,
+                          g_strcmp0 (input_path, "-") == 0 ? NULL : input_path, error))
+    return NULL;
+  lock_fd = lock_batch (state_path, output_path, error);
+  if (lock_fd < 0)
+    return NULL;
+
+  state_exists = g_file_test (state_path, G_FILE_TEST_EXISTS);
+  output_exists = g_file_test (output_path, G_FILE_TEST_EXISTS);
+  if (resume && !state_exists && output_exists)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "%s exists but there is no batch state (%s) to resume; "
+                   "pass --overwrite to replace it", output_path, state_path);
+      close (lock_fd);
+      return NULL;
+    }
 
   if (!resume && (state_exists || output_exists))
     {
@@ -121,6 +200,7 @@ sluice_job_store_open (const char  *output_path,
                        "%s already exists: pass --resume to continue that batch, "
                        "or --overwrite to start again",
                        state_exists ? state_path : output_path);
+          close (lock_fd);
           return NULL;
         }
       for (guint i = 0; i < 3; i++)
@@ -133,6 +213,7 @@ sluice_job_store_open (const char  *output_path,
     }
 
   self = g_new0 (SluiceJobStore, 1);
+  self->lock_fd = lock_fd;
   self->state_path = g_steal_pointer (&state_path);
   self->done = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->db = sluice_db_open (self->state_path, schema_sql, error);
@@ -269,6 +350,8 @@ sluice_job_store_close (SluiceJobStore *self)
   if (self->output != NULL)
     fclose (self->output);
   g_clear_pointer (&self->done, g_hash_table_unref);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);   /* releases the flock */
   g_free (self->state_path);
   g_free (self);
 }

@@ -1476,6 +1476,67 @@ test_version_and_help (void)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
+/* The output may not be the input (even through a link) nor a device, a
+ * second batch on the same output is refused while the first runs, and
+ * --resume does not truncate an output it has no state for. */
+static void
+test_batch_output_safety (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *input = env_write (env, "in.jsonl", "{\"custom_id\": \"a\", \"input\": {\"text\": \"hi\"}}\n");
+  g_autofree char *link = env_path (env, "link.jsonl");
+  g_autofree char *other = env_write (env, "other.jsonl", "precious\n");
+  g_autofree char *output = env_path (env, "out.jsonl");
+  g_autofree char *text = NULL;
+  g_autoptr(GSubprocess) first = NULL;
+
+  g_assert_cmpint (symlink (input, link), ==, 0);
+  mock_start (env, NULL);
+
+  {
+    g_autoptr(Result) same = run_cli (env, NULL, "batch", pipeline, input, "-o", input, "--overwrite", NULL);
+    g_autoptr(Result) linked = run_cli (env, NULL, "batch", pipeline, input, "-o", link, "--resume", NULL);
+    g_autoptr(Result) device = run_cli (env, NULL, "batch", pipeline, input, "-o", "/dev/null", "--overwrite", NULL);
+    g_autoptr(Result) stateless = run_cli (env, NULL, "batch", pipeline, input, "-o", other, "--resume", NULL);
+
+    assert_status (same, 2);
+    g_assert_nonnull (strstr (same->err, "is the same file as"));
+    assert_status (linked, 2);
+    g_assert_nonnull (strstr (linked->err, "is the same file as"));
+    assert_status (device, 2);
+    g_assert_nonnull (strstr (device->err, "is not a regular file"));
+    assert_status (stateless, 2);
+    g_assert_nonnull (strstr (stateless->err, "no batch state"));
+  }
+  text = read_text (input);
+  g_assert_cmpstr (text, ==, "{\"custom_id\": \"a\", \"input\": {\"text\": \"hi\"}}\n");
+  g_clear_pointer (&text, g_free);
+  text = read_text (other);
+  g_assert_cmpstr (text, ==, "precious\n");
+  g_assert_true (g_file_test ("/dev/null", G_FILE_TEST_EXISTS));
+
+  /* a batch that waits (the input is a pipe that stays open) holds the lock */
+  {
+    g_autoptr(GSubprocessLauncher) launcher = cli_launcher (env, G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                                                 G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Result) second = NULL;
+    const char *argv[] = { g_getenv ("SLUICE_CLI"), "batch", pipeline, "-", "-o", output, "--quiet", NULL };
+
+    first = g_subprocess_launcher_spawnv (launcher, argv, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < 100 && !g_file_test (output, G_FILE_TEST_EXISTS); i++)
+      g_usleep (20000);
+    second = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--resume", NULL);
+    assert_status (second, 2);
+    g_assert_nonnull (strstr (second->err, "another sluice batch is writing"));
+    g_subprocess_force_exit (first);
+    g_subprocess_wait (first, NULL, NULL);
+  }
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1583,6 +1644,7 @@ main (int    argc,
   add ("/cli/batch/resume-after-kill", test_batch_resume_after_kill);
   add ("/cli/batch/interrupt-then-resume", test_batch_interrupt_then_resume);
   add ("/cli/batch/openai-format", test_batch_openai_format);
+  add ("/cli/batch/output-safety", test_batch_output_safety);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
