@@ -312,6 +312,63 @@ load_stages (SluicePipeline *self,
       }
 }
 
+/* The strings of the file that came from environment variables. */
+static void
+collect_env_strings (SluiceDocument *doc,
+                     JsonNode       *node,
+                     GPtrArray      *strings)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &name, &member))
+        collect_env_strings (doc, member, strings);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        collect_env_strings (doc, json_array_get_element (array, i), strings);
+    }
+  else if (json_node_get_value_type (node) == G_TYPE_STRING &&
+           sluice_document_node_is_from_env (doc, node) &&
+           strlen (json_node_get_string (node)) >= 3)
+    g_ptr_array_add (strings, (gpointer) json_node_get_string (node));
+}
+
+/* Values from the environment may be secrets (a key set where a provider
+ * name belongs): no message about the file may quote one, whichever
+ * plugin wrote it. */
+static void
+scrub_env_values (SluiceDocument *doc,
+                  GPtrArray      *diagnostics,
+                  guint           first)
+{
+  g_autoptr(GPtrArray) strings = g_ptr_array_new ();
+
+  collect_env_strings (doc, sluice_document_get_root (doc), strings);
+  for (guint i = first; i < diagnostics->len; i++)
+    {
+      SluiceDiagnostic *d = g_ptr_array_index (diagnostics, i);
+
+      for (guint k = 0; k < strings->len; k++)
+        if (strstr (d->message, g_ptr_array_index (strings, k)) != NULL)
+          {
+            g_autoptr(GString) message = g_string_new (d->message);
+
+            g_string_replace (message, g_ptr_array_index (strings, k),
+                              "[a value from the environment]", 0);
+            g_free (d->message);
+            d->message = g_string_free (g_steal_pointer (&message), FALSE);
+          }
+    }
+}
+
 /* True when every item of stages is an object with exactly one member. */
 static gboolean
 stages_are_shaped (JsonNode *node)
@@ -341,6 +398,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
   g_autoptr(SluiceSchema) file_schema = NULL;
   g_autoptr(GError) error = NULL;
   guint errors_before = sluice_diagnostics_count_errors (diagnostics);
+  guint first_diagnostic = diagnostics->len;
   gboolean document_ok;
   Loader loader;
   JsonNode *root;
@@ -391,6 +449,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
   if (stages_are_shaped (node))
     load_stages (self, &loader, json_node_get_array (node), document_ok);
 
+  scrub_env_values (doc, diagnostics, first_diagnostic);
   if (sluice_diagnostics_count_errors (diagnostics) > errors_before)
     return NULL;
   return g_steal_pointer (&self);

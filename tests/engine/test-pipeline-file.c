@@ -183,6 +183,25 @@ test_sink_configuration_is_checked (void)
     "DIR/p.yaml:3:5: error: stage 'log': sink 'sqlite': /pth: unknown property 'pth'; did you mean 'path'?");
 }
 
+static void
+test_environment_values_never_quoted (void)
+{
+  g_autofree char *message = NULL;
+
+  g_setenv ("SLUICE_TEST_PROVIDER", "sk-test-NEVER-SHOWN-1234", TRUE);
+  g_setenv ("SLUICE_TEST_SINK", "sk-test-never-shown-5678", TRUE);
+  message = load_error ("p.yaml",
+    "name: s\n"
+    "stages:\n"
+    "  - call:\n"
+    "      target: {provider: \"${SLUICE_TEST_PROVIDER}\", model: m, api_key: k}\n"
+    "  - log: {sinks: [\"${SLUICE_TEST_SINK}\"]}\n");
+
+  g_assert_cmpstr (message, ==,
+    "DIR/p.yaml:3:5: error: stage 'call': unknown provider '[a value from the environment]' (known: openai)\n"
+    "DIR/p.yaml:5:5: error: stage 'log': unknown sink '[a value from the environment]' (known: sqlite)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -202,6 +221,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pipeline-file/broken-output-schema", test_broken_output_schema);
   g_test_add_func ("/pipeline-file/nested-plugins", test_nested_plugins_reported_with_the_rest);
   g_test_add_func ("/pipeline-file/sink-configuration", test_sink_configuration_is_checked);
+  g_test_add_func ("/pipeline-file/environment-values-never-quoted", test_environment_values_never_quoted);
 
   status = g_test_run ();
   g_object_unref (engine);
