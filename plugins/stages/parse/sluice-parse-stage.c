@@ -100,10 +100,17 @@ find_balanced_end (const char *start)
   return NULL;
 }
 
+/* Each candidate is scanned to its end, so only the first few are tried:
+ * an answer made of thousands of brackets must not take minutes. */
+#define MAX_CANDIDATES 16
+
 static JsonNode *
 from_balanced (const char *text)
 {
-  for (const char *p = strpbrk (text, "{["); p != NULL; p = strpbrk (p + 1, "{["))
+  guint tried = 0;
+
+  for (const char *p = strpbrk (text, "{["); p != NULL && tried++ < MAX_CANDIDATES;
+       p = strpbrk (p + 1, "{["))
     {
       const char *end = find_balanced_end (p);
       JsonNode *node;
