@@ -2015,14 +2015,27 @@ read_all (const char *path,
   struct stat st;
   int fd;
 
-  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0)
     {
       *saved_errno = errno;
       return NULL;
     }
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      *saved_errno = fstat (fd, &st) != 0 ? errno : (S_ISDIR (st.st_mode) ? EISDIR : EINVAL);
+      close (fd);
+      return NULL;
+    }
+  if (st.st_size > SLUICE_DOCUMENT_MAX_BYTES)
+    {
+      *saved_errno = EFBIG;
+      close (fd);
+      return NULL;
+    }
 
-  bytes = g_byte_array_sized_new (fstat (fd, &st) == 0 && st.st_size > 0 ? st.st_size + 1 : 4096);
+  bytes = g_byte_array_sized_new (st.st_size > 0 ? st.st_size + 1 : 4096);
 
   for (;;)
     {
@@ -2040,6 +2053,12 @@ read_all (const char *path,
       if (n == 0)
         break;
       g_byte_array_append (bytes, chunk, n);
+      if (bytes->len > SLUICE_DOCUMENT_MAX_BYTES)
+        {
+          *saved_errno = EFBIG;
+          close (fd);
+          return NULL;
+        }
     }
 
   close (fd);
@@ -2073,8 +2092,15 @@ sluice_document_load_file (const char *path,
   data = read_all (path, &length, &saved_errno);
   if (data == NULL)
     {
-      sluice_diagnostics_add (diagnostics, path, 0, 0, FALSE,
-                              "cannot read: %s", g_strerror (saved_errno));
+      if (saved_errno == EINVAL)
+        sluice_diagnostics_add (diagnostics, path, 0, 0, FALSE,
+                                "cannot read: not a regular file");
+      else if (saved_errno == EFBIG)
+        sluice_diagnostics_add (diagnostics, path, 0, 0, FALSE,
+                                "cannot read: larger than %d MB", SLUICE_DOCUMENT_MAX_BYTES >> 20);
+      else
+        sluice_diagnostics_add (diagnostics, path, 0, 0, FALSE,
+                                "cannot read: %s", g_strerror (saved_errno));
       return NULL;
     }
 

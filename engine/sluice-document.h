@@ -38,6 +38,8 @@ G_BEGIN_DECLS
 typedef struct _SluiceDocument SluiceDocument;
 
 /* Deepest nesting of collections accepted, aliases included. */
+/* A pipeline file larger than this is refused before it is read. */
+#define SLUICE_DOCUMENT_MAX_BYTES (64 << 20)
 #define SLUICE_DOCUMENT_MAX_DEPTH 256
 /* Most nodes that aliases and merge keys may copy in one file. Nodes
  * written out in the file are bounded by its size; copies are what an

@@ -7,7 +7,12 @@
 #include <glib-unix.h>
 #include <gio/gunixinputstream.h>
 
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
 #include "sluice-cli.h"
+
+#define MAX_INPUT_BYTES (256 << 20)
 
 typedef struct
 {
@@ -38,6 +43,15 @@ read_input (const char  *spec,
     }
   else if (spec[0] == '@')
     {
+      GStatBuf st;
+
+      /* A FIFO or a device would block or never end. */
+      if (g_stat (spec + 1, &st) == 0 && (!S_ISREG (st.st_mode) || st.st_size > MAX_INPUT_BYTES))
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                       "%s: not a regular file of at most %d MB", spec + 1, MAX_INPUT_BYTES >> 20);
+          return NULL;
+        }
       if (!g_file_get_contents (spec + 1, &contents, &length, error))
         return NULL;
       spec = spec + 1;
