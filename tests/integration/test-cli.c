@@ -1537,6 +1537,31 @@ test_batch_output_safety (void)
   }
 }
 
+/* A Retry-After of a day is not waited for: the request fails at once
+ * with the provider's 429 (retry.max_retry_after, default 2m). */
+static void
+test_run_retry_after_too_long (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *scenario = env_write (env, "scenario.json",
+    "{\"rules\": [{\"sequence\": [{\"kind\": \"rate_limit\", \"retry_after\": \"86400\"}], \"then\": \"ok\"}]}");
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autoptr(Result) result = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *error;
+
+  mock_start (env, "--scenario", scenario, NULL);
+  result = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+  assert_status (result, 1);
+  node = parse_json (result->out);
+  error = json_object_get_object_member (json_node_get_object (node), "error");
+  g_assert_cmpstr (string_member (error, "kind"), ==, "rate_limited");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (error, "attempts")), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (
+    json_object_get_array_member (error, "attempts"), 0), "retry_after_ms"), ==, 86400000);
+  g_assert_cmpint (mock_requests (env), ==, 1);
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1650,6 +1675,7 @@ main (int    argc,
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);
   add ("/cli/run/retry-after", test_run_rate_limit_retry_after);
+  add ("/cli/run/retry-after-too-long", test_run_retry_after_too_long);
   add ("/cli/usage-errors", test_usage_errors);
   add ("/cli/secrets", test_secrets);
   add ("/cli/version-and-help", test_version_and_help);

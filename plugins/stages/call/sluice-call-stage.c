@@ -10,6 +10,7 @@
 #define DEFAULT_MAX_ATTEMPTS 3
 #define MAX_ATTEMPTS_LIMIT   100
 #define DEFAULT_BASE_MS      1000
+#define DEFAULT_MAX_RETRY_AFTER_MS (2 * 60 * 1000)
 #define DEFAULT_CAP_MS       (30 * 1000)
 /* Near the deadline, the least time worth starting another attempt with
  * (or the attempt timeout, when that is shorter). */
@@ -31,6 +32,7 @@ struct _SluiceCallStage
   guint           max_attempts;
   gint64          base_ms;
   gint64          cap_ms;
+  gint64          max_retry_after_ms;
   gboolean        full_jitter;
 };
 
@@ -149,7 +151,9 @@ read_retry (SluiceCallStage  *self,
   self->max_attempts = node != NULL ? (guint) json_node_get_int (node) : DEFAULT_MAX_ATTEMPTS;
 
   if (!sluice_config_get_duration (retry, "base", DEFAULT_BASE_MS, &self->base_ms, error) ||
-      !sluice_config_get_duration (retry, "cap", DEFAULT_CAP_MS, &self->cap_ms, error))
+      !sluice_config_get_duration (retry, "cap", DEFAULT_CAP_MS, &self->cap_ms, error) ||
+      !sluice_config_get_duration (retry, "max_retry_after", DEFAULT_MAX_RETRY_AFTER_MS,
+                                   &self->max_retry_after_ms, error))
     {
       g_prefix_error (error, "retry: ");
       return FALSE;
@@ -513,7 +517,15 @@ schedule_retry (GTask          *task,
     return FALSE;
 
   /* A Retry-After longer than the cap is still honoured: retrying
-   * earlier would only be refused again. */
+   * earlier would only be refused again. One longer than max_retry_after
+   * (a day, say) is not waited for at all: the request fails now. */
+  if (retry_after > self->max_retry_after_ms)
+    {
+      g_debug ("request %s: not retrying: the provider asks to wait %" G_GINT64_FORMAT
+               " ms, more than retry.max_retry_after", sluice_context_get_request_id (call->context),
+               retry_after);
+      return FALSE;
+    }
   delay = MAX (backoff_ms (self, call->index), retry_after);
 
   if (self->deadline_ms > 0)
