@@ -128,7 +128,7 @@ sluice_batch_new (SluicePipeline            *pipeline,
 
   self->store = sluice_job_store_open (options->output_path, sluice_pipeline_get_path (pipeline),
                                        options->input_path, options->resume,
-                                       options->overwrite, error);
+                                       options->overwrite, options->retry_failed, error);
   if (self->store == NULL)
     {
       sluice_batch_free (self);
@@ -517,6 +517,15 @@ on_backlog_check (gpointer user_data)
 static void
 pump (SluiceBatch *self)
 {
+  if (self->fatal == NULL && sluice_job_store_has_failed (self->store))
+    {
+      /* Results that cannot be saved must not be paid for: stop here. */
+      self->fatal = g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                                 "%s: results can no longer be saved (is the disk full?); "
+                                 "stopped taking jobs, run again with --resume",
+                                 sluice_job_store_get_path (self->store));
+      self->stopping = TRUE;
+    }
   if (self->reading || self->eof || self->stopping || self->fatal != NULL)
     return;
   if (self->in_flight >= self->options.concurrency || self->backlog_source != 0)
@@ -613,6 +622,8 @@ sluice_batch_get_summary (SluiceBatch *self)
 
   json_object_set_int_member (summary, "ok", (gint64) self->ok);
   json_object_set_int_member (summary, "failed", (gint64) self->failed);
+  json_object_set_int_member (summary, "failed_total",
+                              MAX ((gint64) self->failed, sluice_job_store_count_failed (self->store)));
   json_object_set_int_member (summary, "resumed", (gint64) self->resumed);
   json_object_set_int_member (summary, "blank", (gint64) self->blank);
   json_object_set_int_member (summary, "interrupted", (gint64) self->interrupted);

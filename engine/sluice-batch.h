@@ -15,6 +15,7 @@ typedef struct
   guint       concurrency;    /* jobs in flight at most */
   gboolean    resume;
   gboolean    overwrite;
+  gboolean    retry_failed;   /* with resume: run jobs that ended in an error again */
   gboolean    progress;       /* draw a progress line on stderr */
   gint64      grace_ms;       /* after stop: how long in-flight jobs may finish */
 } SluiceBatchOptions;
@@ -36,8 +37,9 @@ gboolean     sluice_batch_run_finish   (SluiceBatch               *self,
  * and left for --resume. */
 void         sluice_batch_stop         (SluiceBatch               *self);
 gboolean     sluice_batch_was_stopped  (SluiceBatch               *self);
-/* ok, failed, resumed, blank, interrupted, retries, cost_usd,
- * cost_unknown, p50_ms, p95_ms, elapsed_s, jobs_per_s, state_file */
+/* ok, failed, failed_total (over every run of this batch), resumed, blank,
+ * interrupted, retries, cost_usd, cost_unknown, p50_ms, p95_ms, elapsed_s,
+ * jobs_per_s, output, state_file */
 JsonObject  *sluice_batch_get_summary  (SluiceBatch               *self);
 void         sluice_batch_free         (SluiceBatch               *self);
 

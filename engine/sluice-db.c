@@ -42,6 +42,7 @@ struct _SluiceDb
   GQueue    queue;      /* Item*, guarded by mutex */
   gboolean  closing;    /* guarded by mutex */
   GError   *error;      /* first failure since the last flush, guarded by mutex */
+  gboolean  failed;     /* some work was lost, guarded by mutex */
 };
 
 static gboolean
@@ -88,12 +89,26 @@ static void
 record_failure (SluiceDb *self,
                 GError   *error)
 {
-  g_warning ("%s: %s", self->path, error->message);
   g_mutex_lock (&self->mutex);
+  /* One warning per failure spell, not one per item of a full disk. */
+  if (!self->failed)
+    g_warning ("%s: %s", self->path, error->message);
+  self->failed = TRUE;
   if (self->error == NULL)
     self->error = g_steal_pointer (&error);
   g_mutex_unlock (&self->mutex);
   g_clear_error (&error);
+}
+
+gboolean
+sluice_db_has_failed (SluiceDb *self)
+{
+  gboolean failed;
+
+  g_mutex_lock (&self->mutex);
+  failed = self->failed;
+  g_mutex_unlock (&self->mutex);
+  return failed;
 }
 
 static void

@@ -67,12 +67,16 @@ sluice_job_store_hash_line (const char *line,
 static gboolean
 rewrite_output (SluiceJobStore  *self,
                 const char      *output_path,
+                gboolean         retry_failed,
                 GError         **error)
 {
   g_autoptr(JsonArray) rows = NULL;
   FILE *out;
 
-  rows = sluice_db_query (self->state_path, "SELECT line, line_hash, result FROM jobs ORDER BY line", error);
+  rows = sluice_db_query (self->state_path,
+                          retry_failed ? "SELECT line, line_hash, result FROM jobs WHERE ok = 1 ORDER BY line"
+                                       : "SELECT line, line_hash, result FROM jobs ORDER BY line",
+                          error);
   if (rows == NULL)
     return FALSE;
 
@@ -167,6 +171,7 @@ sluice_job_store_open (const char  *output_path,
                        const char  *input_path,
                        gboolean     resume,
                        gboolean     overwrite,
+                       gboolean     retry_failed,
                        GError     **error)
 {
   SluiceJobStore *self;
@@ -223,7 +228,7 @@ sluice_job_store_open (const char  *output_path,
       return NULL;
     }
 
-  if (!rewrite_output (self, output_path, error))
+  if (!rewrite_output (self, output_path, retry_failed, error))
     {
       sluice_job_store_close (self);
       return NULL;
@@ -333,6 +338,23 @@ sluice_job_store_flush_finish (SluiceJobStore  *self,
                                GError         **error)
 {
   return sluice_db_flush_finish (self->db, result, error);
+}
+
+gboolean
+sluice_job_store_has_failed (SluiceJobStore *self)
+{
+  return sluice_db_has_failed (self->db);
+}
+
+gint64
+sluice_job_store_count_failed (SluiceJobStore *self)
+{
+  g_autoptr(JsonArray) rows = sluice_db_query (self->state_path,
+                                               "SELECT count(*) AS n FROM jobs WHERE ok = 0", NULL);
+
+  if (rows == NULL || json_array_get_length (rows) != 1)
+    return -1;
+  return json_object_get_int_member (json_array_get_object_element (rows, 0), "n");
 }
 
 const char *

@@ -63,7 +63,9 @@ print_summary (JsonObject *summary,
           json_object_get_int_member (summary, "ok"),
           json_object_get_int_member (summary, "failed"));
   if (json_object_get_int_member (summary, "resumed") > 0)
-    printf (", %" G_GINT64_FORMAT " already done (resumed)", json_object_get_int_member (summary, "resumed"));
+    printf (", %" G_GINT64_FORMAT " already done (resumed; %" G_GINT64_FORMAT " failed in all)",
+            json_object_get_int_member (summary, "resumed"),
+            json_object_get_int_member (summary, "failed_total"));
   if (json_object_get_int_member (summary, "interrupted") > 0)
     printf (", %" G_GINT64_FORMAT " interrupted (left for --resume)", json_object_get_int_member (summary, "interrupted"));
   if (json_object_get_int_member (summary, "blank") > 0)
@@ -88,12 +90,13 @@ sluice_cmd_batch (int    argc,
   g_autofree char *output = NULL;
   g_autofree char *grace = NULL;
   int concurrency = DEFAULT_CONCURRENCY;
-  gboolean resume = FALSE, overwrite = FALSE, quiet = FALSE, json = FALSE;
+  gboolean resume = FALSE, overwrite = FALSE, retry_failed = FALSE, quiet = FALSE, json = FALSE;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Where results go, one JSON line per input line (required)", "OUT.jsonl" },
     { "concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Jobs in flight at most (default 16)", "N" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue an interrupted batch: finished jobs are not run again", NULL },
     { "overwrite", 0, 0, G_OPTION_ARG_NONE, &overwrite, "Discard an earlier batch's output and state", NULL },
+    { "retry-failed", 0, 0, G_OPTION_ARG_NONE, &retry_failed, "With --resume: run the jobs that ended in an error again", NULL },
     { "grace", 0, 0, G_OPTION_ARG_STRING, &grace, "After Ctrl-C, how long jobs in flight may finish (default 10s)", "DURATION" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
@@ -116,8 +119,10 @@ sluice_cmd_batch (int    argc,
     "Batch line format is accepted too: its \"body\" is the input). Each job\n"
     "ends as exactly one output line: {\"custom_id\", \"line\", \"output\"} or\n"
     "{\"custom_id\", \"line\", \"error\"}. Job state is kept in OUT.jsonl.sluice-state,\n"
-    "so --resume after a crash or Ctrl-C re-runs no finished job.\n\n"
-    "Exit status: 0 all jobs ok, 1 some jobs failed, 2 the batch could not run,\n"
+    "so --resume after a crash or Ctrl-C re-runs no finished job\n"
+    "(--resume --retry-failed also re-runs the jobs that ended in an error).\n\n"
+    "Exit status: 0 all jobs ok, 1 some jobs failed (in any run of the batch),\n"
+    "2 the batch could not run,\n"
     "130 interrupted (resumable).");
   if (!g_option_context_parse (options, &argc, &argv, &error))
     {
@@ -144,6 +149,11 @@ sluice_cmd_batch (int    argc,
       fprintf (stderr, "sluice batch: --grace must be a duration such as 10s\n");
       return SLUICE_EXIT_USAGE;
     }
+  if (retry_failed && !resume)
+    {
+      fprintf (stderr, "sluice batch: --retry-failed goes with --resume\n");
+      return SLUICE_EXIT_USAGE;
+    }
   if (resume && overwrite)
     {
       fprintf (stderr, "sluice batch: --resume and --overwrite exclude each other\n");
@@ -160,6 +170,7 @@ sluice_cmd_batch (int    argc,
   batch_options.concurrency = (guint) concurrency;
   batch_options.resume = resume;
   batch_options.overwrite = overwrite;
+  batch_options.retry_failed = retry_failed;
   batch_options.progress = !quiet && isatty (STDERR_FILENO);
   batch_options.grace_ms = grace_ms;
 
@@ -195,7 +206,7 @@ sluice_cmd_batch (int    argc,
       status = SLUICE_EXIT_INTERRUPTED;
     }
   else
-    status = json_object_get_int_member (summary, "failed") > 0 ? SLUICE_EXIT_FAILED : SLUICE_EXIT_OK;
+    status = json_object_get_int_member (summary, "failed_total") > 0 ? SLUICE_EXIT_FAILED : SLUICE_EXIT_OK;
 
   g_clear_error (&run.error);
   sluice_batch_free (run.batch);

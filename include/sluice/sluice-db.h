@@ -96,6 +96,15 @@ gboolean  sluice_db_flush_finish  (SluiceDb             *self,
                                    GAsyncResult         *result,
                                    GError              **error);
 /**
+ * sluice_db_has_failed: (skip)
+ * @self: a #SluiceDb
+ *
+ * Returns: %TRUE once some work could not be committed even item by item
+ *   (a full disk, say): producers should stop adding to it
+ */
+gboolean  sluice_db_has_failed    (SluiceDb             *self);
+
+/**
  * sluice_db_close: (skip)
  * @self: (transfer full): a #SluiceDb
  *

@@ -1562,6 +1562,53 @@ test_run_retry_after_too_long (void)
   g_assert_cmpint (mock_requests (env), ==, 1);
 }
 
+/* The exit status counts failures of every run of a batch, and
+ * --resume --retry-failed runs the failed jobs again, once each. */
+static void
+test_batch_retry_failed (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *scenario = env_write (env, "scenario.json",
+    "{\"rules\": [{\"match\": \"FAILME\", \"sequence\": [], \"then\": {\"kind\": \"status\", \"status\": 400}}]}");
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *input = env_write (env, "in.jsonl",
+    "{\"custom_id\": \"a\", \"input\": {\"text\": \"I love it\"}}\n"
+    "{\"custom_id\": \"b\", \"input\": {\"text\": \"FAILME please\"}}\n"
+    "{\"custom_id\": \"c\", \"input\": {\"text\": \"awful\"}}\n");
+  g_autofree char *output = env_path (env, "out.jsonl");
+  g_autofree char *text = NULL;
+  g_autoptr(Result) first = NULL;
+  g_autoptr(Result) again = NULL;
+  g_autoptr(Result) retried = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  mock_start (env, "--scenario", scenario, NULL);
+  first = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
+  assert_status (first, 1);
+
+  /* nothing left to run, but the batch still holds a failure */
+  again = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", "--resume", NULL);
+  assert_status (again, 1);
+  g_assert_cmpint (mock_requests (env), ==, 3);
+
+  mock_stop (env);
+  mock_start (env, NULL);
+  retried = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", "--resume",
+                     "--retry-failed", NULL);
+  assert_status (retried, 0);
+  g_assert_cmpint (mock_requests (env), ==, 1);
+
+  text = read_text (output);
+  lines = g_strsplit (g_strstrip (text), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(JsonNode) node = parse_json (lines[i]);
+
+      g_assert_true (json_object_has_member (json_node_get_object (node), "output"));
+    }
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1670,6 +1717,7 @@ main (int    argc,
   add ("/cli/batch/interrupt-then-resume", test_batch_interrupt_then_resume);
   add ("/cli/batch/openai-format", test_batch_openai_format);
   add ("/cli/batch/output-safety", test_batch_output_safety);
+  add ("/cli/batch/retry-failed", test_batch_retry_failed);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
