@@ -25,6 +25,40 @@ G_BEGIN_DECLS
 SoupSession *sluice_http_get_session        (void);
 
 /**
+ * SLUICE_HTTP_MAX_BODY:
+ *
+ * The largest response body sluice reads (64 MB, after decompression).
+ */
+#define SLUICE_HTTP_MAX_BODY (64 << 20)
+
+/**
+ * sluice_http_send_and_read_async:
+ * @message: the request
+ * @max_bytes: the largest body accepted
+ * @cancellable: (nullable): cancels the exchange
+ * @callback: (scope async): called with the whole body
+ * @user_data: (closure): data for @callback
+ *
+ * Like soup_session_send_and_read_async() on the shared session, but a
+ * body larger than @max_bytes (an endless stream, a decompression bomb)
+ * fails with %G_IO_ERROR_MESSAGE_TOO_LARGE instead of filling memory.
+ */
+void         sluice_http_send_and_read_async  (SoupMessage         *message,
+                                               gsize                max_bytes,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+/**
+ * sluice_http_send_and_read_finish:
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the body
+ */
+GBytes      *sluice_http_send_and_read_finish (GAsyncResult        *result,
+                                               GError             **error);
+
+/**
  * sluice_http_parse_retry_after:
  * @headers: response headers
  *

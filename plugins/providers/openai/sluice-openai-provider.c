@@ -906,8 +906,18 @@ on_send_and_read (GObject      *source,
   SluiceOpenaiProvider *self = g_task_get_source_object (task);
   SoupMessage *msg = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_autoptr(GBytes) bytes = sluice_http_send_and_read_finish (result, &error);
   SluiceResponse *response;
+
+  if (bytes == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE))
+    {
+      g_autofree char *message = g_strdup_printf ("HTTP %u from %s: %s", soup_message_get_status (msg),
+                                                  self->host, error->message);
+      SluiceResponse *too_large = error_response (soup_message_get_status (msg), SLUICE_ERROR_MALFORMED, message);
+
+      g_task_return_pointer (task, too_large, g_object_unref);
+      return;
+    }
 
   if (bytes == NULL)
     {
@@ -1004,8 +1014,8 @@ sluice_openai_provider_send_async (SluiceProvider      *provider,
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
 
   g_task_set_task_data (task, g_object_ref (msg), g_object_unref);
-  soup_session_send_and_read_async (sluice_http_get_session (), msg, G_PRIORITY_DEFAULT,
-                                    cancellable, on_send_and_read, g_steal_pointer (&task));
+  sluice_http_send_and_read_async (msg, SLUICE_HTTP_MAX_BODY, cancellable,
+                                   on_send_and_read, g_steal_pointer (&task));
 }
 
 static SluiceResponse *
