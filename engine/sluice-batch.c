@@ -10,9 +10,12 @@
 
 #include <gio/gunixinputstream.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #define PROGRESS_INTERVAL_MS 250
+/* The longest input line read; a longer one is one failed job. */
+#define MAX_LINE_BYTES (16 << 20)
 /* When the database writers fall this far behind (in work items per job
  * slot), no new job starts until they catch up: results wait on disk,
  * not in memory. */
@@ -30,7 +33,10 @@ struct _SluiceBatch
   char              *output_path;
 
   SluiceJobStore    *store;
-  GDataInputStream  *input;
+  GBufferedInputStream *input;         /* lines are cut from its buffer */
+  gboolean           input_eof;          /* the stream has no more bytes */
+  gboolean           skipping;           /* inside a line longer than MAX_LINE_BYTES */
+  guint64            long_line_hash;     /* of the long line's first bytes */
   GCancellable      *jobs_cancellable;   /* cancels in-flight jobs after the grace */
   GTask             *task;
 
@@ -122,9 +128,8 @@ sluice_batch_new (SluicePipeline            *pipeline,
         self->input_size = g_file_info_get_size (info);
     }
 
-  self->input = g_data_input_stream_new (stream);
-  g_data_input_stream_set_newline_type (self->input, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  g_buffered_input_stream_set_buffer_size (G_BUFFERED_INPUT_STREAM (self->input), 64 * 1024);
+  /* The buffer bounds a line: a longer one fails its job, memory stays put. */
+  self->input = G_BUFFERED_INPUT_STREAM (g_buffered_input_stream_new_sized (stream, MAX_LINE_BYTES));
 
   self->store = sluice_job_store_open (options->output_path, sluice_pipeline_get_path (pipeline),
                                        options->input_path, options->resume,
@@ -417,13 +422,41 @@ context_from_line (Job        *job,
   return context;
 }
 
+/* A line that cannot even be read as text becomes a job that fails at
+ * once, so it still ends as exactly one output line. */
+static void G_GNUC_PRINTF (3, 4)
+start_failed_job (SluiceBatch *self,
+                  guint64      hash,
+                  const char  *format,
+                  ...)
+{
+  Job *job = g_new0 (Job, 1);
+  g_autoptr(GError) error = NULL;
+  va_list args;
+
+  va_start (args, format);
+  error = g_error_new_valist (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT, format, args);
+  va_end (args);
+
+  job->batch = self;
+  job->line = self->line_no;
+  job->hash = hash;
+  job->custom_id = g_strdup_printf ("line-%" G_GUINT64_FORMAT, job->line);
+  job->custom_id_node = json_node_init_string (json_node_alloc (), job->custom_id);
+  job->context = sluice_context_new (NULL);
+  sluice_context_set_error (job->context, error, "batch");
+  sluice_context_set_label (job->context, "job", job->custom_id);
+  self->in_flight++;
+  sluice_pipeline_process_async (self->pipeline, job->context, self->jobs_cancellable,
+                                 on_job_done, job);
+}
+
 static void
 start_job (SluiceBatch *self,
            const char  *text,
            gsize        length)
 {
   Job *job = g_new0 (Job, 1);
-  g_autofree char *line_label = NULL;
 
   job->batch = self;
   job->line = self->line_no;
@@ -445,44 +478,26 @@ is_blank (const char *text)
   return TRUE;
 }
 
+/* One line of input (without its newline), or a line too long to keep. */
 static void
-on_line_read (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+handle_line (SluiceBatch *self,
+             char        *text,
+             gsize        length,
+             gboolean     too_long)
 {
-  SluiceBatch *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *text = NULL;
-  gsize length = 0;
   gboolean hash_matches = TRUE;
-
-  self->reading = FALSE;
-  text = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, &length, &error);
-
-  if (text == NULL)
-    {
-      if (error != NULL && self->fatal == NULL)
-        self->fatal = g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s",
-                                   self->input_path, error->message);
-      self->eof = TRUE;
-      maybe_finish (self);
-      return;
-    }
+  guint64 hash;
 
   self->line_no++;
   self->bytes_read += length + 1;
-  if (length > 0 && text[length - 1] == '\r')
+  if (text != NULL && length > 0 && text[length - 1] == '\r')
     text[--length] = '\0';
 
   if (self->stopping)
-    {
-      /* Read before the stop, not started: left for --resume. */
-      maybe_finish (self);
-      return;
-    }
+    return;   /* read before the stop, not started: left for --resume */
 
-  if (sluice_job_store_is_done (self->store, self->line_no,
-                                sluice_job_store_hash_line (text, length), &hash_matches))
+  hash = too_long ? self->long_line_hash : sluice_job_store_hash_line (text, length);
+  if (sluice_job_store_is_done (self->store, self->line_no, hash, &hash_matches))
     {
       if (!hash_matches && self->fatal == NULL)
         {
@@ -495,13 +510,101 @@ on_line_read (GObject      *source,
         }
       self->resumed++;
     }
+  else if (too_long)
+    start_failed_job (self, hash, "line %" G_GUINT64_FORMAT " is longer than %d MB",
+                      self->line_no, MAX_LINE_BYTES >> 20);
   else if (is_blank (text))
     self->blank++;
   else
     start_job (self, text, length);
+}
 
-  pump (self);
-  maybe_finish (self);
+static void read_line (SluiceBatch *self);
+static gboolean may_take_more (SluiceBatch *self);
+
+static void
+on_filled (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  SluiceBatch *self = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_buffered_input_stream_fill_finish (G_BUFFERED_INPUT_STREAM (source), result, &error);
+
+  if (n < 0)
+    {
+      if (self->fatal == NULL)
+        self->fatal = g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s",
+                                   self->input_path, error->message);
+      self->reading = FALSE;
+      self->eof = TRUE;
+      maybe_finish (self);
+      return;
+    }
+  if (n == 0)
+    self->input_eof = TRUE;
+  read_line (self);
+}
+
+/* Cuts lines from the buffer while jobs may start, filling it
+ * (asynchronously) when it holds no complete line. A loop, not recursion:
+ * a resumed batch may skip millions of finished lines here. */
+static void
+read_line (SluiceBatch *self)
+{
+  GInputStream *stream = G_INPUT_STREAM (self->input);
+
+  for (;;)
+    {
+      gsize available = 0;
+      const char *buffer;
+      const char *newline;
+
+      if (self->stopping || self->fatal != NULL)
+        {
+          /* A line half read stays in the input for --resume. */
+          self->reading = FALSE;
+          maybe_finish (self);
+          return;
+        }
+
+      buffer = g_buffered_input_stream_peek_buffer (self->input, &available);
+      newline = memchr (buffer, '\n', available);
+
+      if (newline != NULL || (self->input_eof && available > 0))
+        {
+          gsize length = newline != NULL ? (gsize) (newline - buffer) : available;
+          g_autofree char *text = self->skipping ? NULL : g_strndup (buffer, length);
+
+          g_input_stream_skip (stream, length + (newline != NULL), NULL, NULL);
+          handle_line (self, text, length, self->skipping);
+          self->skipping = FALSE;
+          if (may_take_more (self))
+            continue;
+          self->reading = FALSE;
+          maybe_finish (self);
+          return;
+        }
+
+      if (self->input_eof)
+        {
+          self->reading = FALSE;
+          self->eof = TRUE;
+          maybe_finish (self);
+          return;
+        }
+
+      if (available >= MAX_LINE_BYTES)
+        {
+          if (!self->skipping)
+            self->long_line_hash = sluice_job_store_hash_line (buffer, available);
+          self->skipping = TRUE;
+          self->bytes_read += available;
+          g_input_stream_skip (stream, available, NULL, NULL);
+        }
+      g_buffered_input_stream_fill_async (self->input, -1, G_PRIORITY_DEFAULT, NULL, on_filled, self);
+      return;
+    }
 }
 
 static gboolean
@@ -514,8 +617,10 @@ on_backlog_check (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-pump (SluiceBatch *self)
+/* Whether another line may be read and started now; when the database
+ * writers lag, schedules a later look. */
+static gboolean
+may_take_more (SluiceBatch *self)
 {
   if (self->fatal == NULL && sluice_job_store_has_failed (self->store))
     {
@@ -526,18 +631,25 @@ pump (SluiceBatch *self)
                                  sluice_job_store_get_path (self->store));
       self->stopping = TRUE;
     }
-  if (self->reading || self->eof || self->stopping || self->fatal != NULL)
-    return;
+  if (self->eof || self->stopping || self->fatal != NULL)
+    return FALSE;
   if (self->in_flight >= self->options.concurrency || self->backlog_source != 0)
-    return;
+    return FALSE;
   if (sluice_db_get_backlog () > MAX_BACKLOG_PER_SLOT * self->options.concurrency)
     {
       self->backlog_source = g_timeout_add (BACKLOG_RETRY_MS, on_backlog_check, self);
-      return;
+      return FALSE;
     }
+  return TRUE;
+}
 
+static void
+pump (SluiceBatch *self)
+{
+  if (self->reading || !may_take_more (self))
+    return;
   self->reading = TRUE;
-  g_data_input_stream_read_line_async (self->input, G_PRIORITY_DEFAULT, NULL, on_line_read, self);
+  read_line (self);
 }
 
 void

@@ -1609,6 +1609,50 @@ test_batch_retry_failed (void)
     }
 }
 
+/* A line longer than the 16 MB line buffer fails alone; the lines around
+ * it run, and memory does not grow with it. */
+static void
+test_batch_long_line (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autoptr(GString) contents = g_string_new ("{\"custom_id\": \"a\", \"input\": {\"text\": \"I love it\"}}\n"
+                                              "{\"custom_id\": \"big\", \"input\": {\"text\": \"");
+  g_autofree char *input = NULL;
+  g_autofree char *output = env_path (env, "out.jsonl");
+  g_autofree char *text = NULL;
+  g_autoptr(Result) result = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint errors = 0;
+
+  for (guint i = 0; i < (17u << 20) / 64; i++)
+    g_string_append (contents, "0123456789012345678901234567890123456789012345678901234567890123");
+  g_string_append (contents, "\"}}\n{\"custom_id\": \"c\", \"input\": {\"text\": \"awful\"}}\n");
+  input = env_write (env, "in.jsonl", contents->str);
+
+  mock_start (env, NULL);
+  result = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
+  assert_status (result, 1);
+  text = read_text (output);
+  lines = g_strsplit (g_strstrip (text), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(JsonNode) node = parse_json (lines[i]);
+      JsonObject *line = json_node_get_object (node);
+
+      if (json_object_has_member (line, "error"))
+        {
+          errors++;
+          g_assert_cmpint (json_object_get_int_member (line, "line"), ==, 2);
+          g_assert_cmpstr (string_member (json_object_get_object_member (line, "error"), "message"), ==,
+                           "line 2 is longer than 16 MB");
+        }
+    }
+  g_assert_cmpuint (errors, ==, 1);
+  g_assert_cmpint (mock_requests (env), ==, 2);
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1718,6 +1762,7 @@ main (int    argc,
   add ("/cli/batch/openai-format", test_batch_openai_format);
   add ("/cli/batch/output-safety", test_batch_output_safety);
   add ("/cli/batch/retry-failed", test_batch_retry_failed);
+  add ("/cli/batch/long-line", test_batch_long_line);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
