@@ -16,6 +16,7 @@
 #define PROGRESS_INTERVAL_MS 250
 /* The longest input line read; a longer one is one failed job. */
 #define MAX_LINE_BYTES (16 << 20)
+#define READ_AHEAD_BYTES (256 << 10)
 /* When the database writers fall this far behind (in work items per job
  * slot), no new job starts until they catch up: results wait on disk,
  * not in memory. */
@@ -602,7 +603,9 @@ read_line (SluiceBatch *self)
           self->bytes_read += available;
           g_input_stream_skip (stream, available, NULL, NULL);
         }
-      g_buffered_input_stream_fill_async (self->input, -1, G_PRIORITY_DEFAULT, NULL, on_filled, self);
+      /* A little at a time: the buffer is only as full as a line needs. */
+      g_buffered_input_stream_fill_async (self->input, READ_AHEAD_BYTES, G_PRIORITY_DEFAULT, NULL,
+                                          on_filled, self);
       return;
     }
 }
