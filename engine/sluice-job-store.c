@@ -127,8 +127,17 @@ check_output_path (const char  *output_path,
                    "%s is not a regular file; the output must be one", output_path);
       return FALSE;
     }
+  /* Standard input may be the output file itself (-o out < out). */
+  if (g_strcmp0 (input_path, "-") == 0 && fstat (STDIN_FILENO, &other) == 0 &&
+      other.st_dev == out.st_dev && other.st_ino == out.st_ino)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "the output %s is the file standard input reads; choose another output",
+                   output_path);
+      return FALSE;
+    }
   for (guint i = 0; i < G_N_ELEMENTS (others); i++)
-    if (others[i] != NULL && g_stat (others[i], &other) == 0 &&
+    if (others[i] != NULL && g_strcmp0 (others[i], "-") != 0 && g_stat (others[i], &other) == 0 &&
         other.st_dev == out.st_dev && other.st_ino == out.st_ino)
       {
         g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
@@ -179,8 +188,7 @@ sluice_job_store_open (const char  *output_path,
   gboolean state_exists, output_exists;
   int lock_fd;
 
-  if (!check_output_path (output_path, pipeline_path,
-                          g_strcmp0 (input_path, "-") == 0 ? NULL : input_path, error))
+  if (!check_output_path (output_path, pipeline_path, input_path, error))
     return NULL;
   lock_fd = lock_batch (state_path, output_path, error);
   if (lock_fd < 0)
