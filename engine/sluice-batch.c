@@ -5,8 +5,8 @@
  */
 #define G_LOG_DOMAIN "sluice-batch"
 
-#include "sluice-batch.h"
-#include "sluice-job-store.h"
+#include "sluice-batch-private.h"
+#include "sluice-job-store-private.h"
 
 #include <gio/gunixinputstream.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 
 #define G_LOG_DOMAIN "sluice-diagnostic"
 
-#include "sluice-diagnostic.h"
+#include "sluice-diagnostic-private.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
 
 #define G_LOG_DOMAIN "sluice-document"
 
-#include "sluice-document.h"
+#include "sluice-document-private.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
 #include <libpeas/peas.h>
 
 #include "sluice-private.h"
-#include "sluice-schema.h"
+#include "sluice-schema-private.h"
 
 struct _SluiceEngine
 {

@@ -9,7 +9,7 @@
  */
 #define G_LOG_DOMAIN "sluice-job-store"
 
-#include "sluice-job-store.h"
+#include "sluice-job-store-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>

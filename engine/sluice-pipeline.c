@@ -5,8 +5,8 @@
 #define G_LOG_DOMAIN "sluice-pipeline"
 
 #include "sluice-private.h"
-#include "sluice-document.h"
-#include "sluice-schema.h"
+#include "sluice-document-private.h"
+#include "sluice-schema-private.h"
 
 #include <string.h>
 

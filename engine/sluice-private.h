@@ -5,7 +5,7 @@
 #pragma once
 
 #include "sluice.h"
-#include "sluice-diagnostic.h"
+#include "sluice-diagnostic-private.h"
 
 G_BEGIN_DECLS
 

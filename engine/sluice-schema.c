@@ -19,7 +19,7 @@
  */
 #define G_LOG_DOMAIN "sluice-schema"
 
-#include "sluice-schema.h"
+#include "sluice-schema-private.h"
 #include "sluice.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sluice-cli.h"
+#include "sluice-cli-private.h"
 
 static const struct {
   const char *name;

@@ -6,8 +6,8 @@
 #include <unistd.h>
 #include <glib-unix.h>
 
-#include "sluice-cli.h"
-#include "sluice-batch.h"
+#include "sluice-cli-private.h"
+#include "sluice-batch-private.h"
 
 #define DEFAULT_CONCURRENCY 16
 #define DEFAULT_GRACE "10s"

@@ -4,7 +4,7 @@
  */
 #include <stdio.h>
 
-#include "sluice-cli.h"
+#include "sluice-cli-private.h"
 #include "sluice-private.h"
 
 /* File order: a person reads the problems top to bottom. */

@@ -10,7 +10,7 @@
 #include <glib/gstdio.h>
 #include <sys/stat.h>
 
-#include "sluice-cli.h"
+#include "sluice-cli-private.h"
 
 #define MAX_INPUT_BYTES (256 << 20)
 

@@ -9,8 +9,8 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "sluice-diagnostic.h"
-#include "sluice-document.h"
+#include "sluice-diagnostic-private.h"
+#include "sluice-document-private.h"
 
 static GPtrArray *
 diagnostics_new (void)

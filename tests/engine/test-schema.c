@@ -1,5 +1,5 @@
 /* test-schema.c — tests for the compiled JSON Schema validator */
-#include "sluice-schema.h"
+#include "sluice-schema-private.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* sluice-cli.h — the subcommands of the sluice executable.
+/* sluice-cli-private.h — the subcommands of the sluice executable.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

@@ -1,4 +1,4 @@
-/* sluice-diagnostic.h: problems found in a file, with their positions
+/* sluice-diagnostic-private.h: problems found in a file, with their positions
  *
  * Private to libsluice.
  */

@@ -1,4 +1,4 @@
-/* sluice-job-store.h — batch job state: the source of truth for --resume.
+/* sluice-job-store-private.h — batch job state: the source of truth for --resume.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

@@ -1,4 +1,4 @@
-/* sluice-schema.h — compiled JSON Schema validator (private to libsluice-1)
+/* sluice-schema-private.h — compiled JSON Schema validator (private to libsluice-1)
  *
  * A schema is compiled once into a tree of C structs and can then validate
  * any number of instances, from several threads at once.  The supported

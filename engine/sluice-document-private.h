@@ -1,4 +1,4 @@
-/* sluice-document.h: a pipeline file as a JSON tree that remembers where
+/* sluice-document-private.h: a pipeline file as a JSON tree that remembers where
  * every node came from
  *
  * Private to libsluice.
@@ -8,7 +8,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-#include "sluice-diagnostic.h"
+#include "sluice-diagnostic-private.h"
 
 G_BEGIN_DECLS
 

@@ -1,4 +1,4 @@
-/* sluice-batch.h — runs a pipeline over a JSONL file of jobs.
+/* sluice-batch-private.h — runs a pipeline over a JSONL file of jobs.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
