@@ -308,6 +308,35 @@ sluice_context_request_rerun (SluiceContext *self,
   self->rerun_stage = g_strdup (stage);
 }
 
+void
+sluice_context_ask_for_correction (SluiceContext *self,
+                                   const char    *feedback)
+{
+  g_autoptr(JsonArray) messages = json_array_new ();
+  JsonObject *message;
+
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_return_if_fail (feedback != NULL);
+
+  for (guint i = 0; self->messages != NULL && i < json_array_get_length (self->messages); i++)
+    json_array_add_element (messages, json_node_copy (json_array_get_element (self->messages, i)));
+
+  message = json_object_new ();
+  json_object_set_string_member (message, "role", "assistant");
+  json_object_set_string_member (message, "content",
+                                 self->response != NULL && sluice_response_get_text (self->response) != NULL
+                                   ? sluice_response_get_text (self->response) : "");
+  json_array_add_object_element (messages, message);
+
+  message = json_object_new ();
+  json_object_set_string_member (message, "role", "user");
+  json_object_set_string_member (message, "content", feedback);
+  json_array_add_object_element (messages, message);
+
+  sluice_context_set_messages (self, messages);
+  sluice_context_request_rerun (self, "call");
+}
+
 const char *
 sluice_context_get_rerun_stage (SluiceContext *self)
 {

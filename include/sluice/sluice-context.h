@@ -158,6 +158,16 @@ JsonObject     *sluice_context_get_labels         (SluiceContext  *self);
 void            sluice_context_request_rerun      (SluiceContext  *self,
                                                    const char     *stage);
 /**
+ * sluice_context_ask_for_correction:
+ * @feedback: what was wrong with the answer, addressed to the model
+ *
+ * Appends the model's answer and @feedback (as the user) to the messages
+ * and asks to re-run from the `call` stage: the stage then returns
+ * %SLUICE_VERDICT_RERUN.
+ */
+void            sluice_context_ask_for_correction (SluiceContext  *self,
+                                                   const char     *feedback);
+/**
  * sluice_context_get_rerun_stage:
  * Returns: (transfer none) (nullable): the stage asked for
  */

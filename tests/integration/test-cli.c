@@ -1653,6 +1653,34 @@ test_batch_long_line (void)
   g_assert_cmpint (mock_requests (env), ==, 2);
 }
 
+/* An answer without JSON is sent back once with feedback (parse's
+ * correction_retries); the second answer is used. */
+static void
+test_run_parse_correction (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *scenario = env_write (env, "scenario.json",
+    /* only a request that carries the feedback gets JSON back */
+    "{\"rules\": [{\"match\": \"held no JSON\", \"sequence\": [], \"then\": \"ok\"}, "
+    "{\"sequence\": [], \"then\": {\"kind\": \"ok\", \"content\": \"It sounds positive to me.\"}}]}");
+  g_autofree char *pipeline = env_write (env, "p.yaml",
+    "name: corrected\n"
+    "stages:\n"
+    "  - assemble: {user: \"{{text}}\"}\n"
+    "  - call:\n"
+    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${OPENAI_BASE_URL}\", api_key: \"${OPENAI_API_KEY}\"}\n"
+    "  - parse: {correction_retries: 1}\n");
+  g_autoptr(Result) result = NULL;
+  g_autoptr(JsonNode) output = NULL;
+
+  mock_start (env, "--scenario", scenario, NULL);
+  result = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+  assert_status (result, 0);
+  output = parse_json (result->out);
+  assert_sentiment_output (output);
+  g_assert_cmpint (mock_requests (env), ==, 2);
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1769,6 +1797,7 @@ main (int    argc,
   add ("/cli/run/hang-timeout", test_run_hang_times_out);
   add ("/cli/run/retry-after", test_run_rate_limit_retry_after);
   add ("/cli/run/retry-after-too-long", test_run_retry_after_too_long);
+  add ("/cli/run/parse-correction", test_run_parse_correction);
   add ("/cli/usage-errors", test_usage_errors);
   add ("/cli/secrets", test_secrets);
   add ("/cli/version-and-help", test_version_and_help);

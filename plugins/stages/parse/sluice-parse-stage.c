@@ -13,6 +13,8 @@
 struct _SluiceParseStage
 {
   GObject parent_instance;
+
+  guint   correction_retries;
 };
 
 static void sluice_parse_stage_iface_init (SluiceStageInterface *iface);
@@ -143,6 +145,14 @@ sluice_parse_stage_process (SluiceStage    *stage,
   if (node == NULL)
     node = from_balanced (text);
 
+  if (node == NULL && sluice_context_get_n_reruns (context) < SLUICE_PARSE_STAGE (stage)->correction_retries)
+    {
+      sluice_context_ask_for_correction (context,
+                                         "Your answer held no JSON. Reply again with only the JSON "
+                                         "object, no prose and no Markdown.");
+      return SLUICE_VERDICT_RERUN;
+    }
+
   if (node == NULL)
     {
       /* The answer itself is not quoted: it may carry personal data. */
@@ -154,6 +164,28 @@ sluice_parse_stage_process (SluiceStage    *stage,
 
   sluice_context_set_output (context, node);
   return SLUICE_VERDICT_CONTINUE;
+}
+
+static gboolean
+sluice_parse_stage_configure (SluiceStage     *stage,
+                              SluicePipeline  *pipeline,
+                              JsonObject      *config,
+                              GError         **error)
+{
+  SluiceParseStage *self = SLUICE_PARSE_STAGE (stage);
+  gboolean has_call = FALSE;
+
+  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 0);
+  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
+    if (g_str_equal (sluice_pipeline_get_stage_name (pipeline, i), "call"))
+      has_call = TRUE;
+  if (self->correction_retries > 0 && !has_call)
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                           "correction_retries needs a call stage before parse");
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static void
@@ -169,5 +201,6 @@ sluice_parse_stage_init (SluiceParseStage *self)
 static void
 sluice_parse_stage_iface_init (SluiceStageInterface *iface)
 {
+  iface->configure = sluice_parse_stage_configure;
   iface->process = sluice_parse_stage_process;
 }

@@ -3,7 +3,8 @@
  *
  * A correction appends the model's answer and the violations to the
  * messages and re-runs from the `call` stage (bounded by
- * correction_retries and the pipeline's max_reruns).
+ * correction_retries and the pipeline's max_reruns; the parse stage's
+ * corrections count against the same bound).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -53,35 +54,6 @@ sluice_validate_stage_configure (SluiceStage     *stage,
   return TRUE;
 }
 
-static void
-ask_for_correction (SluiceContext *context,
-                    const GError  *violation)
-{
-  JsonArray *old = sluice_context_get_messages (context);
-  g_autoptr(JsonArray) messages = json_array_new ();
-  SluiceResponse *response = sluice_context_get_response (context);
-  g_autofree char *text = g_strdup_printf ("Your answer does not satisfy the required JSON Schema: %s. "
-                                           "Reply again with only the corrected JSON.",
-                                           violation->message);
-  JsonObject *message;
-
-  for (guint i = 0; old != NULL && i < json_array_get_length (old); i++)
-    json_array_add_element (messages, json_node_copy (json_array_get_element (old, i)));
-
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", "assistant");
-  json_object_set_string_member (message, "content", sluice_response_get_text (response));
-  json_array_add_object_element (messages, message);
-
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", "user");
-  json_object_set_string_member (message, "content", text);
-  json_array_add_object_element (messages, message);
-
-  sluice_context_set_messages (context, messages);
-  sluice_context_request_rerun (context, "call");
-}
-
 static SluiceVerdict
 sluice_validate_stage_process (SluiceStage    *stage,
                                SluiceContext  *context,
@@ -103,7 +75,11 @@ sluice_validate_stage_process (SluiceStage    *stage,
 
   if (sluice_context_get_n_reruns (context) < self->correction_retries)
     {
-      ask_for_correction (context, violation);
+      g_autofree char *feedback =
+        g_strdup_printf ("Your answer does not satisfy the required JSON Schema: %s. "
+                         "Reply again with only the corrected JSON.", violation->message);
+
+      sluice_context_ask_for_correction (context, feedback);
       return SLUICE_VERDICT_RERUN;
     }
 
