@@ -613,6 +613,25 @@ sluice_pipeline_get_stage_name (SluicePipeline *self,
   return g_ptr_array_index (self->stage_names, index);
 }
 
+static gint
+find_earlier_stage (SluicePipeline *self,
+                    const char     *name,
+                    guint           before)
+{
+  for (guint i = 0; i <= before && i < self->stage_names->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (self->stage_names, i), name) == 0)
+      return (gint) i;
+  return -1;
+}
+
+gboolean
+sluice_pipeline_has_stage (SluicePipeline *self,
+                           const char     *name)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  return find_earlier_stage (self, name, G_MAXUINT) >= 0;
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 typedef struct
@@ -645,16 +664,6 @@ fail_request (GTask        *task,
   run_next_complete (task);
 }
 
-static gint
-find_earlier_stage (SluicePipeline *self,
-                    const char     *name,
-                    guint           before)
-{
-  for (guint i = 0; i <= before && i < self->stage_names->len; i++)
-    if (g_strcmp0 (g_ptr_array_index (self->stage_names, i), name) == 0)
-      return (gint) i;
-  return -1;
-}
 
 /* Applies a stage's verdict; returns TRUE when the runner should go on
  * with run->index, FALSE when the request has moved to its complete phase. */

@@ -108,6 +108,19 @@ const char     *sluice_pipeline_get_stage_name   (SluicePipeline      *self,
                                                   guint                index);
 
 /**
+ * sluice_pipeline_has_stage:
+ * @self: a #SluicePipeline
+ * @name: a stage's plugin name
+ *
+ * Also true while the pipeline is being configured, for stages that come
+ * later in the file.
+ *
+ * Returns: %TRUE if the pipeline has a stage of that name
+ */
+gboolean        sluice_pipeline_has_stage        (SluicePipeline      *self,
+                                                  const char          *name);
+
+/**
  * sluice_pipeline_process_async:
  * @self: a #SluicePipeline
  * @context: the request; if it already carries an error (e.g. an input

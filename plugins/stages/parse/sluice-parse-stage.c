@@ -173,13 +173,9 @@ sluice_parse_stage_configure (SluiceStage     *stage,
                               GError         **error)
 {
   SluiceParseStage *self = SLUICE_PARSE_STAGE (stage);
-  gboolean has_call = FALSE;
 
   self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 0);
-  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
-    if (g_str_equal (sluice_pipeline_get_stage_name (pipeline, i), "call"))
-      has_call = TRUE;
-  if (self->correction_retries > 0 && !has_call)
+  if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
                            "correction_retries needs a call stage before parse");
