@@ -230,7 +230,6 @@ static const struct {
 } planned[] = {
   { "stage", "rate-limit" }, { "stage", "sanitize" }, { "stage", "token-count" },
   { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
-  { "provider", "anthropic" }, { "provider", "gemini" }, { "provider", "openai-compatible" },
   { "policy", "chain" }, { "policy", "route" }, { "policy", "weighted" }, { "policy", "least-latency" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
 };

@@ -13,29 +13,86 @@
 #define SOCKET_TIMEOUT_S 300
 #define IDLE_TIMEOUT_S 60
 
+static int
+env_limit (const char *name,
+           int         fallback)
+{
+  const char *env = g_getenv (name);
+  int value = env != NULL ? atoi (env) : fallback;
+
+  return value > 0 ? value : fallback;
+}
+
+static SoupSession *
+new_session (void)
+{
+  int max_conns = env_limit ("SLUICE_MAX_CONNS", DEFAULT_MAX_CONNS);
+  int per_host = env_limit ("SLUICE_MAX_CONNS_PER_HOST", max_conns);
+
+  /* libsoup 3.2 allows 2 connections per host unless told otherwise,
+   * which would serialize a batch against one provider. */
+  return soup_session_new_with_options ("max-conns", max_conns,
+                                        "max-conns-per-host", MIN (per_host, max_conns),
+                                        "timeout", SOCKET_TIMEOUT_S,
+                                        "idle-timeout", IDLE_TIMEOUT_S,
+                                        "user-agent", "sluice/" SLUICE_VERSION,
+                                        NULL);
+}
+
 SoupSession *
 sluice_http_get_session (void)
 {
   static SoupSession *session;
 
   if (session == NULL)
-    {
-      const char *env = g_getenv ("SLUICE_MAX_CONNS");
-      int max_conns = env != NULL ? atoi (env) : DEFAULT_MAX_CONNS;
-
-      if (max_conns <= 0)
-        max_conns = DEFAULT_MAX_CONNS;
-
-      /* libsoup 3.2 allows 2 connections per host unless told otherwise,
-       * which would serialize a batch against one provider. */
-      session = soup_session_new_with_options ("max-conns", max_conns,
-                                               "max-conns-per-host", max_conns,
-                                               "timeout", SOCKET_TIMEOUT_S,
-                                               "idle-timeout", IDLE_TIMEOUT_S,
-                                               "user-agent", "sluice/" SLUICE_VERSION,
-                                               NULL);
-    }
+    session = new_session ();
   return session;
+}
+
+SoupSession *
+sluice_http_get_stream_session (void)
+{
+  static SoupSession *session;
+
+  if (session == NULL)
+    session = new_session ();
+  return session;
+}
+
+SluiceErrorCode
+sluice_http_classify_status (guint status)
+{
+  switch (status)
+    {
+    case 429:
+      return SLUICE_ERROR_RATE_LIMITED;
+    case 401:
+    case 403:
+      return SLUICE_ERROR_AUTH;
+    case 404:
+      return SLUICE_ERROR_NOT_FOUND;
+    case 408:
+    case 504:
+      return SLUICE_ERROR_TIMEOUT;
+    case 503:
+    case 529:
+      return SLUICE_ERROR_OVERLOADED;
+    default:
+      break;
+    }
+  if (status >= 500 && status <= 599)
+    return SLUICE_ERROR_SERVER;
+  /* Other 4xx; a redirect (not followed: it would carry the key to
+   * another host) or a stray 1xx means the base_url is wrong. */
+  return SLUICE_ERROR_BAD_REQUEST;
+}
+
+const char *
+sluice_http_describe_content_type (SoupMessageHeaders *headers)
+{
+  const char *type = headers != NULL ? soup_message_headers_get_content_type (headers, NULL) : NULL;
+
+  return type != NULL ? type : "no content type";
 }
 
 gint64
@@ -194,4 +251,248 @@ sluice_http_send_and_read_finish (GAsyncResult  *result,
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- streamed reads ----------------------------------------------------------- */
+
+typedef struct
+{
+  SoupMessage     *message;
+  SluiceSseParser *parser;
+  GInputStream    *stream;
+  GByteArray      *body;           /* the answer, when it is not a stream */
+  gboolean         is_stream;
+  gsize            max_bytes;
+  gsize            n_bytes;
+  gint64           idle_timeout_ms;
+  GSource         *idle_timer;
+  gboolean         timed_out;
+  /* Cancelled by the caller's cancellable and by the idle timer. */
+  GCancellable    *cancellable;
+  GCancellable    *caller_cancellable;
+  gulong           cancelled_id;
+  guint8           chunk[READ_CHUNK];
+} Stream;
+
+static void
+stop_idle_timer (Stream *stream)
+{
+  if (stream->idle_timer != NULL)
+    {
+      g_source_destroy (stream->idle_timer);
+      g_clear_pointer (&stream->idle_timer, g_source_unref);
+    }
+}
+
+static void
+stream_free (Stream *stream)
+{
+  stop_idle_timer (stream);
+  if (stream->caller_cancellable != NULL)
+    g_cancellable_disconnect (stream->caller_cancellable, stream->cancelled_id);
+  g_clear_object (&stream->caller_cancellable);
+  g_clear_object (&stream->cancellable);
+  /* Closing a body not read to its end closes the connection. */
+  g_clear_object (&stream->stream);
+  g_clear_object (&stream->message);
+  g_clear_pointer (&stream->body, g_byte_array_unref);
+  g_free (stream);
+}
+
+static gboolean
+on_idle_timeout (gpointer user_data)
+{
+  Stream *stream = user_data;
+
+  stream->timed_out = TRUE;
+  g_cancellable_cancel (stream->cancellable);
+  g_clear_pointer (&stream->idle_timer, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_idle_timer (Stream *stream)
+{
+  stop_idle_timer (stream);
+  if (stream->idle_timeout_ms <= 0)
+    return;
+  stream->idle_timer = g_timeout_source_new ((guint) MIN (stream->idle_timeout_ms, G_MAXUINT));
+  g_source_set_callback (stream->idle_timer, on_idle_timeout, stream, NULL);
+  g_source_attach (stream->idle_timer, g_main_context_get_thread_default ());
+}
+
+static void
+on_caller_cancelled (GCancellable *caller,
+                     gpointer      user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+}
+
+static void
+stream_return_error (GTask  *task,
+                     GError *error)
+{
+  Stream *stream = g_task_get_task_data (task);
+
+  if (stream->timed_out)
+    {
+      g_clear_error (&error);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               "no data for %" G_GINT64_FORMAT " ms", stream->idle_timeout_ms);
+    }
+  else if (stream->caller_cancellable != NULL && g_cancellable_is_cancelled (stream->caller_cancellable))
+    {
+      g_clear_error (&error);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request was cancelled");
+    }
+  else
+    g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void stream_read_next (GTask *task);
+
+static void
+on_stream_chunk (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GTask *task = user_data;
+  Stream *stream = g_task_get_task_data (task);
+  GError *error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  stop_idle_timer (stream);
+  if (n < 0)
+    {
+      stream_return_error (task, error);
+      return;
+    }
+
+  if (n == 0)
+    {
+      g_input_stream_close (stream->stream, NULL, NULL);
+      if (stream->is_stream && !sluice_sse_parser_finish (stream->parser, &error) && error != NULL)
+        {
+          stream_return_error (task, error);
+          return;
+        }
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+
+  if (stream->n_bytes + (gsize) n > stream->max_bytes)
+    {
+      stream_return_error (task, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                              "the response body is larger than %" G_GSIZE_FORMAT " bytes",
+                                              stream->max_bytes));
+      return;
+    }
+  stream->n_bytes += (gsize) n;
+
+  if (!stream->is_stream)
+    g_byte_array_append (stream->body, stream->chunk, (guint) n);
+  else if (!sluice_sse_parser_feed (stream->parser, (const char *) stream->chunk, (gsize) n, &error))
+    {
+      if (error != NULL)
+        stream_return_error (task, error);
+      else
+        {
+          /* The provider has what it needs (or gave up on the stream). */
+          g_task_return_boolean (task, TRUE);
+          g_object_unref (task);
+        }
+      return;
+    }
+  stream_read_next (task);
+}
+
+static void
+stream_read_next (GTask *task)
+{
+  Stream *stream = g_task_get_task_data (task);
+
+  start_idle_timer (stream);
+  g_input_stream_read_async (stream->stream, stream->chunk, sizeof stream->chunk, G_PRIORITY_DEFAULT,
+                             stream->cancellable, on_stream_chunk, task);
+}
+
+static void
+on_stream_sent (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  Stream *stream = g_task_get_task_data (task);
+  GError *error = NULL;
+  const char *type;
+
+  stream->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (stream->stream == NULL)
+    {
+      stream_return_error (task, error);
+      return;
+    }
+
+  type = soup_message_headers_get_content_type (soup_message_get_response_headers (stream->message), NULL);
+  stream->is_stream = SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (stream->message)) &&
+                      g_strcmp0 (type, "text/event-stream") == 0;
+  if (!stream->is_stream)
+    stream->body = g_byte_array_new ();
+  stream_read_next (task);
+}
+
+void
+sluice_http_stream_async (SoupMessage         *message,
+                          SluiceSseParser     *parser,
+                          gsize                max_bytes,
+                          gint64               idle_timeout_ms,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  Stream *stream = g_new0 (Stream, 1);
+
+  g_return_if_fail (SOUP_IS_MESSAGE (message));
+  g_return_if_fail (parser != NULL);
+
+  g_task_set_source_tag (task, sluice_http_stream_async);
+  stream->message = g_object_ref (message);
+  stream->parser = parser;
+  stream->max_bytes = max_bytes;
+  stream->idle_timeout_ms = idle_timeout_ms;
+  stream->cancellable = g_cancellable_new ();
+  g_task_set_task_data (task, stream, (GDestroyNotify) stream_free);
+
+  if (cancellable != NULL)
+    {
+      stream->caller_cancellable = g_object_ref (cancellable);
+      /* Runs at once when already cancelled. */
+      stream->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
+                                                    g_object_ref (stream->cancellable), g_object_unref);
+    }
+
+  soup_session_send_async (sluice_http_get_stream_session (), message, G_PRIORITY_DEFAULT,
+                           stream->cancellable, on_stream_sent, task);
+}
+
+gboolean
+sluice_http_stream_finish (GAsyncResult  *result,
+                           GBytes       **out_body,
+                           GError       **error)
+{
+  Stream *stream;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+
+  stream = g_task_get_task_data (G_TASK (result));
+  if (out_body != NULL)
+    *out_body = NULL;
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  if (out_body != NULL && stream->body != NULL)
+    *out_body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+  return TRUE;
 }

@@ -20,7 +20,11 @@ struct _SluiceResponse
   gint64   cached_tokens;
   gint64   reasoning_tokens;
   gboolean usage_estimated;
+  gint64   cache_write_tokens;
   gint64   retry_after_ms;
+  gint64   ttft_us;
+  gboolean streamed;
+  JsonArray *tool_calls;
   GError  *error;
 };
 
@@ -35,6 +39,7 @@ sluice_response_finalize (GObject *object)
   g_free (self->finish_reason);
   g_free (self->model);
   g_free (self->request_id);
+  g_clear_pointer (&self->tool_calls, json_array_unref);
   g_clear_error (&self->error);
 
   G_OBJECT_CLASS (sluice_response_parent_class)->finalize (object);
@@ -52,6 +57,7 @@ sluice_response_init (SluiceResponse *self)
   self->prompt_tokens = -1;
   self->completion_tokens = -1;
   self->retry_after_ms = -1;
+  self->ttft_us = -1;
 }
 
 SluiceResponse *
@@ -175,4 +181,79 @@ sluice_response_take_error (SluiceResponse *self,
   g_return_if_fail (SLUICE_IS_RESPONSE (self));
   g_clear_error (&self->error);
   self->error = error;
+}
+
+gint64
+sluice_response_get_cache_write_tokens (SluiceResponse *self)
+{
+  g_return_val_if_fail (SLUICE_IS_RESPONSE (self), 0);
+  return self->cache_write_tokens;
+}
+
+void
+sluice_response_set_cache_write_tokens (SluiceResponse *self,
+                                        gint64          tokens)
+{
+  g_return_if_fail (SLUICE_IS_RESPONSE (self));
+  self->cache_write_tokens = MAX (tokens, 0);
+}
+
+gboolean
+sluice_response_get_streamed (SluiceResponse *self)
+{
+  g_return_val_if_fail (SLUICE_IS_RESPONSE (self), FALSE);
+  return self->streamed;
+}
+
+void
+sluice_response_set_streamed (SluiceResponse *self,
+                              gboolean        streamed)
+{
+  g_return_if_fail (SLUICE_IS_RESPONSE (self));
+  self->streamed = !!streamed;
+}
+
+gint64
+sluice_response_get_ttft_us (SluiceResponse *self)
+{
+  g_return_val_if_fail (SLUICE_IS_RESPONSE (self), -1);
+  return self->ttft_us;
+}
+
+void
+sluice_response_set_ttft_us (SluiceResponse *self,
+                             gint64          ttft_us)
+{
+  g_return_if_fail (SLUICE_IS_RESPONSE (self));
+  self->ttft_us = ttft_us;
+}
+
+JsonArray *
+sluice_response_get_tool_calls (SluiceResponse *self)
+{
+  g_return_val_if_fail (SLUICE_IS_RESPONSE (self), NULL);
+  return self->tool_calls;
+}
+
+void
+sluice_response_add_tool_call (SluiceResponse *self,
+                               const char     *id,
+                               const char     *name,
+                               const char     *arguments)
+{
+  JsonObject *call;
+
+  g_return_if_fail (SLUICE_IS_RESPONSE (self));
+  g_return_if_fail (name != NULL);
+
+  if (self->tool_calls == NULL)
+    self->tool_calls = json_array_new ();
+  call = json_object_new ();
+  if (id != NULL)
+    json_object_set_string_member (call, "id", id);
+  else
+    json_object_set_null_member (call, "id");
+  json_object_set_string_member (call, "name", name);
+  json_object_set_string_member (call, "arguments", arguments != NULL ? arguments : "");
+  json_array_add_object_element (self->tool_calls, call);
 }

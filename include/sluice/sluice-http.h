@@ -10,6 +10,9 @@
 
 #include <libsoup/soup.h>
 
+#include "sluice-error.h"
+#include "sluice-sse.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -68,5 +71,81 @@ GBytes      *sluice_http_send_and_read_finish (GAsyncResult        *result,
  * Returns: the delay the server asked for in milliseconds, or -1
  */
 gint64       sluice_http_parse_retry_after  (SoupMessageHeaders *headers);
+
+/**
+ * sluice_http_get_stream_session:
+ *
+ * The session streamed answers go through: a separate connection pool, so
+ * that long streams cannot take every connection short calls need. Sized
+ * like sluice_http_get_session().
+ *
+ * Returns: (transfer none): the shared streaming #SoupSession
+ */
+SoupSession *sluice_http_get_stream_session (void);
+
+/**
+ * sluice_http_stream_async:
+ * @message: the request (sent on sluice_http_get_stream_session())
+ * @parser: the parser the body is fed to when it is an event stream; it
+ *   must stay alive until the callback ran
+ * @max_bytes: the largest body accepted, events or not
+ * @idle_timeout_ms: the longest silence accepted between the response
+ *   headers and the first body bytes, and between two reads of the body;
+ *   0 or less for none
+ * @cancellable: (nullable): cancels the exchange; the connection is closed
+ * @callback: (scope async): called when the body ended
+ * @user_data: (closure): data for @callback
+ *
+ * Sends @message and, when the answer is a 2xx `text/event-stream`, feeds
+ * its body to @parser as it arrives and finishes the parser at the end of
+ * the body. Any other answer (an error body, or JSON where a stream was
+ * asked for) is read whole, bounded by @max_bytes, and handed back by
+ * sluice_http_stream_finish().
+ */
+void         sluice_http_stream_async       (SoupMessage         *message,
+                                             SluiceSseParser     *parser,
+                                             gsize                max_bytes,
+                                             gint64               idle_timeout_ms,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data);
+
+/**
+ * sluice_http_stream_finish:
+ * @result: the #GAsyncResult
+ * @out_body: (out) (optional) (nullable) (transfer full): the whole body
+ *   when the answer was not an event stream; %NULL when it was
+ * @error: %G_IO_ERROR_TIMED_OUT after @idle_timeout_ms of silence,
+ *   %G_IO_ERROR_MESSAGE_TOO_LARGE, %G_IO_ERROR_CANCELLED, the parser's
+ *   error, or the transport's error (connection refused, reset, ...)
+ *
+ * Returns: %TRUE when the body was read to its end (or the parser's
+ *   callback stopped it)
+ */
+gboolean     sluice_http_stream_finish      (GAsyncResult        *result,
+                                             GBytes             **out_body,
+                                             GError             **error);
+
+/**
+ * sluice_http_classify_status:
+ * @status: an HTTP status that is not 2xx
+ *
+ * The error kind a status means when the body says nothing more: 429
+ * rate_limited, 401/403 auth, 404 not_found, 408/504 timeout, 503/529
+ * overloaded, other 5xx server, other 4xx (and 3xx) bad_request.
+ * Providers refine this from the error body (context_overflow,
+ * content_filter, quota).
+ *
+ * Returns: the #SluiceErrorCode
+ */
+SluiceErrorCode sluice_http_classify_status (guint status);
+
+/**
+ * sluice_http_describe_content_type:
+ * @headers: response headers
+ *
+ * Returns: (transfer none): the content type, or "no content type"
+ */
+const char  *sluice_http_describe_content_type (SoupMessageHeaders *headers);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #endif
 
 #include <glib-object.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -95,5 +96,54 @@ const GError   *sluice_response_get_error           (SluiceResponse *self);
  */
 void            sluice_response_take_error          (SluiceResponse *self,
                                                      GError         *error);
+
+/**
+ * sluice_response_get_cache_write_tokens:
+ *
+ * Returns: prompt tokens written to the provider's prompt cache (Anthropic
+ *   `cache_creation_input_tokens`), 0 when none or unknown
+ */
+gint64          sluice_response_get_cache_write_tokens (SluiceResponse *self);
+void            sluice_response_set_cache_write_tokens (SluiceResponse *self,
+                                                        gint64          tokens);
+
+/**
+ * sluice_response_get_streamed:
+ *
+ * Returns: %TRUE when the answer arrived as an event stream
+ */
+gboolean        sluice_response_get_streamed        (SluiceResponse *self);
+void            sluice_response_set_streamed        (SluiceResponse *self,
+                                                     gboolean        streamed);
+
+/**
+ * sluice_response_get_ttft_us:
+ *
+ * Returns: microseconds from sending the request to the first token of a
+ *   streamed answer, or -1 when not streamed or no token arrived
+ */
+gint64          sluice_response_get_ttft_us         (SluiceResponse *self);
+void            sluice_response_set_ttft_us         (SluiceResponse *self,
+                                                     gint64          ttft_us);
+
+/**
+ * sluice_response_get_tool_calls:
+ *
+ * Returns: (transfer none) (nullable): the tool calls the model made, in
+ *   order, each `{"id", "name", "arguments"}` with arguments as the JSON
+ *   text the provider sent; %NULL when there were none
+ */
+JsonArray      *sluice_response_get_tool_calls      (SluiceResponse *self);
+
+/**
+ * sluice_response_add_tool_call:
+ * @id: (nullable): the provider's id of the call
+ * @name: the tool's name
+ * @arguments: the arguments as JSON text
+ */
+void            sluice_response_add_tool_call       (SluiceResponse *self,
+                                                     const char     *id,
+                                                     const char     *name,
+                                                     const char     *arguments);
 
 G_END_DECLS

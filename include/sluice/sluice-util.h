@@ -148,4 +148,47 @@ char       *sluice_now_iso8601               (void);
  */
 const char *sluice_get_state_dir             (void);
 
+/**
+ * sluice_text_scrub_secret:
+ * @text: text a provider sent back
+ * @secret: (nullable): the credential that must not appear
+ *
+ * Provider text can quote the key back (OpenAI's 401 shows a masked form
+ * of it): every word that holds @secret, its first half (up to 8
+ * characters), or a run of asterisks becomes "[redacted]".
+ *
+ * Returns: (transfer full): the scrubbed text
+ */
+char       *sluice_text_scrub_secret         (const char  *text,
+                                              const char  *secret);
+
+/**
+ * sluice_text_excerpt:
+ * @data: (array length=len) (nullable): bytes, possibly not UTF-8
+ * @len: the length of @data, or -1 when NUL-terminated
+ * @max_chars: the most characters kept ("…" marks a cut)
+ * @secret: (nullable): a credential to scrub, see sluice_text_scrub_secret()
+ *
+ * One line for an error message: valid UTF-8, control characters and runs
+ * of white space folded into single spaces, cut, scrubbed.
+ *
+ * Returns: (transfer full): the excerpt
+ */
+char       *sluice_text_excerpt              (const char  *data,
+                                              gssize       len,
+                                              guint        max_chars,
+                                              const char  *secret);
+
+/**
+ * sluice_estimate_tokens:
+ * @text: (nullable): UTF-8 text
+ *
+ * A rough token count for when a provider reports no usage: one token per
+ * four bytes of text, at least one per word. Counts from it are always
+ * marked as estimated.
+ *
+ * Returns: the estimate (0 for %NULL or empty text)
+ */
+gint64      sluice_estimate_tokens           (const char  *text);
+
 G_END_DECLS

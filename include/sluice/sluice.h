@@ -17,6 +17,8 @@
 #include "sluice-engine.h"
 #include "sluice-pipeline.h"
 #include "sluice-catalog.h"
+#include "sluice-sse.h"
 #include "sluice-http.h"
+#include "sluice-http-provider.h"
 #include "sluice-db.h"
 #undef SLUICE_INSIDE

@@ -198,6 +198,66 @@ read_times (SluiceCallStage  *self,
   return TRUE;
 }
 
+/* Each provider declares the members its targets may have. */
+static gboolean
+check_target (SluicePipeline  *pipeline,
+              const char      *provider,
+              JsonObject      *target,
+              GError         **error)
+{
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), target);
+
+  SluiceEngine *engine = sluice_pipeline_get_engine (pipeline);
+
+  if (!sluice_engine_check_config (engine, "provider", provider, node, error))
+    {
+      /* An unknown provider's message says all there is to say. */
+      if (sluice_engine_has_plugin (engine, "provider", provider))
+        g_prefix_error (error, "target of provider '%s': ", provider);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* What the provider is configured with: the target, plus the stage's
+ * stream settings where the target has none, plus the pipeline's output
+ * schema when the provider's native structured output is asked for. */
+static JsonObject *
+target_for_provider (SluicePipeline  *pipeline,
+                     JsonObject      *config,
+                     JsonObject      *target,
+                     GError         **error)
+{
+  static const char * const inherited[] = { "stream", "idle_timeout" };
+  JsonObject *copy = json_object_new ();
+  JsonObjectIter iter;
+  const char *name, *structured;
+  JsonNode *value, *schema;
+
+  json_object_iter_init (&iter, target);
+  while (json_object_iter_next (&iter, &name, &value))
+    json_object_set_member (copy, name, json_node_copy (value));
+  for (guint i = 0; i < G_N_ELEMENTS (inherited); i++)
+    if (!json_object_has_member (copy, inherited[i]) && json_object_has_member (config, inherited[i]))
+      json_object_set_member (copy, inherited[i], json_node_copy (json_object_get_member (config, inherited[i])));
+
+  structured = sluice_json_get_string (config, "structured_output");
+  schema = sluice_pipeline_get_output_schema (pipeline);
+  if (g_strcmp0 (structured, "native") == 0)
+    {
+      if (schema == NULL || !JSON_NODE_HOLDS_OBJECT (schema))
+        {
+          g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                               "structured_output: native needs the pipeline's output schema "
+                               "(an 'output:' block)");
+          json_object_unref (copy);
+          return NULL;
+        }
+      json_object_set_member (copy, "output_schema", json_node_copy (schema));
+    }
+  return copy;
+}
+
 static gboolean
 sluice_call_stage_configure (SluiceStage     *stage,
                              SluicePipeline  *pipeline,
@@ -206,6 +266,7 @@ sluice_call_stage_configure (SluiceStage     *stage,
 {
   SluiceCallStage *self = SLUICE_CALL_STAGE (stage);
   g_autoptr(GObject) provider = NULL;
+  g_autoptr(JsonObject) provider_target = NULL;
   JsonObject *target;
   const char *name, *model;
 
@@ -231,10 +292,14 @@ sluice_call_stage_configure (SluiceStage     *stage,
   if (!read_times (self, config, target, error) || !read_retry (self, config, error))
     return FALSE;
 
+  if (!check_target (pipeline, name, target, error))
+    return FALSE;
   provider = sluice_engine_create (sluice_pipeline_get_engine (pipeline), "provider", name, error);
   if (provider == NULL)
     return FALSE;
-  if (!sluice_provider_configure (SLUICE_PROVIDER (provider), target, error))
+  provider_target = target_for_provider (pipeline, config, target, error);
+  if (provider_target == NULL ||
+      !sluice_provider_configure (SLUICE_PROVIDER (provider), provider_target, error))
     {
       g_prefix_error (error, "provider '%s': ", name);
       return FALSE;
@@ -426,6 +491,27 @@ attempt_error (SluiceCallStage *self,
                       self->provider_name, error->message);
 }
 
+/* Usage details and stream timing: what the ledger and reports read. */
+static void
+add_response_details (JsonObject     *record,
+                      SluiceResponse *response)
+{
+  const char *reason = sluice_response_get_finish_reason (response);
+
+  if (sluice_response_get_prompt_tokens (response) >= 0)
+    {
+      json_object_set_int_member (record, "cached_tokens", sluice_response_get_cached_tokens (response));
+      json_object_set_int_member (record, "cache_write_tokens", sluice_response_get_cache_write_tokens (response));
+      json_object_set_int_member (record, "reasoning_tokens", sluice_response_get_reasoning_tokens (response));
+      json_object_set_boolean_member (record, "usage_estimated", sluice_response_get_usage_estimated (response));
+    }
+  if (reason != NULL)
+    json_object_set_string_member (record, "finish_reason", reason);
+  json_object_set_boolean_member (record, "streamed", sluice_response_get_streamed (response));
+  if (sluice_response_get_ttft_us (response) >= 0)
+    json_object_set_double_member (record, "ttft_ms", sluice_response_get_ttft_us (response) / 1000.0);
+}
+
 static JsonObject *
 attempt_record (SluiceCallStage *self,
                 Call            *call,
@@ -487,6 +573,8 @@ attempt_record (SluiceCallStage *self,
 
   if (response != NULL && sluice_response_get_request_id (response) != NULL)
     json_object_set_string_member (record, "provider_request_id", sluice_response_get_request_id (response));
+  if (response != NULL)
+    add_response_details (record, response);
   return record;
 }
 

@@ -420,8 +420,8 @@ test_malformed_json_is_retried (void)
   run_stage (pipeline, context, NULL, &outcome);
   g_assert_error (outcome.error, SLUICE_ERROR, SLUICE_ERROR_MALFORMED);
   g_assert_true (g_str_has_prefix (outcome.error->message,
-                                   "after 3 attempts: provider returned HTTP 200 with an "
-                                   "unparseable body (application/json, "));
+                                   "after 3 attempts: an "
+                                   "unparseable body from 127.0.0.1 (application/json, "));
   g_assert_cmpint (mock_requests (), ==, 3);
   g_assert_cmpuint (n_attempts (context), ==, 3);
   for (guint i = 0; i < 3; i++)
@@ -446,8 +446,8 @@ test_html_body_is_malformed (void)
   run_stage (pipeline, context, NULL, &outcome);
   g_assert_error (outcome.error, SLUICE_ERROR, SLUICE_ERROR_MALFORMED);
   g_assert_true (g_str_has_prefix (outcome.error->message,
-                                   "after 2 attempts: provider returned HTTP 200 with an "
-                                   "unparseable body (text/html, 80 bytes): \"<html><head><title>Captive portal</title>"));
+                                   "after 2 attempts: an "
+                                   "unparseable body from 127.0.0.1 (text/html, 80 bytes): \"<html><head><title>Captive portal</title>"));
   g_assert_cmpint (mock_requests (), ==, 2);
   g_assert_cmpuint (n_attempts (context), ==, 2);
   assert_attempt_failed (attempt (context, 1), 1, "malformed", 200);
@@ -474,7 +474,7 @@ test_server_errors_then_ok (void)
   assert_attempt_failed (attempt (context, 1), 1, "overloaded", 503);
   assert_attempt_failed (attempt (context, 2), 2, "server", 502);
   g_assert_cmpstr (json_object_get_string_member (attempt (context, 2), "error_message"), ==,
-                   "HTTP 502 (text/html)");
+                   "HTTP 502: an error from 127.0.0.1 (text/html)");
   g_assert_cmpstr (json_object_get_string_member (attempt (context, 3), "outcome"), ==, "ok");
   /* min(cap, base * 2^n): 10, then 15, 15 */
   g_assert_cmpint (json_object_get_int_member (attempt (context, 1), "delay_ms"), ==, 10);

@@ -424,7 +424,7 @@ test_status_classification (void)
     g_autoptr(SluiceResponse) r = send_text (provider, "<html>");
 
     assert_failed (r, SLUICE_ERROR_SERVER, 502);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 502 (text/html)");
+    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 502: an error from 127.0.0.1 (text/html)");
   }
   {
     g_autoptr(SluiceResponse) r = send_text (provider, "<overloaded>");
@@ -470,7 +470,7 @@ test_malformed_bodies (void)
   r = send_text (provider, "<html>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
   message = sluice_response_get_error (r)->message;
-  expected = g_strdup_printf ("provider returned HTTP 200 with an unparseable body (text/html, %" G_GSIZE_FORMAT " bytes): \"",
+  expected = g_strdup_printf ("an unparseable body from 127.0.0.1 (text/html, %" G_GSIZE_FORMAT " bytes): \"",
                               html->len);
   g_assert_true (g_str_has_prefix (message, expected));
   g_assert_true (g_str_has_prefix (message + strlen (expected), "<html><head><title>Gateway</title></head>"));
@@ -482,35 +482,36 @@ test_malformed_bodies (void)
   r = send_text (provider, "<list>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "provider returned HTTP 200 without a choices array (application/json, 27 bytes)");
+                   "an answer without a choices array");
   g_object_unref (r);
 
   r = send_text (provider, "<empty>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "provider returned HTTP 200 with no choices");
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "an answer with no choices");
   g_object_unref (r);
 
   r = send_text (provider, "<no-content>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
   g_object_unref (r);
 
+  /* An error object inside a 200 is that error, not an answer. */
   r = send_text (provider, "<error-200>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  assert_failed (r, SLUICE_ERROR_SERVER, 200);
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "provider returned HTTP 200 with an error: upstream failed");
+                   "an error inside a 2xx answer: upstream failed");
   g_object_unref (r);
 
   r = send_text (provider, "<empty-body>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "provider returned HTTP 200 with an unparseable body (application/json, 0 bytes)");
+                   "an unparseable body from 127.0.0.1 (application/json, 0 bytes)");
   g_object_unref (r);
 
   /* The mock's "malformed": a completion cut in half. */
   r = send_text (provider, "<truncated>");
   assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
-                   "provider returned HTTP 200 with an unparseable body (application/json, ");
+                   "an unparseable body from 127.0.0.1 (application/json, ");
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
   g_object_unref (r);
 
@@ -782,11 +783,11 @@ test_configuration (void)
     { "{\"model\": \"m\", \"api_key\": \"\"}", SLUICE_ERROR_AUTH,
       "no API key: set api_key (e.g. api_key: ${OPENAI_API_KEY})" },
     { "{\"api_key\": \"" TEST_KEY "\"}", SLUICE_ERROR_INVALID_CONFIG,
-      "'model' is required, e.g. model: gpt-4o-mini" },
+      "'model' is required: the provider's name of the model" },
     { "{\"model\": \"m\", \"api_key\": 42}", SLUICE_ERROR_INVALID_CONFIG, "'api_key' must be a string" },
     { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"base_url\": \"ftp://user:" TEST_KEY "@host/v1\"}",
       SLUICE_ERROR_INVALID_CONFIG,
-      "'base_url' must be an http:// or https:// URL, such as https://api.openai.com/v1" },
+      "'base_url' must be an http:// or https:// URL" },
     { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"temperature\": 3}", SLUICE_ERROR_INVALID_CONFIG,
       "'temperature' must be a number from 0 to 2" },
     { "{\"model\": \"m\", \"api_key\": \"" TEST_KEY "\", \"max_tokens\": 0}", SLUICE_ERROR_INVALID_CONFIG,
