@@ -19,6 +19,8 @@
 #define MAX_BODY_EXCERPT_CHARS 120
 /* The largest single event a stream may send. */
 #define MAX_EVENT_BYTES (8 << 20)
+/* How long a stream may stay open after its terminal event. */
+#define DRAIN_TIMEOUT_MS 1000
 
 typedef struct
 {
@@ -54,6 +56,12 @@ struct _SluiceHttpStream
   gboolean            complete;
   GError             *failure;
   guint               n_events;
+  /* Cancels the exchange: on the caller's request, or when a server
+   * keeps a whole stream open after its terminal event. */
+  GCancellable       *cancellable;
+  GCancellable       *caller_cancellable;
+  gulong              cancelled_id;
+  GSource            *drain_timer;
 };
 
 static void provider_iface_init (SluiceProviderInterface *iface);
@@ -178,8 +186,12 @@ read_base_url (SluiceHttpProviderClass    *klass,
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, "'base_url' must be a string");
       return FALSE;
     }
-  base = g_strdup (node != NULL && !JSON_NODE_HOLDS_NULL (node) ? json_node_get_string (node)
-                                                                : klass->default_base_url);
+  /* Empty means the default: pipelines that take base_url from
+   * ${SLUICE_BASE_URL:-} run unchanged against the real endpoint. */
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node) && *json_node_get_string (node) != '\0')
+    base = g_strdup (json_node_get_string (node));
+  else
+    base = g_strdup (klass->default_base_url);
   if (base == NULL)
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
@@ -464,6 +476,15 @@ tool_call_free (ToolCall *call)
 static void
 attempt_free (SluiceHttpStream *stream)
 {
+  if (stream->drain_timer != NULL)
+    {
+      g_source_destroy (stream->drain_timer);
+      g_source_unref (stream->drain_timer);
+    }
+  if (stream->caller_cancellable != NULL)
+    g_cancellable_disconnect (stream->caller_cancellable, stream->cancelled_id);
+  g_clear_object (&stream->caller_cancellable);
+  g_clear_object (&stream->cancellable);
   g_clear_object (&stream->provider);
   g_clear_object (&stream->context);
   g_clear_object (&stream->message);
@@ -563,10 +584,31 @@ sluice_http_stream_fail (SluiceHttpStream *stream,
 }
 
 guint
+sluice_http_stream_get_n_tool_calls (SluiceHttpStream *stream)
+{
+  g_return_val_if_fail (stream != NULL, 0);
+  return stream->tool_calls->len;
+}
+
+guint
 sluice_http_stream_get_n_events (SluiceHttpStream *stream)
 {
   g_return_val_if_fail (stream != NULL, 0);
   return stream->n_events;
+}
+
+static void
+on_caller_cancelled (GCancellable *caller,
+                     gpointer      user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+}
+
+static gboolean
+on_drain_timeout (gpointer user_data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (user_data));
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -578,10 +620,22 @@ on_event (const char *event,
   SluiceHttpStream *stream = user_data;
   SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (stream->provider);
 
+  gboolean go_on;
+
   stream->n_events++;
   if (stream->failure != NULL)
     return FALSE;
-  return klass->stream_event (stream->provider, stream, event, data, data_len) && stream->failure == NULL;
+  go_on = klass->stream_event (stream->provider, stream, event, data, data_len) && stream->failure == NULL;
+
+  /* The answer is whole: reading on lets the connection be reused, but a
+   * server that keeps it open after the end must not hold the answer. */
+  if (stream->complete && stream->drain_timer == NULL && stream->cancellable != NULL)
+    {
+      stream->drain_timer = g_timeout_source_new (DRAIN_TIMEOUT_MS);
+      g_source_set_callback (stream->drain_timer, on_drain_timeout, stream->cancellable, NULL);
+      g_source_attach (stream->drain_timer, g_main_context_get_thread_default ());
+    }
+  return go_on;
 }
 
 /* ---- turning an exchange into a response ------------------------------------------- */
@@ -629,6 +683,11 @@ finish_answer (SluiceHttpStream *attempt)
                                        g_strdup ("the provider's content filter stopped the answer"));
       return;
     }
+  /* A thinking model can spend its whole budget before the answer: an
+   * empty answer cut by length, not a broken one (retrying would not help). */
+  if (sluice_response_get_text (response) == NULL &&
+      g_strcmp0 (sluice_response_get_finish_reason (response), "length") == 0)
+    sluice_response_set_text (response, "");
   if (sluice_response_get_text (response) == NULL)
     {
       sluice_http_provider_take_error (response, SLUICE_ERROR_MALFORMED,
@@ -862,7 +921,9 @@ on_streamed (GObject      *source,
 
   read_head (attempt);
   sluice_response_set_streamed (attempt->response, TRUE);
-  if (!sluice_http_stream_finish (result, &bytes, &error))
+  if (!sluice_http_stream_finish (result, &bytes, &error) &&
+      !(attempt->complete && attempt->failure == NULL &&
+        !g_cancellable_is_cancelled (g_task_get_cancellable (task))))
     {
       if (!return_if_cancelled (task, error))
         g_task_return_pointer (task, transport_failure (attempt, error), g_object_unref);
@@ -936,8 +997,16 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
   if (priv->stream)
     {
       attempt->parser = sluice_sse_parser_new (MAX_EVENT_BYTES, on_event, attempt);
+      attempt->cancellable = g_cancellable_new ();
+      if (cancellable != NULL)
+        {
+          attempt->caller_cancellable = g_object_ref (cancellable);
+          attempt->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
+                                                         attempt->cancellable, NULL);
+        }
       sluice_http_stream_async (attempt->message, attempt->parser, SLUICE_HTTP_MAX_BODY,
-                                priv->idle_timeout_ms, cancellable, on_streamed, g_steal_pointer (&task));
+                                priv->idle_timeout_ms, attempt->cancellable, on_streamed,
+                                g_steal_pointer (&task));
     }
   else
     sluice_http_send_and_read_async (attempt->message, SLUICE_HTTP_MAX_BODY, cancellable,

@@ -191,6 +191,8 @@ void            sluice_http_stream_set_complete      (SluiceHttpStream *stream);
 void            sluice_http_stream_fail              (SluiceHttpStream *stream,
                                                       SluiceErrorCode   code,
                                                       char             *message);
+/* How many tool calls the stream started so far (the next call's index). */
+guint           sluice_http_stream_get_n_tool_calls  (SluiceHttpStream *stream);
 /* How many events arrived so far. */
 guint           sluice_http_stream_get_n_events      (SluiceHttpStream *stream);
 

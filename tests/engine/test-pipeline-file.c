@@ -167,7 +167,7 @@ test_nested_plugins_reported_with_the_rest (void)
     "DIR/p.yaml:3:43: error: invalid schema: /properties/text/type: unknown type 'strin' "
       "(expected null, boolean, object, array, number, string or integer)\n"
     "DIR/p.yaml:7:13: error: stages[1].parse.format: value is not one of: json\n"
-    "DIR/p.yaml:5:5: error: stage 'call': unknown provider 'opnai'; did you mean 'openai'? (known: openai, openai-compatible)\n"
+    "DIR/p.yaml:5:5: error: stage 'call': unknown provider 'opnai'; did you mean 'openai'? (known: anthropic, gemini, openai, openai-compatible)\n"
     "DIR/p.yaml:8:5: error: stage 'log': sink 'jsonl' is planned but not part of this release (available: sqlite)");
 }
 
@@ -198,7 +198,7 @@ test_environment_values_never_quoted (void)
     "  - log: {sinks: [\"${SLUICE_TEST_SINK}\"]}\n");
 
   g_assert_cmpstr (message, ==,
-    "DIR/p.yaml:3:5: error: stage 'call': unknown provider '[a value from the environment]' (known: openai, openai-compatible)\n"
+    "DIR/p.yaml:3:5: error: stage 'call': unknown provider '[a value from the environment]' (known: anthropic, gemini, openai, openai-compatible)\n"
     "DIR/p.yaml:5:5: error: stage 'log': unknown sink '[a value from the environment]' (known: sqlite)");
 }
 

@@ -1,8 +1,8 @@
 /* test-cli.c — the sluice command line, end to end, against sluice-mock.
  *
  * Every test runs the real `sluice` executable (SLUICE_CLI) in a fresh
- * temporary folder with its own SLUICE_STATE_DIR, OPENAI_BASE_URL and
- * OPENAI_API_KEY, and checks what a user would see: exit codes, standard
+ * temporary folder with its own SLUICE_STATE_DIR, SLUICE_BASE_URL and
+ * SLUICE_API_KEY, and checks what a user would see: exit codes, standard
  * output and error, the output file, the batch state and the ledger.
  *
  * Each test case runs in its own process (g_test_trap_subprocess), so one
@@ -34,9 +34,10 @@ typedef struct
 {
   char        *dir;
   char        *state_dir;
-  char        *api_key;        /* NULL: OPENAI_API_KEY is unset for the CLI */
+  char        *api_key;        /* NULL: SLUICE_API_KEY is unset for the CLI */
   GSubprocess *mock;
   char        *mock_url;       /* http://127.0.0.1:PORT */
+  GStrv        extra_env;      /* NAME, VALUE, NAME, VALUE, ...: set last */
 } Env;
 
 typedef struct
@@ -205,6 +206,7 @@ env_free (Env *env)
   g_free (env->dir);
   g_free (env->state_dir);
   g_free (env->api_key);
+  g_strfreev (env->extra_env);
   g_free (env);
 }
 
@@ -224,17 +226,21 @@ cli_launcher (Env            *env,
   if (env->mock_url != NULL)
     {
       g_autofree char *base = g_strconcat (env->mock_url, "/v1", NULL);
-      g_subprocess_launcher_setenv (launcher, "OPENAI_BASE_URL", base, TRUE);
+      g_subprocess_launcher_setenv (launcher, "SLUICE_BASE_URL", base, TRUE);
     }
   else
     /* Nothing listens there: a test without a mock must not reach a network. */
-    g_subprocess_launcher_setenv (launcher, "OPENAI_BASE_URL", "http://127.0.0.1:9/v1", TRUE);
+    g_subprocess_launcher_setenv (launcher, "SLUICE_BASE_URL", "http://127.0.0.1:9/v1", TRUE);
   if (env->api_key != NULL)
-    g_subprocess_launcher_setenv (launcher, "OPENAI_API_KEY", env->api_key, TRUE);
+    g_subprocess_launcher_setenv (launcher, "SLUICE_API_KEY", env->api_key, TRUE);
   else
-    g_subprocess_launcher_unsetenv (launcher, "OPENAI_API_KEY");
+    g_subprocess_launcher_unsetenv (launcher, "SLUICE_API_KEY");
   g_subprocess_launcher_unsetenv (launcher, "SLUICE_TIMEOUT");
   g_subprocess_launcher_unsetenv (launcher, "SLUICE_MODEL");
+  g_subprocess_launcher_unsetenv (launcher, "SLUICE_PROVIDER");
+  g_subprocess_launcher_unsetenv (launcher, "SLUICE_STREAM");
+  for (guint i = 0; env->extra_env != NULL && env->extra_env[i] != NULL && env->extra_env[i + 1] != NULL; i += 2)
+    g_subprocess_launcher_setenv (launcher, env->extra_env[i], env->extra_env[i + 1], TRUE);
   return launcher;
 }
 
@@ -618,8 +624,8 @@ write_pipeline (Env        *env,
     "      target:\n"
     "        provider: openai\n"
     "        model: gpt-4o-mini\n"
-    "        base_url: ${OPENAI_BASE_URL}\n"
-    "        api_key: ${OPENAI_API_KEY}\n"
+    "        base_url: ${SLUICE_BASE_URL}\n"
+    "        api_key: ${SLUICE_API_KEY}\n"
     "      timeout: %s\n"
     "      retry: {max_attempts: %u, base: 10ms, cap: 50ms}\n"
     "  - parse: {format: json}\n"
@@ -1230,7 +1236,7 @@ test_usage_errors (void)
 {
   g_autoptr(Env) env = env_new ();
   g_autofree char *pipeline = sentiment_pipeline ();
-  g_autofree char *key_position = position_of (pipeline, "${OPENAI_API_KEY}");
+  g_autofree char *key_position = position_of (pipeline, "${SLUICE_API_KEY}");
   g_autofree char *bad_yaml = env_write (env, "bad.yaml",
                                          "name: bad\n"
                                          "stages:\n"
@@ -1262,7 +1268,7 @@ test_usage_errors (void)
   g_clear_pointer (&env->api_key, g_free);
   no_key = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"hi\"}", NULL);
   assert_status (no_key, 2);
-  g_assert_nonnull (strstr (no_key->err, "OPENAI_API_KEY"));
+  g_assert_nonnull (strstr (no_key->err, "SLUICE_API_KEY"));
   g_assert_nonnull (strstr (no_key->err, key_position));
   g_assert_cmpstr (no_key->out, ==, "");
   no_key_check = run_cli (env, NULL, "check", pipeline, NULL);
@@ -1316,7 +1322,7 @@ test_usage_errors (void)
   /* Last, as the known failure: one cause, and no invented follow-on (the
    * file does have a call stage; it is only unconfigured). */
   if (strstr (no_key->err, "needs a call stage") != NULL)
-    g_printerr ("--- stderr with OPENAI_API_KEY unset ---\n%s---\n", no_key->err);
+    g_printerr ("--- stderr with SLUICE_API_KEY unset ---\n%s---\n", no_key->err);
   g_assert_null (strstr (no_key->err, "needs a call stage"));
 }
 
@@ -1668,7 +1674,7 @@ test_run_parse_correction (void)
     "stages:\n"
     "  - assemble: {user: \"{{text}}\"}\n"
     "  - call:\n"
-    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${OPENAI_BASE_URL}\", api_key: \"${OPENAI_API_KEY}\"}\n"
+    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${SLUICE_BASE_URL}\", api_key: \"${SLUICE_API_KEY}\"}\n"
     "  - parse: {correction_retries: 1}\n");
   g_autoptr(Result) result = NULL;
   g_autoptr(JsonNode) output = NULL;
@@ -1706,7 +1712,7 @@ test_batch_openai_format (void)
     "name: raw\n"
     "stages:\n"
     "  - call:\n"
-    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${OPENAI_BASE_URL}\", api_key: \"${OPENAI_API_KEY}\"}\n"
+    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"${SLUICE_BASE_URL}\", api_key: \"${SLUICE_API_KEY}\"}\n"
     "      retry: {max_attempts: 1}\n");
   {
     g_autofree char *contents = g_strconcat (
@@ -1752,6 +1758,119 @@ test_batch_openai_format (void)
   g_assert_cmpint (mock_requests (env), ==, 1);
 }
 
+/* ---- the same pipeline against every provider's wire format ----------------------------- */
+
+static gint64
+mock_path_count (JsonObject *stats,
+                 const char *path)
+{
+  JsonObject *paths = json_object_get_object_member (stats, "paths");
+
+  return json_object_has_member (paths, path) ? json_object_get_int_member (paths, path) : 0;
+}
+
+static void
+test_sentiment_every_provider (void)
+{
+  static const struct {
+    const char *provider;
+    const char *model;
+    const char *base_path;
+    const char *path;
+    const char *stream_path;
+  } targets[] = {
+    { "openai", "gpt-4o-mini", "/v1", "/v1/chat/completions", "/v1/chat/completions" },
+    { "openai-compatible", "llama3.2", "/v1", "/v1/chat/completions", "/v1/chat/completions" },
+    { "anthropic", "claude-sonnet-4-5", "/v1", "/v1/messages", "/v1/messages" },
+    { "gemini", "gemini-2.0-flash", "/v1beta", "/v1beta/models/gemini-2.0-flash:generateContent",
+      "/v1beta/models/gemini-2.0-flash:streamGenerateContent" },
+  };
+  static const char reviews[] =
+    "{\"custom_id\": \"a\", \"input\": {\"text\": \"I love it: wonderful sound, great battery.\"}}\n"
+    "{\"custom_id\": \"b\", \"input\": {\"text\": \"Terrible. It broke after a day, awful support.\"}}\n"
+    "{\"custom_id\": \"c\", \"input\": {\"text\": \"It arrived on Tuesday.\"}}\n";
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *input = env_write (env, "reviews.jsonl", reviews);
+  g_autofree char *ledger = NULL;
+  g_autoptr(JsonObject) stats = NULL;
+
+  mock_start (env, "--require-key", PLAIN_KEY, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
+    for (guint streamed = 0; streamed <= 1; streamed++)
+      {
+        g_autofree char *base = g_strconcat (env->mock_url, targets[i].base_path, NULL);
+        g_autofree char *output = g_strdup_printf ("%s/out-%s-%u.jsonl", env->dir, targets[i].provider, streamed);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+        g_autoptr(Result) result = NULL;
+        const char *extra[] = {
+          "SLUICE_PROVIDER", targets[i].provider, "SLUICE_MODEL", targets[i].model,
+          "SLUICE_BASE_URL", base, "SLUICE_STREAM", streamed ? "true" : "false", NULL
+        };
+
+        g_test_message ("%s, stream: %u", targets[i].provider, streamed);
+        g_strfreev (env->extra_env);
+        env->extra_env = g_strdupv ((GStrv) extra);
+        result = run_cli (env, NULL, "batch", pipeline, input, "-o", output, NULL);
+        assert_status (result, 0);
+
+        g_assert_true (g_file_get_contents (output, &text, NULL, NULL));
+        lines = g_strsplit (g_strchomp (text), "\n", -1);
+        g_assert_cmpuint (g_strv_length (lines), ==, 3);
+        for (guint j = 0; j < 3; j++)
+          {
+            g_autoptr(JsonNode) line = parse_json (lines[j]);
+            JsonObject *object = json_node_get_object (line);
+            const char *expected[] = { "positive", "negative", "neutral" };
+            const char *id = string_member (object, "custom_id");
+            JsonObject *result_object = json_object_get_object_member (object, "output");
+
+            g_assert_nonnull (result_object);
+            g_assert_cmpstr (string_member (result_object, "sentiment"), ==, expected[id[0] - 'a']);
+          }
+      }
+
+  /* Each format went to its own path, streamed when asked. */
+  stats = mock_stats (env);
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 3 * 2 * G_N_ELEMENTS (targets));
+  g_assert_cmpint (json_object_get_int_member (stats, "streams"), ==, 3 * G_N_ELEMENTS (targets));
+  g_assert_cmpint (mock_path_count (stats, "/v1/chat/completions"), ==, 3 * 4);
+  g_assert_cmpint (mock_path_count (stats, "/v1/messages"), ==, 3 * 2);
+  g_assert_cmpint (mock_path_count (stats, targets[3].path), ==, 3);
+  g_assert_cmpint (mock_path_count (stats, targets[3].stream_path), ==, 3);
+
+  /* The ledger tells each attempt's provider, and which were streamed. */
+  ledger = ledger_path (env);
+  g_assert_cmpint (db_int (ledger, "SELECT count(DISTINCT provider) FROM attempts"), ==, 4);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE outcome = 'ok'"), ==, 24);
+}
+
+/* Sequential calls reuse kept-alive connections: libsoup reuses a POST's
+ * connection only when the message is marked idempotent. */
+static void
+test_connections_are_reused (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autoptr(GString) reviews = g_string_new (NULL);
+  g_autofree char *input = NULL;
+  g_autofree char *output = g_build_filename (env->dir, "out.jsonl", NULL);
+  g_autoptr(Result) result = NULL;
+  g_autoptr(JsonObject) stats = NULL;
+
+  for (guint i = 0; i < 40; i++)
+    g_string_append_printf (reviews, "{\"input\": {\"text\": \"review %u: great\"}}\n", i);
+  input = env_write (env, "reviews.jsonl", reviews->str);
+  mock_start (env, NULL);
+  result = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--concurrency", "1", NULL);
+  assert_status (result, 0);
+  stats = mock_stats (env);
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 40);
+  /* One connection for the calls, and the stats request's own. */
+  g_assert_cmpint (json_object_get_int_member (stats, "connections"), <=, 3);
+}
+
 /* Runs the case in a child process so that one failure (an abort) leaves
  * the other cases to run; the parent only judges. */
 static void
@@ -1791,6 +1910,8 @@ main (int    argc,
   add ("/cli/batch/output-safety", test_batch_output_safety);
   add ("/cli/batch/retry-failed", test_batch_retry_failed);
   add ("/cli/batch/long-line", test_batch_long_line);
+  add ("/cli/batch/every-provider", test_sentiment_every_provider);
+  add ("/cli/batch/connections-reused", test_connections_are_reused);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);

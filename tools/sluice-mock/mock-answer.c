@@ -21,6 +21,10 @@ static const char * const kind_names[MOCK_N_KINDS] = {
   [MOCK_KIND_HTML] = "html",
   [MOCK_KIND_BAD_ANSWER] = "bad_answer",
   [MOCK_KIND_STATUS] = "status",
+  [MOCK_KIND_CUT] = "cut",
+  [MOCK_KIND_STALL] = "stall",
+  [MOCK_KIND_MALFORMED_CHUNK] = "malformed_chunk",
+  [MOCK_KIND_NO_USAGE] = "no_usage",
   [MOCK_KIND_INVALID_REQUEST] = "invalid_request",
   [MOCK_KIND_UNAUTHORIZED] = "unauthorized",
   [MOCK_KIND_NOT_FOUND] = "not_found",
@@ -250,36 +254,6 @@ mock_append_json_string (GString    *out,
     }
   g_string_append_len (out, text + run, (gssize) (len - run));
   g_string_append_c (out, '"');
-}
-
-void
-mock_append_completion (GString    *out,
-                        guint64     serial,
-                        const char *model,
-                        const char *content,
-                        gsize       content_len,
-                        gint64      prompt_tokens,
-                        gint64      completion_tokens,
-                        gint64      total_tokens)
-{
-  g_string_append_printf (out,
-                          "{\"id\":\"chatcmpl-mock-%" G_GUINT64_FORMAT "\","
-                          "\"object\":\"chat.completion\","
-                          "\"created\":%" G_GINT64_FORMAT ","
-                          "\"model\":",
-                          serial, g_get_real_time () / G_USEC_PER_SEC);
-  mock_append_json_string (out, model, strlen (model));
-  g_string_append (out,
-                   ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                   "\"content\":");
-  mock_append_json_string (out, content, content_len);
-  g_string_append_printf (out,
-                          ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                          "\"usage\":{\"prompt_tokens\":%" G_GINT64_FORMAT ","
-                          "\"completion_tokens\":%" G_GINT64_FORMAT ","
-                          "\"total_tokens\":%" G_GINT64_FORMAT "},"
-                          "\"system_fingerprint\":\"fp_sluice_mock\"}",
-                          prompt_tokens, completion_tokens, total_tokens);
 }
 
 /* Sentiment */

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <glib.h>
+#include <gio/gio.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -21,6 +23,11 @@ typedef enum {
   MOCK_KIND_HTML,
   MOCK_KIND_BAD_ANSWER,
   MOCK_KIND_STATUS,
+  /* stream faults: only when chosen with --fault-kinds or a scenario */
+  MOCK_KIND_CUT,               /* the stream ends without its terminal event */
+  MOCK_KIND_STALL,             /* the first events, then silence */
+  MOCK_KIND_MALFORMED_CHUNK,   /* one event's data is not JSON */
+  MOCK_KIND_NO_USAGE,          /* an answer without token usage */
   MOCK_N_SERVE_KINDS,
   MOCK_KIND_INVALID_REQUEST = MOCK_N_SERVE_KINDS,
   MOCK_KIND_UNAUTHORIZED,
@@ -28,8 +35,10 @@ typedef enum {
   MOCK_N_KINDS
 } MockKind;
 
-/* The kinds the random fault mix may pick from (no ok, no status). */
+/* The kinds the random fault mix picks from by default (no ok, no status,
+ * no stream faults: adding kinds would change what a seed gives). */
 #define MOCK_FAULT_KIND_LIST "rate_limit,server_error,overloaded,hang,malformed,html,bad_answer"
+#define MOCK_STREAM_FAULT_KIND_LIST "cut,stall,malformed_chunk,no_usage"
 
 const char *mock_kind_name      (MockKind    kind);
 gboolean    mock_kind_from_name (const char *name,
@@ -113,6 +122,9 @@ typedef struct {
   char         **header_names;
   char         **header_values;
   guint          n_headers;
+  gint64         chunk_bytes;       /* -1 = the body in one write */
+  gint64         chunk_delay_us;    /* -1 = --chunk-delay */
+  gint64         stall_after_bytes; /* -1 = send it all */
   /* ok */
   char          *content;           /* NULL = classify the request */
   gint64         prompt_tokens;     /* -1 = computed */
@@ -155,20 +167,100 @@ void  mock_append_sentiment_answer (GString    *out,
                                     gsize       len,
                                     gint        variant);
 
-/* Appends a chat.completion object to @out. */
-void  mock_append_completion       (GString    *out,
-                                    guint64     serial,
-                                    const char *model,
-                                    const char *content,
-                                    gsize       content_len,
-                                    gint64      prompt_tokens,
-                                    gint64      completion_tokens,
-                                    gint64      total_tokens);
-
 static inline gint64
 mock_tokens_for_bytes (gsize n_bytes)
 {
   return (gint64) ((n_bytes + 3) / 4);
 }
+
+/* One JSON line per request to --log (sluice-mock.c). */
+void  mock_log_request             (const char *path,
+                                    MockKind    kind,
+                                    guint       status,
+                                    gint64      start_us,
+                                    gint64      now_us);
+
+/* Timers (mock-timer.c): one heap of deadlines behind one timerfd source,
+ * shared by deferred answers and paced streams. Embed a MockTimer in the
+ * object it wakes. */
+
+typedef struct _MockTimer MockTimer;
+typedef void (*MockTimerFunc) (MockTimer *timer);
+
+struct _MockTimer {
+  gint64        deadline_us;       /* monotonic */
+  guint         heap_index;        /* G_MAXUINT when not scheduled */
+  MockTimerFunc fire;
+};
+
+void       mock_timers_init     (void);
+void       mock_timers_shutdown (void);
+void       mock_timer_init      (MockTimer    *timer,
+                                 MockTimerFunc fire);
+/* Unscheduled when it fires: @fire may schedule it again. */
+void       mock_timer_schedule  (MockTimer    *timer,
+                                 gint64        deadline_us);
+void       mock_timer_cancel    (MockTimer    *timer);
+/* The earliest scheduled timer, or NULL. */
+MockTimer *mock_timer_peek      (void);
+
+/* Client sockets (mock-socket.c) */
+
+/* A deferred answer or stall at least this long watches its socket, so a
+ * client that gives up is noticed before the deadline. */
+#define MOCK_WATCH_THRESHOLD_US (500 * G_TIME_SPAN_MILLISECOND)
+
+typedef void (*MockGoneFunc) (gpointer data);
+
+void     mock_sockets_init      (void);
+/* Remembers @socket; TRUE the first time it is seen: a new connection. */
+gboolean mock_sockets_track     (GSocket     *socket);
+guint64  mock_sockets_accepted  (void);
+/* A busy socket has an answer of ours pending: the sweep leaves it alone. */
+void     mock_socket_mark_busy  (GSocket     *socket,
+                                 gint         delta);
+void     mock_sockets_sweep     (gboolean     shutting_down);
+void     mock_sockets_shutdown  (void);
+/* A source that calls @gone once the client has closed @socket. It stops
+ * watching (without calling @gone) when the client sends another request
+ * instead. The caller owns the returned source. */
+GSource *mock_socket_watch      (GSocket     *socket,
+                                 MockGoneFunc gone,
+                                 gpointer     data);
+
+/* Deferred answers (mock-pending.c) */
+
+/* Holds @msg, whose response is set, until @delay_us after @start_us; a
+ * hang then drops the connection instead of answering. @path must outlive
+ * the mock (static or interned). */
+void     mock_pending_start     (SoupServerMessage *msg,
+                                 const char        *path,
+                                 MockKind           kind,
+                                 guint              status,
+                                 gint64             start_us,
+                                 gint64             delay_us);
+guint    mock_pending_count     (void);
+void     mock_pending_close_all (void);
+void     mock_pending_shutdown  (void);
+
+/* Streams (mock-stream.c): a body written in pieces, chunked. */
+
+/* Sends @pieces (GBytes) as separate chunks of @msg's body: the first at
+ * @first_at_us, then one every @piece_delay_us (0: all at once). Then ends
+ * the body or, with @stall, keeps the connection open with nothing more to
+ * say until the client leaves or the mock stops. Takes @pieces. The status
+ * and headers must be set; @path must outlive the mock (static or
+ * interned). */
+void     mock_stream_start      (SoupServerMessage *msg,
+                                 GPtrArray         *pieces,
+                                 gboolean           stall,
+                                 gint64             first_at_us,
+                                 gint64             piece_delay_us,
+                                 const char        *path,
+                                 MockKind           kind,
+                                 gint64             start_us);
+guint    mock_streams_active    (void);
+guint64  mock_streams_started   (void);
+void     mock_streams_close_all (void);
 
 G_END_DECLS

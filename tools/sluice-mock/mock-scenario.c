@@ -15,7 +15,8 @@
 #include <json-glib/json-glib.h>
 
 #define KIND_NAMES \
-  "ok, rate_limit, server_error, overloaded, hang, malformed, html, bad_answer, status"
+  "ok, rate_limit, server_error, overloaded, hang, malformed, html, bad_answer, status, " \
+  "cut, stall, malformed_chunk, no_usage"
 
 typedef struct {
   char     *match;       /* NULL = every request */
@@ -94,6 +95,9 @@ step_init (MockStep *step,
   step->total_tokens = -1;
   step->variant = -1;
   step->hang_us = -1;
+  step->chunk_bytes = -1;
+  step->chunk_delay_us = -1;
+  step->stall_after_bytes = -1;
 }
 
 static void
@@ -124,6 +128,9 @@ member_allowed (MockKind    kind,
     { MOCK_KIND_STATUS, "body" },
     { MOCK_KIND_STATUS, "content_type" },
     { MOCK_KIND_STATUS, "headers" },
+    { MOCK_KIND_STATUS, "chunk_bytes" },
+    { MOCK_KIND_STATUS, "chunk_delay" },
+    { MOCK_KIND_STATUS, "stall_after_bytes" },
     { MOCK_KIND_OK, "content" },
     { MOCK_KIND_OK, "usage" },
     { MOCK_KIND_BAD_ANSWER, "variant" },
@@ -365,6 +372,28 @@ parse_step (Checker    *ck,
         }
       if ((member = json_object_get_member (obj, "headers")) != NULL)
         parse_headers (ck, path, member, step);
+      if ((member = json_object_get_member (obj, "chunk_bytes")) != NULL)
+        {
+          if (node_is_integer (member) && json_node_get_int (member) > 0)
+            step->chunk_bytes = json_node_get_int (member);
+          else
+            problem (ck, path, "\"chunk_bytes\" must be a positive integer");
+        }
+      if ((member = json_object_get_member (obj, "chunk_delay")) != NULL)
+        {
+          if (node_is_integer (member) && json_node_get_int (member) >= 0)
+            step->chunk_delay_us = json_node_get_int (member) * 1000;
+          else if (!node_is_string (member) ||
+                   !mock_parse_duration (json_node_get_string (member), &step->chunk_delay_us))
+            problem (ck, path, "\"chunk_delay\" must be a duration like \"10ms\"");
+        }
+      if ((member = json_object_get_member (obj, "stall_after_bytes")) != NULL)
+        {
+          if (node_is_integer (member) && json_node_get_int (member) >= 0)
+            step->stall_after_bytes = json_node_get_int (member);
+          else
+            problem (ck, path, "\"stall_after_bytes\" must be a non-negative integer");
+        }
       break;
 
     case MOCK_KIND_OK:
@@ -408,6 +437,10 @@ parse_step (Checker    *ck,
     case MOCK_KIND_OVERLOADED:
     case MOCK_KIND_MALFORMED:
     case MOCK_KIND_HTML:
+    case MOCK_KIND_CUT:
+    case MOCK_KIND_STALL:
+    case MOCK_KIND_MALFORMED_CHUNK:
+    case MOCK_KIND_NO_USAGE:
     default:
       break;
     }

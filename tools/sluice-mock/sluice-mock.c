@@ -1,28 +1,22 @@
-/* sluice-mock: a mock LLM provider speaking the OpenAI chat-completions wire
- * format on loopback, for sluice's tests, demo and benchmarks.
+/* sluice-mock: a mock LLM provider on loopback for sluice's tests, demo
+ * and benchmarks, speaking three wire formats:
+ *   OpenAI     POST /v1/chat/completions (and /chat/completions)
+ *   Anthropic  POST /v1/messages
+ *   Gemini     POST /v1beta/models/MODEL:generateContent
+ *              POST /v1beta/models/MODEL:streamGenerateContent
+ * each streamed (server-sent events) or not, with injected faults in the
+ * format's own error shapes, plus GET /mock/stats.
  *
  * Single-threaded on purpose: one GMainContext serves every connection, so
  * the state below needs no locks and the per-request work stays small.
- * Deferred answers (latency, hangs) sit in one min-heap driven by a single
- * GSource rather than one g_timeout_add source each: GMainContext walks every
- * source on each iteration, and at 256 concurrent clients a source per
- * request would double that walk. That source wakes on a timerfd, because
- * GLib's own timeouts round up to whole milliseconds, which alone costs ~2%
- * of the throughput at 50 ms latency; deadlines are rounded up to a 250 us
- * grid instead, which batches wake-ups (about a quarter less server CPU at
- * 5,000 req/s) for 125 us of extra latency on average.
- *
- * Two libsoup 3.2.3 leaks are worked around by the socket sweep below:
- * - a keep-alive connection whose client closes it while idle is never
- *   disconnected (the EOF is read by a message that has no completion
- *   callback yet), so its descriptor stays open until the server is freed;
- * - the listener never drops the reference g_socket_accept () gave it, so
- *   every accepted GSocket object outlives its connection.
+ * This file reads requests and decides what each gets; the formats live
+ * in mock-openai.c, mock-anthropic.c and mock-gemini.c, the timing in
+ * mock-timer.c, mock-pending.c and mock-stream.c.
  */
 #define _GNU_SOURCE
 #define G_LOG_DOMAIN "sluice-mock"
 
-#include "mock-common.h"
+#include "mock-provider.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -30,56 +24,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
-#include <json-glib/json-glib.h>
-#include <libsoup/soup.h>
 
 #define EXIT_USAGE 2
-#define DEFAULT_MODEL "gpt-mock"
-/* A deferred answer this long gets a watch on its socket, so a client that
- * gives up is noticed before the deadline. */
-#define WATCH_THRESHOLD_US (500 * G_TIME_SPAN_MILLISECOND)
-#define TIMER_GRID_US 250
 #define SWEEP_INTERVAL_S 1
+/* /mock/stats counts at most this many distinct paths; the rest go under
+ * "(other)", so a scan of random URLs cannot grow the table. */
+#define MAX_COUNTED_PATHS 256
 
-/* Bodies */
-
-#define ERROR_JSON(message, type, param, code) \
-  "{\"error\":{\"message\":\"" message "\",\"type\":\"" type "\",\"param\":" param ",\"code\":" code "}}"
-
-static const char body_rate_limit[] =
-  ERROR_JSON ("Rate limit reached for requests per min (RPM) in organization org-mock: "
-              "Limit 60, Used 60, Requested 1. Please try again later. Visit "
-              "https://platform.openai.com/account/rate-limits to learn more.",
-              "requests", "null", "\"rate_limit_exceeded\"");
-static const char body_server_error[] =
-  ERROR_JSON ("The server had an error while processing your request. Sorry about that!",
-              "server_error", "null", "null");
-static const char body_overloaded[] =
-  ERROR_JSON ("The engine is currently overloaded, please try again later.",
-              "server_error", "null", "\"overloaded\"");
-static const char body_unauthorized[] =
-  ERROR_JSON ("Incorrect API key provided. You can find your API key at "
-              "https://platform.openai.com/account/api-keys.",
-              "invalid_request_error", "null", "\"invalid_api_key\"");
-static const char body_invalid_json[] =
-  ERROR_JSON ("We could not parse the JSON body of your request. (HINT: This likely means "
-              "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
-              "payload, but what was sent was not valid JSON.)",
-              "invalid_request_error", "null", "null");
-static const char body_not_object[] =
-  ERROR_JSON ("The request body must be a JSON object.",
-              "invalid_request_error", "null", "null");
-static const char body_missing_messages[] =
-  ERROR_JSON ("Missing required parameter: 'messages'.",
-              "invalid_request_error", "\"messages\"", "\"missing_required_parameter\"");
-static const char body_messages_type[] =
-  ERROR_JSON ("Invalid type for 'messages': expected an array.",
-              "invalid_request_error", "\"messages\"", "\"invalid_type\"");
 static const char body_html[] =
   "<html>\r\n"
   "<head><title>502 Bad Gateway</title></head>\r\n"
@@ -90,24 +44,6 @@ static const char body_html[] =
   "</html>\r\n";
 
 /* State */
-
-typedef struct _Pending Pending;
-
-/* One paused message waiting for its deadline. */
-struct _Pending {
-  SoupServerMessage *msg;          /* owned */
-  const char        *path;         /* static string */
-  gint64             start_us;
-  gint64             deadline_us;
-  guint              heap_index;
-  gulong             finished_id;
-  gulong             disconnected_id;
-  GSource           *watch;        /* owned; client-gone detection */
-  GSocket           *socket;       /* owned; marked busy while we hold it */
-  MockKind           kind;
-  guint              status;
-  Pending           *next_free;
-};
 
 typedef struct {
   guint64 *keys;
@@ -124,6 +60,7 @@ static struct {
   guint         n_fault_kinds;
   MockLatency   latency;
   gint64        hang_us;
+  gint64        chunk_delay_us;
   char         *require_key;
   MockScenario *scenario;
   FILE         *log;
@@ -133,37 +70,26 @@ static struct {
   GString      *user_scratch;
   GString      *content_scratch;
   GString      *log_scratch;
+  GArray       *events;            /* MockEvent */
   BodyCounter   seen;
 
   /* counters */
   guint64       requests;
   guint64       by_kind[MOCK_N_KINDS];
-  guint         in_flight;
   guint64       serial;
-
-  /* deferred answers */
-  Pending     **heap;
-  guint         heap_length;
-  guint         heap_capacity;
-  GSource      *timer;
-  int           timer_fd;          /* -1: fall back to the ready time */
-  Pending      *free_pending;
-
-  /* every client socket libsoup has shown us, owned; see the sweep */
-  GHashTable   *sockets;
-  GQuark        busy_quark;
+  GHashTable   *paths;             /* path (owned) -> GUINT64 count */
 
   GMainLoop    *loop;
 } mock;
 
 /* Logging */
 
-static void
-log_request (const char *path,
-             MockKind    kind,
-             guint       status,
-             gint64      start_us,
-             gint64      now_us)
+void
+mock_log_request (const char *path,
+                  MockKind    kind,
+                  guint       status,
+                  gint64      start_us,
+                  gint64      now_us)
 {
   gint64 elapsed = now_us - start_us;
   GString *line;
@@ -259,388 +185,7 @@ request_random_state (const char *body,
                      ((guint64) seen + 1) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15));
 }
 
-/* Deferred answers: a binary min-heap on deadline_us */
-
-static void
-heap_swap (guint a,
-           guint b)
-{
-  Pending *t = mock.heap[a];
-
-  mock.heap[a] = mock.heap[b];
-  mock.heap[b] = t;
-  mock.heap[a]->heap_index = a;
-  mock.heap[b]->heap_index = b;
-}
-
-static void
-heap_sift_up (guint i)
-{
-  while (i > 0)
-    {
-      guint parent = (i - 1) / 2;
-
-      if (mock.heap[parent]->deadline_us <= mock.heap[i]->deadline_us)
-        break;
-      heap_swap (i, parent);
-      i = parent;
-    }
-}
-
-static void
-heap_sift_down (guint i)
-{
-  for (;;)
-    {
-      guint l = 2 * i + 1, r = l + 1, m = i;
-
-      if (l < mock.heap_length && mock.heap[l]->deadline_us < mock.heap[m]->deadline_us)
-        m = l;
-      if (r < mock.heap_length && mock.heap[r]->deadline_us < mock.heap[m]->deadline_us)
-        m = r;
-      if (m == i)
-        break;
-      heap_swap (i, m);
-      i = m;
-    }
-}
-
-/* Wakes the timer source at @deadline_us (monotonic), or never if < 0. */
-static void
-timer_arm (gint64 deadline_us)
-{
-  struct itimerspec spec = { { 0, 0 }, { 0, 0 } };
-
-  if (mock.timer_fd < 0)
-    {
-      g_source_set_ready_time (mock.timer, deadline_us);
-      return;
-    }
-  if (deadline_us >= 0)
-    {
-      /* Round up to the timer grid so answers due close together go out
-       * in one wake-up. */
-      deadline_us = (deadline_us + TIMER_GRID_US - 1) / TIMER_GRID_US * TIMER_GRID_US;
-      spec.it_value.tv_sec = deadline_us / G_USEC_PER_SEC;
-      spec.it_value.tv_nsec = (deadline_us % G_USEC_PER_SEC) * 1000;
-      if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0)
-        spec.it_value.tv_nsec = 1;   /* all zero would disarm */
-    }
-  if (timerfd_settime (mock.timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) != 0)
-    g_warning ("timerfd_settime: %s", g_strerror (errno));
-}
-
-static void
-heap_push (Pending *p)
-{
-  if (mock.heap_length == mock.heap_capacity)
-    {
-      mock.heap_capacity = mock.heap_capacity ? mock.heap_capacity * 2 : 1024;
-      mock.heap = g_renew (Pending *, mock.heap, mock.heap_capacity);
-    }
-  p->heap_index = mock.heap_length;
-  mock.heap[mock.heap_length++] = p;
-  heap_sift_up (p->heap_index);
-  if (p->heap_index == 0)
-    timer_arm (p->deadline_us);
-}
-
-static void
-heap_remove (Pending *p)
-{
-  guint i = p->heap_index;
-
-  g_assert (i < mock.heap_length && mock.heap[i] == p);
-  mock.heap_length--;
-  if (i != mock.heap_length)
-    {
-      mock.heap[i] = mock.heap[mock.heap_length];
-      mock.heap[i]->heap_index = i;
-      heap_sift_down (i);
-      heap_sift_up (i);
-    }
-  p->heap_index = G_MAXUINT;
-  /* The timer is re-armed lazily: a dispatch with nothing due is harmless. */
-}
-
-/* Client connections */
-
-static void
-socket_mark_busy (GSocket *socket,
-                  gint     delta)
-{
-  guint busy = GPOINTER_TO_UINT (g_object_get_qdata (G_OBJECT (socket), mock.busy_quark));
-
-  g_object_set_qdata (G_OBJECT (socket), mock.busy_quark, GUINT_TO_POINTER (busy + delta));
-}
-
-/* libsoup 3.2's listen_watch () keeps the GSocket from g_socket_accept ()
- * without ever releasing it. Once libsoup and we are done with a closed
- * socket, a count of exactly one reference beyond ours is that orphan; we
- * drop it then, so the object is freed. Only for the version whose source
- * was checked: anywhere else an extra reference could be someone's. */
-static gboolean orphan_ref_fix;
-
-/* Every new message (the first one of a connection is started at accept
- * time): remember its socket so the sweep can look at it. */
-static void
-on_request_started (SoupServer        *server G_GNUC_UNUSED,
-                    SoupServerMessage *msg,
-                    gpointer           user_data G_GNUC_UNUSED)
-{
-  GSocket *socket = soup_server_message_get_socket (msg);
-
-  if (socket != NULL && !g_hash_table_contains (mock.sockets, socket))
-    g_hash_table_add (mock.sockets, g_object_ref (socket));
-}
-
-/* TRUE when nobody but us (and libsoup 3.2's orphan reference) holds the
- * closed @socket any more: then it is released and forgotten. */
-static gboolean
-socket_release_if_unused (GSocket *socket)
-{
-  guint others = g_atomic_int_get (&G_OBJECT (socket)->ref_count) - 1;
-
-  if (others == 0)
-    return TRUE;
-  if (others == 1 && orphan_ref_fix)
-    {
-      g_object_unref (socket);
-      return TRUE;
-    }
-  return FALSE;   /* libsoup still holds it */
-}
-
-/* Closes sockets whose client went away while no answer of ours was pending
- * on them (the idle keep-alive leak), and forgets closed sockets once
- * libsoup let go of them. Closing releases the descriptor at once;
- * libsoup's bookkeeping for such a dead connection stays until shutdown, a
- * few hundred bytes each. */
-static void
-sweep_sockets_now (gboolean shutting_down)
-{
-  GHashTableIter iter;
-  gpointer key;
-
-  g_hash_table_iter_init (&iter, mock.sockets);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    {
-      GSocket *socket = key;
-      char byte;
-      gssize n;
-
-      if (g_object_get_qdata (G_OBJECT (socket), mock.busy_quark) != NULL)
-        continue;
-      if (!g_socket_is_closed (socket))
-        {
-          n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-          if (!shutting_down &&
-              (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))))
-            continue;
-          g_socket_close (socket, NULL);
-        }
-      if (socket_release_if_unused (socket) || shutting_down)
-        g_hash_table_iter_remove (&iter);
-    }
-}
-
-static gboolean
-sweep_sockets (gpointer user_data G_GNUC_UNUSED)
-{
-  sweep_sockets_now (FALSE);
-  return G_SOURCE_CONTINUE;
-}
-
-static Pending *
-pending_new (void)
-{
-  Pending *p = mock.free_pending;
-
-  if (p != NULL)
-    {
-      mock.free_pending = p->next_free;
-      memset (p, 0, sizeof *p);
-    }
-  else
-    p = g_new0 (Pending, 1);
-  p->heap_index = G_MAXUINT;
-  return p;
-}
-
-/* Undoes everything pending_start did except owning the message. */
-static void
-pending_detach (Pending *p)
-{
-  if (p->heap_index != G_MAXUINT)
-    heap_remove (p);
-  if (p->watch != NULL)
-    {
-      g_source_destroy (p->watch);
-      g_clear_pointer (&p->watch, g_source_unref);
-    }
-  g_clear_signal_handler (&p->finished_id, p->msg);
-  g_clear_signal_handler (&p->disconnected_id, p->msg);
-  mock.in_flight--;
-}
-
-static void
-pending_release (Pending *p)
-{
-  if (p->socket != NULL)
-    {
-      socket_mark_busy (p->socket, -1);
-      g_clear_object (&p->socket);
-    }
-  g_clear_object (&p->msg);
-  p->next_free = mock.free_pending;
-  mock.free_pending = p;
-}
-
-/* The deadline of a normal deferred answer: the response is already set. */
-static void
-pending_answer (Pending *p)
-{
-  pending_detach (p);
-  soup_server_message_unpause (p->msg);
-  log_request (p->path, p->kind, p->status, p->start_us, g_get_monotonic_time ());
-  pending_release (p);
-}
-
-/* End of a hang, a client that went away, or shutdown: drop the connection
- * without an answer. */
-static void
-pending_close (Pending *p)
-{
-  GIOStream *stream;
-
-  pending_detach (p);
-  stream = soup_server_message_steal_connection (p->msg);
-  if (stream != NULL)
-    {
-      g_io_stream_close (stream, NULL, NULL);
-      g_object_unref (stream);
-    }
-  log_request (p->path, p->kind, 0, p->start_us, g_get_monotonic_time ());
-  pending_release (p);
-}
-
-/* libsoup finished with the message before we answered it (the connection
- * went away): it must not be unpaused any more. */
-static void
-pending_message_gone (SoupServerMessage *msg G_GNUC_UNUSED,
-                      gpointer           user_data)
-{
-  Pending *p = user_data;
-
-  pending_detach (p);
-  log_request (p->path, p->kind, 0, p->start_us, g_get_monotonic_time ());
-  pending_release (p);
-}
-
-static gboolean
-pending_socket_event (GSocket      *socket,
-                      GIOCondition  condition G_GNUC_UNUSED,
-                      gpointer      user_data)
-{
-  Pending *p = user_data;
-  char byte;
-  gssize n;
-
-  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    return G_SOURCE_CONTINUE;
-  if (n > 0)
-    {
-      /* A pipelined request: the client is still there. Stop watching (the
-       * socket would stay readable) and wait for the deadline. */
-      g_clear_pointer (&p->watch, g_source_unref);
-      return G_SOURCE_REMOVE;
-    }
-  pending_close (p);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-timer_dispatch (GSource    *source G_GNUC_UNUSED,
-                GSourceFunc callback G_GNUC_UNUSED,
-                gpointer    user_data G_GNUC_UNUSED)
-{
-  gint64 now = g_get_monotonic_time ();
-  guint64 expirations;
-
-  if (mock.timer_fd >= 0 && read (mock.timer_fd, &expirations, sizeof expirations) < 0 &&
-      errno != EAGAIN)
-    g_warning ("timerfd read: %s", g_strerror (errno));
-  while (mock.heap_length > 0 && mock.heap[0]->deadline_us <= now)
-    {
-      Pending *p = mock.heap[0];
-
-      if (p->kind == MOCK_KIND_HANG)
-        pending_close (p);
-      else
-        pending_answer (p);
-    }
-  timer_arm (mock.heap_length > 0 ? mock.heap[0]->deadline_us : -1);
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs timer_funcs = {
-  .dispatch = timer_dispatch,
-};
-
-static void
-pending_start (SoupServerMessage *msg,
-               const char        *path,
-               MockKind           kind,
-               guint              status,
-               gint64             start_us,
-               gint64             delay_us)
-{
-  Pending *p = pending_new ();
-  GSocket *socket;
-
-  p->msg = g_object_ref (msg);
-  p->path = path;
-  p->kind = kind;
-  p->status = status;
-  p->start_us = start_us;
-  p->deadline_us = start_us + delay_us;
-  soup_server_message_pause (msg);
-  p->finished_id = g_signal_connect (msg, "finished",
-                                     G_CALLBACK (pending_message_gone), p);
-  p->disconnected_id = g_signal_connect (msg, "disconnected",
-                                         G_CALLBACK (pending_message_gone), p);
-  socket = soup_server_message_get_socket (msg);
-  if (socket != NULL)
-    {
-      p->socket = g_object_ref (socket);
-      socket_mark_busy (socket, +1);
-    }
-  if (socket != NULL && delay_us >= WATCH_THRESHOLD_US)
-    {
-      p->watch = g_socket_create_source (socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-      g_source_set_callback (p->watch, G_SOURCE_FUNC (pending_socket_event), p, NULL);
-      g_source_attach (p->watch, NULL);
-    }
-  mock.in_flight++;
-  heap_push (p);
-}
-
 /* Responses */
-
-static void
-respond_static (SoupServerMessage *msg,
-                guint              status,
-                const char        *content_type,
-                const char        *body,
-                gsize              len)
-{
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_STATIC, body, len);
-}
-
-#define RESPOND_STATIC(msg, status, type, body) \
-  respond_static ((msg), (status), (type), (body), sizeof (body) - 1)
 
 static void
 respond_string (SoupServerMessage *msg,
@@ -655,206 +200,72 @@ respond_string (SoupServerMessage *msg,
                                     g_string_free (body, FALSE), len);
 }
 
-static void
-respond_error (SoupServerMessage *msg,
-               guint              status,
-               const char        *message,
-               const char        *type)
+/* An error in @provider's format; @status 0 is the format's usual status
+ * for @error. Returns the status. */
+static guint
+respond_error (SoupServerMessage  *msg,
+               const MockProvider *provider,
+               MockError           error,
+               guint               status,
+               const char         *message,
+               gint64              retry_ms)
 {
-  GString *body = g_string_sized_new (160);
+  GString *body = g_string_sized_new (256);
 
-  g_string_append (body, "{\"error\":{\"message\":");
-  mock_append_json_string (body, message, strlen (message));
-  g_string_append_printf (body, ",\"type\":\"%s\",\"param\":null,\"code\":null}}", type);
+  if (status == 0)
+    status = provider->error_status (error);
+  provider->append_error (body, error, status, message, mock.serial, retry_ms);
   respond_string (msg, status, "application/json", body);
+  return status;
+}
+
+static void
+count_path (const char *path)
+{
+  gpointer count;
+
+  if (!g_hash_table_lookup_extended (mock.paths, path, NULL, &count) &&
+      g_hash_table_size (mock.paths) >= MAX_COUNTED_PATHS)
+    {
+      path = "(other)";
+      count = g_hash_table_lookup (mock.paths, path);
+    }
+  /* 64-bit pointers: the count cannot overflow a test run. */
+  g_hash_table_replace (mock.paths, g_strdup (path),
+                        GSIZE_TO_POINTER (GPOINTER_TO_SIZE (count) + 1));
 }
 
 static void
 serve_stats (SoupServerMessage *msg)
 {
-  GString *body = g_string_sized_new (512);
+  GString *body = g_string_sized_new (1024);
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean first = TRUE;
 
   g_string_append_printf (body, "{\"requests\":%" G_GUINT64_FORMAT ",\"by_kind\":{",
                           mock.requests);
   for (guint i = 0; i < MOCK_N_KINDS; i++)
     g_string_append_printf (body, "%s\"%s\":%" G_GUINT64_FORMAT, i > 0 ? "," : "",
                             mock_kind_name ((MockKind) i), mock.by_kind[i]);
-  g_string_append_printf (body, "},\"in_flight\":%u}", mock.in_flight);
+  g_string_append_printf (body, "},\"in_flight\":%u,\"connections\":%" G_GUINT64_FORMAT
+                                ",\"streams\":%" G_GUINT64_FORMAT ",\"paths\":{",
+                          mock_pending_count () + mock_streams_active (),
+                          mock_sockets_accepted (), mock_streams_started ());
+  g_hash_table_iter_init (&iter, mock.paths);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      if (!first)
+        g_string_append_c (body, ',');
+      first = FALSE;
+      mock_append_json_string (body, key, strlen (key));
+      g_string_append_printf (body, ":%" G_GSIZE_FORMAT, GPOINTER_TO_SIZE (value));
+    }
+  g_string_append (body, "}}");
   respond_string (msg, SOUP_STATUS_OK, "application/json", body);
 }
 
-/* What the handler needs from a chat request body. Strings point into the
- * shared parser or scratch buffer: valid until the next request. */
-typedef struct {
-  const char *model;
-  const char *user_text;
-  gsize       user_len;
-  gint64      prompt_tokens;
-} ChatRequest;
-
-/* Byte length of a message's text; for content-part arrays, also collects
- * the text into @collect when non-NULL. */
-static gsize
-content_bytes (JsonNode   *content,
-               const char **text,
-               GString    *collect)
-{
-  *text = NULL;
-  if (content == NULL || !JSON_NODE_HOLDS_VALUE (content))
-    {
-      gsize total = 0;
-
-      if (content == NULL || !JSON_NODE_HOLDS_ARRAY (content))
-        return 0;
-      if (collect != NULL)
-        g_string_truncate (collect, 0);
-      for (guint i = 0, n = json_array_get_length (json_node_get_array (content)); i < n; i++)
-        {
-          JsonNode *part = json_array_get_element (json_node_get_array (content), i);
-          JsonNode *part_text;
-
-          if (!JSON_NODE_HOLDS_OBJECT (part))
-            continue;
-          part_text = json_object_get_member (json_node_get_object (part), "text");
-          if (part_text == NULL || !JSON_NODE_HOLDS_VALUE (part_text) ||
-              json_node_get_value_type (part_text) != G_TYPE_STRING)
-            continue;
-          if (collect != NULL)
-            {
-              if (collect->len > 0)
-                g_string_append_c (collect, '\n');
-              g_string_append (collect, json_node_get_string (part_text));
-            }
-          total += strlen (json_node_get_string (part_text));
-        }
-      if (collect != NULL)
-        *text = collect->str;
-      return total;
-    }
-  if (json_node_get_value_type (content) != G_TYPE_STRING)
-    return 0;
-  *text = json_node_get_string (content);
-  return strlen (*text);
-}
-
-/* Returns NULL when @body is a usable chat request, else the 400 body. */
-static const char *
-parse_chat_request (const char  *body,
-                    gsize        len,
-                    ChatRequest *req)
-{
-  JsonNode *root, *messages, *model;
-  JsonObject *obj;
-  JsonArray *array;
-  guint n;
-
-  if (len == 0 || !json_parser_load_from_data (mock.parser, body, (gssize) len, NULL))
-    return body_invalid_json;
-  root = json_parser_get_root (mock.parser);
-  if (root == NULL)
-    return body_invalid_json;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return body_not_object;
-  obj = json_node_get_object (root);
-  messages = json_object_get_member (obj, "messages");
-  if (messages == NULL)
-    return body_missing_messages;
-  if (!JSON_NODE_HOLDS_ARRAY (messages))
-    return body_messages_type;
-
-  model = json_object_get_member (obj, "model");
-  if (model != NULL && JSON_NODE_HOLDS_VALUE (model) &&
-      json_node_get_value_type (model) == G_TYPE_STRING)
-    req->model = json_node_get_string (model);
-  else
-    req->model = DEFAULT_MODEL;
-
-  req->user_text = "";
-  req->user_len = 0;
-  req->prompt_tokens = 3;
-  array = json_node_get_array (messages);
-  n = json_array_get_length (array);
-  for (guint i = 0; i < n; i++)
-    {
-      JsonNode *element = json_array_get_element (array, i);
-      JsonObject *message;
-      JsonNode *role;
-      const char *text;
-      gboolean is_user;
-      gsize bytes;
-
-      if (!JSON_NODE_HOLDS_OBJECT (element))
-        continue;
-      message = json_node_get_object (element);
-      role = json_object_get_member (message, "role");
-      is_user = role != NULL && JSON_NODE_HOLDS_VALUE (role) &&
-                json_node_get_value_type (role) == G_TYPE_STRING &&
-                g_str_equal (json_node_get_string (role), "user");
-      bytes = content_bytes (json_object_get_member (message, "content"), &text,
-                             is_user ? mock.user_scratch : NULL);
-      req->prompt_tokens += mock_tokens_for_bytes (bytes) + 4;
-      if (is_user)
-        {
-          req->user_text = text != NULL ? text : "";
-          req->user_len = text != NULL ? bytes : 0;
-          if (text == mock.user_scratch->str)
-            req->user_len = mock.user_scratch->len;
-        }
-    }
-  return NULL;
-}
-
-/* Builds the body of a chat completion for @req into a new string. */
-static GString *
-build_completion (const ChatRequest *req,
-                  const MockStep    *step,
-                  gint               bad_variant)
-{
-  const char *content;
-  gsize content_len;
-  gint64 pt, ct, tt;
-  GString *body;
-
-  if (step != NULL && step->content != NULL)
-    {
-      content = step->content;
-      content_len = strlen (content);
-    }
-  else
-    {
-      g_string_truncate (mock.content_scratch, 0);
-      mock_append_sentiment_answer (mock.content_scratch, req->user_text, req->user_len,
-                                    bad_variant);
-      content = mock.content_scratch->str;
-      content_len = mock.content_scratch->len;
-    }
-
-  pt = step != NULL && step->prompt_tokens >= 0 ? step->prompt_tokens : req->prompt_tokens;
-  ct = step != NULL && step->completion_tokens >= 0 ? step->completion_tokens
-                                                    : mock_tokens_for_bytes (content_len);
-  tt = step != NULL && step->total_tokens >= 0 ? step->total_tokens : pt + ct;
-
-  body = g_string_sized_new (content_len * 2 + 400);
-  mock_append_completion (body, mock.serial, req->model, content, content_len, pt, ct, tt);
-  return body;
-}
-
-static gboolean
-authorized (SoupServerMessage *msg)
-{
-  const char *auth;
-
-  auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                       "Authorization");
-  if (auth == NULL || g_ascii_strncasecmp (auth, "Bearer ", 7) != 0)
-    return FALSE;
-  auth += 7;
-  while (*auth == ' ')
-    auth++;
-  if (mock.require_key != NULL)
-    return g_str_equal (auth, mock.require_key);
-  return *auth != '\0';
-}
+/* Answers */
 
 static MockKind
 pick_kind (const MockStep *step,
@@ -870,133 +281,301 @@ pick_kind (const MockStep *step,
   return MOCK_KIND_OK;
 }
 
+/* The answer to @req: a scenario's content or the sentiment of the user
+ * text, which lives in mock.content_scratch until the next request. */
 static void
-serve_chat (SoupServerMessage *msg,
-            const char        *path,
-            gint64             start_us)
+build_answer (MockAnswer        *answer,
+              const MockRequest *req,
+              const MockStep    *step,
+              gint               bad_variant,
+              gboolean           with_usage)
 {
-  SoupMessageHeaders *response_headers = soup_server_message_get_response_headers (msg);
-  const char *error_body;
+  if (step != NULL && step->content != NULL)
+    {
+      answer->content = step->content;
+      answer->content_len = strlen (step->content);
+    }
+  else
+    {
+      g_string_truncate (mock.content_scratch, 0);
+      mock_append_sentiment_answer (mock.content_scratch, req->user_text, req->user_len,
+                                    bad_variant);
+      answer->content = mock.content_scratch->str;
+      answer->content_len = mock.content_scratch->len;
+    }
+  answer->serial = mock.serial;
+  answer->with_usage = with_usage;
+  answer->prompt_tokens = step != NULL && step->prompt_tokens >= 0 ? step->prompt_tokens
+                                                                  : req->prompt_tokens;
+  answer->completion_tokens = step != NULL && step->completion_tokens >= 0
+                              ? step->completion_tokens
+                              : mock_tokens_for_bytes (answer->content_len);
+  answer->total_tokens = step != NULL && step->total_tokens >= 0
+                         ? step->total_tokens
+                         : answer->prompt_tokens + answer->completion_tokens;
+}
+
+static GPtrArray *
+pieces_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+}
+
+/* Answers the request with a body: an event stream when it asked for one,
+ * or a JSON object, broken the way @kind says. Returns TRUE when the
+ * answer went to a stream, which then times and logs itself. */
+static gboolean
+serve_answer (SoupServerMessage  *msg,
+              const MockProvider *provider,
+              const MockRequest  *req,
+              const MockStep     *step,
+              MockKind            kind,
+              gint                bad_variant,
+              const char         *path,
+              gint64              start_us,
+              gint64              delay_us)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  MockAnswer answer;
+  GPtrArray *pieces;
+  GString *body;
+  gboolean stall = FALSE;
+
+  build_answer (&answer, req, kind == MOCK_KIND_OK ? step : NULL, bad_variant,
+                kind != MOCK_KIND_NO_USAGE);
+
+  if (req->stream)
+    {
+      provider->append_events (mock.events, req, &answer);
+      pieces = mock_events_to_pieces (mock.events, provider, kind, &stall);
+      mock_events_clear (mock.events);
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_message_headers_replace (headers, "Content-Type", provider->stream_type);
+      soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+      mock_stream_start (msg, pieces, stall, start_us + delay_us, mock.chunk_delay_us, path,
+                         kind, start_us);
+      return TRUE;
+    }
+
+  body = g_string_sized_new (answer.content_len * 2 + 400);
+  provider->append_answer (body, req, &answer);
+  switch (kind)
+    {
+    case MOCK_KIND_MALFORMED:
+    case MOCK_KIND_MALFORMED_CHUNK:
+      g_string_truncate (body, body->len / 2);
+      break;
+
+    case MOCK_KIND_CUT:
+    case MOCK_KIND_STALL:
+      /* A body that stops: half of it and then the end of the chunked
+       * body, or the headers and then nothing. */
+      pieces = pieces_new ();
+      if (kind == MOCK_KIND_CUT)
+        g_ptr_array_add (pieces, g_bytes_new (body->str, body->len / 2));
+      g_string_free (body, TRUE);
+      soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+      soup_message_headers_replace (headers, "Content-Type", "application/json");
+      mock_stream_start (msg, pieces, kind == MOCK_KIND_STALL, start_us + delay_us,
+                         mock.chunk_delay_us, path, kind, start_us);
+      return TRUE;
+
+    default:
+      break;
+    }
+  respond_string (msg, SOUP_STATUS_OK, "application/json", body);
+  return FALSE;
+}
+
+/* A scenario's "status" step: its body verbatim (or the format's error
+ * for the status), in one piece or, with chunk_bytes, chunk_delay or
+ * stall_after_bytes, in pieces. */
+static gboolean
+serve_status (SoupServerMessage  *msg,
+              const MockProvider *provider,
+              const MockStep     *step,
+              const char         *path,
+              gint64              start_us,
+              gint64              delay_us)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  GString *body = g_string_sized_new (step->body != NULL ? step->body_len : 256);
+  const char *content_type = step->content_type ? step->content_type : "application/json";
+  GPtrArray *pieces;
+  gsize limit, size;
+
+  for (guint i = 0; i < step->n_headers; i++)
+    soup_message_headers_replace (headers, step->header_names[i], step->header_values[i]);
+  if (step->body != NULL)
+    g_string_append_len (body, step->body, (gssize) step->body_len);
+  else
+    {
+      g_autofree char *message = g_strdup_printf ("Mock status %u.", step->status);
+
+      provider->append_error (body, MOCK_ERROR_STATUS, step->status, message, mock.serial, 1000);
+    }
+
+  if (step->chunk_bytes < 0 && step->chunk_delay_us < 0 && step->stall_after_bytes < 0)
+    {
+      respond_string (msg, step->status, content_type, body);
+      return FALSE;
+    }
+
+  limit = step->stall_after_bytes >= 0 ? MIN (body->len, (gsize) step->stall_after_bytes)
+                                       : body->len;
+  size = step->chunk_bytes > 0 ? (gsize) step->chunk_bytes : MAX (limit, 1);
+  pieces = pieces_new ();
+  for (gsize at = 0; at < limit; at += size)
+    g_ptr_array_add (pieces, g_bytes_new (body->str + at, MIN (size, limit - at)));
+  g_string_free (body, TRUE);
+  soup_server_message_set_status (msg, step->status, NULL);
+  soup_message_headers_replace (headers, "Content-Type", content_type);
+  mock_stream_start (msg, pieces, step->stall_after_bytes >= 0, start_us + delay_us,
+                     step->chunk_delay_us >= 0 ? step->chunk_delay_us : mock.chunk_delay_us,
+                     path, MOCK_KIND_STATUS, start_us);
+  return TRUE;
+}
+
+static guint
+serve_rate_limit (SoupServerMessage  *msg,
+                  const MockProvider *provider,
+                  const MockStep     *step)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  gint64 retry_ms = 1000;
+
+  if (step != NULL && (step->retry_after != NULL || step->retry_after_ms >= 0))
+    {
+      /* What the scenario asks for, in every format. */
+      if (step->retry_after != NULL)
+        {
+          guint64 seconds;
+
+          soup_message_headers_replace (headers, "Retry-After", step->retry_after);
+          if (g_ascii_string_to_unsigned (step->retry_after, 10, 0, G_MAXINT32, &seconds, NULL))
+            retry_ms = (gint64) seconds * 1000;
+        }
+      if (step->retry_after_ms >= 0)
+        {
+          char value[32];
+
+          g_snprintf (value, sizeof value, "%" G_GINT64_FORMAT, step->retry_after_ms);
+          soup_message_headers_replace (headers, "retry-after-ms", value);
+          retry_ms = step->retry_after_ms;
+        }
+    }
+  else if (provider->retry_after)
+    soup_message_headers_replace (headers, "Retry-After", "1");
+  provider->set_rate_limit_headers (headers, retry_ms);
+  return respond_error (msg, provider, MOCK_ERROR_RATE_LIMIT, 0, NULL, retry_ms);
+}
+
+static void
+serve_request (SoupServerMessage  *msg,
+               const MockProvider *provider,
+               const char         *path,
+               GHashTable         *query,
+               gint64              start_us)
+{
+  MockRequest req = { 0, };
   const MockStep *step;
-  ChatRequest req;
+  const char *message = NULL, *data;
+  MockError error;
+  GString *error_body;
   GBytes *bytes;
-  const char *data;
   gsize len;
   guint64 state;
   MockKind kind;
   guint status = 200;
   gint64 delay_us;
-  char request_id[48];
+  gint bad_variant = -1;
+  gboolean streamed = FALSE;
 
-  g_snprintf (request_id, sizeof request_id, "req_mock_%" G_GUINT64_FORMAT, mock.serial);
-  soup_message_headers_replace (response_headers, "x-request-id", request_id);
+  provider->set_headers (soup_server_message_get_response_headers (msg), mock.serial);
 
-  if (!authorized (msg))
+  if (!provider->authorize (msg, query, mock.require_key, &error, &message))
     {
-      RESPOND_STATIC (msg, 401, "application/json", body_unauthorized);
-      mock.by_kind[MOCK_KIND_UNAUTHORIZED]++;
-      log_request (path, MOCK_KIND_UNAUTHORIZED, 401, start_us, g_get_monotonic_time ());
+      kind = error == MOCK_ERROR_UNAUTHORIZED ? MOCK_KIND_UNAUTHORIZED : MOCK_KIND_INVALID_REQUEST;
+      status = respond_error (msg, provider, error, 0, message, -1);
+      mock.by_kind[kind]++;
+      mock_log_request (path, kind, status, start_us, g_get_monotonic_time ());
       return;
     }
 
   bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (bytes, &len);
-  error_body = parse_chat_request (data, len, &req);
-  if (error_body != NULL)
+  req.serial = mock.serial;
+  req.user_text = "";
+  error_body = g_string_sized_new (256);
+  if (!provider->parse (mock.parser, path, data, len, &req, mock.user_scratch, error_body))
     {
-      respond_static (msg, 400, "application/json", error_body, strlen (error_body));
+      respond_string (msg, 400, "application/json", error_body);
       mock.by_kind[MOCK_KIND_INVALID_REQUEST]++;
-      log_request (path, MOCK_KIND_INVALID_REQUEST, 400, start_us, g_get_monotonic_time ());
+      mock_log_request (path, MOCK_KIND_INVALID_REQUEST, 400, start_us, g_get_monotonic_time ());
       g_bytes_unref (bytes);
       return;
     }
+  g_string_free (error_body, TRUE);
 
+  /* The draws come in a fixed order, so a seed gives the same answers
+   * whatever the format. */
   step = mock_scenario_pick (mock.scenario, data, len);
   state = request_random_state (data, len);
   kind = pick_kind (step, &state);
   mock.by_kind[kind]++;
+  if (kind == MOCK_KIND_BAD_ANSWER)
+    {
+      guint64 r = mock_splitmix64 (&state);
+
+      bad_variant = step != NULL && step->variant >= 0 ? step->variant
+                                                       : (gint) (r % MOCK_N_BAD_VARIANTS);
+    }
+  if (kind == MOCK_KIND_HANG)
+    delay_us = step != NULL && step->hang_us >= 0 ? step->hang_us : mock.hang_us;
+  else
+    {
+      guint64 r1 = mock_splitmix64 (&state), r2 = mock_splitmix64 (&state);
+
+      delay_us = mock_latency_draw (step != NULL && step->has_latency ? &step->latency
+                                                                     : &mock.latency,
+                                    r1, r2);
+    }
 
   switch (kind)
     {
     case MOCK_KIND_OK:
-      respond_string (msg, 200, "application/json", build_completion (&req, step, -1));
-      break;
-
     case MOCK_KIND_BAD_ANSWER:
-      {
-        guint64 r = mock_splitmix64 (&state);
-        gint variant = step != NULL && step->variant >= 0 ? step->variant
-                                                         : (gint) (r % MOCK_N_BAD_VARIANTS);
-
-        respond_string (msg, 200, "application/json", build_completion (&req, NULL, variant));
-      }
-      break;
-
     case MOCK_KIND_MALFORMED:
-      {
-        GString *body = build_completion (&req, NULL, -1);
-
-        g_string_truncate (body, body->len / 2);
-        respond_string (msg, 200, "application/json", body);
-      }
+    case MOCK_KIND_CUT:
+    case MOCK_KIND_STALL:
+    case MOCK_KIND_MALFORMED_CHUNK:
+    case MOCK_KIND_NO_USAGE:
+      streamed = serve_answer (msg, provider, &req, step, kind, bad_variant, path, start_us,
+                               delay_us);
       break;
 
     case MOCK_KIND_RATE_LIMIT:
-      status = 429;
-      if (step != NULL && (step->retry_after != NULL || step->retry_after_ms >= 0))
-        {
-          if (step->retry_after != NULL)
-            soup_message_headers_replace (response_headers, "Retry-After", step->retry_after);
-          if (step->retry_after_ms >= 0)
-            {
-              char value[32];
-
-              g_snprintf (value, sizeof value, "%" G_GINT64_FORMAT, step->retry_after_ms);
-              soup_message_headers_replace (response_headers, "retry-after-ms", value);
-            }
-        }
-      else
-        soup_message_headers_replace (response_headers, "Retry-After", "1");
-      RESPOND_STATIC (msg, status, "application/json", body_rate_limit);
+      status = serve_rate_limit (msg, provider, step);
       break;
 
     case MOCK_KIND_SERVER_ERROR:
-      status = 500;
-      RESPOND_STATIC (msg, status, "application/json", body_server_error);
+      status = respond_error (msg, provider, MOCK_ERROR_SERVER, 0, NULL, -1);
       break;
 
     case MOCK_KIND_OVERLOADED:
-      status = 503;
-      RESPOND_STATIC (msg, status, "application/json", body_overloaded);
+      status = respond_error (msg, provider, MOCK_ERROR_OVERLOADED, 0, NULL, -1);
       break;
 
     case MOCK_KIND_HTML:
       status = 502;
-      RESPOND_STATIC (msg, status, "text/html", body_html);
+      soup_server_message_set_status (msg, status, NULL);
+      soup_server_message_set_response (msg, "text/html", SOUP_MEMORY_STATIC, body_html,
+                                        sizeof body_html - 1);
       break;
 
     case MOCK_KIND_STATUS:
       status = step->status;
-      for (guint i = 0; i < step->n_headers; i++)
-        soup_message_headers_replace (response_headers, step->header_names[i],
-                                      step->header_values[i]);
-      if (step->body != NULL)
-        {
-          soup_server_message_set_status (msg, status, NULL);
-          soup_server_message_set_response (msg,
-                                            step->content_type ? step->content_type
-                                                               : "application/json",
-                                            SOUP_MEMORY_COPY, step->body, step->body_len);
-        }
-      else
-        {
-          g_autofree char *message = g_strdup_printf ("Mock status %u.", status);
-
-          respond_error (msg, status, message,
-                         status < 500 ? "invalid_request_error" : "server_error");
-          if (step->content_type != NULL)
-            soup_message_headers_set_content_type (response_headers, step->content_type, NULL);
-        }
+      streamed = serve_status (msg, provider, step, path, start_us, delay_us);
       break;
 
     case MOCK_KIND_HANG:
@@ -1009,31 +588,37 @@ serve_chat (SoupServerMessage *msg,
 
   g_bytes_unref (bytes);
 
-  if (kind == MOCK_KIND_HANG)
-    delay_us = step != NULL && step->hang_us >= 0 ? step->hang_us : mock.hang_us;
-  else
-    {
-      guint64 r1 = mock_splitmix64 (&state), r2 = mock_splitmix64 (&state);
-
-      delay_us = mock_latency_draw (step != NULL && step->has_latency ? &step->latency
-                                                                     : &mock.latency,
-                                    r1, r2);
-    }
-
+  if (streamed)
+    return;
   if (kind == MOCK_KIND_HANG || delay_us > 0)
-    pending_start (msg, path, kind, status, start_us, delay_us);
+    mock_pending_start (msg, path, kind, status, start_us, delay_us);
   else
-    log_request (path, kind, status, start_us, g_get_monotonic_time ());
+    mock_log_request (path, kind, status, start_us, g_get_monotonic_time ());
+}
+
+/* Routing */
+
+/* "/v1beta/models/MODEL:generateContent" or ":streamGenerateContent". */
+static gboolean
+is_gemini_path (const char *path)
+{
+  const char *model = path + strlen ("/v1beta/models/");
+
+  return g_str_has_prefix (path, "/v1beta/models/") && *model != ':' && *model != '\0' &&
+         strchr (model, '/') == NULL &&
+         (g_str_has_suffix (model, ":generateContent") ||
+          g_str_has_suffix (model, ":streamGenerateContent"));
 }
 
 static void
 server_callback (SoupServer        *server G_GNUC_UNUSED,
                  SoupServerMessage *msg,
                  const char        *path,
-                 GHashTable        *query G_GNUC_UNUSED,
+                 GHashTable        *query,
                  gpointer           user_data G_GNUC_UNUSED)
 {
   const char *method = soup_server_message_get_method (msg);
+  const MockProvider *provider = &mock_openai;
   gint64 start_us;
 
   if (g_str_equal (path, "/mock/stats") && g_str_equal (method, "GET"))
@@ -1045,28 +630,63 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
   start_us = g_get_monotonic_time ();
   mock.requests++;
   mock.serial++;
+  count_path (path);
 
   if (g_str_equal (method, "POST"))
     {
       if (g_str_equal (path, "/v1/chat/completions"))
         {
-          serve_chat (msg, "/v1/chat/completions", start_us);
+          serve_request (msg, &mock_openai, "/v1/chat/completions", query, start_us);
           return;
         }
       if (g_str_equal (path, "/chat/completions"))
         {
-          serve_chat (msg, "/chat/completions", start_us);
+          serve_request (msg, &mock_openai, "/chat/completions", query, start_us);
+          return;
+        }
+      if (g_str_equal (path, "/v1/messages"))
+        {
+          serve_request (msg, &mock_anthropic, "/v1/messages", query, start_us);
+          return;
+        }
+      if (is_gemini_path (path))
+        {
+          /* Interned: a deferred answer keeps the path; models are few. */
+          serve_request (msg, &mock_gemini, g_intern_string (path), query, start_us);
           return;
         }
     }
 
+  /* A 404 in the format the path belongs to. */
+  if (g_str_has_prefix (path, "/v1beta/"))
+    provider = &mock_gemini;
+  else if (g_str_equal (path, "/v1/messages"))
+    provider = &mock_anthropic;
+  provider->set_headers (soup_server_message_get_response_headers (msg), mock.serial);
   {
     g_autofree char *message = g_strdup_printf ("Invalid URL (%s %s)", method, path);
+    guint status = respond_error (msg, provider, MOCK_ERROR_NOT_FOUND, 0, message, -1);
 
-    respond_error (msg, 404, message, "invalid_request_error");
     mock.by_kind[MOCK_KIND_NOT_FOUND]++;
-    log_request (path, MOCK_KIND_NOT_FOUND, 404, start_us, g_get_monotonic_time ());
+    mock_log_request (path, MOCK_KIND_NOT_FOUND, status, start_us, g_get_monotonic_time ());
   }
+}
+
+/* Every new message (the first one of a connection is started at accept
+ * time): remember its socket, for the sweep and the connection count. */
+static void
+on_request_started (SoupServer        *server G_GNUC_UNUSED,
+                    SoupServerMessage *msg,
+                    gpointer           user_data G_GNUC_UNUSED)
+{
+  mock_sockets_track (soup_server_message_get_socket (msg));
+}
+
+static gboolean
+sweep_sockets (gpointer user_data G_GNUC_UNUSED)
+{
+  mock_sockets_sweep (FALSE);
+  return G_SOURCE_CONTINUE;
 }
 
 /* Start-up */
@@ -1157,8 +777,8 @@ parse_fault_kinds (const char *text,
           kind == MOCK_KIND_STATUS)
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "--fault-kinds: unknown fault kind \"%s\" (expected some of %s)",
-                       name, MOCK_FAULT_KIND_LIST);
+                       "--fault-kinds: unknown fault kind \"%s\" (expected some of %s,%s)",
+                       name, MOCK_FAULT_KIND_LIST, MOCK_STREAM_FAULT_KIND_LIST);
           return FALSE;
         }
       for (guint j = 0; j < mock.n_fault_kinds; j++)
@@ -1191,6 +811,7 @@ main (int   argc,
   g_autofree char *latency = NULL;
   g_autofree char *scenario_path = NULL;
   g_autofree char *hang = NULL;
+  g_autofree char *chunk_delay = NULL;
   g_autofree char *log_path = NULL;
   gint port = 0;
   gint64 seed = 1;
@@ -1205,14 +826,20 @@ main (int   argc,
     { "faults", 0, 0, G_OPTION_ARG_DOUBLE, &faults,
       "Fraction of requests, 0..1, that get a fault (default 0)", "RATE" },
     { "fault-kinds", 0, 0, G_OPTION_ARG_STRING, &fault_kinds,
-      "Comma-separated faults to pick from (default all: " MOCK_FAULT_KIND_LIST ")", "KINDS" },
+      "Comma-separated faults to pick from (default: " MOCK_FAULT_KIND_LIST
+      "; the stream faults " MOCK_STREAM_FAULT_KIND_LIST " only when named)", "KINDS" },
     { "latency", 0, 0, G_OPTION_ARG_STRING, &latency,
       "Delay before answering: 50ms, 1s, uniform:MIN,MAX or normal:MEAN,STDDEV (default 0)",
       "SPEC" },
+    { "chunk-delay", 0, 0, G_OPTION_ARG_STRING, &chunk_delay,
+      "Pause between the events of a streamed answer (default 0: all at once, "
+      "each its own chunk)", "DURATION" },
     { "scenario", 0, 0, G_OPTION_ARG_FILENAME, &scenario_path,
       "JSON file of rules that script the answers", "FILE" },
     { "require-key", 0, 0, G_OPTION_ARG_STRING, &mock.require_key,
-      "Require 'Authorization: Bearer KEY' (otherwise any Bearer token is accepted)", "KEY" },
+      "Require this API key: 'Authorization: Bearer KEY' (OpenAI), 'x-api-key: KEY' "
+      "(Anthropic), 'x-goog-api-key: KEY' or ?key=KEY (Gemini); otherwise any non-empty "
+      "key is accepted", "KEY" },
     { "hang", 0, 0, G_OPTION_ARG_STRING, &hang,
       "How long a hang lasts before the connection is closed (default 600s)", "DURATION" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,
@@ -1232,12 +859,35 @@ main (int   argc,
   /* A closed stdout, stderr or client socket must not kill the server. */
   signal (SIGPIPE, SIG_IGN);
 
-  context = g_option_context_new ("- mock OpenAI chat-completions provider for sluice");
+  context = g_option_context_new ("- mock LLM provider (OpenAI, Anthropic, Gemini) for sluice");
   g_option_context_set_summary (context,
-    "Serves POST /chat/completions and /v1/chat/completions, and GET /mock/stats.\n"
+    "Serves, each streamed or not:\n"
+    "  POST /v1/chat/completions, /chat/completions   OpenAI (\"stream\": true,\n"
+    "       stream_options.include_usage)\n"
+    "  POST /v1/messages                              Anthropic Messages (\"stream\": true;\n"
+    "       a forced tool_choice is answered with tool_use)\n"
+    "  POST /v1beta/models/MODEL:generateContent      Gemini\n"
+    "  POST /v1beta/models/MODEL:streamGenerateContent  Gemini, server-sent events\n"
+    "  GET  /mock/stats\n"
+    "Every answer is the sentiment of the last user message; every fault comes in\n"
+    "the format's own error shape.\n"
     "The first line on stdout is the base URL (http://HOST:PORT).\n"
     "Durations take a unit: us, ms, s, m or h; a bare number means milliseconds.");
   g_option_context_set_description (context,
+    "Fault kinds:\n"
+    "  rate_limit     429 with Retry-After (Gemini: RetryInfo) and rate-limit headers\n"
+    "  server_error   500;  overloaded  503 (Anthropic 529)\n"
+    "  hang           no answer; the connection closes after --hang\n"
+    "  malformed      a body cut in half (a stream: cut inside an event)\n"
+    "  html           502 with an nginx HTML page\n"
+    "  bad_answer     a 200 whose content breaks the sentiment schema\n"
+    "  cut            a stream that ends cleanly without its terminal event\n"
+    "                 ([DONE], message_stop, finishReason); not streamed: half a body\n"
+    "  stall          the first events, then nothing, connection kept open;\n"
+    "                 not streamed: the headers, then nothing\n"
+    "  malformed_chunk  one event whose data is not JSON, then the rest of the stream\n"
+    "  no_usage       an answer without token usage\n"
+    "\n"
     "Scenario file:\n"
     "  {\"rules\": [{\"match\": \"substring of the body\", \"sequence\": [STEP, ...], \"then\": STEP}]}\n"
     "  The first rule whose match is in the request body answers; each rule walks its\n"
@@ -1246,12 +896,18 @@ main (int   argc,
     "  A STEP is a kind name or {\"kind\": KIND, \"latency\": SPEC, ...} where KIND is\n"
     "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens}\n"
     "    rate_limit   retry_after (Retry-After value), retry_after_ms (retry-after-ms header)\n"
-    "    status       status (200..599), body, content_type, headers {name: value}\n"
+    "    status       status (200..599), body, content_type, headers {name: value},\n"
+    "                 chunk_bytes N (send the body N bytes at a time, chunked),\n"
+    "                 chunk_delay DURATION (between those pieces; default --chunk-delay),\n"
+    "                 stall_after_bytes N (send N bytes, then keep the connection open)\n"
     "    bad_answer   variant: bad_label | bad_confidence | missing_reasoning | prose\n"
     "    hang         duration (default --hang)\n"
-    "    server_error, overloaded, malformed, html\n"
+    "    server_error, overloaded, malformed, html, cut, stall, malformed_chunk, no_usage\n"
     "\n"
-    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"in_flight\": N}.\n");
+    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"in_flight\": N,\n"
+    "  \"connections\": N (TCP connections accepted), \"streams\": N (answers written in\n"
+    "  pieces: event streams, cut and stall answers, chunked status steps),\n"
+    "  \"paths\": {PATH: N}}.\n");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (error->message);
@@ -1270,6 +926,8 @@ main (int   argc,
   mock.hang_us = 600 * G_USEC_PER_SEC;
   if (hang != NULL && !mock_parse_duration (hang, &mock.hang_us))
     return usage_error ("--hang: expected a duration like 600s or 500ms");
+  if (chunk_delay != NULL && !mock_parse_duration (chunk_delay, &mock.chunk_delay_us))
+    return usage_error ("--chunk-delay: expected a duration like 20ms");
   if (scenario_path != NULL)
     {
       mock.scenario = mock_scenario_load (scenario_path, &error);
@@ -1297,18 +955,11 @@ main (int   argc,
   mock.user_scratch = g_string_sized_new (1024);
   mock.content_scratch = g_string_sized_new (1024);
   mock.log_scratch = g_string_sized_new (256);
+  mock.events = g_array_sized_new (FALSE, FALSE, sizeof (MockEvent), 64);
+  mock.paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   mock.loop = g_main_loop_new (NULL, FALSE);
-  mock.timer = g_source_new (&timer_funcs, sizeof (GSource));
-  g_source_set_priority (mock.timer, G_PRIORITY_DEFAULT);
-  /* timerfd and g_get_monotonic_time () share CLOCK_MONOTONIC. */
-  mock.timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (mock.timer_fd >= 0)
-    g_source_add_unix_fd (mock.timer, mock.timer_fd, G_IO_IN);
-  g_source_attach (mock.timer, NULL);
-
-  mock.sockets = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
-  mock.busy_quark = g_quark_from_static_string ("sluice-mock-busy");
-  orphan_ref_fix = soup_check_version (3, 2, 0) && !soup_check_version (3, 3, 0);
+  mock_timers_init ();
+  mock_sockets_init ();
 
   server = soup_server_new ("server-header", "sluice-mock ", NULL);
   soup_server_add_handler (server, NULL, server_callback, NULL, NULL);
@@ -1350,33 +1001,23 @@ main (int   argc,
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
   g_source_remove (sweep_id);
-  while (mock.heap_length > 0)
-    pending_close (mock.heap[0]);
+  mock_streams_close_all ();
+  mock_pending_shutdown ();
   soup_server_disconnect (server);
   g_object_unref (server);
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  sweep_sockets_now (TRUE);
-  g_hash_table_unref (mock.sockets);
+  mock_sockets_shutdown ();
+  mock_timers_shutdown ();
 
-  g_source_destroy (mock.timer);
-  g_source_unref (mock.timer);
-  if (mock.timer_fd >= 0)
-    close (mock.timer_fd);
-  g_free (mock.heap);
-  while (mock.free_pending != NULL)
-    {
-      Pending *p = mock.free_pending;
-
-      mock.free_pending = p->next_free;
-      g_free (p);
-    }
   g_free (mock.seen.keys);
   g_free (mock.seen.counts);
   g_object_unref (mock.parser);
   g_string_free (mock.user_scratch, TRUE);
   g_string_free (mock.content_scratch, TRUE);
   g_string_free (mock.log_scratch, TRUE);
+  g_array_unref (mock.events);
+  g_hash_table_unref (mock.paths);
   g_main_loop_unref (mock.loop);
   mock_scenario_free (mock.scenario);
   mock_sentiment_shutdown ();

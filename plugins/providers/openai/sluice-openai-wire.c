@@ -567,6 +567,45 @@ sluice_openai_build_message (SluiceHttpProvider   *provider,
 
 /* ---- streams ---------------------------------------------------------------------------- */
 
+/* The refusal so far, kept on the response: the one object of a stream
+ * that the wire format can keep state on. */
+#define REFUSAL_KEY "sluice-openai-refusal"
+/* More than an excerpt quotes. */
+#define MAX_REFUSAL_BYTES 4096
+
+static void
+free_refusal (gpointer refusal)
+{
+  g_string_free (refusal, TRUE);
+}
+
+/* A refusal comes in fragments, as text does. The answer fails with it,
+ * but the stream is read on to its end for the usage: a refused answer is
+ * billed too. */
+static void
+add_refusal (SluiceHttpProvider *provider,
+             SluiceHttpStream   *stream,
+             const char         *fragment)
+{
+  SluiceResponse *response = sluice_http_stream_get_response (stream);
+  GString *refusal = g_object_get_data (G_OBJECT (response), REFUSAL_KEY);
+  g_autofree char *quote = NULL;
+
+  if (refusal == NULL)
+    {
+      refusal = g_string_new (NULL);
+      g_object_set_data_full (G_OBJECT (response), REFUSAL_KEY, refusal, free_refusal);
+    }
+  if (refusal->len >= MAX_REFUSAL_BYTES)
+    return;
+  g_string_append (refusal, fragment);
+  quote = sluice_http_provider_excerpt (provider, refusal->str, (gssize) refusal->len);
+  /* The outcome, and the message, of a refusal in a whole answer. */
+  sluice_http_provider_take_error (response, SLUICE_ERROR_CONTENT_FILTER,
+                                   g_strdup_printf ("the model refused: %s", quote));
+  sluice_http_stream_set_finish_reason (stream, "content_filter");
+}
+
 static void
 read_delta (SluiceHttpProvider *provider,
             SluiceHttpStream   *stream,
@@ -577,13 +616,7 @@ read_delta (SluiceHttpProvider *provider,
 
   sluice_http_stream_add_text (stream, sluice_json_get_string (delta, "content"));
   if (refusal != NULL && *refusal != '\0')
-    {
-      g_autofree char *quote = sluice_http_provider_excerpt (provider, refusal, -1);
-
-      /* The refusal goes on for a few chunks; its start says enough. */
-      sluice_http_stream_fail (stream, SLUICE_ERROR_CONTENT_FILTER,
-                               g_strdup_printf ("the model refused: %s…", quote));
-    }
+    add_refusal (provider, stream, refusal);
 
   for (guint i = 0; calls != NULL && JSON_NODE_HOLDS_ARRAY (calls) &&
                     i < json_array_get_length (json_node_get_array (calls)); i++)
@@ -662,7 +695,9 @@ sluice_openai_stream_event (SluiceHttpProvider  *provider,
         read_delta (provider, stream, json_node_get_object (delta));
       if (reason != NULL)
         {
-          sluice_http_stream_set_finish_reason (stream, sluice_http_normalize_finish_reason (reason));
+          /* A refused answer finishes with "stop": the refusal is the outcome. */
+          if (g_object_get_data (G_OBJECT (response), REFUSAL_KEY) == NULL)
+            sluice_http_stream_set_finish_reason (stream, sluice_http_normalize_finish_reason (reason));
           if (options->lenient)
             sluice_http_stream_set_complete (stream);
         }

@@ -52,34 +52,48 @@ status_step (guint       status,
   return json_node_init_object (json_node_alloc (), step);
 }
 
-/* Starts the mock with one rule per (marker, step) pair. */
-static char *
-start_mock_with_rules (const char *first_marker,
-                       ...)
+/* Adds a rule answering requests that hold @marker with @step (taken). */
+static void
+add_rule (JsonArray  *rules,
+          const char *marker,
+          JsonNode   *step)
 {
-  g_autoptr(JsonArray) rules = json_array_new ();
+  JsonObject *rule = json_object_new ();
+
+  json_object_set_string_member (rule, "match", marker);
+  json_object_set_member (rule, "then", step);
+  json_array_add_object_element (rules, rule);
+}
+
+/* Starts the mock with @rules as its scenario; returns its base URL. */
+static char *
+start_mock (JsonArray *rules)
+{
   g_autoptr(JsonObject) root = json_object_new ();
   g_autoptr(JsonNode) node = NULL;
   g_autofree char *text = NULL;
   g_autofree char *path = NULL;
-  va_list args;
-
-  va_start (args, first_marker);
-  for (const char *marker = first_marker; marker != NULL; marker = va_arg (args, const char *))
-    {
-      JsonObject *rule = json_object_new ();
-
-      json_object_set_string_member (rule, "match", marker);
-      json_object_set_member (rule, "then", va_arg (args, JsonNode *));
-      json_array_add_object_element (rules, rule);
-    }
-  va_end (args);
 
   json_object_set_array_member (root, "rules", json_array_ref (rules));
   node = json_node_init_object (json_node_alloc (), root);
   text = sluice_json_to_string (node);
   path = sluice_test_write_file ("scenario.json", text);
   return sluice_test_mock_start ("--scenario", path, NULL);
+}
+
+/* Starts the mock with one rule per (marker, step) pair. */
+static char *
+start_mock_with_rules (const char *first_marker,
+                       ...)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  va_list args;
+
+  va_start (args, first_marker);
+  for (const char *marker = first_marker; marker != NULL; marker = va_arg (args, const char *))
+    add_rule (rules, marker, va_arg (args, JsonNode *));
+  va_end (args);
+  return start_mock (rules);
 }
 
 static SluiceProvider *
@@ -97,19 +111,40 @@ make_provider (const char  *target_json,
   return SLUICE_PROVIDER (g_steal_pointer (&provider));
 }
 
-/* A provider aimed at base_url with the test key. */
+/* A provider aimed at base_url with the test key and the target members
+ * in @extra: a JSON fragment that starts with a comma, or "". */
 static SluiceProvider *
-provider_for (const char *base_url)
+provider_with (const char *base_url,
+               const char *extra)
 {
   g_autofree char *target = g_strdup_printf ("{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\","
-                                             " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"}",
-                                             base_url);
+                                             " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"%s}",
+                                             base_url, extra);
   g_autoptr(GError) error = NULL;
   SluiceProvider *provider = make_provider (target, &error);
 
   g_assert_no_error (error);
   return provider;
 }
+
+static SluiceProvider *
+provider_for (const char *base_url)
+{
+  return provider_with (base_url, "");
+}
+
+#define STREAMING ", \"stream\": true"
+#define SSE "text/event-stream"
+
+/* Events of a streamed answer. */
+#define STREAM_CHUNK(delta, reason) \
+  "data: {\"id\":\"chatcmpl-f\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\"," \
+  "\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" reason "}]}\n\n"
+#define STREAM_TEXT(text) STREAM_CHUNK ("{\"content\":\"" text "\"}", "null")
+#define STREAM_STOP STREAM_CHUNK ("{}", "\"stop\"")
+#define STREAM_USAGE \
+  "data: {\"id\":\"chatcmpl-f\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\"," \
+  "\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n"
 
 static SluiceContext *
 new_context (const char *user_text)
@@ -311,6 +346,226 @@ test_content_filter_finish (void)
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "content_filter");
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Partial");
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 1);
+  sluice_test_mock_stop ();
+}
+
+/* ---- recorded streams ------------------------------------------------------------------ */
+
+/* The chunks file as it was on the wire: the recorder kept only each
+ * event's data and dropped the [DONE]. */
+static char *
+sse_from_jsonl (const char *jsonl)
+{
+  g_auto(GStrv) lines = g_strsplit (jsonl, "\n", -1);
+  GString *sse = g_string_new (NULL);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (*lines[i] != '\0')
+      g_string_append_printf (sse, "data: %s\n\n", lines[i]);
+  g_string_append (sse, "data: [DONE]\n\n");
+  return g_string_free (sse, FALSE);
+}
+
+/* The stream without its usage event: what a server sends that ignores
+ * stream_options.include_usage. */
+static char *
+sse_without_usage (const char *sse)
+{
+  g_auto(GStrv) events = g_strsplit (sse, "\n\n", -1);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; events[i] != NULL; i++)
+    if (*events[i] != '\0' && strstr (events[i], "\"usage\":") == NULL)
+      g_string_append_printf (out, "%s\n\n", events[i]);
+  return g_string_free (out, FALSE);
+}
+
+typedef struct
+{
+  const char     *file;
+  const char     *headers;        /* the answer's extra headers */
+  SluiceErrorCode code;           /* 0: an answer */
+  const char     *message;
+  const char     *text;           /* NULL: the four below say it */
+  gsize           text_bytes;
+  const char     *text_start;
+  const char     *text_end;
+  const char     *text_sha256;
+  const char     *finish_reason;
+  const char     *tool_id;        /* the answer's one tool call, if any */
+  const char     *tool_name;
+  const char     *tool_arguments;
+  const char     *model;
+  const char     *request_id;
+  gint64          prompt_tokens;
+  gint64          completion_tokens;
+} StreamSample;
+
+/* An empty x-request-id: the chunks' id is the request id. */
+#define NO_ID "{\"x-request-id\": \"\"}"
+
+/* Read by eye from the recordings (see SOURCES.md). */
+static const StreamSample stream_samples[] = {
+  /* The header's request id wins over the chunks' id. */
+  { "stream_text_with_usage.sse", "{\"x-request-id\": \"req_stream_1\"}", 0, NULL,
+    "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, "
+    "I recommend checking a reliable weather website or a weather app.", 159, NULL, NULL, NULL,
+    "stop", NULL, NULL, NULL, "gpt-4o-2024-08-06", "req_stream_1", 14, 30 },
+  { "stream_json_content.sse", NO_ID, 0, NULL,
+    "{\"city\":\"San Francisco\",\"temperature\":61,\"units\":\"f\"}", 53, NULL, NULL, NULL,
+    "stop", NULL, NULL, NULL, "gpt-4o-2024-08-06", "chatcmpl-ABfw1e5abtU8OwGr15vOreYVb2MiF", 79, 14 },
+  { "stream_finish_length.sse", NO_ID, 0, NULL, "{\"", 2, NULL, NULL, NULL,
+    "length", NULL, NULL, NULL, "gpt-4o-2024-08-06", "chatcmpl-ABfw3Oqj8RD0z6aJiiX37oTjV2HFh", 79, 1 },
+  /* Refusal deltas instead of content: the content filter's outcome, and
+   * billed like any answer. */
+  { "stream_refusal.sse", NO_ID, SLUICE_ERROR_CONTENT_FILTER,
+    "the model refused: I'm sorry, I can't assist with that request.", NULL, 0, NULL, NULL, NULL,
+    "content_filter", NULL, NULL, NULL, "gpt-4o-2024-08-06", "chatcmpl-ABfw4IfQfCCrcuybFm41wJyxjbkz7", 79, 11 },
+  /* logprobs on every chunk are not text. */
+  { "stream_logprobs.sse", NO_ID, 0, NULL, "Foo!", 4, NULL, NULL, NULL,
+    "stop", NULL, NULL, NULL, "gpt-4o-2024-08-06", "chatcmpl-ABfw5EzoqmfXjnnsXY7Yd8OC6tb3c", 9, 2 },
+  /* Arguments in ten fragments; the call is the answer, so its arguments are the text. */
+  { "stream_tool_call.sse", NO_ID, 0, NULL, "{\"city\":\"San Francisco\",\"state\":\"CA\"}", 37, NULL, NULL, NULL,
+    "tool_call", "call_CTf1nWJLqSeRgDqaCG27xZ74", "get_weather", "{\"city\":\"San Francisco\",\"state\":\"CA\"}",
+    "gpt-4o-2024-08-06", "chatcmpl-ABfwCgi41eStOcARjZq97ohCEGBPO", 48, 19 },
+  /* 303 chunks with "usage": null and obfuscation padding; 1724 characters,
+   * some of them two and three bytes long ("’", "—"). */
+  { "stream_gpt-4.1-nano.chunks.jsonl", NO_ID, 0, NULL, NULL, 1730,
+    "**Holiday Name:** Harmony Day\n\n**Date:** Celebrated annually on the first Saturday of May\n\n",
+    "we are all connected through shared human experiences and mutual respect.",
+    "53b2d9e583d02b3ff0a0e83be5beb61ce1d16ccddc7ab9f033e72ec8ef55c8e4",
+    "stop", NULL, NULL, NULL, "gpt-4.1-nano-2025-04-14", "chatcmpl-D8Z5oo6uDh67AD85p73ksdT1KxhE0", 16, 300 },
+};
+
+static void
+assert_stream_sample (const StreamSample *sample,
+                      SluiceResponse     *r,
+                      gint64              elapsed_us)
+{
+  const GError *error = sluice_response_get_error (r);
+  const char *text = sluice_response_get_text (r);
+  JsonArray *calls = sluice_response_get_tool_calls (r);
+
+  g_test_message ("%s", sample->file);
+  g_assert_cmpuint (sluice_response_get_http_status (r), ==, 200);
+  g_assert_true (sluice_response_get_streamed (r));
+  g_assert_cmpstr (sluice_response_get_model (r), ==, sample->model);
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, sample->request_id);
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, sample->finish_reason);
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, sample->prompt_tokens);
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, sample->completion_tokens);
+  g_assert_cmpint (sluice_response_get_cached_tokens (r), ==, 0);
+  g_assert_cmpint (sluice_response_get_reasoning_tokens (r), ==, 0);
+  g_assert_false (sluice_response_get_usage_estimated (r));
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, -1);
+
+  if (sample->code != 0)
+    {
+      g_assert_error ((GError *) error, SLUICE_ERROR, (gint) sample->code);
+      g_assert_cmpstr (error->message, ==, sample->message);
+      g_assert_false (sluice_error_code_is_retryable (sample->code));
+      g_assert_null (text);
+      g_assert_true (calls == NULL || json_array_get_length (calls) == 0);
+      return;
+    }
+
+  g_assert_no_error ((GError *) error);
+  g_assert_nonnull (text);
+  g_assert_cmpuint (strlen (text), ==, sample->text_bytes);
+  if (sample->text != NULL)
+    g_assert_cmpstr (text, ==, sample->text);
+  else
+    {
+      g_autofree char *digest = g_compute_checksum_for_string (G_CHECKSUM_SHA256, text, -1);
+
+      g_assert_true (g_str_has_prefix (text, sample->text_start));
+      g_assert_true (g_str_has_suffix (text, sample->text_end));
+      g_assert_true (g_utf8_validate (text, -1, NULL));
+      g_assert_cmpstr (digest, ==, sample->text_sha256);
+    }
+
+  if (sample->tool_name != NULL)
+    {
+      JsonObject *call;
+
+      g_assert_nonnull (calls);
+      g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+      call = json_array_get_object_element (calls, 0);
+      g_assert_cmpstr (sluice_json_get_string (call, "id"), ==, sample->tool_id);
+      g_assert_cmpstr (sluice_json_get_string (call, "name"), ==, sample->tool_name);
+      g_assert_cmpstr (sluice_json_get_string (call, "arguments"), ==, sample->tool_arguments);
+    }
+  else
+    g_assert_true (calls == NULL || json_array_get_length (calls) == 0);
+
+  /* The first token came during the exchange, not before it nor after. */
+  g_assert_cmpint (sluice_response_get_ttft_us (r), >=, 0);
+  g_assert_cmpint (sluice_response_get_ttft_us (r), <=, elapsed_us);
+}
+
+static void
+test_sample_streams (void)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autoptr(GDir) dir = g_dir_open (samples_dir, 0, NULL);
+  g_autofree char *with_usage = read_sample ("stream_text_with_usage.sse");
+  g_autofree char *no_usage = sse_without_usage (with_usage);
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) provider = NULL;
+  const char *name;
+
+  /* Every recorded stream has its row: a new recording fails here until it does. */
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      gboolean known = FALSE;
+
+      if (!g_str_has_prefix (name, "stream_"))
+        continue;
+      for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
+        known |= g_str_equal (name, stream_samples[i].file);
+      if (!known)
+        g_error ("%s has no row in stream_samples", name);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<%s>", stream_samples[i].file);
+      g_autofree char *recorded = read_sample (stream_samples[i].file);
+      g_autofree char *body = g_str_has_suffix (stream_samples[i].file, ".jsonl")
+        ? sse_from_jsonl (recorded) : g_strdup (recorded);
+
+      add_rule (rules, marker, status_step (200, body, SSE, stream_samples[i].headers));
+    }
+  add_rule (rules, "<no-usage>", status_step (200, no_usage, SSE, NO_ID));
+  url = start_mock (rules);
+  provider = provider_with (url, STREAMING);
+
+  for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<%s>", stream_samples[i].file);
+      gint64 start = g_get_monotonic_time ();
+      g_autoptr(SluiceResponse) r = send_text (provider, marker);
+
+      assert_stream_sample (&stream_samples[i], r, g_get_monotonic_time () - start);
+    }
+
+  /* Without a usage event the counts are estimates, marked as such. */
+  {
+    g_autoptr(SluiceResponse) r = send_text (provider, "<no-usage>");
+    const char *text = stream_samples[0].text;
+
+    g_assert_null (sluice_response_get_error (r));
+    g_assert_cmpstr (sluice_response_get_text (r), ==, text);
+    g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
+    g_assert_cmpstr (sluice_response_get_request_id (r), ==, "chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL");
+    g_assert_true (sluice_response_get_usage_estimated (r));
+    g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, sluice_estimate_tokens (text));
+    g_assert_cmpint (sluice_response_get_prompt_tokens (r), >=,
+                     sluice_estimate_tokens ("Be brief.") + sluice_estimate_tokens ("<no-usage>"));
+    g_assert_true (sluice_response_get_streamed (r));
+  }
+
   sluice_test_mock_stop ();
 }
 
@@ -527,9 +782,11 @@ typedef struct
   SoupMessageHeaders *headers;
   GBytes             *body;
   guint               mode;
+  const char         *events;   /* STREAM_THEN_*: the events sent, or NULL for one */
+  GIOStream          *held;     /* STREAM_THEN_STALL: the connection, kept open */
 } Capture;
 
-enum { ANSWER, CUT_BODY_SHORT, CLOSE_AT_ONCE };
+enum { ANSWER, CUT_BODY_SHORT, CLOSE_AT_ONCE, STREAM_THEN_STALL, STREAM_THEN_HANG_UP };
 
 static const char canned_answer[] =
   "{\"id\":\"chatcmpl-capture\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini-2024-07-18\","
@@ -571,6 +828,28 @@ capture_handler (SoupServer        *server,
       g_output_stream_write_all (g_io_stream_get_output_stream (stream), cut, strlen (cut), NULL, NULL, NULL);
       g_io_stream_close (stream, NULL, NULL);
       break;
+    case STREAM_THEN_STALL:
+    case STREAM_THEN_HANG_UP:
+      {
+        const char *events = capture->events != NULL ? capture->events : STREAM_TEXT ("Half");
+        g_autofree char *head = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                                 "Transfer-Encoding: chunked\r\nx-request-id: req_stall\r\n\r\n"
+                                                 "%zx\r\n%s\r\n", strlen (events), events);
+
+        /* The head and the events in one chunk, then no last chunk:
+         * silence, the connection kept open until the test closes it,
+         * or a hang-up. */
+        stream = soup_server_message_steal_connection (msg);
+        g_output_stream_write_all (g_io_stream_get_output_stream (stream), head, strlen (head), NULL, NULL, NULL);
+        if (capture->mode == STREAM_THEN_HANG_UP)
+          g_io_stream_close (stream, NULL, NULL);
+        else
+          {
+            g_clear_object (&capture->held);
+            capture->held = g_steal_pointer (&stream);
+          }
+      }
+      break;
     case CLOSE_AT_ONCE:
     default:
       stream = soup_server_message_steal_connection (msg);
@@ -603,6 +882,9 @@ capture_clear (Capture *capture)
   g_free (capture->path);
   g_clear_pointer (&capture->headers, soup_message_headers_unref);
   g_clear_pointer (&capture->body, g_bytes_unref);
+  if (capture->held != NULL)
+    g_io_stream_close (capture->held, NULL, NULL);
+  g_clear_object (&capture->held);
 }
 
 static void
@@ -751,6 +1033,327 @@ test_cancellation (void)
   sluice_test_mock_stop ();
 }
 
+/* ---- streams ----------------------------------------------------------------------------- */
+
+static void
+assert_stream_failed (SluiceResponse  *response,
+                      SluiceErrorCode  code,
+                      const char      *message)
+{
+  assert_failed (response, code, 200);
+  g_assert_cmpstr (sluice_response_get_error (response)->message, ==, message);
+  g_assert_true (sluice_error_code_is_retryable (code));
+  g_assert_true (sluice_response_get_streamed (response));
+  g_assert_null (sluice_response_get_text (response));
+}
+
+static void
+test_stream_faults (void)
+{
+  g_autofree char *limit = read_sample ("error_429_rate_limit_exceeded.json");
+  g_autofree char *url = start_mock_with_rules (
+    "<cut>", status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer"), SSE, NULL),
+    "<cut-after-usage>", status_step (200, STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE, SSE, NULL),
+    "<not-json>", status_step (200, STREAM_TEXT ("Half") "data: {\"id\":\"chatcmpl-f\",\"choices\":[\n\n"
+                                    "data: [DONE]\n\n", SSE, NULL),
+    "<error-event>", status_step (200, STREAM_TEXT ("Half")
+                                       "data: {\"error\": {\"message\": \"The server had an error while "
+                                       "processing your request. Sorry about that!\", \"type\": \"server_error\"}}\n\n"
+                                       "data: [DONE]\n\n", SSE, NULL),
+    "<rate>", status_step (429, limit, NULL, "{\"Retry-After\": \"3\"}"),
+    "<plain>", status_step (200, canned_answer, NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  SluiceResponse *r;
+
+  /* Cut before [DONE]: what came is not the whole answer. */
+  r = send_text (provider, "<cut>");
+  assert_stream_failed (r, SLUICE_ERROR_TRUNCATED,
+                        "the stream from 127.0.0.1 ended after 2 events without its terminal event");
+  g_assert_cmpint (sluice_response_get_ttft_us (r), >=, 0);
+  g_object_unref (r);
+
+  /* Even after the finish reason and the usage: OpenAI always ends with [DONE]. */
+  r = send_text (provider, "<cut-after-usage>");
+  assert_stream_failed (r, SLUICE_ERROR_TRUNCATED,
+                        "the stream from 127.0.0.1 ended after 3 events without its terminal event");
+  g_object_unref (r);
+
+  r = send_text (provider, "<not-json>");
+  assert_stream_failed (r, SLUICE_ERROR_MALFORMED,
+                        "the stream from 127.0.0.1 failed after 2 events: a chunk that is not a JSON object: "
+                        "\"{\"id\":\"chatcmpl-f\",\"choices\":[\"");
+  g_object_unref (r);
+
+  r = send_text (provider, "<error-event>");
+  assert_stream_failed (r, SLUICE_ERROR_SERVER,
+                        "the stream from 127.0.0.1 failed after 2 events: The server had an error while "
+                        "processing your request. Sorry about that!");
+  g_object_unref (r);
+
+  /* An error answer to a stream request is read as a whole body. */
+  r = send_text (provider, "<rate>");
+  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+  g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_RATE_LIMITED));
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
+  g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 3000);
+  g_assert_false (sluice_response_get_streamed (r));
+  g_assert_cmpint (sluice_response_get_ttft_us (r), ==, -1);
+  g_object_unref (r);
+
+  /* A server that ignores "stream": its JSON answer is the answer. */
+  r = send_text (provider, "<plain>");
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "captured");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 20);
+  g_assert_false (sluice_response_get_streamed (r));
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+static void
+assert_member_equals (JsonObject *object,
+                      const char *member,
+                      const char *expected_json)
+{
+  g_autoptr(JsonNode) expected = sluice_json_from_string (expected_json, -1, NULL);
+  JsonNode *actual = json_object_get_member (object, member);
+  g_autofree char *actual_json = actual != NULL ? sluice_json_to_string (actual) : NULL;
+
+  g_test_message ("%s: %s", member, actual_json);
+  g_assert_nonnull (expected);
+  g_assert_nonnull (actual);
+  g_assert_true (json_node_equal (actual, expected));
+}
+
+static void
+test_stream_request_shape (void)
+{
+  static const char schema[] =
+    "{\"type\": \"object\", \"properties\": {\"sentiment\": {\"type\": \"string\", \"enum\": [\"positive\", "
+    "\"negative\"]}}, \"required\": [\"sentiment\"], \"additionalProperties\": false}";
+  static const char tools[] =
+    "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "
+    "\"properties\": {\"city\": {\"type\": \"string\"}}, \"required\": [\"city\"]}}}]";
+  static const char tool_choice[] = "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}";
+  Capture capture = { 0 };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autofree char *extra = g_strdup_printf (STREAMING ", \"output_schema\": %s, \"tools\": %s, \"tool_choice\": %s",
+                                            schema, tools, tool_choice);
+  g_autofree char *format = g_strdup_printf ("{\"type\": \"json_schema\", \"json_schema\": {\"name\": \"answer\","
+                                             " \"strict\": true, \"schema\": %s}}", schema);
+  g_autoptr(SluiceProvider) provider = provider_with (url, extra);
+  g_autoptr(SluiceResponse) r = send_text (provider, "stream shape?");
+  g_autoptr(JsonNode) body = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonObject *object;
+
+  g_assert_cmpstr (capture.path, ==, "/chat/completions");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Accept"), ==,
+                   "text/event-stream, application/json");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Authorization"), ==, "Bearer " TEST_KEY);
+  body = sluice_json_from_string (g_bytes_get_data (capture.body, NULL), (gssize) g_bytes_get_size (capture.body), &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (body);
+  g_assert_cmpstr (json_object_get_string_member (object, "model"), ==, "gpt-4o-mini");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (object, "messages")), ==, 2);
+  assert_member_equals (object, "stream", "true");
+  assert_member_equals (object, "stream_options", "{\"include_usage\": true}");
+  assert_member_equals (object, "response_format", format);
+  assert_member_equals (object, "tools", tools);
+  assert_member_equals (object, "tool_choice", tool_choice);
+  g_assert_cmpuint (json_object_get_size (object), ==, 7);
+
+  /* The capture server answers with JSON: read as JSON, not as a stream. */
+  g_assert_null (sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "captured");
+  g_assert_false (sluice_response_get_streamed (r));
+  g_assert_cmpint (sluice_response_get_ttft_us (r), ==, -1);
+  capture_clear (&capture);
+}
+
+typedef struct
+{
+  gboolean done;
+  gssize   n;
+} PeerRead;
+
+static void
+on_peer_read (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  PeerRead *read = user_data;
+  g_autoptr(GError) error = NULL;
+
+  read->n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  read->done = TRUE;
+}
+
+/* Whether the client closed its end of @stream within @timeout_ms: the
+ * server reads the end of the stream (or a reset), not a timeout. */
+static gboolean
+client_closed (GIOStream *stream,
+               guint      timeout_ms)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GSource *timer = g_timeout_source_new (timeout_ms);
+  PeerRead read = { FALSE, 0 };
+  char byte;
+
+  g_source_set_callback (timer, cancel_later, cancellable, NULL);
+  g_source_attach (timer, NULL);
+  g_input_stream_read_async (g_io_stream_get_input_stream (stream), &byte, 1, G_PRIORITY_DEFAULT,
+                             cancellable, on_peer_read, &read);
+  while (!read.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  return !g_cancellable_is_cancelled (cancellable) && read.n <= 0;
+}
+
+/* The mock's requests still being answered. */
+static gint64
+mock_in_flight (void)
+{
+  g_autoptr(JsonObject) stats = sluice_test_mock_stats ();
+
+  return json_object_get_int_member (stats, "in_flight");
+}
+
+/* Silence after the first event: the idle timeout ends the attempt, well
+ * before any deadline, and drops the connection. */
+static void
+test_stream_stall (void)
+{
+  /* The first event, then silence where the second would be. */
+  static const char first[] = STREAM_TEXT ("Half");
+  JsonNode *step = status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer") "data: [DONE]\n\n", SSE,
+                                "{\"x-request-id\": \"req_stall\"}");
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) provider = NULL;
+  g_autoptr(SluiceResponse) r = NULL;
+  gint64 start, elapsed, deadline;
+
+  json_object_set_int_member (json_node_get_object (step), "stall_after_bytes", (gint64) strlen (first));
+  url = start_mock_with_rules ("<stall>", step, NULL);
+  provider = provider_with (url, STREAMING ", \"idle_timeout\": \"200ms\"");
+  start = sluice_monotonic_ms ();
+  r = send_text (provider, "<stall>");
+  elapsed = sluice_monotonic_ms () - start;
+
+  assert_failed (r, SLUICE_ERROR_TIMEOUT, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "the stream from 127.0.0.1 stalled after 1 events: no data for 200 ms");
+  g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_TIMEOUT));
+  g_assert_true (sluice_response_get_streamed (r));
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "req_stall");
+  g_assert_cmpint (sluice_response_get_ttft_us (r), >=, 0);
+  g_assert_cmpint (elapsed, >=, 200);
+  g_assert_cmpint (elapsed, <, 1000);
+
+  /* The client hung up: the mock, watching the stalled stream's socket,
+   * has nothing left in flight. (The main loop runs meanwhile: libsoup
+   * closes the connection from it.) */
+  deadline = sluice_monotonic_ms () + 2000;
+  while (mock_in_flight () > 0 && sluice_monotonic_ms () < deadline)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20 * 1000);
+    }
+  g_assert_cmpint (mock_in_flight (), ==, 0);
+  sluice_test_mock_stop ();
+}
+
+static void
+test_stream_cancellation (void)
+{
+  Capture capture = { .mode = STREAM_THEN_STALL };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  /* The default idle timeout (30 s): only the cancellation ends this one. */
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  g_autoptr(SluiceContext) context = new_context ("cancel me");
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Sent sent = { 0 };
+  gint64 start;
+
+  sluice_provider_send_async (provider, context, cancellable, on_sent, &sent);
+  /* The server has sent the head and the first event... */
+  while (capture.held == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  /* ...which the client reads, keeping the connection open for more. */
+  g_assert_false (client_closed (capture.held, 100));
+  g_assert_false (sent.done);
+
+  start = sluice_monotonic_ms ();
+  g_cancellable_cancel (cancellable);
+  while (!sent.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (sent.response);
+  g_assert_error (sent.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (sluice_monotonic_ms () - start, <, 500);
+  g_assert_true (client_closed (capture.held, 1000));
+  g_clear_error (&sent.error);
+  capture_clear (&capture);
+}
+
+/* A connection that breaks after the terminal event has delivered the
+ * whole answer; before it, a cut one. */
+static void
+test_stream_hang_up (void)
+{
+  Capture capture = { .mode = STREAM_THEN_HANG_UP };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  SluiceResponse *r;
+
+  capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE;
+  r = send_text (provider, "hang up before [DONE]");
+  /* libsoup 3.2 takes the hang-up inside a chunked body for its end. */
+  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "the stream from 127.0.0.1 ended after 3 events without its terminal event");
+  g_object_unref (r);
+
+  capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n";
+  r = send_text (provider, "hang up after [DONE]");
+  g_assert_no_error ((GError *) sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "Whole");
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 5);
+  g_object_unref (r);
+
+  capture_clear (&capture);
+}
+
+/* A server that sends [DONE] but never ends the body: the answer is whole
+ * all the same ("truncated" and the idle timeout are about a stream cut
+ * before its terminal event); the stream is dropped a second after its
+ * terminal event, or at the idle timeout when that is shorter. */
+static void
+test_stream_stall_after_done (void)
+{
+  Capture capture = { .mode = STREAM_THEN_STALL };
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING ", \"idle_timeout\": \"200ms\"");
+  g_autoptr(SluiceResponse) r = NULL;
+  const GError *error;
+
+  capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n";
+  r = send_text (provider, "stall after [DONE]");
+  error = sluice_response_get_error (r);
+  g_assert_no_error ((GError *) error);
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "Whole");
+  g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 5);
+  capture_clear (&capture);
+}
+
 static void
 test_no_messages (void)
 {
@@ -878,6 +1481,7 @@ main (int   argc,
   g_test_add_func ("/openai/sample-answers", test_sample_answers);
   g_test_add_func ("/openai/sample-tool-calls-and-refusal", test_sample_tool_calls_and_refusal);
   g_test_add_func ("/openai/content-filter-finish", test_content_filter_finish);
+  g_test_add_func ("/openai/sample-streams", test_sample_streams);
   g_test_add_func ("/openai/sample-errors", test_sample_errors);
   g_test_add_func ("/openai/status-classification", test_status_classification);
   g_test_add_func ("/openai/malformed-bodies", test_malformed_bodies);
@@ -885,6 +1489,12 @@ main (int   argc,
   g_test_add_func ("/openai/key-reaches-the-server", test_key_reaches_the_server);
   g_test_add_func ("/openai/transport-errors", test_transport_errors);
   g_test_add_func ("/openai/cancellation", test_cancellation);
+  g_test_add_func ("/openai/stream-faults", test_stream_faults);
+  g_test_add_func ("/openai/stream-request-shape", test_stream_request_shape);
+  g_test_add_func ("/openai/stream-stall", test_stream_stall);
+  g_test_add_func ("/openai/stream-cancellation", test_stream_cancellation);
+  g_test_add_func ("/openai/stream-hang-up", test_stream_hang_up);
+  g_test_add_func ("/openai/stream-stall-after-done", test_stream_stall_after_done);
   g_test_add_func ("/openai/no-messages", test_no_messages);
   g_test_add_func ("/openai/configuration", test_configuration);
   g_test_add_func ("/openai/secret-is-scrubbed", test_secret_is_scrubbed);
