@@ -31,6 +31,7 @@ typedef struct
   GPtrArray  *extra_headers;   /* name, value, name, value, ... */
   gboolean    stream;
   gint64      idle_timeout_ms;
+  gsize       max_response_bytes;
   JsonObject *output_schema;
 } SluiceHttpProviderPrivate;
 
@@ -297,7 +298,7 @@ read_common (SluiceHttpProvider  *self,
 {
   SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (self);
   SluiceHttpProviderPrivate *priv = sluice_http_provider_get_instance_private (self);
-  JsonNode *schema;
+  JsonNode *schema, *node;
 
   if (!read_model (priv, target, error) ||
       !read_api_key (klass, priv, target, error) ||
@@ -307,6 +308,20 @@ read_common (SluiceHttpProvider  *self,
       !sluice_config_get_duration (target, "idle_timeout", DEFAULT_IDLE_TIMEOUT_MS,
                                    &priv->idle_timeout_ms, error))
     return FALSE;
+
+  node = json_object_get_member (target, "max_response_bytes");
+  priv->max_response_bytes = SLUICE_HTTP_MAX_BODY;
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
+          json_node_get_int (node) < 1024 || json_node_get_int (node) > SLUICE_HTTP_MAX_BODY)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "'max_response_bytes' must be an integer from 1024 to %d", SLUICE_HTTP_MAX_BODY);
+          return FALSE;
+        }
+      priv->max_response_bytes = (gsize) json_node_get_int (node);
+    }
 
   schema = json_object_get_member (target, "output_schema");
   if (schema != NULL && JSON_NODE_HOLDS_OBJECT (schema))
@@ -794,6 +809,21 @@ read_stream_end (SluiceHttpStream *attempt)
       sluice_response_take_error (response, g_steal_pointer (&attempt->failure));
       return;
     }
+  if (attempt->n_events == 0)
+    {
+      /* Not a stream at all: an HTML page or garbage sent as one. */
+      const char *stray = sluice_sse_parser_get_stray_text (attempt->parser);
+      g_autofree char *quote = sluice_text_excerpt (stray, -1, MAX_BODY_EXCERPT_CHARS,
+                                                    PRIV (attempt->provider)->api_key);
+
+      sluice_response_take_error (response,
+                                  g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
+                                               "an event stream from %s with no events%s%s%s",
+                                               PRIV (attempt->provider)->host,
+                                               *quote != '\0' ? ": \"" : "", quote,
+                                               *quote != '\0' ? "\"" : ""));
+      return;
+    }
   if (!attempt->complete)
     {
       sluice_response_take_error (response,
@@ -898,13 +928,13 @@ on_read (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = sluice_http_send_and_read_finish (result, &error);
 
+  read_head (attempt);
   if (bytes == NULL)
     {
       if (!return_if_cancelled (task, error))
         g_task_return_pointer (task, transport_failure (attempt, error), g_object_unref);
       return;
     }
-  read_head (attempt);
   read_body (attempt, bytes);
   return_response (task);
 }
@@ -1004,12 +1034,12 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
           attempt->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
                                                          attempt->cancellable, NULL);
         }
-      sluice_http_stream_async (attempt->message, attempt->parser, SLUICE_HTTP_MAX_BODY,
+      sluice_http_stream_async (attempt->message, attempt->parser, priv->max_response_bytes,
                                 priv->idle_timeout_ms, attempt->cancellable, on_streamed,
                                 g_steal_pointer (&task));
     }
   else
-    sluice_http_send_and_read_async (attempt->message, SLUICE_HTTP_MAX_BODY, cancellable,
+    sluice_http_send_and_read_async (attempt->message, priv->max_response_bytes, cancellable,
                                      on_read, g_steal_pointer (&task));
 }
 

@@ -191,8 +191,8 @@ on_chunk (GObject      *source,
   if (read->body->len + (gsize) n > read->max_bytes)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                               "the response body is larger than %" G_GSIZE_FORMAT " MB",
-                               read->max_bytes >> 20);
+                               "the response body is larger than %" G_GSIZE_FORMAT " bytes",
+                               read->max_bytes);
       return;
     }
   g_byte_array_append (read->body, read->chunk, (guint) n);

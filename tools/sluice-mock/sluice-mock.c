@@ -77,7 +77,7 @@ static struct {
   guint64       requests;
   guint64       by_kind[MOCK_N_KINDS];
   guint64       serial;
-  GHashTable   *paths;             /* path (owned) -> GUINT64 count */
+  GHashTable   *paths;             /* path -> guint64 count, both owned */
 
   GMainLoop    *loop;
 } mock;
@@ -222,17 +222,19 @@ respond_error (SoupServerMessage  *msg,
 static void
 count_path (const char *path)
 {
-  gpointer count;
+  guint64 *count = g_hash_table_lookup (mock.paths, path);
 
-  if (!g_hash_table_lookup_extended (mock.paths, path, NULL, &count) &&
-      g_hash_table_size (mock.paths) >= MAX_COUNTED_PATHS)
+  if (count == NULL && g_hash_table_size (mock.paths) >= MAX_COUNTED_PATHS)
     {
       path = "(other)";
       count = g_hash_table_lookup (mock.paths, path);
     }
-  /* 64-bit pointers: the count cannot overflow a test run. */
-  g_hash_table_replace (mock.paths, g_strdup (path),
-                        GSIZE_TO_POINTER (GPOINTER_TO_SIZE (count) + 1));
+  if (count == NULL)
+    {
+      count = g_new0 (guint64, 1);
+      g_hash_table_insert (mock.paths, g_strdup (path), count);
+    }
+  (*count)++;
 }
 
 static void
@@ -259,7 +261,7 @@ serve_stats (SoupServerMessage *msg)
         g_string_append_c (body, ',');
       first = FALSE;
       mock_append_json_string (body, key, strlen (key));
-      g_string_append_printf (body, ":%" G_GSIZE_FORMAT, GPOINTER_TO_SIZE (value));
+      g_string_append_printf (body, ":%" G_GUINT64_FORMAT, *(guint64 *) value);
     }
   g_string_append (body, "}}");
   respond_string (msg, SOUP_STATUS_OK, "application/json", body);
@@ -956,7 +958,7 @@ main (int   argc,
   mock.content_scratch = g_string_sized_new (1024);
   mock.log_scratch = g_string_sized_new (256);
   mock.events = g_array_sized_new (FALSE, FALSE, sizeof (MockEvent), 64);
-  mock.paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  mock.paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mock.loop = g_main_loop_new (NULL, FALSE);
   mock_timers_init ();
   mock_sockets_init ();

@@ -408,6 +408,73 @@ test_hang_times_out (void)
   sluice_test_mock_stop ();
 }
 
+/* ---- broken streams are retried, for every wire format ----------------------------------- */
+
+static SluicePipeline *
+load_streaming (const char *url,
+                const char *provider,
+                const char *model,
+                const char *base_path)
+{
+  g_autofree char *yaml = g_strdup_printf (
+    "name: t\n"
+    "stages:\n"
+    "  - call: {target: {provider: %s, model: %s, base_url: \"%s%s\", api_key: \"${SLUICE_TEST_KEY}\"},\n"
+    "           stream: true, idle_timeout: 200ms, timeout: 5s,\n"
+    "           retry: {max_attempts: 4, base: 10ms, cap: 10ms, jitter: none}}\n",
+    provider, model, url, base_path);
+
+  return sluice_test_load_pipeline (engine, yaml);
+}
+
+static void
+test_broken_streams_are_retried (void)
+{
+  static const struct { const char *provider, *model, *base_path; } formats[] = {
+    { "openai", "gpt-4o-mini", "/v1" },
+    { "anthropic", "claude-sonnet-4-5", "/v1" },
+    { "gemini", "gemini-2.0-flash", "/v1beta" },
+    { "openai-compatible", "llama3.2", "/v1" },
+  };
+  /* A cut stream, a malformed chunk and a stall after the first events,
+   * then a whole answer: three failed attempts, one good one. */
+  static const char scenario[] = "{\"rules\": [{\"match\": \"stream\", "
+                                 "\"sequence\": [\"cut\", \"malformed_chunk\", \"stall\"], "
+                                 "\"then\": \"ok\"}]}";
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_autofree char *url = start_mock (scenario);
+      g_autoptr(SluicePipeline) pipeline = load_streaming (url, formats[i].provider, formats[i].model,
+                                                           formats[i].base_path);
+      g_autoptr(SluiceContext) context = new_context ("stream me: I love it");
+      static const char * const kinds[] = { "truncated", "malformed", "timeout" };
+      Outcome outcome = { 0 };
+      gint64 elapsed;
+
+      g_test_message ("%s", formats[i].provider);
+      elapsed = run_stage (pipeline, context, NULL, &outcome);
+
+      g_assert_no_error (outcome.error);
+      g_assert_cmpint (outcome.verdict, ==, SLUICE_VERDICT_CONTINUE);
+      g_assert_nonnull (strstr (sluice_response_get_text (sluice_context_get_response (context)), "positive"));
+      g_assert_cmpuint (n_attempts (context), ==, 4);
+      for (guint a = 0; a < 3; a++)
+        {
+          g_assert_cmpstr (json_object_get_string_member (attempt (context, a), "error_kind"), ==, kinds[a]);
+          g_assert_true (json_object_get_boolean_member (attempt (context, a), "streamed"));
+        }
+      g_assert_cmpstr (json_object_get_string_member (attempt (context, 3), "outcome"), ==, "ok");
+      g_assert_true (json_object_get_boolean_member (attempt (context, 3), "streamed"));
+      g_assert_cmpfloat (json_object_get_double_member (attempt (context, 3), "ttft_ms"), >=, 0);
+      /* The stall is cut by the idle timeout (200ms), not the attempt's 5s. */
+      g_assert_cmpint (json_object_get_int_member (attempt (context, 2), "latency_ms"), <, 1500);
+      g_assert_cmpint (elapsed, <, 3000);
+      outcome_clear (&outcome);
+      sluice_test_mock_stop ();
+    }
+}
+
 static void
 test_malformed_json_is_retried (void)
 {
@@ -980,6 +1047,7 @@ main (int   argc,
   g_test_add_func ("/call/no-retry-on-client-errors", test_no_retry_on_client_errors);
   g_test_add_func ("/call/no-messages", test_no_messages);
   g_test_add_func ("/call/hang-times-out", test_hang_times_out);
+  g_test_add_func ("/call/broken-streams-are-retried", test_broken_streams_are_retried);
   g_test_add_func ("/call/malformed-json-is-retried", test_malformed_json_is_retried);
   g_test_add_func ("/call/html-body-is-malformed", test_html_body_is_malformed);
   g_test_add_func ("/call/server-errors-then-ok", test_server_errors_then_ok);

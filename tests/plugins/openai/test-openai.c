@@ -982,8 +982,9 @@ test_transport_errors (void)
   SluiceResponse *r;
 
   capture.mode = CUT_BODY_SHORT;
+  /* The headers came (200), the body was cut. */
   r = send_text (provider, "cut");
-  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  assert_failed (r, SLUICE_ERROR_NETWORK, 200);
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
   g_object_unref (r);
 
@@ -1354,6 +1355,43 @@ test_stream_stall_after_done (void)
   capture_clear (&capture);
 }
 
+/* Bodies that are not what they claim, and bodies too large: each is
+ * malformed, quoted briefly, never a hang or a crash. */
+static void
+test_garbage_and_huge_bodies (void)
+{
+  g_autoptr(GString) huge = g_string_new ("{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"");
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) streaming = NULL;
+  g_autoptr(SluiceProvider) capped = NULL;
+  SluiceResponse *r;
+
+  while (huge->len < 5000)
+    g_string_append (huge, "blah ");
+  g_string_append (huge, "\"}}]}");
+  url = start_mock_with_rules (
+    "<garbage>", status_step (200, "<html><body>Gateway says hi</body></html>\n\n", SSE, NULL),
+    "<huge>", status_step (200, huge->str, NULL, NULL),
+    NULL);
+  streaming = provider_with (url, STREAMING);
+  capped = provider_with (url, ", \"max_response_bytes\": 2048");
+
+  /* An event stream of garbage: no event at all. */
+  r = send_text (streaming, "<garbage>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
+                   "an event stream from 127.0.0.1 with no events: \"<html><body>Gateway says hi</body></html>\"");
+  g_object_unref (r);
+
+  /* Over the configured cap, streamed or not. */
+  r = send_text (capped, "<huge>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "larger than 2048 bytes");
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
 static void
 test_no_messages (void)
 {
@@ -1489,6 +1527,7 @@ main (int   argc,
   g_test_add_func ("/openai/key-reaches-the-server", test_key_reaches_the_server);
   g_test_add_func ("/openai/transport-errors", test_transport_errors);
   g_test_add_func ("/openai/cancellation", test_cancellation);
+  g_test_add_func ("/openai/garbage-and-huge-bodies", test_garbage_and_huge_bodies);
   g_test_add_func ("/openai/stream-faults", test_stream_faults);
   g_test_add_func ("/openai/stream-request-shape", test_stream_request_shape);
   g_test_add_func ("/openai/stream-stall", test_stream_stall);
