@@ -537,6 +537,7 @@ attempt_record (SluiceCallStage *self,
   if (error != NULL)
     {
       json_object_set_string_member (record, "error_kind", sluice_error_kind (error->code));
+      json_object_set_boolean_member (record, "retryable", sluice_error_code_is_retryable (error->code));
       json_object_set_string_member (record, "error_message", error->message);
     }
   if (response != NULL && sluice_response_get_http_status (response) > 0)

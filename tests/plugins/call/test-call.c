@@ -462,6 +462,7 @@ test_broken_streams_are_retried (void)
       for (guint a = 0; a < 3; a++)
         {
           g_assert_cmpstr (json_object_get_string_member (attempt (context, a), "error_kind"), ==, kinds[a]);
+          g_assert_true (json_object_get_boolean_member (attempt (context, a), "retryable"));
           g_assert_true (json_object_get_boolean_member (attempt (context, a), "streamed"));
         }
       g_assert_cmpstr (json_object_get_string_member (attempt (context, 3), "outcome"), ==, "ok");
