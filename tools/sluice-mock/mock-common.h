@@ -116,7 +116,7 @@ typedef struct {
   gint64         retry_after_ms;    /* retry-after-ms header, -1 = none */
   /* status */
   guint          status;
-  char          *body;              /* NULL = an OpenAI-shaped error body */
+  char          *body;              /* NULL = the format's error body */
   gsize          body_len;
   char          *content_type;
   char         **header_names;
@@ -201,8 +201,6 @@ void       mock_timer_init      (MockTimer    *timer,
 void       mock_timer_schedule  (MockTimer    *timer,
                                  gint64        deadline_us);
 void       mock_timer_cancel    (MockTimer    *timer);
-/* The earliest scheduled timer, or NULL. */
-MockTimer *mock_timer_peek      (void);
 
 /* Client sockets (mock-socket.c) */
 
@@ -240,7 +238,7 @@ void     mock_pending_start     (SoupServerMessage *msg,
                                  gint64             start_us,
                                  gint64             delay_us);
 guint    mock_pending_count     (void);
-void     mock_pending_close_all (void);
+/* Drops every held message, so libsoup never disposes of a paused one. */
 void     mock_pending_shutdown  (void);
 
 /* Streams (mock-stream.c): a body written in pieces, chunked. */

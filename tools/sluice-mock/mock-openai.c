@@ -202,10 +202,10 @@ openai_append_answer (GString           *out,
 
 /* Everything of a chunk up to its "choices" value. */
 static void
-chunk_head (GString          *out,
+chunk_head (GString           *out,
             const MockRequest *req,
             const MockAnswer  *answer,
-            gint64            created)
+            gint64             created)
 {
   g_string_append_printf (out,
                           "{\"id\":\"chatcmpl-mock-%" G_GUINT64_FORMAT "\","
@@ -220,8 +220,8 @@ chunk_head (GString          *out,
 /* OpenAI puts "usage": null on every chunk but the usage one when usage was
  * asked for. */
 static void
-chunk_tail (GString          *out,
-            gboolean          usage_null)
+chunk_tail (GString  *out,
+            gboolean  usage_null)
 {
   g_string_append (out, usage_null ? ",\"usage\":null}" : "}");
 }

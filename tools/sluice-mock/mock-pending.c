@@ -173,16 +173,10 @@ mock_pending_count (void)
 /* Shutdown: drop every paused message ourselves, so libsoup never sees a
  * paused message at dispose time. */
 void
-mock_pending_close_all (void)
+mock_pending_shutdown (void)
 {
   while (pendings.active.head != NULL)
     pending_close (pendings.active.head->data);
-}
-
-void
-mock_pending_shutdown (void)
-{
-  mock_pending_close_all ();
   while (pendings.free != NULL)
     {
       Pending *p = pendings.free;

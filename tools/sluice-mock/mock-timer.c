@@ -145,12 +145,6 @@ mock_timer_cancel (MockTimer *timer)
   /* The source is re-armed lazily: a dispatch with nothing due is harmless. */
 }
 
-MockTimer *
-mock_timer_peek (void)
-{
-  return timers.length > 0 ? timers.heap[0] : NULL;
-}
-
 static gboolean
 timers_dispatch (GSource    *source G_GNUC_UNUSED,
                  GSourceFunc callback G_GNUC_UNUSED,

@@ -70,6 +70,7 @@ static struct {
   GString      *user_scratch;
   GString      *content_scratch;
   GString      *log_scratch;
+  GString      *error_scratch;
   GArray       *events;            /* MockEvent */
   BodyCounter   seen;
 
@@ -508,16 +509,17 @@ serve_request (SoupServerMessage  *msg,
   data = g_bytes_get_data (bytes, &len);
   req.serial = mock.serial;
   req.user_text = "";
-  error_body = g_string_sized_new (256);
+  error_body = mock.error_scratch;
+  g_string_truncate (error_body, 0);
   if (!provider->parse (mock.parser, path, data, len, &req, mock.user_scratch, error_body))
     {
-      respond_string (msg, 400, "application/json", error_body);
+      respond_string (msg, 400, "application/json", g_string_new_len (error_body->str,
+                                                                      error_body->len));
       mock.by_kind[MOCK_KIND_INVALID_REQUEST]++;
       mock_log_request (path, MOCK_KIND_INVALID_REQUEST, 400, start_us, g_get_monotonic_time ());
       g_bytes_unref (bytes);
       return;
     }
-  g_string_free (error_body, TRUE);
 
   /* The draws come in a fixed order, so a seed gives the same answers
    * whatever the format. */
@@ -957,6 +959,7 @@ main (int   argc,
   mock.user_scratch = g_string_sized_new (1024);
   mock.content_scratch = g_string_sized_new (1024);
   mock.log_scratch = g_string_sized_new (256);
+  mock.error_scratch = g_string_sized_new (256);
   mock.events = g_array_sized_new (FALSE, FALSE, sizeof (MockEvent), 64);
   mock.paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mock.loop = g_main_loop_new (NULL, FALSE);
@@ -1018,6 +1021,7 @@ main (int   argc,
   g_string_free (mock.user_scratch, TRUE);
   g_string_free (mock.content_scratch, TRUE);
   g_string_free (mock.log_scratch, TRUE);
+  g_string_free (mock.error_scratch, TRUE);
   g_array_unref (mock.events);
   g_hash_table_unref (mock.paths);
   g_main_loop_unref (mock.loop);
