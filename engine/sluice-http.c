@@ -143,117 +143,9 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
   return -1;
 }
 
-/* ---- bounded reads ---------------------------------------------------------- */
-
 #define READ_CHUNK (16 * 1024)
 
-typedef struct
-{
-  GInputStream *stream;
-  GByteArray   *body;
-  gsize         max_bytes;
-  guint8        chunk[READ_CHUNK];
-} Read;
-
-static void
-read_free (Read *read)
-{
-  g_clear_object (&read->stream);
-  g_clear_pointer (&read->body, g_byte_array_unref);
-  g_free (read);
-}
-
-static void read_next (GTask *task);
-
-static void
-on_chunk (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  Read *read = g_task_get_task_data (task);
-  g_autoptr(GError) error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-
-  if (n < 0)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  if (n == 0)
-    {
-      /* The whole body was read: the connection can serve the next request. */
-      g_input_stream_close (read->stream, NULL, NULL);
-      g_task_return_pointer (task, g_byte_array_free_to_bytes (g_steal_pointer (&read->body)),
-                             (GDestroyNotify) g_bytes_unref);
-      return;
-    }
-  if (read->body->len + (gsize) n > read->max_bytes)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                               "the response body is larger than %" G_GSIZE_FORMAT " bytes",
-                               read->max_bytes);
-      return;
-    }
-  g_byte_array_append (read->body, read->chunk, (guint) n);
-  read_next (g_steal_pointer (&task));
-}
-
-static void
-read_next (GTask *task)
-{
-  Read *read = g_task_get_task_data (task);
-
-  g_input_stream_read_async (read->stream, read->chunk, sizeof read->chunk, G_PRIORITY_DEFAULT,
-                             g_task_get_cancellable (task), on_chunk, task);
-}
-
-static void
-on_sent (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  GTask *task = user_data;
-  Read *read = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  read->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
-  if (read->stream == NULL)
-    {
-      g_task_return_error (task, error);
-      g_object_unref (task);
-      return;
-    }
-  read_next (task);
-}
-
-void
-sluice_http_send_and_read_async (SoupMessage         *message,
-                                 gsize                max_bytes,
-                                 GCancellable        *cancellable,
-                                 GAsyncReadyCallback  callback,
-                                 gpointer             user_data)
-{
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  Read *read = g_new0 (Read, 1);
-
-  g_task_set_source_tag (task, sluice_http_send_and_read_async);
-  read->body = g_byte_array_new ();
-  read->max_bytes = max_bytes;
-  g_task_set_task_data (task, read, (GDestroyNotify) read_free);
-  soup_session_send_async (sluice_http_get_session (), message, G_PRIORITY_DEFAULT,
-                           cancellable, on_sent, task);
-}
-
-GBytes *
-sluice_http_send_and_read_finish (GAsyncResult  *result,
-                                  GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-/* ---- streamed reads ----------------------------------------------------------- */
+/* ---- bounded reads, of whole bodies and of event streams ------------------------- */
 
 typedef struct
 {
@@ -436,29 +328,29 @@ on_stream_sent (GObject      *source,
     }
 
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (stream->message), NULL);
-  stream->is_stream = SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (stream->message)) &&
+  stream->is_stream = stream->parser != NULL &&
+                      SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (stream->message)) &&
                       g_strcmp0 (type, "text/event-stream") == 0;
   if (!stream->is_stream)
     stream->body = g_byte_array_new ();
   stream_read_next (task);
 }
 
-void
-sluice_http_stream_async (SoupMessage         *message,
-                          SluiceSseParser     *parser,
-                          gsize                max_bytes,
-                          gint64               idle_timeout_ms,
-                          GCancellable        *cancellable,
-                          GAsyncReadyCallback  callback,
-                          gpointer             user_data)
+static void
+start_reading (SoupSession         *session,
+               SoupMessage         *message,
+               SluiceSseParser     *parser,
+               gsize                max_bytes,
+               gint64               idle_timeout_ms,
+               GCancellable        *cancellable,
+               gpointer             source_tag,
+               GAsyncReadyCallback  callback,
+               gpointer             user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   Stream *stream = g_new0 (Stream, 1);
 
-  g_return_if_fail (SOUP_IS_MESSAGE (message));
-  g_return_if_fail (parser != NULL);
-
-  g_task_set_source_tag (task, sluice_http_stream_async);
+  g_task_set_source_tag (task, source_tag);
   stream->message = g_object_ref (message);
   stream->parser = parser;
   stream->max_bytes = max_bytes;
@@ -474,8 +366,50 @@ sluice_http_stream_async (SoupMessage         *message,
                                                     g_object_ref (stream->cancellable), g_object_unref);
     }
 
-  soup_session_send_async (sluice_http_get_stream_session (), message, G_PRIORITY_DEFAULT,
-                           stream->cancellable, on_stream_sent, task);
+  soup_session_send_async (session, message, G_PRIORITY_DEFAULT, stream->cancellable, on_stream_sent, task);
+}
+
+void
+sluice_http_send_and_read_async (SoupMessage         *message,
+                                 gsize                max_bytes,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  g_return_if_fail (SOUP_IS_MESSAGE (message));
+
+  start_reading (sluice_http_get_session (), message, NULL, max_bytes, 0, cancellable,
+                 sluice_http_send_and_read_async, callback, user_data);
+}
+
+GBytes *
+sluice_http_send_and_read_finish (GAsyncResult  *result,
+                                  GError       **error)
+{
+  Stream *stream;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  stream = g_task_get_task_data (G_TASK (result));
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return NULL;
+  return g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+}
+
+void
+sluice_http_stream_async (SoupMessage         *message,
+                          SluiceSseParser     *parser,
+                          gsize                max_bytes,
+                          gint64               idle_timeout_ms,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_return_if_fail (SOUP_IS_MESSAGE (message));
+  g_return_if_fail (parser != NULL);
+
+  start_reading (sluice_http_get_stream_session (), message, parser, max_bytes, idle_timeout_ms,
+                 cancellable, sluice_http_stream_async, callback, user_data);
 }
 
 gboolean
