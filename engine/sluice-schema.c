@@ -1556,12 +1556,17 @@ static char *
 enum_message (const SchemaNode *n)
 {
   GString *s = g_string_new ("value is not one of: ");
+  gboolean all_strings = TRUE;
 
+  /* Strings are quoted only when they could be mistaken for other values. */
+  for (guint i = 0; i < n->n_enum; i++)
+    all_strings = all_strings && JSON_NODE_HOLDS_VALUE (n->enum_values[i]) &&
+                  json_node_get_value_type (n->enum_values[i]) == G_TYPE_STRING;
   for (guint i = 0; i < n->n_enum && i < LIST_CAP; i++)
     {
       if (i > 0)
         g_string_append (s, ", ");
-      append_schema_value (s, n->enum_values[i], FALSE);
+      append_schema_value (s, n->enum_values[i], !all_strings);
     }
   if (n->n_enum > LIST_CAP)
     g_string_append (s, ", …");

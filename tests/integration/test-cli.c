@@ -1795,6 +1795,20 @@ test_sentiment_every_provider (void)
   g_autofree char *ledger = NULL;
   g_autoptr(JsonObject) stats = NULL;
 
+  /* A ledger written before the stream columns existed gains them. */
+  ledger = ledger_path (env);
+  {
+    g_autoptr(GError) error = NULL;
+    SluiceDb *old = sluice_db_open (ledger,
+      "CREATE TABLE attempts (id INTEGER PRIMARY KEY, time TEXT NOT NULL, request_id TEXT NOT NULL,"
+      " job_id TEXT, pipeline TEXT, attempt INTEGER, provider TEXT, model TEXT, outcome TEXT NOT NULL,"
+      " error_kind TEXT, http_status INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,"
+      " cost_usd REAL, latency_ms INTEGER, delay_ms INTEGER, labels TEXT);", &error);
+
+    g_assert_no_error (error);
+    sluice_db_close (old);
+  }
+
   mock_start (env, "--require-key", PLAIN_KEY, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
     for (guint streamed = 0; streamed <= 1; streamed++)
@@ -1840,10 +1854,14 @@ test_sentiment_every_provider (void)
   g_assert_cmpint (mock_path_count (stats, targets[3].path), ==, 3);
   g_assert_cmpint (mock_path_count (stats, targets[3].stream_path), ==, 3);
 
-  /* The ledger tells each attempt's provider, and which were streamed. */
-  ledger = ledger_path (env);
+  /* The ledger tells each attempt's provider, which were streamed and
+   * their time to first token. */
   g_assert_cmpint (db_int (ledger, "SELECT count(DISTINCT provider) FROM attempts"), ==, 4);
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE outcome = 'ok'"), ==, 24);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE streamed = 1 AND ttft_ms >= 0"), ==, 12);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE streamed = 0 AND ttft_ms IS NULL"), ==, 12);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE finish_reason = 'stop'"), ==, 24);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE usage_estimated = 0"), ==, 24);
 }
 
 /* Sequential calls reuse kept-alive connections: libsoup reuses a POST's

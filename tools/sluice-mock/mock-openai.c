@@ -66,6 +66,8 @@ openai_authorize (SoupServerMessage *msg,
 {
   const char *auth;
 
+  if (mock_key_ok (NULL, require_key))
+    return TRUE;
   auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                        "Authorization");
   if (auth != NULL && g_ascii_strncasecmp (auth, "Bearer ", 7) == 0)

@@ -842,8 +842,8 @@ main (int   argc,
       "JSON file of rules that script the answers", "FILE" },
     { "require-key", 0, 0, G_OPTION_ARG_STRING, &mock.require_key,
       "Require this API key: 'Authorization: Bearer KEY' (OpenAI), 'x-api-key: KEY' "
-      "(Anthropic), 'x-goog-api-key: KEY' or ?key=KEY (Gemini); otherwise any non-empty "
-      "key is accepted", "KEY" },
+      "(Anthropic), 'x-goog-api-key: KEY' or ?key=KEY (Gemini); otherwise any "
+      "key, or none, is accepted", "KEY" },
     { "hang", 0, 0, G_OPTION_ARG_STRING, &hang,
       "How long a hang lasts before the connection is closed (default 600s)", "DURATION" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,

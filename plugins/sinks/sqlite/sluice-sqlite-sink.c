@@ -70,8 +70,51 @@ typedef struct
 static const char * const attempt_columns[] = {
   "time", "request_id", "job_id", "pipeline", "attempt", "provider", "model", "outcome",
   "error_kind", "http_status", "prompt_tokens", "completion_tokens", "cost_usd",
-  "latency_ms", "delay_ms", "labels", NULL
+  "latency_ms", "delay_ms", "labels",
+  "retryable", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+  "usage_estimated", "streamed", "ttft_ms", "provider_request_id", NULL
 };
+
+/* Columns added after the first release: a ledger written by an older
+ * sluice gains them when it is opened (older rows hold NULL). */
+static const struct { const char *name; const char *type; } added_attempt_columns[] = {
+  { "retryable", "INTEGER" }, { "finish_reason", "TEXT" }, { "cached_tokens", "INTEGER" },
+  { "cache_write_tokens", "INTEGER" }, { "reasoning_tokens", "INTEGER" },
+  { "usage_estimated", "INTEGER" }, { "streamed", "INTEGER" }, { "ttft_ms", "REAL" },
+  { "provider_request_id", "TEXT" },
+};
+
+static gboolean
+add_missing_columns (sqlite3  *db,
+                     gpointer  data,
+                     GError  **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (added_attempt_columns); i++)
+    {
+      g_autofree char *probe = g_strdup_printf ("SELECT count(*) FROM pragma_table_info('attempts') "
+                                                "WHERE name = '%s'", added_attempt_columns[i].name);
+      g_autofree char *alter = g_strdup_printf ("ALTER TABLE attempts ADD COLUMN %s %s",
+                                                added_attempt_columns[i].name,
+                                                added_attempt_columns[i].type);
+      sqlite3_stmt *stmt = NULL;
+      gboolean present;
+
+      if (sqlite3_prepare_v2 (db, probe, -1, &stmt, NULL) != SQLITE_OK || sqlite3_step (stmt) != SQLITE_ROW)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "ledger: %s", sqlite3_errmsg (db));
+          sqlite3_finalize (stmt);
+          return FALSE;
+        }
+      present = sqlite3_column_int (stmt, 0) > 0;
+      sqlite3_finalize (stmt);
+      if (!present && sqlite3_exec (db, alter, NULL, NULL, NULL) != SQLITE_OK)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "ledger: %s", sqlite3_errmsg (db));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
 static const char * const request_columns[] = {
   "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
   "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels", NULL
@@ -217,7 +260,11 @@ sluice_sqlite_sink_configure (SluiceCostSink  *sink,
     path = default_path = g_build_filename (sluice_get_state_dir (), "ledger.db", NULL);
 
   self->db = sluice_db_open (path, schema_sql, error);
-  return self->db != NULL;
+  if (self->db == NULL)
+    return FALSE;
+  /* Queued first: every insert comes after it. */
+  sluice_db_enqueue (self->db, add_missing_columns, NULL, NULL, NULL);
+  return TRUE;
 }
 
 static void
