@@ -8,7 +8,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "sluice-test-util.h"
+#include "sluice-test-provider.h"
 
 #include <string.h>
 
@@ -23,12 +23,9 @@ static SluiceEngine *engine;
 static char *
 start_mock (const char *scenario)
 {
-  g_autofree char *path = NULL;
-
   if (scenario == NULL)
     return sluice_test_mock_start ("--seed", "1", NULL);
-  path = sluice_test_write_file ("scenario.json", scenario);
-  return sluice_test_mock_start ("--scenario", path, NULL);
+  return sluice_test_mock_start_scenario (scenario, NULL);
 }
 
 static gint64
@@ -85,20 +82,7 @@ load_error (const char *yaml)
 static SluiceContext *
 new_context (const char *user_text)
 {
-  g_autoptr(SluiceContext) context = sluice_context_new (NULL);
-  g_autoptr(JsonArray) messages = json_array_new ();
-  JsonObject *message;
-
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", "system");
-  json_object_set_string_member (message, "content", "You classify sentiment.");
-  json_array_add_object_element (messages, message);
-  message = json_object_new ();
-  json_object_set_string_member (message, "role", "user");
-  json_object_set_string_member (message, "content", user_text);
-  json_array_add_object_element (messages, message);
-  sluice_context_set_messages (context, messages);
-  return g_steal_pointer (&context);
+  return sluice_test_context_new ("system", "You classify sentiment.", "user", user_text, NULL);
 }
 
 typedef struct
@@ -952,15 +936,12 @@ test_configuration_errors (void)
 
 /* ---- the key never shows ----------------------------------------------------------------------- */
 
+/* The key, its masked form, or its tail. */
 static void
 assert_no_secret (const char *where,
                   const char *text)
 {
-  if (text == NULL)
-    return;
-  if (strstr (text, TEST_KEY) != NULL || strstr (text, "sk-slu*") != NULL ||
-      strstr (text, "K3y9Zq7Wm2Xv8Rt4") != NULL)
-    g_error ("the API key shows in %s: %s", where, text);
+  sluice_test_assert_no_secret (where, text, TEST_KEY, "sk-slu*", "K3y9Zq7Wm2Xv8Rt4", NULL);
 }
 
 static void
@@ -1034,13 +1015,10 @@ int
 main (int   argc,
       char *argv[])
 {
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-  sluice_test_capture_logs ();
   g_setenv ("SLUICE_TEST_KEY", TEST_KEY, TRUE);
   g_setenv ("SLUICE_TEST_EMPTY_KEY", "", TRUE);
-  engine = sluice_engine_new ();
+  engine = sluice_test_provider_setup (NULL);
 
   g_test_add_func ("/call/rate-limit-then-ok", test_rate_limit_then_ok);
   g_test_add_func ("/call/retry-after-ms", test_retry_after_ms);
@@ -1067,10 +1045,5 @@ main (int   argc,
   g_test_add_func ("/call/configuration-errors", test_configuration_errors);
   g_test_add_func ("/call/secret-never-shows", test_secret_never_shows);
 
-  status = g_test_run ();
-
-  sluice_test_mock_stop ();
-  g_object_unref (engine);
-  sluice_test_stop_capturing_logs ();
-  return status;
+  return sluice_test_provider_run (engine);
 }

@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "sluice-test-util.h"
+#include "sluice-test-provider.h"
 
 #include <string.h>
 
@@ -21,7 +21,6 @@
 #define JSON "application/json; charset=UTF-8"
 
 static SluiceEngine *engine;
-static char *samples_dir;
 
 /* ---- a server that answers by marker ------------------------------------------------ */
 
@@ -40,11 +39,7 @@ typedef struct
   SoupServer         *soup;
   char               *url;      /* the base_url: http://127.0.0.1:PORT/v1beta */
   GPtrArray          *rules;
-  /* the last request */
-  char               *path;
-  char               *query;
-  SoupMessageHeaders *headers;
-  char               *body;
+  SluiceTestCapture   last;     /* the last request */
 } Server;
 
 static Server server;
@@ -67,23 +62,12 @@ handle_request (SoupServer        *soup,
                 GHashTable        *query,
                 gpointer           user_data)
 {
-  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
-  GUri *uri = soup_server_message_get_uri (msg);
-
-  g_free (server.path);
-  g_free (server.query);
-  g_free (server.body);
-  g_clear_pointer (&server.headers, soup_message_headers_unref);
-  server.path = g_strdup (g_uri_get_path (uri));
-  server.query = g_strdup (g_uri_get_query (uri));
-  server.headers = soup_message_headers_ref (soup_server_message_get_request_headers (msg));
-  server.body = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-
+  sluice_test_capture_record (&server.last, msg);
   for (guint i = 0; i < server.rules->len; i++)
     {
       Rule *rule = g_ptr_array_index (server.rules, i);
 
-      if (strstr (server.body, rule->marker) == NULL)
+      if (strstr (server.last.body, rule->marker) == NULL)
         continue;
       soup_server_message_set_status (msg, rule->status, NULL);
       if (rule->header_name != NULL)
@@ -99,17 +83,8 @@ handle_request (SoupServer        *soup,
 static void
 server_start (void)
 {
-  g_autoptr(GError) error = NULL;
-  GSList *uris;
-
-  server.soup = soup_server_new (NULL, NULL);
   server.rules = g_ptr_array_new_with_free_func ((GDestroyNotify) rule_free);
-  soup_server_add_handler (server.soup, NULL, handle_request, NULL, NULL);
-  soup_server_listen_local (server.soup, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (server.soup);
-  server.url = g_strdup_printf ("http://127.0.0.1:%d/v1beta", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  server.soup = sluice_test_server_new (handle_request, NULL, "/v1beta", &server.url);
 }
 
 static void
@@ -118,10 +93,7 @@ server_stop (void)
   g_clear_object (&server.soup);
   g_clear_pointer (&server.url, g_free);
   g_clear_pointer (&server.rules, g_ptr_array_unref);
-  g_clear_pointer (&server.path, g_free);
-  g_clear_pointer (&server.query, g_free);
-  g_clear_pointer (&server.body, g_free);
-  g_clear_pointer (&server.headers, soup_message_headers_unref);
+  sluice_test_capture_clear (&server.last);
 }
 
 /* Answers requests whose body holds @marker with @status and @body. */
@@ -154,69 +126,18 @@ serve_with_header (const char *marker,
 
 /* ---- the real mock ------------------------------------------------------------------------ */
 
-/* A scenario "status" step: @body verbatim, in pieces of @chunk_bytes
- * when that is above 0 (events then arrive split anywhere). */
-static JsonNode *
-status_step (guint       status,
-             const char *content_type,
-             const char *body,
-             gint        chunk_bytes)
-{
-  g_autoptr(JsonObject) step = json_object_new ();
-
-  json_object_set_string_member (step, "kind", "status");
-  json_object_set_int_member (step, "status", status);
-  json_object_set_string_member (step, "content_type", content_type);
-  json_object_set_string_member (step, "body", body);
-  if (chunk_bytes > 0)
-    json_object_set_int_member (step, "chunk_bytes", chunk_bytes);
-  return json_node_init_object (json_node_alloc (), step);
-}
-
-static void
-add_rule (JsonArray  *rules,
-          const char *marker,
-          JsonNode   *then)
-{
-  JsonObject *rule = json_object_new ();
-
-  json_object_set_string_member (rule, "match", marker);
-  json_object_set_member (rule, "then", then);
-  json_array_add_object_element (rules, rule);
-}
-
-/* Starts tools/sluice-mock with @rules; returns the base_url of its Gemini API. */
+/* Starts tools/sluice-mock with @rules, wanting @require_key (NULL: any);
+ * returns the base_url of its Gemini API. */
 static char *
 start_mock (JsonArray  *rules,
-            const char *first_arg)
+            const char *require_key)
 {
-  g_autoptr(JsonObject) root = json_object_new ();
-  g_autoptr(JsonNode) node = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *url = NULL;
+  g_autofree char *url = sluice_test_mock_start_rules (rules, require_key);
 
-  json_object_set_array_member (root, "rules", json_array_ref (rules));
-  node = json_node_init_object (json_node_alloc (), root);
-  text = sluice_json_to_string (node);
-  path = sluice_test_write_file ("scenario.json", text);
-  url = sluice_test_mock_start ("--scenario", path, first_arg, first_arg != NULL ? TEST_KEY : NULL, NULL);
   return g_strconcat (url, "/v1beta", NULL);
 }
 
 /* ---- the provider ----------------------------------------------------------------------- */
-
-static char *
-read_sample (const char *name)
-{
-  g_autofree char *path = g_build_filename (samples_dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
 
 /* The recorder kept one chunk per line: rebuild the SSE body as Gemini sends it. */
 static char *
@@ -231,21 +152,6 @@ rebuild_stream (const char *jsonl)
   return g_string_free (body, FALSE);
 }
 
-static SluiceProvider *
-make_provider (const char  *target_json,
-               GError     **error)
-{
-  g_autoptr(JsonNode) target = sluice_json_from_string (target_json, -1, NULL);
-  g_autoptr(GObject) provider = NULL;
-
-  g_assert_nonnull (target);
-  provider = sluice_engine_create (engine, "provider", "gemini", NULL);
-  g_assert_true (SLUICE_IS_PROVIDER (provider));
-  if (!sluice_provider_configure (SLUICE_PROVIDER (provider), json_node_get_object (target), error))
-    return NULL;
-  return SLUICE_PROVIDER (g_steal_pointer (&provider));
-}
-
 /* A provider aimed at @base_url with the test key; @extra holds more
  * target members, each starting with a comma. */
 static SluiceProvider *
@@ -253,15 +159,10 @@ provider_at (const char *base_url,
              gboolean    stream,
              const char *extra)
 {
-  g_autofree char *target = g_strdup_printf ("{\"provider\": \"gemini\", \"model\": \"gemini-2.0-flash\","
-                                             " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\","
-                                             " \"stream\": %s%s}",
-                                             base_url, stream ? "true" : "false", extra != NULL ? extra : "");
-  g_autoptr(GError) error = NULL;
-  SluiceProvider *provider = make_provider (target, &error);
-
-  g_assert_no_error (error);
-  return provider;
+  return sluice_test_provider_new (engine, "gemini",
+                                   "{\"provider\": \"gemini\", \"model\": \"gemini-2.0-flash\","
+                                   " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\", \"stream\": %s%s}",
+                                   base_url, stream ? "true" : "false", extra != NULL ? extra : "");
 }
 
 static SluiceProvider *
@@ -271,79 +172,15 @@ provider_for (gboolean    stream,
   return provider_at (server.url, stream, extra);
 }
 
-static SluiceContext *
-new_context_with (const char *first_role,
-                  ...)
-{
-  g_autoptr(JsonArray) messages = json_array_new ();
-  SluiceContext *context = sluice_context_new (NULL);
-  va_list args;
-
-  va_start (args, first_role);
-  for (const char *role = first_role; role != NULL; role = va_arg (args, const char *))
-    {
-      JsonObject *message = json_object_new ();
-
-      json_object_set_string_member (message, "role", role);
-      json_object_set_string_member (message, "content", va_arg (args, const char *));
-      json_array_add_object_element (messages, message);
-    }
-  va_end (args);
-  sluice_context_set_messages (context, messages);
-  return context;
-}
-
-typedef struct
-{
-  gboolean        done;
-  SluiceResponse *response;
-  GError         *error;
-} Sent;
-
-static void
-on_sent (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Sent *sent = user_data;
-
-  sent->response = sluice_provider_send_finish (SLUICE_PROVIDER (source), result, &sent->error);
-  sent->done = TRUE;
-}
-
-static SluiceResponse *
-send_context (SluiceProvider *provider,
-              SluiceContext  *context)
-{
-  Sent sent = { 0 };
-
-  sluice_provider_send_async (provider, context, NULL, on_sent, &sent);
-  while (!sent.done)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_no_error (sent.error);
-  g_assert_nonnull (sent.response);
-  return sent.response;
-}
-
-static SluiceResponse *
-send_text (SluiceProvider *provider,
-           const char     *user_text)
-{
-  g_autoptr(SluiceContext) context = new_context_with ("system", "Be brief.", "user", user_text, NULL);
-
-  return send_context (provider, context);
-}
-
+/* A failure, whose message never shows the key. */
 static void
 assert_failed (SluiceResponse  *response,
                SluiceErrorCode  code,
-               guint            http_status)
+               guint            http_status,
+               const char      *message)
 {
-  const GError *error = sluice_response_get_error (response);
-
-  g_assert_error ((GError *) error, SLUICE_ERROR, (gint) code);
-  g_assert_cmpuint (sluice_response_get_http_status (response), ==, http_status);
-  g_assert_null (strstr (error->message, TEST_KEY));
+  sluice_test_assert_failed (response, code, http_status, message);
+  g_assert_null (strstr (sluice_response_get_error (response)->message, TEST_KEY));
 }
 
 static void
@@ -467,8 +304,7 @@ check_sample (const Sample   *sample,
   g_assert_cmpuint (sluice_response_get_http_status (r), ==, sample->status);
   if (sample->code != 0)
     {
-      assert_failed (r, sample->code, sample->status);
-      g_assert_cmpstr (sluice_response_get_error (r)->message, ==, sample->message);
+      assert_failed (r, sample->code, sample->status, sample->message);
       g_assert_cmpint (sluice_error_code_is_retryable (sample->code), ==, sample->retryable);
       g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, sample->retry_after_ms);
       return;
@@ -516,12 +352,15 @@ test_samples (void)
   for (guint i = 0; i < G_N_ELEMENTS (samples); i++)
     {
       const char *file = samples[i].file;
-      g_autofree char *contents = read_sample (file);
+      g_autofree char *contents = sluice_test_read_sample (file);
       g_autofree char *body = g_str_has_suffix (file, ".jsonl") ? rebuild_stream (contents) : g_strdup (contents);
       g_autofree char *marker = g_strdup_printf ("<%s>", file);
       gboolean streamed = !g_str_has_suffix (file, ".json");
+      JsonNode *step = sluice_test_status_step (samples[i].status, body, streamed ? SSE : JSON, NULL);
 
-      add_rule (rules, marker, status_step (samples[i].status, streamed ? SSE : JSON, body, streamed ? 7 : 0));
+      if (streamed)
+        json_object_set_int_member (json_node_get_object (step), "chunk_bytes", 7);
+      sluice_test_add_rule (rules, marker, step);
     }
   url = start_mock (rules, NULL);
   unary = provider_at (url, FALSE, NULL);
@@ -530,7 +369,8 @@ test_samples (void)
   for (guint i = 0; i < G_N_ELEMENTS (samples); i++)
     {
       g_autofree char *marker = g_strdup_printf ("<%s>", samples[i].file);
-      g_autoptr(SluiceResponse) r = send_text (g_str_has_suffix (samples[i].file, ".json") ? unary : streaming, marker);
+      SluiceProvider *provider = g_str_has_suffix (samples[i].file, ".json") ? unary : streaming;
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, marker);
 
       check_sample (&samples[i], r);
     }
@@ -547,27 +387,27 @@ test_mock (void)
   g_autoptr(SluiceProvider) streaming = NULL;
   g_autoptr(SluiceProvider) wrong = NULL;
   g_autofree char *url = NULL;
-  g_autofree char *wrong_target = NULL;
   SluiceResponse *r;
 
   json_object_set_string_member (rate, "kind", "rate_limit");
   json_object_set_int_member (rate, "retry_after_ms", 250);
-  add_rule (rules, "<rate>", json_node_init_object (json_node_alloc (), rate));
-  add_rule (rules, "<overloaded>", json_node_init_string (json_node_alloc (), "overloaded"));
-  add_rule (rules, "<cut>", json_node_init_string (json_node_alloc (), "cut"));
-  add_rule (rules, "<malformed-chunk>", json_node_init_string (json_node_alloc (), "malformed_chunk"));
-  url = start_mock (rules, "--require-key");
+  sluice_test_add_rule (rules, "<rate>", json_node_init_object (json_node_alloc (), rate));
+  sluice_test_add_rule (rules, "<overloaded>", json_node_init_string (json_node_alloc (), "overloaded"));
+  sluice_test_add_rule (rules, "<cut>", json_node_init_string (json_node_alloc (), "cut"));
+  sluice_test_add_rule (rules, "<malformed-chunk>", json_node_init_string (json_node_alloc (), "malformed_chunk"));
+  url = start_mock (rules, TEST_KEY);
   unary = provider_at (url, FALSE, NULL);
   streaming = provider_at (url, TRUE, NULL);
-  wrong_target = g_strdup_printf ("{\"model\": \"gemini-2.0-flash\", \"base_url\": \"%s\", \"api_key\": \"AIzaWrong\"}", url);
-  wrong = make_provider (wrong_target, NULL);
+  wrong = sluice_test_provider_new (engine, "gemini",
+                                    "{\"model\": \"gemini-2.0-flash\", \"base_url\": \"%s\", \"api_key\": \"AIzaWrong\"}",
+                                    url);
 
   for (guint streamed = 0; streamed <= 1; streamed++)
     {
       SluiceProvider *provider = streamed ? streaming : unary;
 
       g_test_message ("streamed: %u", streamed);
-      r = send_text (provider, "The service was great");
+      r = sluice_test_send_text (provider, "The service was great");
       g_assert_null (sluice_response_get_error (r));
       sluice_test_assert_contains (sluice_response_get_text (r), "\"sentiment\"");
       g_assert_cmpint (sluice_response_get_streamed (r), ==, streamed);
@@ -575,26 +415,26 @@ test_mock (void)
       g_assert_false (sluice_response_get_usage_estimated (r));
       g_object_unref (r);
 
-      r = send_text (provider, "<rate>");
-      assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+      r = sluice_test_send_text (provider, "<rate>");
+      assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
       g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 250);
       g_object_unref (r);
 
-      r = send_text (provider, "<overloaded>");
-      assert_failed (r, SLUICE_ERROR_OVERLOADED, 503);
+      r = sluice_test_send_text (provider, "<overloaded>");
+      assert_failed (r, SLUICE_ERROR_OVERLOADED, 503, NULL);
       g_object_unref (r);
     }
 
-  r = send_text (wrong, "The service was great");
-  assert_failed (r, SLUICE_ERROR_AUTH, 401);
+  r = sluice_test_send_text (wrong, "The service was great");
+  assert_failed (r, SLUICE_ERROR_AUTH, 401, NULL);
   g_object_unref (r);
 
-  r = send_text (streaming, "<cut>");
-  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200);
+  r = sluice_test_send_text (streaming, "<cut>");
+  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200, NULL);
   g_object_unref (r);
 
-  r = send_text (streaming, "<malformed-chunk>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (streaming, "<malformed-chunk>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   g_object_unref (r);
 
   sluice_test_mock_stop ();
@@ -604,22 +444,8 @@ test_mock (void)
 static void
 test_samples_all_covered (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDir) dir = g_dir_open (samples_dir, 0, &error);
-  guint n_files = 0;
-  const char *name;
+  guint n_files = sluice_test_assert_samples_listed (samples, G_N_ELEMENTS (samples), sizeof samples[0], "");
 
-  g_assert_no_error (error);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      gboolean found = FALSE;
-
-      for (guint i = 0; i < G_N_ELEMENTS (samples) && !found; i++)
-        found = g_str_equal (samples[i].file, name);
-      if (!found)
-        g_error ("the sample %s has no expected value in the table", name);
-      n_files++;
-    }
   g_assert_cmpuint (n_files, ==, G_N_ELEMENTS (samples));
   g_assert_cmpuint (n_files, ==, 13);
 }
@@ -684,40 +510,38 @@ test_error_classification (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(SluiceResponse) r = send_text (provider, cases[i].marker);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, cases[i].marker);
       g_autofree char *prefix = g_strdup_printf ("HTTP %u: ", cases[i].status);
 
       g_test_message ("%s", cases[i].marker);
-      assert_failed (r, cases[i].code, cases[i].status);
+      assert_failed (r, cases[i].code, cases[i].status, NULL);
       g_assert_true (g_str_has_prefix (sluice_response_get_error (r)->message, prefix));
       g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, cases[i].retry_after_ms);
       g_assert_null (sluice_response_get_text (r));
     }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<overflow>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<overflow>");
 
     g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
                      "HTTP 400: The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).");
   }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<html>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<html>");
 
-    assert_failed (r, SLUICE_ERROR_SERVER, 502);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 502: an error from 127.0.0.1 (text/html)");
+    assert_failed (r, SLUICE_ERROR_SERVER, 502, "HTTP 502: an error from 127.0.0.1 (text/html)");
   }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<header-wins>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<header-wins>");
 
-    assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+    assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
     g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 7000);
   }
   {
     /* A 200 that holds an error object: its own kind. */
-    g_autoptr(SluiceResponse) r = send_text (provider, "<error-200>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<error-200>");
 
-    assert_failed (r, SLUICE_ERROR_SERVER, 200);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                     "provider returned an error (INTERNAL): An internal error has occurred.");
+    assert_failed (r, SLUICE_ERROR_SERVER, 200,
+                   "provider returned an error (INTERNAL): An internal error has occurred.");
   }
   server_stop ();
 }
@@ -756,8 +580,8 @@ test_answers (void)
                                 " \"usageMetadata\": {\"promptTokenCount\": 1000, \"cachedContentTokenCount\": 800}}");
 
   /* The filter's reason and the categories it blocked or rated HIGH. */
-  r = send_text (provider, "<safety>");
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  r = sluice_test_send_text (provider, "<safety>");
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, NULL);
   g_assert_false (sluice_error_code_is_retryable (SLUICE_ERROR_CONTENT_FILTER));
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
                    "the provider's content filter stopped the answer "
@@ -768,19 +592,16 @@ test_answers (void)
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 3);
   g_object_unref (r);
 
-  r = send_text (provider, "<recitation>");
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "the provider's content filter stopped the answer (RECITATION)");
+  r = sluice_test_send_text (provider, "<recitation>");
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, "the provider's content filter stopped the answer (RECITATION)");
   g_object_unref (r);
 
-  r = send_text (provider, "<blocked>");
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "the provider blocked the prompt (PROHIBITED_CONTENT)");
+  r = sluice_test_send_text (provider, "<blocked>");
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, "the provider blocked the prompt (PROHIBITED_CONTENT)");
   g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 8);
   g_object_unref (r);
 
-  r = send_text (provider, "<length>");
+  r = sluice_test_send_text (provider, "<length>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Once upon");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "length");
@@ -789,21 +610,20 @@ test_answers (void)
   g_object_unref (r);
 
   /* Thoughts alone are no answer. */
-  r = send_text (provider, "<thought-only>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<thought-only>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   g_object_unref (r);
 
-  r = send_text (provider, "<no-candidates>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "provider returned no candidates");
+  r = sluice_test_send_text (provider, "<no-candidates>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200, "provider returned no candidates");
   g_object_unref (r);
 
-  r = send_text (provider, "<not-object>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<not-object>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   g_object_unref (r);
 
   /* Text beside calls stays the answer; ids are kept; no args is {}. */
-  r = send_text (provider, "<call-id>");
+  r = sluice_test_send_text (provider, "<call-id>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Looking it up.");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
@@ -814,7 +634,7 @@ test_answers (void)
   g_object_unref (r);
 
   /* Members missing from usageMetadata count 0. */
-  r = send_text (provider, "<cached>");
+  r = sluice_test_send_text (provider, "<cached>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_false (sluice_response_get_usage_estimated (r));
   g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 1000);
@@ -837,7 +657,7 @@ static void
 test_stream_failures (void)
 {
   g_autoptr(SluiceProvider) provider = NULL;
-  g_autofree char *sample = read_sample ("streamGenerateContent_text.sse");
+  g_autofree char *sample = sluice_test_read_sample ("streamGenerateContent_text.sse");
   g_autofree char *cut = NULL;
   const char *third;
   SluiceResponse *r;
@@ -862,45 +682,45 @@ test_stream_failures (void)
                               CALL_CHUNK ("second", "{\"b\": 2}", ", \"finishReason\": \"STOP\""));
   serve ("<error-status>", 429, JSON, GOOGLE_ERROR (429, "RESOURCE_EXHAUSTED", "Slow down.", RETRY_INFO ("2s")));
 
-  r = send_text (provider, "<cut>");
-  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200);
+  r = sluice_test_send_text (provider, "<cut>");
+  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200, NULL);
   g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_TRUNCATED));
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "ended after 2 events");
   g_object_unref (r);
 
-  r = send_text (provider, "<not-json>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<not-json>");
+  assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_MALFORMED));
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
                    "the stream from 127.0.0.1 failed after 2 events: "
                    "a chunk that is not a JSON object: \"<html>upstream reset</html>\"");
   g_object_unref (r);
 
-  r = send_text (provider, "<error-chunk>");
-  assert_failed (r, SLUICE_ERROR_SERVER, 200);
+  r = sluice_test_send_text (provider, "<error-chunk>");
+  assert_failed (r, SLUICE_ERROR_SERVER, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                                "provider returned an error (INTERNAL): An internal error has occurred.");
   g_object_unref (r);
 
-  r = send_text (provider, "<stray-error>");
-  assert_failed (r, SLUICE_ERROR_OVERLOADED, 200);
+  r = sluice_test_send_text (provider, "<stray-error>");
+  assert_failed (r, SLUICE_ERROR_OVERLOADED, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                                "provider returned an error (UNAVAILABLE): The model is overloaded.");
   g_object_unref (r);
 
-  r = send_text (provider, "<stray-noise>");
-  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200);
+  r = sluice_test_send_text (provider, "<stray-noise>");
+  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200, NULL);
   g_object_unref (r);
 
-  r = send_text (provider, "<safety>");
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  r = sluice_test_send_text (provider, "<safety>");
+  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                                "the provider's content filter stopped the answer "
                                "(SAFETY: HARM_CATEGORY_HATE_SPEECH, HARM_CATEGORY_DANGEROUS_CONTENT)");
   g_object_unref (r);
 
   /* Calls in separate chunks are separate calls. */
-  r = send_text (provider, "<calls>");
+  r = sluice_test_send_text (provider, "<calls>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Checking.");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
@@ -910,8 +730,8 @@ test_stream_failures (void)
   g_object_unref (r);
 
   /* An error status answers a stream with a JSON body. */
-  r = send_text (provider, "<error-status>");
-  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+  r = sluice_test_send_text (provider, "<error-status>");
+  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 2000);
   g_assert_false (sluice_response_get_streamed (r));
   g_object_unref (r);
@@ -920,28 +740,6 @@ test_stream_failures (void)
 }
 
 /* ---- the request ----------------------------------------------------------------------------- */
-
-static JsonObject *
-parse_object (const char *text)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonNode) node = sluice_json_from_string (text, -1, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
-  return json_object_ref (json_node_get_object (node));
-}
-
-static void
-assert_json_equal (JsonNode   *node,
-                   const char *expected)
-{
-  g_autofree char *text = sluice_json_to_string (node);
-  g_autoptr(JsonNode) want = sluice_json_from_string (expected, -1, NULL);
-  g_autofree char *want_text = sluice_json_to_string (want);
-
-  g_assert_cmpstr (text, ==, want_text);
-}
 
 #define SCHEMA "{\"type\": \"object\", \"required\": [\"sentiment\"], \"additionalProperties\": false," \
                " \"properties\": {\"sentiment\": {\"enum\": [\"positive\", \"negative\"]}}}"
@@ -952,13 +750,13 @@ assert_json_equal (JsonNode   *node,
 static void
 test_request_shape (void)
 {
-  g_autofree char *text = read_sample ("generateContent_text.json");
-  g_autofree char *stream_text = read_sample ("streamGenerateContent_text.sse");
+  g_autofree char *text = sluice_test_read_sample ("generateContent_text.json");
+  g_autofree char *stream_text = sluice_test_read_sample ("streamGenerateContent_text.sse");
   g_autoptr(SluiceProvider) provider = NULL;
   g_autoptr(SluiceProvider) streaming = NULL;
-  g_autoptr(SluiceContext) context = new_context_with ("system", "Be brief.", "user", "first", "user", "second",
-                                                       "assistant", "an answer", "system", "Answer in JSON.",
-                                                       "user", "<shape>", NULL);
+  g_autoptr(SluiceContext) context = sluice_test_context_new ("system", "Be brief.", "user", "first", "user", "second",
+                                                              "assistant", "an answer", "system", "Answer in JSON.",
+                                                              "user", "<shape>", NULL);
   g_autoptr(SluiceResponse) r = NULL;
   g_autoptr(SluiceResponse) streamed = NULL;
   g_autoptr(JsonObject) body = NULL;
@@ -975,54 +773,54 @@ test_request_shape (void)
                             " \"tools\": " TOOLS ", \"tool_config\": " TOOL_CONFIG ","
                             " \"extra_headers\": {\"X-Sluice-Test\": \"yes\"}, \"output_schema\": " SCHEMA "}",
                             server.url);
-  provider = make_provider (target, &error);
+  provider = sluice_test_provider_try (engine, "gemini", target, &error);
   g_assert_no_error (error);
-  r = send_context (provider, context);
+  r = sluice_test_send_context (provider, context);
   g_assert_null (sluice_response_get_error (r));
 
   /* The key in its header, never in the URL. */
-  g_assert_cmpstr (server.path, ==, "/v1beta/models/gemini-2.0-flash:generateContent");
-  g_assert_null (server.query);
-  g_assert_cmpstr (soup_message_headers_get_one (server.headers, "x-goog-api-key"), ==, TEST_KEY);
-  g_assert_null (soup_message_headers_get_one (server.headers, "Authorization"));
-  g_assert_cmpstr (soup_message_headers_get_content_type (server.headers, NULL), ==, "application/json");
-  g_assert_cmpstr (soup_message_headers_get_one (server.headers, "X-Sluice-Test"), ==, "yes");
-  g_assert_null (strstr (server.body, TEST_KEY));
+  g_assert_cmpstr (server.last.path, ==, "/v1beta/models/gemini-2.0-flash:generateContent");
+  g_assert_null (server.last.query);
+  g_assert_cmpstr (soup_message_headers_get_one (server.last.headers, "x-goog-api-key"), ==, TEST_KEY);
+  g_assert_null (soup_message_headers_get_one (server.last.headers, "Authorization"));
+  g_assert_cmpstr (soup_message_headers_get_content_type (server.last.headers, NULL), ==, "application/json");
+  g_assert_cmpstr (soup_message_headers_get_one (server.last.headers, "X-Sluice-Test"), ==, "yes");
+  g_assert_null (strstr (server.last.body, TEST_KEY));
 
   /* System messages apart; assistant is "model"; a role's run is one content. */
-  body = parse_object (server.body);
-  assert_json_equal (json_object_get_member (body, "systemInstruction"),
-                     "{\"parts\": [{\"text\": \"Be brief.\"}, {\"text\": \"Answer in JSON.\"}]}");
-  assert_json_equal (json_object_get_member (body, "contents"),
-                     "[{\"role\": \"user\", \"parts\": [{\"text\": \"first\"}, {\"text\": \"second\"}]},"
-                     " {\"role\": \"model\", \"parts\": [{\"text\": \"an answer\"}]},"
-                     " {\"role\": \"user\", \"parts\": [{\"text\": \"<shape>\"}]}]");
+  body = sluice_test_capture_body (&server.last);
+  sluice_test_assert_json (json_object_get_member (body, "systemInstruction"),
+                           "{\"parts\": [{\"text\": \"Be brief.\"}, {\"text\": \"Answer in JSON.\"}]}");
+  sluice_test_assert_json (json_object_get_member (body, "contents"),
+                           "[{\"role\": \"user\", \"parts\": [{\"text\": \"first\"}, {\"text\": \"second\"}]},"
+                           " {\"role\": \"model\", \"parts\": [{\"text\": \"an answer\"}]},"
+                           " {\"role\": \"user\", \"parts\": [{\"text\": \"<shape>\"}]}]");
   config = json_object_get_object_member (body, "generationConfig");
   g_assert_cmpfloat (json_object_get_double_member (config, "temperature"), ==, 0.5);
   g_assert_cmpfloat (json_object_get_double_member (config, "topP"), ==, 0.25);
   g_assert_cmpint (json_object_get_int_member (config, "topK"), ==, 40);
   g_assert_cmpint (json_object_get_int_member (config, "maxOutputTokens"), ==, 64);
-  assert_json_equal (json_object_get_member (config, "stopSequences"), "[\"END\"]");
+  sluice_test_assert_json (json_object_get_member (config, "stopSequences"), "[\"END\"]");
   /* Native structured output: the schema as it is. */
   g_assert_cmpstr (json_object_get_string_member (config, "responseMimeType"), ==, "application/json");
-  assert_json_equal (json_object_get_member (config, "responseJsonSchema"), SCHEMA);
+  sluice_test_assert_json (json_object_get_member (config, "responseJsonSchema"), SCHEMA);
   g_assert_cmpuint (json_object_get_size (config), ==, 7);
-  assert_json_equal (json_object_get_member (body, "safetySettings"), SAFETY);
-  assert_json_equal (json_object_get_member (body, "tools"), TOOLS);
-  assert_json_equal (json_object_get_member (body, "toolConfig"), TOOL_CONFIG);
+  sluice_test_assert_json (json_object_get_member (body, "safetySettings"), SAFETY);
+  sluice_test_assert_json (json_object_get_member (body, "tools"), TOOLS);
+  sluice_test_assert_json (json_object_get_member (body, "toolConfig"), TOOL_CONFIG);
   /* Only what the API knows goes out. */
   g_assert_cmpuint (json_object_get_size (body), ==, 6);
 
   /* A stream: streamGenerateContent?alt=sse; a bare request: no generationConfig. */
   streaming = provider_for (TRUE, NULL);
-  streamed = send_text (streaming, "<stream-shape>");
+  streamed = sluice_test_send_text (streaming, "<stream-shape>");
   g_assert_null (sluice_response_get_error (streamed));
-  g_assert_cmpstr (server.path, ==, "/v1beta/models/gemini-2.0-flash:streamGenerateContent");
-  g_assert_cmpstr (server.query, ==, "alt=sse");
-  g_assert_cmpstr (soup_message_headers_get_one (server.headers, "x-goog-api-key"), ==, TEST_KEY);
-  sluice_test_assert_contains (soup_message_headers_get_one (server.headers, "Accept"), "text/event-stream");
+  g_assert_cmpstr (server.last.path, ==, "/v1beta/models/gemini-2.0-flash:streamGenerateContent");
+  g_assert_cmpstr (server.last.query, ==, "alt=sse");
+  g_assert_cmpstr (soup_message_headers_get_one (server.last.headers, "x-goog-api-key"), ==, TEST_KEY);
+  sluice_test_assert_contains (soup_message_headers_get_one (server.last.headers, "Accept"), "text/event-stream");
   g_clear_pointer (&body, json_object_unref);
-  body = parse_object (server.body);
+  body = sluice_test_capture_body (&server.last);
   g_assert_false (json_object_has_member (body, "generationConfig"));
   g_assert_cmpuint (json_object_get_size (body), ==, 2);
 
@@ -1032,7 +830,7 @@ test_request_shape (void)
 static void
 test_model_is_escaped (void)
 {
-  g_autofree char *text = read_sample ("generateContent_text.json");
+  g_autofree char *text = sluice_test_read_sample ("generateContent_text.json");
   g_autofree char *target = NULL;
   g_autoptr(SluiceProvider) provider = NULL;
   g_autoptr(SluiceResponse) r = NULL;
@@ -1042,13 +840,13 @@ test_model_is_escaped (void)
   serve ("<escape>", 200, JSON, text);
   target = g_strdup_printf ("{\"model\": \"tuned/odd model?x=1\", \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"}",
                             server.url);
-  provider = make_provider (target, &error);
+  provider = sluice_test_provider_try (engine, "gemini", target, &error);
   g_assert_no_error (error);
-  r = send_text (provider, "<escape>");
+  r = sluice_test_send_text (provider, "<escape>");
   g_assert_null (sluice_response_get_error (r));
   /* The server decodes the path; had '?' gone out unescaped, x=1 would be a query. */
-  g_assert_cmpstr (server.path, ==, "/v1beta/models/tuned/odd model?x=1:generateContent");
-  g_assert_null (server.query);
+  g_assert_cmpstr (server.last.path, ==, "/v1beta/models/tuned/odd model?x=1:generateContent");
+  g_assert_null (server.last.query);
   server_stop ();
 }
 
@@ -1056,33 +854,28 @@ static void
 test_messages_it_cannot_send (void)
 {
   g_autoptr(SluiceProvider) provider = NULL;
-  g_autoptr(SluiceContext) tool = new_context_with ("user", "hi", "tool", "{\"temp\": 20}", NULL);
-  g_autoptr(SluiceContext) only_system = new_context_with ("system", "Be brief.", NULL);
+  g_autoptr(SluiceContext) tool = sluice_test_context_new ("user", "hi", "tool", "{\"temp\": 20}", NULL);
+  g_autoptr(SluiceContext) only_system = sluice_test_context_new ("system", "Be brief.", NULL);
   g_autoptr(SluiceContext) empty = sluice_context_new (NULL);
   SluiceResponse *r;
 
   server_start ();
   provider = provider_for (FALSE, NULL);
 
-  r = send_context (provider, tool);
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "message 1 has role 'tool', which the gemini provider cannot send");
+  r = sluice_test_send_context (provider, tool);
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0, "message 1 has role 'tool', which the gemini provider cannot send");
   g_object_unref (r);
 
-  r = send_context (provider, only_system);
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "no user message to send: gemini needs one besides the system prompt");
+  r = sluice_test_send_context (provider, only_system);
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0, "no user message to send: gemini needs one besides the system prompt");
   g_object_unref (r);
 
-  r = send_context (provider, empty);
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "no messages to send: add an assemble stage");
+  r = sluice_test_send_context (provider, empty);
+  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0, "no messages to send: add an assemble stage");
   g_object_unref (r);
 
   /* Nothing reached the server. */
-  g_assert_null (server.path);
+  g_assert_null (server.last.path);
   server_stop ();
 }
 
@@ -1117,21 +910,13 @@ test_configuration (void)
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(SluiceProvider) provider = make_provider (cases[i].target, &error);
-
-      g_test_message ("%s", cases[i].target);
-      g_assert_null (provider);
-      g_assert_error (error, SLUICE_ERROR, (gint) cases[i].code);
-      g_assert_cmpstr (error->message, ==, cases[i].message);
-      g_assert_null (strstr (error->message, TEST_KEY));
-    }
+    sluice_test_assert_config_refused (engine, "gemini", cases[i].target, cases[i].code, cases[i].message, TEST_KEY);
 
   /* A string stop is one sequence; a configured provider reconfigures cleanly. */
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(SluiceProvider) provider = make_provider ("{\"model\": \"m\", \"api_key\": \"k\", \"stop\": \"END\"}", &error);
+    g_autoptr(SluiceProvider) provider = sluice_test_provider_try (
+      engine, "gemini", "{\"model\": \"m\", \"api_key\": \"k\", \"stop\": \"END\"}", &error);
 
     g_assert_no_error (error);
     g_assert_nonnull (provider);
@@ -1213,19 +998,17 @@ test_secret_is_scrubbed (void)
     {
       gboolean stream = strstr (markers[i], "stream") != NULL || strstr (markers[i], "chunk") != NULL ||
                         strstr (markers[i], "stray") != NULL;
-      g_autoptr(SluiceResponse) r = send_text (stream ? streaming : provider, markers[i]);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (stream ? streaming : provider, markers[i]);
       const char *message = sluice_response_get_error (r)->message;
 
       g_test_message ("%s: %s", markers[i], message);
       sluice_test_assert_contains (message, "[redacted]");
-      g_assert_null (strstr (message, TEST_KEY));
-      g_assert_null (strstr (message, "AIzaSyD-"));
+      sluice_test_assert_no_secret ("the error", message, TEST_KEY, "AIzaSyD-", NULL);
     }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<echo-400>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<echo-400>");
 
-    assert_failed (r, SLUICE_ERROR_AUTH, 400);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 400: API key not valid: [redacted]");
+    assert_failed (r, SLUICE_ERROR_AUTH, 400, "HTTP 400: API key not valid: [redacted]");
   }
   g_assert_null (strstr (sluice_test_get_logs (), TEST_KEY));
   server_stop ();
@@ -1235,23 +1018,10 @@ int
 main (int   argc,
       char *argv[])
 {
-  const char *shared = g_getenv ("SLUICE_SHARED_TESTDATA");
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-
-  samples_dir = g_build_filename (shared != NULL ? shared : "../shared/testdata",
-                                  "provider-samples", "gemini", NULL);
-  if (!g_file_test (samples_dir, G_FILE_TEST_IS_DIR))
-    {
-      g_print ("1..0 # SKIP the recorded provider samples are not there (%s); "
-               "set SLUICE_SHARED_TESTDATA to the shared testdata folder\n", samples_dir);
-      g_free (samples_dir);
-      return 77;
-    }
-
-  sluice_test_capture_logs ();
-  engine = sluice_engine_new ();
+  engine = sluice_test_provider_setup ("gemini");
+  if (engine == NULL)
+    return 77;
 
   g_test_add_func ("/gemini/samples", test_samples);
   g_test_add_func ("/gemini/samples-all-covered", test_samples_all_covered);
@@ -1266,11 +1036,5 @@ main (int   argc,
   g_test_add_func ("/gemini/schema", test_schema);
   g_test_add_func ("/gemini/secret-is-scrubbed", test_secret_is_scrubbed);
 
-  status = g_test_run ();
-
-  sluice_test_mock_stop ();
-  g_object_unref (engine);
-  sluice_test_stop_capturing_logs ();
-  g_free (samples_dir);
-  return status;
+  return sluice_test_provider_run (engine);
 }

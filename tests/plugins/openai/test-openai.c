@@ -8,108 +8,15 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "sluice-test-util.h"
+#include "sluice-test-provider.h"
 
 #include <string.h>
 
 #define TEST_KEY "sk-sluice-test-P8w2Lq5Hn7Jd3Vc6"
 
 static SluiceEngine *engine;
-static char *samples_dir;
 
 /* ---- harness -------------------------------------------------------------------- */
-
-static char *
-read_sample (const char *name)
-{
-  g_autofree char *path = g_build_filename (samples_dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
-
-/* A scenario step answering with @status, @body and @headers (a JSON
- * object text or NULL). */
-static JsonNode *
-status_step (guint       status,
-             const char *body,
-             const char *content_type,
-             const char *headers)
-{
-  g_autoptr(JsonObject) step = json_object_new ();
-
-  json_object_set_string_member (step, "kind", "status");
-  json_object_set_int_member (step, "status", status);
-  if (body != NULL)
-    json_object_set_string_member (step, "body", body);
-  if (content_type != NULL)
-    json_object_set_string_member (step, "content_type", content_type);
-  if (headers != NULL)
-    json_object_set_member (step, "headers", sluice_json_from_string (headers, -1, NULL));
-  return json_node_init_object (json_node_alloc (), step);
-}
-
-/* Adds a rule answering requests that hold @marker with @step (taken). */
-static void
-add_rule (JsonArray  *rules,
-          const char *marker,
-          JsonNode   *step)
-{
-  JsonObject *rule = json_object_new ();
-
-  json_object_set_string_member (rule, "match", marker);
-  json_object_set_member (rule, "then", step);
-  json_array_add_object_element (rules, rule);
-}
-
-/* Starts the mock with @rules as its scenario; returns its base URL. */
-static char *
-start_mock (JsonArray *rules)
-{
-  g_autoptr(JsonObject) root = json_object_new ();
-  g_autoptr(JsonNode) node = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *path = NULL;
-
-  json_object_set_array_member (root, "rules", json_array_ref (rules));
-  node = json_node_init_object (json_node_alloc (), root);
-  text = sluice_json_to_string (node);
-  path = sluice_test_write_file ("scenario.json", text);
-  return sluice_test_mock_start ("--scenario", path, NULL);
-}
-
-/* Starts the mock with one rule per (marker, step) pair. */
-static char *
-start_mock_with_rules (const char *first_marker,
-                       ...)
-{
-  g_autoptr(JsonArray) rules = json_array_new ();
-  va_list args;
-
-  va_start (args, first_marker);
-  for (const char *marker = first_marker; marker != NULL; marker = va_arg (args, const char *))
-    add_rule (rules, marker, va_arg (args, JsonNode *));
-  va_end (args);
-  return start_mock (rules);
-}
-
-static SluiceProvider *
-make_provider (const char  *target_json,
-               GError     **error)
-{
-  g_autoptr(JsonNode) target = sluice_json_from_string (target_json, -1, NULL);
-  g_autoptr(GObject) provider = NULL;
-
-  g_assert_nonnull (target);
-  provider = sluice_engine_create (engine, "provider", "openai", NULL);
-  g_assert_true (SLUICE_IS_PROVIDER (provider));
-  if (!sluice_provider_configure (SLUICE_PROVIDER (provider), json_node_get_object (target), error))
-    return NULL;
-  return SLUICE_PROVIDER (g_steal_pointer (&provider));
-}
 
 /* A provider aimed at base_url with the test key and the target members
  * in @extra: a JSON fragment that starts with a comma, or "". */
@@ -117,14 +24,9 @@ static SluiceProvider *
 provider_with (const char *base_url,
                const char *extra)
 {
-  g_autofree char *target = g_strdup_printf ("{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\","
-                                             " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"%s}",
-                                             base_url, extra);
-  g_autoptr(GError) error = NULL;
-  SluiceProvider *provider = make_provider (target, &error);
-
-  g_assert_no_error (error);
-  return provider;
+  return sluice_test_provider_new (engine, "openai",
+                                   "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\","
+                                   " \"base_url\": \"%s\", \"api_key\": \"" TEST_KEY "\"%s}", base_url, extra);
 }
 
 static SluiceProvider *
@@ -146,112 +48,26 @@ provider_for (const char *base_url)
   "data: {\"id\":\"chatcmpl-f\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\"," \
   "\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n"
 
-static SluiceContext *
-new_context (const char *user_text)
-{
-  g_autofree char *input = NULL;
-  g_autoptr(JsonNode) messages = NULL;
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  SluiceContext *context = sluice_context_new (NULL);
-
-  json_builder_begin_array (builder);
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "role");
-  json_builder_add_string_value (builder, "system");
-  json_builder_set_member_name (builder, "content");
-  json_builder_add_string_value (builder, "Be brief.");
-  json_builder_end_object (builder);
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "role");
-  json_builder_add_string_value (builder, "user");
-  json_builder_set_member_name (builder, "content");
-  json_builder_add_string_value (builder, user_text);
-  json_builder_end_object (builder);
-  json_builder_end_array (builder);
-  messages = json_builder_get_root (builder);
-  sluice_context_set_messages (context, json_node_get_array (messages));
-  return context;
-}
-
-typedef struct
-{
-  gboolean        done;
-  SluiceResponse *response;
-  GError         *error;
-} Sent;
-
-static void
-on_sent (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  Sent *sent = user_data;
-
-  sent->response = sluice_provider_send_finish (SLUICE_PROVIDER (source), result, &sent->error);
-  sent->done = TRUE;
-}
-
-/* Sends the context's messages; the response, or NULL with error. */
-static SluiceResponse *
-send_context (SluiceProvider  *provider,
-              SluiceContext   *context,
-              GCancellable    *cancellable,
-              GError         **error)
-{
-  Sent sent = { 0 };
-
-  sluice_provider_send_async (provider, context, cancellable, on_sent, &sent);
-  while (!sent.done)
-    g_main_context_iteration (NULL, TRUE);
-  if (sent.error != NULL)
-    g_propagate_error (error, sent.error);
-  return sent.response;
-}
-
-static SluiceResponse *
-send_text (SluiceProvider *provider,
-           const char     *user_text)
-{
-  g_autoptr(SluiceContext) context = new_context (user_text);
-  g_autoptr(GError) error = NULL;
-  SluiceResponse *response = send_context (provider, context, NULL, &error);
-
-  g_assert_no_error (error);
-  g_assert_nonnull (response);
-  return response;
-}
-
-static void
-assert_failed (SluiceResponse  *response,
-               SluiceErrorCode  code,
-               guint            http_status)
-{
-  const GError *error = sluice_response_get_error (response);
-
-  g_assert_error ((GError *) error, SLUICE_ERROR, (gint) code);
-  g_assert_cmpuint (sluice_response_get_http_status (response), ==, http_status);
-}
-
 /* ---- recorded answers ---------------------------------------------------------------- */
 
 static void
 test_sample_answers (void)
 {
-  g_autofree char *text = read_sample ("chat_completion_text.json");
-  g_autofree char *nano = read_sample ("chat_completion_gpt-4.1-nano.json");
-  g_autofree char *length = read_sample ("chat_completion_finish_length.json");
-  g_autofree char *n3 = read_sample ("chat_completion_n3_choices.json");
-  g_autofree char *url = start_mock_with_rules (
-    "<text>", status_step (200, text, NULL, NULL),
+  g_autofree char *text = sluice_test_read_sample ("chat_completion_text.json");
+  g_autofree char *nano = sluice_test_read_sample ("chat_completion_gpt-4.1-nano.json");
+  g_autofree char *length = sluice_test_read_sample ("chat_completion_finish_length.json");
+  g_autofree char *n3 = sluice_test_read_sample ("chat_completion_n3_choices.json");
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<text>", sluice_test_status_step (200, text, NULL, NULL),
     /* An empty x-request-id: the body's id is used instead. */
-    "<nano>", status_step (200, nano, NULL, "{\"x-request-id\": \"\"}"),
-    "<length>", status_step (200, length, NULL, NULL),
-    "<n3>", status_step (200, n3, NULL, NULL),
+    "<nano>", sluice_test_status_step (200, nano, NULL, "{\"x-request-id\": \"\"}"),
+    "<length>", sluice_test_status_step (200, length, NULL, NULL),
+    "<n3>", sluice_test_status_step (200, n3, NULL, NULL),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
   SluiceResponse *r;
 
-  r = send_text (provider, "<text>");
+  r = sluice_test_send_text (provider, "<text>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpuint (sluice_response_get_http_status (r), ==, 200);
   g_assert_cmpstr (sluice_response_get_text (r), ==,
@@ -269,7 +85,7 @@ test_sample_answers (void)
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, -1);
   g_object_unref (r);
 
-  r = send_text (provider, "<nano>");
+  r = sluice_test_send_text (provider, "<nano>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_true (g_str_has_prefix (sluice_response_get_text (r), "**Holiday Name:** Galaxy Day  \n\n"));
   g_assert_true (g_str_has_suffix (sluice_response_get_text (r), "look up and dream beyond our world."));
@@ -279,7 +95,7 @@ test_sample_answers (void)
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 363);
   g_object_unref (r);
 
-  r = send_text (provider, "<length>");
+  r = sluice_test_send_text (provider, "<length>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "length");
@@ -287,7 +103,7 @@ test_sample_answers (void)
   g_object_unref (r);
 
   /* n=3: the first choice is the answer. */
-  r = send_text (provider, "<n3>");
+  r = sluice_test_send_text (provider, "<n3>");
   g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"city\":\"San Francisco\",\"temperature\":64,\"units\":\"f\"}");
   g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 79);
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 44);
@@ -299,16 +115,16 @@ test_sample_answers (void)
 static void
 test_sample_tool_calls_and_refusal (void)
 {
-  g_autofree char *tools = read_sample ("chat_completion_parallel_tool_calls.json");
-  g_autofree char *refusal = read_sample ("chat_completion_refusal.json");
-  g_autofree char *url = start_mock_with_rules (
-    "<tools>", status_step (200, tools, NULL, NULL),
-    "<refusal>", status_step (200, refusal, NULL, NULL),
+  g_autofree char *tools = sluice_test_read_sample ("chat_completion_parallel_tool_calls.json");
+  g_autofree char *refusal = sluice_test_read_sample ("chat_completion_refusal.json");
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<tools>", sluice_test_status_step (200, tools, NULL, NULL),
+    "<refusal>", sluice_test_status_step (200, refusal, NULL, NULL),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
   SluiceResponse *r;
 
-  r = send_text (provider, "<tools>");
+  r = sluice_test_send_text (provider, "<tools>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
   g_assert_cmpstr (sluice_response_get_text (r), ==,
@@ -317,8 +133,8 @@ test_sample_tool_calls_and_refusal (void)
   g_object_unref (r);
 
   /* A refusal is the content filter's outcome; its tokens were billed. */
-  r = send_text (provider, "<refusal>");
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  r = sluice_test_send_text (provider, "<refusal>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, NULL);
   g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
   g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
                    "the model refused: I'm very sorry, but I can't assist with that.");
@@ -333,16 +149,16 @@ test_sample_tool_calls_and_refusal (void)
 static void
 test_content_filter_finish (void)
 {
-  g_autofree char *url = start_mock_with_rules (
-    "<filtered>", status_step (200,
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<filtered>", sluice_test_status_step (200,
       "{\"id\":\"chatcmpl-1\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
       "\"message\":{\"role\":\"assistant\",\"content\":\"Partial\"},\"finish_reason\":\"content_filter\"}],"
       "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}", NULL, NULL),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
-  g_autoptr(SluiceResponse) r = send_text (provider, "<filtered>");
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<filtered>");
 
-  assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200);
+  sluice_test_assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, NULL);
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "content_filter");
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Partial");
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 1);
@@ -507,52 +323,41 @@ static void
 test_sample_streams (void)
 {
   g_autoptr(JsonArray) rules = json_array_new ();
-  g_autoptr(GDir) dir = g_dir_open (samples_dir, 0, NULL);
-  g_autofree char *with_usage = read_sample ("stream_text_with_usage.sse");
+  g_autofree char *with_usage = sluice_test_read_sample ("stream_text_with_usage.sse");
   g_autofree char *no_usage = sse_without_usage (with_usage);
   g_autofree char *url = NULL;
   g_autoptr(SluiceProvider) provider = NULL;
-  const char *name;
 
   /* Every recorded stream has its row: a new recording fails here until it does. */
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      gboolean known = FALSE;
-
-      if (!g_str_has_prefix (name, "stream_"))
-        continue;
-      for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
-        known |= g_str_equal (name, stream_samples[i].file);
-      if (!known)
-        g_error ("%s has no row in stream_samples", name);
-    }
+  g_assert_cmpuint (sluice_test_assert_samples_listed (stream_samples, G_N_ELEMENTS (stream_samples),
+                                                       sizeof stream_samples[0], "stream_"),
+                    ==, G_N_ELEMENTS (stream_samples));
 
   for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
     {
       g_autofree char *marker = g_strdup_printf ("<%s>", stream_samples[i].file);
-      g_autofree char *recorded = read_sample (stream_samples[i].file);
+      g_autofree char *recorded = sluice_test_read_sample (stream_samples[i].file);
       g_autofree char *body = g_str_has_suffix (stream_samples[i].file, ".jsonl")
         ? sse_from_jsonl (recorded) : g_strdup (recorded);
 
-      add_rule (rules, marker, status_step (200, body, SSE, stream_samples[i].headers));
+      sluice_test_add_rule (rules, marker, sluice_test_status_step (200, body, SSE, stream_samples[i].headers));
     }
-  add_rule (rules, "<no-usage>", status_step (200, no_usage, SSE, NO_ID));
-  url = start_mock (rules);
+  sluice_test_add_rule (rules, "<no-usage>", sluice_test_status_step (200, no_usage, SSE, NO_ID));
+  url = sluice_test_mock_start_rules (rules, NULL);
   provider = provider_with (url, STREAMING);
 
   for (guint i = 0; i < G_N_ELEMENTS (stream_samples); i++)
     {
       g_autofree char *marker = g_strdup_printf ("<%s>", stream_samples[i].file);
       gint64 start = g_get_monotonic_time ();
-      g_autoptr(SluiceResponse) r = send_text (provider, marker);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, marker);
 
       assert_stream_sample (&stream_samples[i], r, g_get_monotonic_time () - start);
     }
 
   /* Without a usage event the counts are estimates, marked as such. */
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<no-usage>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<no-usage>");
     const char *text = stream_samples[0].text;
 
     g_assert_null (sluice_response_get_error (r));
@@ -572,64 +377,63 @@ test_sample_streams (void)
 static void
 test_sample_errors (void)
 {
-  g_autofree char *overflow = read_sample ("error_400_context_length_exceeded.json");
-  g_autofree char *parameter = read_sample ("error_400_unsupported_parameter.json");
-  g_autofree char *value = read_sample ("error_400_unsupported_value.json");
-  g_autofree char *quota = read_sample ("error_429_insufficient_quota.json");
-  g_autofree char *limit = read_sample ("error_429_rate_limit_exceeded.json");
-  g_autofree char *url = start_mock_with_rules (
-    "<overflow>", status_step (400, overflow, NULL, NULL),
-    "<parameter>", status_step (400, parameter, NULL, NULL),
-    "<value>", status_step (400, value, NULL, NULL),
-    "<quota>", status_step (429, quota, NULL, NULL),
+  g_autofree char *overflow = sluice_test_read_sample ("error_400_context_length_exceeded.json");
+  g_autofree char *parameter = sluice_test_read_sample ("error_400_unsupported_parameter.json");
+  g_autofree char *value = sluice_test_read_sample ("error_400_unsupported_value.json");
+  g_autofree char *quota = sluice_test_read_sample ("error_429_insufficient_quota.json");
+  g_autofree char *limit = sluice_test_read_sample ("error_429_rate_limit_exceeded.json");
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<overflow>", sluice_test_status_step (400, overflow, NULL, NULL),
+    "<parameter>", sluice_test_status_step (400, parameter, NULL, NULL),
+    "<value>", sluice_test_status_step (400, value, NULL, NULL),
+    "<quota>", sluice_test_status_step (429, quota, NULL, NULL),
     /* No Retry-After: the reset of the exhausted limit (tokens) counts. */
-    "<limit-binding>", status_step (429, limit, NULL,
+    "<limit-binding>", sluice_test_status_step (429, limit, NULL,
       "{\"x-ratelimit-remaining-requests\": \"59\", \"x-ratelimit-reset-requests\": \"1s\","
       " \"x-ratelimit-remaining-tokens\": \"0\", \"x-ratelimit-reset-tokens\": \"6m0s\"}"),
     /* Neither says exhausted: the soonest reset. */
-    "<limit-soonest>", status_step (429, limit, NULL,
+    "<limit-soonest>", sluice_test_status_step (429, limit, NULL,
       "{\"x-ratelimit-reset-requests\": \"1.5s\", \"x-ratelimit-reset-tokens\": \"20ms\"}"),
     /* Retry-After wins over the rate-limit headers. */
-    "<limit-retry-after>", status_step (429, limit, NULL,
+    "<limit-retry-after>", sluice_test_status_step (429, limit, NULL,
       "{\"Retry-After\": \"2\", \"x-ratelimit-reset-requests\": \"1m30.5s\"}"),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
   SluiceResponse *r;
 
-  r = send_text (provider, "<overflow>");
-  assert_failed (r, SLUICE_ERROR_CONTEXT_OVERFLOW, 400);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "HTTP 400: This model's maximum context length is 4097 tokens. However, your "
-                   "messages resulted in 4363 tokens. Please reduce the length of the messages.");
+  r = sluice_test_send_text (provider, "<overflow>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_CONTEXT_OVERFLOW, 400,
+                             "HTTP 400: This model's maximum context length is 4097 tokens. However, your "
+                             "messages resulted in 4363 tokens. Please reduce the length of the messages.");
   g_object_unref (r);
 
-  r = send_text (provider, "<parameter>");
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400);
+  r = sluice_test_send_text (provider, "<parameter>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                    "HTTP 400: Unsupported parameter: 'max_tokens' is not supported with this model.");
   g_object_unref (r);
 
-  r = send_text (provider, "<value>");
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400);
+  r = sluice_test_send_text (provider, "<value>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 400, NULL);
   g_object_unref (r);
 
-  r = send_text (provider, "<quota>");
-  assert_failed (r, SLUICE_ERROR_BUDGET_EXCEEDED, 429);
+  r = sluice_test_send_text (provider, "<quota>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_BUDGET_EXCEEDED, 429, NULL);
   g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: You exceeded your current quota");
   g_object_unref (r);
 
-  r = send_text (provider, "<limit-binding>");
-  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+  r = sluice_test_send_text (provider, "<limit-binding>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 6 * 60 * 1000);
   g_object_unref (r);
 
-  r = send_text (provider, "<limit-soonest>");
+  r = sluice_test_send_text (provider, "<limit-soonest>");
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 20);
   g_object_unref (r);
 
-  r = send_text (provider, "<limit-retry-after>");
+  r = sluice_test_send_text (provider, "<limit-retry-after>");
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 2000);
   g_object_unref (r);
 
@@ -649,7 +453,6 @@ test_status_classification (void)
     { 529, SLUICE_ERROR_OVERLOADED }, { 599, SLUICE_ERROR_SERVER },
   };
   g_autoptr(GString) scenario = g_string_new ("{\"rules\": [");
-  g_autofree char *path = NULL;
   g_autofree char *url = NULL;
   g_autoptr(SluiceProvider) provider = NULL;
 
@@ -659,39 +462,35 @@ test_status_classification (void)
   g_string_append (scenario, ", {\"match\": \"<html>\", \"then\": \"html\"}"
                              ", {\"match\": \"<overloaded>\", \"then\": \"overloaded\"}"
                              ", {\"match\": \"<rate>\", \"then\": {\"kind\": \"rate_limit\", \"retry_after_ms\": 250}}]}");
-  path = sluice_test_write_file ("scenario.json", scenario->str);
-  url = sluice_test_mock_start ("--scenario", path, NULL);
+  url = sluice_test_mock_start_scenario (scenario->str, NULL);
   provider = provider_for (url);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *marker = g_strdup_printf ("<status:%u>", cases[i].status);
       g_autofree char *expected = g_strdup_printf ("HTTP %u: Mock status %u.", cases[i].status, cases[i].status);
-      g_autoptr(SluiceResponse) r = send_text (provider, marker);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, marker);
 
       g_test_message ("%s", marker);
-      assert_failed (r, cases[i].code, cases[i].status);
-      g_assert_cmpstr (sluice_response_get_error (r)->message, ==, expected);
+      sluice_test_assert_failed (r, cases[i].code, cases[i].status, expected);
       g_assert_null (sluice_response_get_text (r));
     }
 
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<html>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<html>");
 
-    assert_failed (r, SLUICE_ERROR_SERVER, 502);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "HTTP 502: an error from 127.0.0.1 (text/html)");
+    sluice_test_assert_failed (r, SLUICE_ERROR_SERVER, 502, "HTTP 502: an error from 127.0.0.1 (text/html)");
   }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<overloaded>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<overloaded>");
 
-    assert_failed (r, SLUICE_ERROR_OVERLOADED, 503);
-    g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                     "HTTP 503: The engine is currently overloaded, please try again later.");
+    sluice_test_assert_failed (r, SLUICE_ERROR_OVERLOADED, 503,
+                               "HTTP 503: The engine is currently overloaded, please try again later.");
   }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<rate>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<rate>");
 
-    assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+    sluice_test_assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
     g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 250);
   }
   sluice_test_mock_stop ();
@@ -710,20 +509,21 @@ test_malformed_bodies (void)
   while (html->len < 2000)
     g_string_append (html, "<p>Please wait while we check your browser.</p>\n");
   g_string_append (html, "</body></html>");
-  url = start_mock_with_rules (
-    "<html>", status_step (200, html->str, "text/html; charset=utf-8", NULL),
-    "<list>", status_step (200, "{\"object\":\"list\",\"data\":[]}", NULL, NULL),
-    "<empty>", status_step (200, "{\"id\":\"x\",\"choices\":[]}", NULL, NULL),
-    "<no-content>", status_step (200, "{\"id\":\"x\",\"choices\":[{\"message\":{\"role\":\"assistant\","
-                                      "\"content\":null},\"finish_reason\":\"stop\"}]}", NULL, NULL),
-    "<error-200>", status_step (200, "{\"error\":{\"message\":\"upstream failed\",\"code\":502}}", NULL, NULL),
-    "<empty-body>", status_step (200, "", NULL, NULL),
+  url = sluice_test_mock_start_with_rules (
+    "<html>", sluice_test_status_step (200, html->str, "text/html; charset=utf-8", NULL),
+    "<list>", sluice_test_status_step (200, "{\"object\":\"list\",\"data\":[]}", NULL, NULL),
+    "<empty>", sluice_test_status_step (200, "{\"id\":\"x\",\"choices\":[]}", NULL, NULL),
+    "<no-content>", sluice_test_status_step (200, "{\"id\":\"x\",\"choices\":[{\"message\":{\"role\":\"assistant\","
+                                                  "\"content\":null},\"finish_reason\":\"stop\"}]}", NULL, NULL),
+    "<error-200>", sluice_test_status_step (200, "{\"error\":{\"message\":\"upstream failed\",\"code\":502}}",
+                                            NULL, NULL),
+    "<empty-body>", sluice_test_status_step (200, "", NULL, NULL),
     "<truncated>", json_node_init_string (json_node_alloc (), "malformed"),
     NULL);
   provider = provider_for (url);
 
-  r = send_text (provider, "<html>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<html>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   message = sluice_response_get_error (r)->message;
   expected = g_strdup_printf ("an unparseable body from 127.0.0.1 (text/html, %" G_GSIZE_FORMAT " bytes): \"",
                               html->len);
@@ -734,37 +534,31 @@ test_malformed_bodies (void)
   g_assert_true (g_str_has_suffix (message, "…\""));
   g_object_unref (r);
 
-  r = send_text (provider, "<list>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "an answer without a choices array");
+  r = sluice_test_send_text (provider, "<list>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, "an answer without a choices array");
   g_object_unref (r);
 
-  r = send_text (provider, "<empty>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "an answer with no choices");
+  r = sluice_test_send_text (provider, "<empty>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, "an answer with no choices");
   g_object_unref (r);
 
-  r = send_text (provider, "<no-content>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<no-content>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   g_object_unref (r);
 
   /* An error object inside a 200 is that error, not an answer. */
-  r = send_text (provider, "<error-200>");
-  assert_failed (r, SLUICE_ERROR_SERVER, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "an error inside a 2xx answer: upstream failed");
+  r = sluice_test_send_text (provider, "<error-200>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_SERVER, 200, "an error inside a 2xx answer: upstream failed");
   g_object_unref (r);
 
-  r = send_text (provider, "<empty-body>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "an unparseable body from 127.0.0.1 (application/json, 0 bytes)");
+  r = sluice_test_send_text (provider, "<empty-body>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200,
+                             "an unparseable body from 127.0.0.1 (application/json, 0 bytes)");
   g_object_unref (r);
 
   /* The mock's "malformed": a completion cut in half. */
-  r = send_text (provider, "<truncated>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (provider, "<truncated>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                    "an unparseable body from 127.0.0.1 (application/json, ");
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
@@ -777,10 +571,7 @@ test_malformed_bodies (void)
 
 typedef struct
 {
-  char               *method;
-  char               *path;
-  SoupMessageHeaders *headers;
-  GBytes             *body;
+  SluiceTestCapture   request;
   guint               mode;
   const char         *events;   /* STREAM_THEN_*: the events sent, or NULL for one */
   GIOStream          *held;     /* STREAM_THEN_STALL: the connection, kept open */
@@ -806,15 +597,7 @@ capture_handler (SoupServer        *server,
                             "Content-Length: 500\r\n\r\n{\"id\":\"chatcmpl-cut\",";
   g_autoptr(GIOStream) stream = NULL;
 
-  g_free (capture->method);
-  g_free (capture->path);
-  g_clear_pointer (&capture->headers, soup_message_headers_unref);
-  g_clear_pointer (&capture->body, g_bytes_unref);
-  capture->method = g_strdup (soup_server_message_get_method (msg));
-  capture->path = g_strdup (path);
-  capture->headers = soup_message_headers_ref (soup_server_message_get_request_headers (msg));
-  capture->body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
-
+  sluice_test_capture_record (&capture->request, msg);
   switch (capture->mode)
     {
     case ANSWER:
@@ -858,30 +641,10 @@ capture_handler (SoupServer        *server,
     }
 }
 
-static SoupServer *
-start_capture_server (Capture  *capture,
-                      char    **base_url)
-{
-  SoupServer *server = soup_server_new (NULL, NULL);
-  g_autoptr(GError) error = NULL;
-  GSList *uris;
-
-  soup_server_add_handler (server, NULL, capture_handler, capture, NULL);
-  soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  uris = soup_server_get_uris (server);
-  *base_url = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return server;
-}
-
 static void
 capture_clear (Capture *capture)
 {
-  g_free (capture->method);
-  g_free (capture->path);
-  g_clear_pointer (&capture->headers, soup_message_headers_unref);
-  g_clear_pointer (&capture->body, g_bytes_unref);
+  sluice_test_capture_clear (&capture->request);
   if (capture->held != NULL)
     g_io_stream_close (capture->held, NULL, NULL);
   g_clear_object (&capture->held);
@@ -892,35 +655,32 @@ test_request_shape (void)
 {
   Capture capture = { 0 };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   g_autofree char *target = g_strdup_printf (
     "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"base_url\": \"%s/v1//\","
     " \"api_key\": \"" TEST_KEY "\", \"organization\": \"org-sluice\", \"timeout\": \"5s\","
     " \"temperature\": 0.5, \"top_p\": 0.25, \"max_tokens\": 64, \"seed\": 7, \"stop\": [\"END\"],"
     " \"extra_headers\": {\"X-Sluice-Test\": \"yes\"}}", url);
   g_autoptr(GError) error = NULL;
-  g_autoptr(SluiceProvider) provider = make_provider (target, &error);
-  g_autoptr(SluiceContext) context = new_context ("shape?");
+  g_autoptr(SluiceProvider) provider = sluice_test_provider_try (engine, "openai", target, &error);
+  g_autoptr(SluiceContext) context = sluice_test_context_new ("system", "Be brief.", "user", "shape?", NULL);
   g_autoptr(SluiceResponse) r = NULL;
-  g_autoptr(JsonNode) body = NULL;
+  g_autoptr(JsonObject) object = NULL;
   g_autoptr(JsonNode) sent_messages = NULL;
   g_autoptr(JsonNode) context_messages = NULL;
-  JsonObject *object;
 
   g_assert_no_error (error);
-  r = send_context (provider, context, NULL, &error);
+  r = sluice_test_send (provider, context, NULL, &error);
   g_assert_no_error (error);
 
-  g_assert_cmpstr (capture.method, ==, "POST");
-  g_assert_cmpstr (capture.path, ==, "/v1/chat/completions");
-  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Authorization"), ==, "Bearer " TEST_KEY);
-  g_assert_cmpstr (soup_message_headers_get_content_type (capture.headers, NULL), ==, "application/json");
-  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "OpenAI-Organization"), ==, "org-sluice");
-  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "X-Sluice-Test"), ==, "yes");
+  g_assert_cmpstr (capture.request.method, ==, "POST");
+  g_assert_cmpstr (capture.request.path, ==, "/v1/chat/completions");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.request.headers, "Authorization"), ==, "Bearer " TEST_KEY);
+  g_assert_cmpstr (soup_message_headers_get_content_type (capture.request.headers, NULL), ==, "application/json");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.request.headers, "OpenAI-Organization"), ==, "org-sluice");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.request.headers, "X-Sluice-Test"), ==, "yes");
 
-  body = sluice_json_from_string (g_bytes_get_data (capture.body, NULL), (gssize) g_bytes_get_size (capture.body), &error);
-  g_assert_no_error (error);
-  object = json_node_get_object (body);
+  object = sluice_test_capture_body (&capture.request);
   g_assert_cmpstr (json_object_get_string_member (object, "model"), ==, "gpt-4o-mini");
   g_assert_cmpfloat (json_object_get_double_member (object, "temperature"), ==, 0.5);
   g_assert_cmpfloat (json_object_get_double_member (object, "top_p"), ==, 0.25);
@@ -932,7 +692,7 @@ test_request_shape (void)
   g_assert_true (json_node_equal (sent_messages, context_messages));
   /* Only what the API knows goes out. */
   g_assert_cmpuint (json_object_get_size (object), ==, 7);
-  g_assert_null (strstr (g_bytes_get_data (capture.body, NULL), TEST_KEY));
+  g_assert_null (strstr (capture.request.body, TEST_KEY));
 
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "captured");
@@ -949,16 +709,16 @@ test_key_reaches_the_server (void)
 {
   g_autofree char *url = sluice_test_mock_start ("--require-key", TEST_KEY, NULL);
   g_autoptr(SluiceProvider) good = provider_for (url);
-  g_autofree char *wrong_target = g_strdup_printf (
+  g_autoptr(SluiceProvider) wrong = sluice_test_provider_new (
+    engine, "openai",
     "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"base_url\": \"%s\", \"api_key\": \"sk-wrong\"}", url);
-  g_autoptr(SluiceProvider) wrong = make_provider (wrong_target, NULL);
-  g_autoptr(SluiceResponse) ok = send_text (good, "The service was great");
-  g_autoptr(SluiceResponse) refused = send_text (wrong, "The service was great");
+  g_autoptr(SluiceResponse) ok = sluice_test_send_text (good, "The service was great");
+  g_autoptr(SluiceResponse) refused = sluice_test_send_text (wrong, "The service was great");
 
   g_assert_null (sluice_response_get_error (ok));
   sluice_test_assert_contains (sluice_response_get_text (ok), "\"sentiment\"");
   g_assert_cmpint (sluice_response_get_prompt_tokens (ok), >, 0);
-  assert_failed (refused, SLUICE_ERROR_AUTH, 401);
+  sluice_test_assert_failed (refused, SLUICE_ERROR_AUTH, 401, NULL);
   sluice_test_assert_contains (sluice_response_get_error (refused)->message, "HTTP 401: Incorrect API key provided.");
   sluice_test_mock_stop ();
 }
@@ -970,7 +730,7 @@ test_transport_errors (void)
 {
   Capture capture = { 0 };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   g_autoptr(SluiceProvider) provider = provider_for (url);
   g_autoptr(SluiceProvider) nowhere = NULL;
   g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
@@ -983,14 +743,14 @@ test_transport_errors (void)
 
   capture.mode = CUT_BODY_SHORT;
   /* The headers came (200), the body was cut. */
-  r = send_text (provider, "cut");
-  assert_failed (r, SLUICE_ERROR_NETWORK, 200);
+  r = sluice_test_send_text (provider, "cut");
+  sluice_test_assert_failed (r, SLUICE_ERROR_NETWORK, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
   g_object_unref (r);
 
   capture.mode = CLOSE_AT_ONCE;
-  r = send_text (provider, "hang up");
-  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  r = sluice_test_send_text (provider, "hang up");
+  sluice_test_assert_failed (r, SLUICE_ERROR_NETWORK, 0, NULL);
   g_object_unref (r);
 
   /* Connection refused: a port with no listener. */
@@ -999,8 +759,8 @@ test_transport_errors (void)
   closed_url = g_strdup_printf ("http://127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
   g_socket_close (socket, NULL);
   nowhere = provider_for (closed_url);
-  r = send_text (nowhere, "anyone?");
-  assert_failed (r, SLUICE_ERROR_NETWORK, 0);
+  r = sluice_test_send_text (nowhere, "anyone?");
+  sluice_test_assert_failed (r, SLUICE_ERROR_NETWORK, 0, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
   g_object_unref (r);
 
@@ -1017,17 +777,17 @@ cancel_later (gpointer user_data)
 static void
 test_cancellation (void)
 {
-  g_autofree char *url = start_mock_with_rules (
+  g_autofree char *url = sluice_test_mock_start_with_rules (
     "<hang>", json_node_init_string (json_node_alloc (), "hang"), NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
-  g_autoptr(SluiceContext) context = new_context ("<hang>");
+  g_autoptr(SluiceContext) context = sluice_test_context_new ("system", "Be brief.", "user", "<hang>", NULL);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(SluiceResponse) r = NULL;
   gint64 start = sluice_monotonic_ms ();
 
   g_timeout_add (100, cancel_later, cancellable);
-  r = send_context (provider, context, cancellable, &error);
+  r = sluice_test_send (provider, context, cancellable, &error);
   g_assert_null (r);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpint (sluice_monotonic_ms () - start, <, 1000);
@@ -1041,8 +801,7 @@ assert_stream_failed (SluiceResponse  *response,
                       SluiceErrorCode  code,
                       const char      *message)
 {
-  assert_failed (response, code, 200);
-  g_assert_cmpstr (sluice_response_get_error (response)->message, ==, message);
+  sluice_test_assert_failed (response, code, 200, message);
   g_assert_true (sluice_error_code_is_retryable (code));
   g_assert_true (sluice_response_get_streamed (response));
   g_assert_null (sluice_response_get_text (response));
@@ -1051,50 +810,51 @@ assert_stream_failed (SluiceResponse  *response,
 static void
 test_stream_faults (void)
 {
-  g_autofree char *limit = read_sample ("error_429_rate_limit_exceeded.json");
-  g_autofree char *url = start_mock_with_rules (
-    "<cut>", status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer"), SSE, NULL),
-    "<cut-after-usage>", status_step (200, STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE, SSE, NULL),
-    "<not-json>", status_step (200, STREAM_TEXT ("Half") "data: {\"id\":\"chatcmpl-f\",\"choices\":[\n\n"
-                                    "data: [DONE]\n\n", SSE, NULL),
-    "<error-event>", status_step (200, STREAM_TEXT ("Half")
-                                       "data: {\"error\": {\"message\": \"The server had an error while "
-                                       "processing your request. Sorry about that!\", \"type\": \"server_error\"}}\n\n"
-                                       "data: [DONE]\n\n", SSE, NULL),
-    "<rate>", status_step (429, limit, NULL, "{\"Retry-After\": \"3\"}"),
-    "<plain>", status_step (200, canned_answer, NULL, NULL),
+  g_autofree char *limit = sluice_test_read_sample ("error_429_rate_limit_exceeded.json");
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<cut>", sluice_test_status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer"), SSE, NULL),
+    "<cut-after-usage>", sluice_test_status_step (200, STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE, SSE, NULL),
+    "<not-json>", sluice_test_status_step (200, STREAM_TEXT ("Half") "data: {\"id\":\"chatcmpl-f\",\"choices\":[\n\n"
+                                                "data: [DONE]\n\n", SSE, NULL),
+    "<error-event>", sluice_test_status_step (200,
+      STREAM_TEXT ("Half")
+      "data: {\"error\": {\"message\": \"The server had an error while "
+      "processing your request. Sorry about that!\", \"type\": \"server_error\"}}\n\n"
+      "data: [DONE]\n\n", SSE, NULL),
+    "<rate>", sluice_test_status_step (429, limit, NULL, "{\"Retry-After\": \"3\"}"),
+    "<plain>", sluice_test_status_step (200, canned_answer, NULL, NULL),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
   SluiceResponse *r;
 
   /* Cut before [DONE]: what came is not the whole answer. */
-  r = send_text (provider, "<cut>");
+  r = sluice_test_send_text (provider, "<cut>");
   assert_stream_failed (r, SLUICE_ERROR_TRUNCATED,
                         "the stream from 127.0.0.1 ended after 2 events without its terminal event");
   g_assert_cmpint (sluice_response_get_ttft_us (r), >=, 0);
   g_object_unref (r);
 
   /* Even after the finish reason and the usage: OpenAI always ends with [DONE]. */
-  r = send_text (provider, "<cut-after-usage>");
+  r = sluice_test_send_text (provider, "<cut-after-usage>");
   assert_stream_failed (r, SLUICE_ERROR_TRUNCATED,
                         "the stream from 127.0.0.1 ended after 3 events without its terminal event");
   g_object_unref (r);
 
-  r = send_text (provider, "<not-json>");
+  r = sluice_test_send_text (provider, "<not-json>");
   assert_stream_failed (r, SLUICE_ERROR_MALFORMED,
                         "the stream from 127.0.0.1 failed after 2 events: a chunk that is not a JSON object: "
                         "\"{\"id\":\"chatcmpl-f\",\"choices\":[\"");
   g_object_unref (r);
 
-  r = send_text (provider, "<error-event>");
+  r = sluice_test_send_text (provider, "<error-event>");
   assert_stream_failed (r, SLUICE_ERROR_SERVER,
                         "the stream from 127.0.0.1 failed after 2 events: The server had an error while "
                         "processing your request. Sorry about that!");
   g_object_unref (r);
 
   /* An error answer to a stream request is read as a whole body. */
-  r = send_text (provider, "<rate>");
-  assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429);
+  r = sluice_test_send_text (provider, "<rate>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_RATE_LIMITED, 429, NULL);
   g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_RATE_LIMITED));
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "HTTP 429: Rate limit reached for 10KTPM-200RPM");
   g_assert_cmpint (sluice_response_get_retry_after_ms (r), ==, 3000);
@@ -1103,7 +863,7 @@ test_stream_faults (void)
   g_object_unref (r);
 
   /* A server that ignores "stream": its JSON answer is the answer. */
-  r = send_text (provider, "<plain>");
+  r = sluice_test_send_text (provider, "<plain>");
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "captured");
   g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 20);
@@ -1140,24 +900,20 @@ test_stream_request_shape (void)
   static const char tool_choice[] = "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}";
   Capture capture = { 0 };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   g_autofree char *extra = g_strdup_printf (STREAMING ", \"output_schema\": %s, \"tools\": %s, \"tool_choice\": %s",
                                             schema, tools, tool_choice);
   g_autofree char *format = g_strdup_printf ("{\"type\": \"json_schema\", \"json_schema\": {\"name\": \"answer\","
                                              " \"strict\": true, \"schema\": %s}}", schema);
   g_autoptr(SluiceProvider) provider = provider_with (url, extra);
-  g_autoptr(SluiceResponse) r = send_text (provider, "stream shape?");
-  g_autoptr(JsonNode) body = NULL;
-  g_autoptr(GError) error = NULL;
-  JsonObject *object;
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "stream shape?");
+  g_autoptr(JsonObject) object = NULL;
 
-  g_assert_cmpstr (capture.path, ==, "/chat/completions");
-  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Accept"), ==,
+  g_assert_cmpstr (capture.request.path, ==, "/chat/completions");
+  g_assert_cmpstr (soup_message_headers_get_one (capture.request.headers, "Accept"), ==,
                    "text/event-stream, application/json");
-  g_assert_cmpstr (soup_message_headers_get_one (capture.headers, "Authorization"), ==, "Bearer " TEST_KEY);
-  body = sluice_json_from_string (g_bytes_get_data (capture.body, NULL), (gssize) g_bytes_get_size (capture.body), &error);
-  g_assert_no_error (error);
-  object = json_node_get_object (body);
+  g_assert_cmpstr (soup_message_headers_get_one (capture.request.headers, "Authorization"), ==, "Bearer " TEST_KEY);
+  object = sluice_test_capture_body (&capture.request);
   g_assert_cmpstr (json_object_get_string_member (object, "model"), ==, "gpt-4o-mini");
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (object, "messages")), ==, 2);
   assert_member_equals (object, "stream", "true");
@@ -1231,23 +987,22 @@ test_stream_stall (void)
 {
   /* The first event, then silence where the second would be. */
   static const char first[] = STREAM_TEXT ("Half");
-  JsonNode *step = status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer") "data: [DONE]\n\n", SSE,
-                                "{\"x-request-id\": \"req_stall\"}");
+  JsonNode *step = sluice_test_status_step (200, STREAM_TEXT ("Half") STREAM_TEXT (" an answer") "data: [DONE]\n\n",
+                                            SSE, "{\"x-request-id\": \"req_stall\"}");
   g_autofree char *url = NULL;
   g_autoptr(SluiceProvider) provider = NULL;
   g_autoptr(SluiceResponse) r = NULL;
   gint64 start, elapsed, deadline;
 
   json_object_set_int_member (json_node_get_object (step), "stall_after_bytes", (gint64) strlen (first));
-  url = start_mock_with_rules ("<stall>", step, NULL);
+  url = sluice_test_mock_start_with_rules ("<stall>", step, NULL);
   provider = provider_with (url, STREAMING ", \"idle_timeout\": \"200ms\"");
   start = sluice_monotonic_ms ();
-  r = send_text (provider, "<stall>");
+  r = sluice_test_send_text (provider, "<stall>");
   elapsed = sluice_monotonic_ms () - start;
 
-  assert_failed (r, SLUICE_ERROR_TIMEOUT, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "the stream from 127.0.0.1 stalled after 1 events: no data for 200 ms");
+  sluice_test_assert_failed (r, SLUICE_ERROR_TIMEOUT, 200,
+                             "the stream from 127.0.0.1 stalled after 1 events: no data for 200 ms");
   g_assert_true (sluice_error_code_is_retryable (SLUICE_ERROR_TIMEOUT));
   g_assert_true (sluice_response_get_streamed (r));
   g_assert_cmpstr (sluice_response_get_request_id (r), ==, "req_stall");
@@ -1274,15 +1029,15 @@ test_stream_cancellation (void)
 {
   Capture capture = { .mode = STREAM_THEN_STALL };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   /* The default idle timeout (30 s): only the cancellation ends this one. */
   g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
-  g_autoptr(SluiceContext) context = new_context ("cancel me");
+  g_autoptr(SluiceContext) context = sluice_test_context_new ("system", "Be brief.", "user", "cancel me", NULL);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  Sent sent = { 0 };
+  SluiceTestSent sent = { 0 };
   gint64 start;
 
-  sluice_provider_send_async (provider, context, cancellable, on_sent, &sent);
+  sluice_provider_send_async (provider, context, cancellable, sluice_test_sent_cb, &sent);
   /* The server has sent the head and the first event... */
   while (capture.held == NULL)
     g_main_context_iteration (NULL, TRUE);
@@ -1309,20 +1064,19 @@ test_stream_hang_up (void)
 {
   Capture capture = { .mode = STREAM_THEN_HANG_UP };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
   SluiceResponse *r;
 
   capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE;
-  r = send_text (provider, "hang up before [DONE]");
+  r = sluice_test_send_text (provider, "hang up before [DONE]");
   /* libsoup 3.2 takes the hang-up inside a chunked body for its end. */
-  assert_failed (r, SLUICE_ERROR_TRUNCATED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "the stream from 127.0.0.1 ended after 3 events without its terminal event");
+  sluice_test_assert_failed (r, SLUICE_ERROR_TRUNCATED, 200,
+                             "the stream from 127.0.0.1 ended after 3 events without its terminal event");
   g_object_unref (r);
 
   capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n";
-  r = send_text (provider, "hang up after [DONE]");
+  r = sluice_test_send_text (provider, "hang up after [DONE]");
   g_assert_no_error ((GError *) sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Whole");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
@@ -1341,13 +1095,13 @@ test_stream_stall_after_done (void)
 {
   Capture capture = { .mode = STREAM_THEN_STALL };
   g_autofree char *url = NULL;
-  g_autoptr(SoupServer) server = start_capture_server (&capture, &url);
+  g_autoptr(SoupServer) server = sluice_test_server_new (capture_handler, &capture, "", &url);
   g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING ", \"idle_timeout\": \"200ms\"");
   g_autoptr(SluiceResponse) r = NULL;
   const GError *error;
 
   capture.events = STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n";
-  r = send_text (provider, "stall after [DONE]");
+  r = sluice_test_send_text (provider, "stall after [DONE]");
   error = sluice_response_get_error (r);
   g_assert_no_error ((GError *) error);
   g_assert_cmpstr (sluice_response_get_text (r), ==, "Whole");
@@ -1369,23 +1123,23 @@ test_garbage_and_huge_bodies (void)
   while (huge->len < 5000)
     g_string_append (huge, "blah ");
   g_string_append (huge, "\"}}]}");
-  url = start_mock_with_rules (
-    "<garbage>", status_step (200, "<html><body>Gateway says hi</body></html>\n\n", SSE, NULL),
-    "<huge>", status_step (200, huge->str, NULL, NULL),
+  url = sluice_test_mock_start_with_rules (
+    "<garbage>", sluice_test_status_step (200, "<html><body>Gateway says hi</body></html>\n\n", SSE, NULL),
+    "<huge>", sluice_test_status_step (200, huge->str, NULL, NULL),
     NULL);
   streaming = provider_with (url, STREAMING);
   capped = provider_with (url, ", \"max_response_bytes\": 2048");
 
   /* An event stream of garbage: no event at all. */
-  r = send_text (streaming, "<garbage>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
-                   "an event stream from 127.0.0.1 with no events: \"<html><body>Gateway says hi</body></html>\"");
+  r = sluice_test_send_text (streaming, "<garbage>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200,
+                             "an event stream from 127.0.0.1 with no events: "
+                             "\"<html><body>Gateway says hi</body></html>\"");
   g_object_unref (r);
 
   /* Over the configured cap, streamed or not. */
-  r = send_text (capped, "<huge>");
-  assert_failed (r, SLUICE_ERROR_MALFORMED, 200);
+  r = sluice_test_send_text (capped, "<huge>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "larger than 2048 bytes");
   g_object_unref (r);
 
@@ -1402,15 +1156,14 @@ test_no_messages (void)
   g_autoptr(SluiceResponse) r = NULL;
   g_autoptr(SluiceResponse) r2 = NULL;
 
-  r = send_context (provider, context, NULL, &error);
+  r = sluice_test_send (provider, context, NULL, &error);
   g_assert_no_error (error);
-  assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0);
-  g_assert_cmpstr (sluice_response_get_error (r)->message, ==, "no messages to send: add an assemble stage");
+  sluice_test_assert_failed (r, SLUICE_ERROR_BAD_REQUEST, 0, "no messages to send: add an assemble stage");
 
   sluice_context_set_messages (context, empty);
-  r2 = send_context (provider, context, NULL, &error);
+  r2 = sluice_test_send (provider, context, NULL, &error);
   g_assert_no_error (error);
-  assert_failed (r2, SLUICE_ERROR_BAD_REQUEST, 0);
+  sluice_test_assert_failed (r2, SLUICE_ERROR_BAD_REQUEST, 0, NULL);
 }
 
 /* ---- configuration ------------------------------------------------------------------------ */
@@ -1441,15 +1194,7 @@ test_configuration (void)
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(SluiceProvider) provider = make_provider (cases[i].target, &error);
-
-      g_assert_null (provider);
-      g_assert_error (error, SLUICE_ERROR, (gint) cases[i].code);
-      g_assert_cmpstr (error->message, ==, cases[i].message);
-      g_assert_null (strstr (error->message, TEST_KEY));
-    }
+    sluice_test_assert_config_refused (engine, "openai", cases[i].target, cases[i].code, cases[i].message, TEST_KEY);
 }
 
 /* ---- the key never shows -------------------------------------------------------------------- */
@@ -1457,15 +1202,16 @@ test_configuration (void)
 static void
 test_secret_is_scrubbed (void)
 {
-  g_autofree char *url = start_mock_with_rules (
+  g_autofree char *url = sluice_test_mock_start_with_rules (
     /* OpenAI's 401 shows the key masked. */
-    "<masked>", status_step (401, "{\"error\":{\"message\":\"Incorrect API key provided: "
-                                   "sk-slu**************************3Vc6. You can find your API key at "
-                                   "https://platform.openai.com/account/api-keys.\",\"code\":\"invalid_api_key\"}}",
-                             NULL, NULL),
-    "<echo>", status_step (400, "{\"error\":{\"message\":\"bad header 'Bearer " TEST_KEY "'\"}}", NULL, NULL),
-    "<html>", status_step (200, "<html>key=" TEST_KEY "</html>", "text/html", NULL),
-    "<start>", status_step (200, "sk-sluice-test-P8w2 was rejected", "text/plain", NULL),
+    "<masked>", sluice_test_status_step (401,
+      "{\"error\":{\"message\":\"Incorrect API key provided: "
+      "sk-slu**************************3Vc6. You can find your API key at "
+      "https://platform.openai.com/account/api-keys.\",\"code\":\"invalid_api_key\"}}", NULL, NULL),
+    "<echo>", sluice_test_status_step (400, "{\"error\":{\"message\":\"bad header 'Bearer " TEST_KEY "'\"}}",
+                                       NULL, NULL),
+    "<html>", sluice_test_status_step (200, "<html>key=" TEST_KEY "</html>", "text/html", NULL),
+    "<start>", sluice_test_status_step (200, "sk-sluice-test-P8w2 was rejected", "text/plain", NULL),
     NULL);
   g_autoptr(SluiceProvider) provider = provider_for (url);
   static const char * const markers[] = { "<masked>", "<echo>", "<html>", "<start>" };
@@ -1473,17 +1219,15 @@ test_secret_is_scrubbed (void)
   sluice_test_clear_logs ();
   for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
     {
-      g_autoptr(SluiceResponse) r = send_text (provider, markers[i]);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, markers[i]);
       const char *message = sluice_response_get_error (r)->message;
 
       g_test_message ("%s: %s", markers[i], message);
       sluice_test_assert_contains (message, "[redacted]");
-      g_assert_null (strstr (message, TEST_KEY));
-      g_assert_null (strstr (message, "sk-slu"));
-      g_assert_null (strstr (message, "P8w2"));
+      sluice_test_assert_no_secret ("the error", message, TEST_KEY, "sk-slu", "P8w2", NULL);
     }
   {
-    g_autoptr(SluiceResponse) r = send_text (provider, "<masked>");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<masked>");
 
     g_assert_cmpstr (sluice_response_get_error (r)->message, ==,
                      "HTTP 401: Incorrect API key provided: [redacted] You can find your API key at "
@@ -1498,23 +1242,10 @@ int
 main (int   argc,
       char *argv[])
 {
-  const char *shared = g_getenv ("SLUICE_SHARED_TESTDATA");
-  int status;
-
   g_test_init (&argc, &argv, NULL);
-
-  samples_dir = g_build_filename (shared != NULL ? shared : "../shared/testdata",
-                                  "provider-samples", "openai", NULL);
-  if (!g_file_test (samples_dir, G_FILE_TEST_IS_DIR))
-    {
-      g_print ("1..0 # SKIP the recorded provider samples are not there (%s); "
-               "set SLUICE_SHARED_TESTDATA to the shared testdata folder\n", samples_dir);
-      g_free (samples_dir);
-      return 77;
-    }
-
-  sluice_test_capture_logs ();
-  engine = sluice_engine_new ();
+  engine = sluice_test_provider_setup ("openai");
+  if (engine == NULL)
+    return 77;
 
   g_test_add_func ("/openai/sample-answers", test_sample_answers);
   g_test_add_func ("/openai/sample-tool-calls-and-refusal", test_sample_tool_calls_and_refusal);
@@ -1538,11 +1269,5 @@ main (int   argc,
   g_test_add_func ("/openai/configuration", test_configuration);
   g_test_add_func ("/openai/secret-is-scrubbed", test_secret_is_scrubbed);
 
-  status = g_test_run ();
-
-  sluice_test_mock_stop ();
-  g_object_unref (engine);
-  sluice_test_stop_capturing_logs ();
-  g_free (samples_dir);
-  return status;
+  return sluice_test_provider_run (engine);
 }
