@@ -746,6 +746,10 @@ read_error_answer (SluiceHttpStream   *attempt,
     code = klass->classify_error (attempt->provider, status, headers, root, code,
                                   &provider_message, &retry_after);
   sluice_response_set_retry_after_ms (attempt->response, retry_after);
+  /* The id support asks for: Anthropic's error bodies carry it too. */
+  if (sluice_response_get_request_id (attempt->response) == NULL && root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    sluice_response_set_request_id (attempt->response,
+                                    sluice_json_get_string (json_node_get_object (root), "request_id"));
 
   if (provider_message != NULL && *provider_message != '\0')
     message = sluice_text_excerpt (provider_message, -1, MAX_EXCERPT_CHARS, priv->api_key);

@@ -121,8 +121,9 @@ static const Sample samples[] = {
     SLUICE_ERROR_BAD_REQUEST,
     "HTTP 400: This model does not support effort level 'xhigh'. Supported levels: high, low, max, medium.",
     NULL, NULL, NULL, NULL, "req_011Ca7jT9AHpgXgdv8igm4z9", -1, -1 },
+  /* No request-id header: the body's request_id is the id. */
   { "error_529_overloaded.json", 529, FALSE, NO_ID, SLUICE_ERROR_OVERLOADED, "HTTP 529: Overloaded",
-    NULL, NULL, NULL, NULL, NULL, -1, -1 },
+    NULL, NULL, NULL, NULL, "req_011CZAau32QzxDkriovTaFCB", -1, -1 },
   { "stream_text.sse", 200, TRUE, NO_ID, 0, NULL, "Hello there!", "stop", NULL,
     "claude-3-opus-latest", "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK", 11, 6 },
   /* Text, then a call whose arguments came in fragments split mid-token. */
