@@ -411,6 +411,58 @@ load_streaming (const char *url,
   return sluice_test_load_pipeline (engine, yaml);
 }
 
+/* structured_output: native gives each provider the pipeline's output
+ * schema in its own form (for Anthropic a forced tool call, whose input
+ * is the answer); the answer comes back as JSON text, streamed or not. */
+static void
+test_native_structured_output (void)
+{
+  static const struct { const char *provider, *model, *base_path; } formats[] = {
+    { "openai", "gpt-4o-mini", "/v1" },
+    { "anthropic", "claude-sonnet-4-5", "/v1" },
+    { "gemini", "gemini-2.0-flash", "/v1beta" },
+    { "openai-compatible", "llama3.2", "/v1" },
+  };
+  g_autofree char *url = start_mock (NULL);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    for (guint streamed = 0; streamed <= 1; streamed++)
+      {
+        g_autofree char *yaml = g_strdup_printf (
+          "name: t\n"
+          "output: {type: object, required: [sentiment], properties: {sentiment: {enum: [positive, negative, neutral]}}}\n"
+          "stages:\n"
+          "  - call: {target: {provider: %s, model: %s, base_url: \"%s%s\", api_key: \"${SLUICE_TEST_KEY}\"},\n"
+          "           structured_output: native, stream: %s}\n",
+          formats[i].provider, formats[i].model, url, formats[i].base_path, streamed ? "true" : "false");
+        g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine, yaml);
+        g_autoptr(SluiceContext) context = new_context ("I love it");
+        g_autoptr(JsonNode) answer = NULL;
+        SluiceResponse *response;
+        Outcome outcome = { 0 };
+
+        g_test_message ("%s, stream: %u", formats[i].provider, streamed);
+        run_stage (pipeline, context, NULL, &outcome);
+        g_assert_no_error (outcome.error);
+        response = sluice_context_get_response (context);
+        g_assert_cmpstr (sluice_response_get_finish_reason (response), ==, "stop");
+        g_assert_null (sluice_response_get_tool_calls (response));
+        g_assert_true (sluice_response_get_streamed (response) == (gboolean) streamed);
+        answer = sluice_json_from_string (sluice_response_get_text (response), -1, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (sluice_json_get_string (json_node_get_object (answer), "sentiment"), ==, "positive");
+        outcome_clear (&outcome);
+      }
+  sluice_test_mock_stop ();
+
+  /* Without an output schema there is nothing to ask for. */
+  error = load_error ("name: t\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: openai, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "structured_output: native needs the pipeline's output schema");
+}
+
 static void
 test_broken_streams_are_retried (void)
 {
@@ -1027,6 +1079,7 @@ main (int   argc,
   g_test_add_func ("/call/no-messages", test_no_messages);
   g_test_add_func ("/call/hang-times-out", test_hang_times_out);
   g_test_add_func ("/call/broken-streams-are-retried", test_broken_streams_are_retried);
+  g_test_add_func ("/call/native-structured-output", test_native_structured_output);
   g_test_add_func ("/call/malformed-json-is-retried", test_malformed_json_is_retried);
   g_test_add_func ("/call/html-body-is-malformed", test_html_body_is_malformed);
   g_test_add_func ("/call/server-errors-then-ok", test_server_errors_then_ok);
