@@ -19,6 +19,8 @@
 #define MAX_BODY_EXCERPT_CHARS 120
 /* The largest single event a stream may send. */
 #define MAX_EVENT_BYTES (8 << 20)
+/* The most tool calls one answer may hold. */
+#define MAX_TOOL_CALLS 128
 /* How long a stream may stay open after its terminal event. */
 #define DRAIN_TIMEOUT_MS 1000
 
@@ -29,6 +31,7 @@ typedef struct
   char       *host;
   char       *api_key;         /* never logged, never in a message */
   GPtrArray  *extra_headers;   /* name, value, name, value, ... */
+  GPtrArray  *secrets;         /* api_key and extra header values: never shown */
   gboolean    stream;
   gint64      idle_timeout_ms;
   gsize       max_response_bytes;
@@ -55,6 +58,7 @@ struct _SluiceHttpStream
   GPtrArray          *tool_calls;  /* ToolCall, by index */
   char               *finish_reason;
   gboolean            complete;
+  gboolean            ended;
   GError             *failure;
   guint               n_events;
   /* Cancels the exchange: on the caller's request, or when a server
@@ -89,6 +93,7 @@ clear_configuration (SluiceHttpProvider *self)
   g_clear_pointer (&priv->host, g_free);
   clear_secret (&priv->api_key);
   g_clear_pointer (&priv->extra_headers, g_ptr_array_unref);
+  g_clear_pointer (&priv->secrets, g_ptr_array_unref);
   g_clear_pointer (&priv->output_schema, json_object_unref);
   priv->stream = FALSE;
 }
@@ -167,7 +172,16 @@ read_api_key (SluiceHttpProviderClass    *klass,
                            "'api_key' holds a line break; check the variable it comes from");
       return FALSE;
     }
-  priv->api_key = g_strdup (json_node_get_string (node));
+  /* Sent trimmed (header values are), so scrubbed trimmed. */
+  priv->api_key = g_strstrip (g_strdup (json_node_get_string (node)));
+  if (*priv->api_key == '\0')
+    {
+      clear_secret (&priv->api_key);
+      if (!klass->api_key_required)
+        return TRUE;
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_AUTH, "'api_key' is only white space");
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -323,6 +337,15 @@ read_common (SluiceHttpProvider  *self,
       priv->max_response_bytes = (gsize) json_node_get_int (node);
     }
 
+  /* An extra header may carry a credential (Azure's api-key): every value
+   * long enough to be one is kept out of messages like the key. */
+  priv->secrets = g_ptr_array_new ();
+  if (priv->api_key != NULL)
+    g_ptr_array_add (priv->secrets, priv->api_key);
+  for (guint i = 1; i < priv->extra_headers->len; i += 2)
+    if (strlen (g_ptr_array_index (priv->extra_headers, i)) >= 8)
+      g_ptr_array_add (priv->secrets, g_ptr_array_index (priv->extra_headers, i));
+
   schema = json_object_get_member (target, "output_schema");
   if (schema != NULL && JSON_NODE_HOLDS_OBJECT (schema))
     priv->output_schema = json_object_ref (json_node_get_object (schema));
@@ -429,13 +452,41 @@ sluice_http_provider_new_message (SluiceHttpProvider *self,
   return msg;
 }
 
+/* Text with every secret of the target replaced. */
+static char *
+scrub (SluiceHttpProviderPrivate *priv,
+       const char                *text)
+{
+  char *scrubbed = g_strdup (text);
+
+  for (guint i = 0; priv->secrets != NULL && i < priv->secrets->len; i++)
+    {
+      char *next = sluice_text_scrub_secret (scrubbed, g_ptr_array_index (priv->secrets, i));
+
+      g_free (scrubbed);
+      scrubbed = next;
+    }
+  return scrubbed;
+}
+
+static char *
+excerpt (SluiceHttpProviderPrivate *priv,
+         const char                *text,
+         gssize                     len,
+         guint                      max_chars)
+{
+  g_autofree char *line = sluice_text_excerpt (text, len, max_chars, NULL);
+
+  return scrub (priv, line);
+}
+
 char *
 sluice_http_provider_excerpt (SluiceHttpProvider *self,
                               const char         *text,
                               gssize              len)
 {
   g_return_val_if_fail (SLUICE_IS_HTTP_PROVIDER (self), NULL);
-  return sluice_text_excerpt (text, len, MAX_EXCERPT_CHARS, PRIV (self)->api_key);
+  return excerpt (PRIV (self), text, len, MAX_EXCERPT_CHARS);
 }
 
 void
@@ -549,9 +600,16 @@ sluice_http_stream_add_tool_call (SluiceHttpStream *stream,
 
   g_return_if_fail (stream != NULL);
 
-  /* Indexes come from the provider: a gap is filled, a huge one refused. */
-  if (index > stream->tool_calls->len + 64)
-    return;
+  /* Indexes come from the provider: a gap is filled, but no answer holds
+   * more than MAX_TOOL_CALLS calls (a hostile stream could ask for
+   * millions). */
+  if (index >= MAX_TOOL_CALLS)
+    {
+      sluice_http_stream_fail (stream, SLUICE_ERROR_MALFORMED,
+                               g_strdup_printf ("a tool call at index %u (at most %d are read)",
+                                                index, MAX_TOOL_CALLS));
+      return;
+    }
   while (stream->tool_calls->len <= index)
     {
       call = g_new0 (ToolCall, 1);
@@ -582,6 +640,14 @@ sluice_http_stream_set_complete (SluiceHttpStream *stream)
 {
   g_return_if_fail (stream != NULL);
   stream->complete = TRUE;
+}
+
+void
+sluice_http_stream_set_ended (SluiceHttpStream *stream)
+{
+  g_return_if_fail (stream != NULL);
+  stream->complete = TRUE;
+  stream->ended = TRUE;
 }
 
 void
@@ -640,11 +706,14 @@ on_event (const char *event,
   stream->n_events++;
   if (stream->failure != NULL)
     return FALSE;
+  /* After the terminal event nothing belongs to the answer. */
+  if (stream->ended)
+    return TRUE;
   go_on = klass->stream_event (stream->provider, stream, event, data, data_len) && stream->failure == NULL;
 
   /* The answer is whole: reading on lets the connection be reused, but a
    * server that keeps it open after the end must not hold the answer. */
-  if (stream->complete && stream->drain_timer == NULL && stream->cancellable != NULL)
+  if (stream->ended && stream->drain_timer == NULL && stream->cancellable != NULL)
     {
       stream->drain_timer = g_timeout_source_new (DRAIN_TIMEOUT_MS);
       g_source_set_callback (stream->drain_timer, on_drain_timeout, stream->cancellable, NULL);
@@ -752,7 +821,7 @@ read_error_answer (SluiceHttpStream   *attempt,
                                     sluice_json_get_string (json_node_get_object (root), "request_id"));
 
   if (provider_message != NULL && *provider_message != '\0')
-    message = sluice_text_excerpt (provider_message, -1, MAX_EXCERPT_CHARS, priv->api_key);
+    message = excerpt (priv, provider_message, -1, MAX_EXCERPT_CHARS);
   else if (status >= 300 && status < 400)
     message = g_strdup ("a redirect; check base_url");
   else
@@ -782,8 +851,7 @@ read_body (SluiceHttpStream *attempt,
     }
   if (root == NULL)
     {
-      g_autofree char *quote = sluice_text_excerpt (data, (gssize) len, MAX_BODY_EXCERPT_CHARS,
-                                                    PRIV (attempt->provider)->api_key);
+      g_autofree char *quote = excerpt (PRIV (attempt->provider), data, (gssize) len, MAX_BODY_EXCERPT_CHARS);
 
       sluice_http_provider_take_error (attempt->response, SLUICE_ERROR_MALFORMED,
                                        g_strdup_printf ("an unparseable body from %s (%s, %" G_GSIZE_FORMAT
@@ -817,8 +885,7 @@ read_stream_end (SluiceHttpStream *attempt)
     {
       /* Not a stream at all: an HTML page or garbage sent as one. */
       const char *stray = sluice_sse_parser_get_stray_text (attempt->parser);
-      g_autofree char *quote = sluice_text_excerpt (stray, -1, MAX_BODY_EXCERPT_CHARS,
-                                                    PRIV (attempt->provider)->api_key);
+      g_autofree char *quote = excerpt (PRIV (attempt->provider), stray, -1, MAX_BODY_EXCERPT_CHARS);
 
       sluice_response_take_error (response,
                                   g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
@@ -852,7 +919,7 @@ read_stream_end (SluiceHttpStream *attempt)
   finish_answer (attempt);
 }
 
-static SluiceResponse *
+static void
 transport_failure (SluiceHttpStream *attempt,
                    const GError     *error)
 {
@@ -867,6 +934,18 @@ transport_failure (SluiceHttpStream *attempt,
     sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
                                                        "the stream from %s stalled after %u events: %s",
                                                        priv->host, attempt->n_events, error->message));
+  else if (attempt->n_events == 0 && sluice_response_get_http_status (response) >= 200)
+    {
+      guint status = sluice_response_get_http_status (response);
+
+      /* The status came, the body broke off: a cut answer is malformed,
+       * a cut error still says what its status says. */
+      sluice_response_take_error (response,
+                                  g_error_new (SLUICE_ERROR,
+                                               SOUP_STATUS_IS_SUCCESSFUL (status)
+                                                 ? SLUICE_ERROR_MALFORMED : sluice_http_classify_status (status),
+                                               "the body from %s was cut short: %s", priv->host, error->message));
+    }
   else if (attempt->n_events > 0)
     /* Reset or closed mid-stream: the answer is cut, whatever the cause. */
     sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TRUNCATED,
@@ -878,7 +957,35 @@ transport_failure (SluiceHttpStream *attempt,
     sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_NETWORK,
                                                        "request to %s failed: %s",
                                                        priv->host, error->message));
-  return g_object_ref (response);
+}
+
+/* What the server said of itself goes into records and messages: a
+ * hostile or careless one may echo a secret in any of it. */
+static void
+scrub_response (SluiceHttpProviderPrivate *priv,
+                SluiceResponse            *response)
+{
+  const GError *error = sluice_response_get_error (response);
+  g_autofree char *model = NULL;
+  g_autofree char *request_id = NULL;
+
+  if (sluice_response_get_model (response) != NULL)
+    {
+      model = scrub (priv, sluice_response_get_model (response));
+      sluice_response_set_model (response, model);
+    }
+  if (sluice_response_get_request_id (response) != NULL)
+    {
+      request_id = scrub (priv, sluice_response_get_request_id (response));
+      sluice_response_set_request_id (response, request_id);
+    }
+  if (error != NULL)
+    {
+      g_autofree char *message = scrub (priv, error->message);
+
+      if (!g_str_equal (message, error->message))
+        sluice_response_take_error (response, g_error_new_literal (error->domain, error->code, message));
+    }
 }
 
 static void
@@ -886,7 +993,10 @@ return_response (GTask *task)
 {
   SluiceHttpStream *attempt = g_task_get_task_data (task);
   SluiceResponse *response = attempt->response;
-  const GError *error = sluice_response_get_error (response);
+  const GError *error;
+
+  scrub_response (PRIV (attempt->provider), response);
+  error = sluice_response_get_error (response);
 
   g_debug ("HTTP %u from %s, %s", sluice_response_get_http_status (response),
            PRIV (attempt->provider)->host, error != NULL ? sluice_error_kind (error->code) : "ok");
@@ -936,7 +1046,10 @@ on_read (GObject      *source,
   if (bytes == NULL)
     {
       if (!return_if_cancelled (task, error))
-        g_task_return_pointer (task, transport_failure (attempt, error), g_object_unref);
+        {
+          transport_failure (attempt, error);
+          return_response (task);
+        }
       return;
     }
   read_body (attempt, bytes);
@@ -960,7 +1073,10 @@ on_streamed (GObject      *source,
         !g_cancellable_is_cancelled (g_task_get_cancellable (task))))
     {
       if (!return_if_cancelled (task, error))
-        g_task_return_pointer (task, transport_failure (attempt, error), g_object_unref);
+        {
+          transport_failure (attempt, error);
+          return_response (task);
+        }
       return;
     }
   if (bytes != NULL)

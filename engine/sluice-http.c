@@ -12,6 +12,8 @@
 /* A last resort only: the call stage cancels attempts on its own deadlines. */
 #define SOCKET_TIMEOUT_S 300
 #define IDLE_TIMEOUT_S 60
+/* A year: any Retry-After beyond it counts as that long. */
+#define RETRY_AFTER_CAP_MS (365.0 * 24 * 3600 * 1000)
 
 static int
 env_limit (const char *name,
@@ -80,7 +82,7 @@ sluice_http_classify_status (guint status)
     default:
       break;
     }
-  if (status >= 500 && status <= 599)
+  if (status >= 500)
     return SLUICE_ERROR_SERVER;
   /* Other 4xx; a redirect (not followed: it would carry the key to
    * another host) or a stray 1xx means the base_url is wrong. */
@@ -109,8 +111,10 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
       char *end = NULL;
       double ms = g_ascii_strtod (value, &end);
 
-      if (end != value && ms >= 0 && ms < 1e9)
-        return (gint64) ms;
+      /* Larger than a year is "not soon": capped, it still tells the call
+       * stage that the wait is longer than it will sit through. */
+      if (end != value && ms >= 0)
+        return (gint64) MIN (ms, RETRY_AFTER_CAP_MS);
     }
 
   value = soup_message_headers_get_one (headers, "Retry-After");
@@ -123,12 +127,12 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
       while (g_ascii_isspace (*value))
         value++;
       seconds = g_ascii_strtod (value, &end);
-      if (end != value && seconds >= 0 && seconds < 1e7)
+      if (end != value && seconds >= 0)
         {
           while (g_ascii_isspace (*end))
             end++;
           if (*end == '\0')
-            return (gint64) (seconds * 1000);
+            return (gint64) MIN (seconds * 1000, RETRY_AFTER_CAP_MS);
         }
 
       date = soup_date_time_new_from_http_string (value);
@@ -330,7 +334,7 @@ on_stream_sent (GObject      *source,
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (stream->message), NULL);
   stream->is_stream = stream->parser != NULL &&
                       SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (stream->message)) &&
-                      g_strcmp0 (type, "text/event-stream") == 0;
+                      type != NULL && g_ascii_strcasecmp (type, "text/event-stream") == 0;
   if (!stream->is_stream)
     stream->body = g_byte_array_new ();
   stream_read_next (task);

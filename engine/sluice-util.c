@@ -109,8 +109,25 @@ sluice_json_get_int (JsonObject *object,
   if (type == G_TYPE_INT64)
     return json_node_get_int (node);
   if (type == G_TYPE_DOUBLE)
-    return (gint64) json_node_get_double (node);
+    {
+      gdouble value = json_node_get_double (node);
+
+      /* Out of range (or NaN) cannot be cast: it is no integer we can use. */
+      if (!(value >= -9.2e18 && value <= 9.2e18))
+        return default_value;
+      return (gint64) value;
+    }
   return default_value;
+}
+
+gint64
+sluice_json_get_count (JsonObject *object,
+                       const char *member,
+                       gint64      default_value)
+{
+  gint64 value = sluice_json_get_int (object, member, -1);
+
+  return value >= 0 && value <= SLUICE_MAX_COUNT ? value : default_value;
 }
 
 JsonNode *

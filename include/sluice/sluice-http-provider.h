@@ -63,7 +63,8 @@ G_DECLARE_DERIVABLE_TYPE (SluiceHttpProvider, sluice_http_provider, SLUICE, HTTP
  * @stream_event: reads one event of a streamed answer and reports it with
  *   the sluice_http_stream_*() functions. Returns %FALSE to stop reading.
  * @stream_end: (nullable): called when the stream ended without
- *   sluice_http_stream_set_complete() or sluice_http_stream_fail(), with
+ *   sluice_http_stream_set_complete() (or _set_ended()) or
+ *   sluice_http_stream_fail(), with
  *   the stream's stray text (see sluice_sse_parser_get_stray_text()), so
  *   that a provider that appends a bare error object can report it.
  */
@@ -184,8 +185,13 @@ void            sluice_http_stream_add_tool_call     (SluiceHttpStream *stream,
 /* stop, length, content_filter or tool_call */
 void            sluice_http_stream_set_finish_reason (SluiceHttpStream *stream,
                                                       const char       *reason);
-/* The stream's terminal event arrived: the answer is whole. */
+/* The answer is whole (a finish reason arrived), though later events may
+ * still bring usage; a stream that then breaks or stalls keeps it. */
 void            sluice_http_stream_set_complete      (SluiceHttpStream *stream);
+/* The stream's terminal event ([DONE], message_stop) arrived: the answer
+ * is whole and later events are ignored; a server that keeps the stream
+ * open after it is dropped a second later. */
+void            sluice_http_stream_set_ended         (SluiceHttpStream *stream);
 /* An error inside the stream (an error event, a malformed chunk): the
  * answer fails with @code; @message (transfer full) is already scrubbed. */
 void            sluice_http_stream_fail              (SluiceHttpStream *stream,

@@ -63,6 +63,28 @@ gint64      sluice_json_get_int              (JsonObject  *object,
                                               gint64       default_value);
 
 /**
+ * SLUICE_MAX_COUNT:
+ *
+ * The largest count (of tokens, say) believed from a provider: a billion.
+ * No request holds more; a larger number is a broken or hostile answer,
+ * and summing a few of them must not overflow.
+ */
+#define SLUICE_MAX_COUNT G_GINT64_CONSTANT (1000000000)
+
+/**
+ * sluice_json_get_count:
+ * @object: (nullable): an object
+ * @member: a member name
+ * @default_value: the value when @member is absent, not an integer, negative
+ *   or larger than %SLUICE_MAX_COUNT
+ *
+ * Returns: the member as a count from 0 to %SLUICE_MAX_COUNT
+ */
+gint64      sluice_json_get_count            (JsonObject  *object,
+                                              const char  *member,
+                                              gint64       default_value);
+
+/**
  * sluice_json_lookup_path:
  * @root: (nullable): a JSON value
  * @dotted: a dotted path such as `customer.address.city`; `.` is @root

@@ -375,6 +375,11 @@ sluice_anthropic_provider_classify_error (SluiceHttpProvider  *self,
   const char *message = sluice_json_get_string (error, "message");
   SluiceErrorCode code = code_for_error_type (sluice_json_get_string (error, "type"), message, default_code);
 
+  /* A status that says more than "bad request" (401, 429, 5xx) is not
+   * overruled by a body that only says that much. */
+  if (code == SLUICE_ERROR_BAD_REQUEST && default_code != SLUICE_ERROR_BAD_REQUEST)
+    code = default_code;
+
   /* The base class cuts and scrubs it. */
   if (message != NULL)
     *out_message = g_strdup (message);
@@ -397,15 +402,15 @@ merge_usage (SluiceResponse *response,
 
   if (usage == NULL)
     return;
-  read = sluice_json_get_int (usage, "cache_read_input_tokens",
+  read = sluice_json_get_count (usage, "cache_read_input_tokens",
                               sluice_response_get_cached_tokens (response));
-  write = sluice_json_get_int (usage, "cache_creation_input_tokens",
+  write = sluice_json_get_count (usage, "cache_creation_input_tokens",
                                sluice_response_get_cache_write_tokens (response));
   read = MAX (read, 0);
   write = MAX (write, 0);
-  input = sluice_json_get_int (usage, "input_tokens", -1);
+  input = sluice_json_get_count (usage, "input_tokens", -1);
   prompt = input >= 0 ? input + read + write : sluice_response_get_prompt_tokens (response);
-  output = sluice_json_get_int (usage, "output_tokens", sluice_response_get_completion_tokens (response));
+  output = sluice_json_get_count (usage, "output_tokens", sluice_response_get_completion_tokens (response));
   sluice_response_set_usage (response, prompt, output, read, 0, FALSE);
   sluice_response_set_cache_write_tokens (response, write);
 }
@@ -538,7 +543,7 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
     }
   object = json_node_get_object (root);
   type = sluice_json_get_string (object, "type") ?: event;
-  index = (guint) sluice_json_get_int (object, "index", 0);
+  index = (guint) sluice_json_get_count (object, "index", 0);
 
   if (g_str_equal (type, "message_start"))
     {
@@ -578,7 +583,7 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
         sluice_http_stream_set_finish_reason (stream, finish_reason (self, stop_reason));
     }
   else if (g_str_equal (type, "message_stop"))
-    sluice_http_stream_set_complete (stream);
+    sluice_http_stream_set_ended (stream);
   else if (g_str_equal (type, "error"))
     return stream_error (self, stream, object);
   /* ping, content_block_stop and event types added later are ignored */

@@ -420,11 +420,17 @@ read_error_object (SluiceHttpProvider  *provider,
 {
   JsonNode *error = get_error (root);
   g_autofree char *quote = NULL;
+  gint64 http_code;
 
   if (error == NULL)
     return FALSE;
   quote = sluice_http_provider_excerpt (provider, lookup_string (error, "message") ?: "", -1);
-  *out_code = classify_error_object (error, SLUICE_ERROR_MALFORMED);
+  /* Without a status name, the HTTP code it carries tells; without that,
+   * an error the server reported is a server error. */
+  http_code = JSON_NODE_HOLDS_OBJECT (error) ? sluice_json_get_int (json_node_get_object (error), "code", 0) : 0;
+  *out_code = classify_error_object (error, http_code >= 400 && http_code <= 599
+                                              ? sluice_http_classify_status ((guint) http_code)
+                                              : SLUICE_ERROR_SERVER);
   *out_message = g_strdup_printf ("provider returned an error (%s): %s",
                                   lookup_string (error, "status") ?: "no status", quote);
   return TRUE;
@@ -469,11 +475,11 @@ read_metadata (SluiceResponse *response,
   if (usage != NULL)
     {
       JsonObject *counts = json_node_get_object (usage);
-      gint64 thoughts = sluice_json_get_int (counts, "thoughtsTokenCount", 0);
+      gint64 thoughts = sluice_json_get_count (counts, "thoughtsTokenCount", 0);
 
-      sluice_response_set_usage (response, sluice_json_get_int (counts, "promptTokenCount", 0),
-                                 sluice_json_get_int (counts, "candidatesTokenCount", 0) + thoughts,
-                                 sluice_json_get_int (counts, "cachedContentTokenCount", 0), thoughts, FALSE);
+      sluice_response_set_usage (response, sluice_json_get_count (counts, "promptTokenCount", 0),
+                                 sluice_json_get_count (counts, "candidatesTokenCount", 0) + thoughts,
+                                 sluice_json_get_count (counts, "cachedContentTokenCount", 0), thoughts, FALSE);
     }
   if (model != NULL)
     sluice_response_set_model (response, model);

@@ -298,6 +298,9 @@ classify_fields (guint            status,
     return SLUICE_ERROR_BUDGET_EXCEEDED;
   if (status == 429 || status >= 500)
     return default_code;
+  /* Inside a stream (status 200) only the body tells. */
+  if (g_strcmp0 (code, "rate_limit_exceeded") == 0 || g_strcmp0 (type, "rate_limit_exceeded") == 0)
+    return SLUICE_ERROR_RATE_LIMITED;
   /* OpenAI sets the code; compatible servers often only say it in words. */
   if (g_strcmp0 (code, "context_length_exceeded") == 0 ||
       mentions (lower, "maximum context length") || mentions (lower, "context length") ||
@@ -376,16 +379,16 @@ fill_usage (SluiceResponse *response,
   details_node = json_object_get_member (usage, "prompt_tokens_details");
   details = details_node != NULL && JSON_NODE_HOLDS_OBJECT (details_node)
     ? json_node_get_object (details_node) : NULL;
-  cached = sluice_json_get_int (details, "cached_tokens", 0);
+  cached = sluice_json_get_count (details, "cached_tokens", 0);
 
   details_node = json_object_get_member (usage, "completion_tokens_details");
   details = details_node != NULL && JSON_NODE_HOLDS_OBJECT (details_node)
     ? json_node_get_object (details_node) : NULL;
-  reasoning = sluice_json_get_int (details, "reasoning_tokens", 0);
+  reasoning = sluice_json_get_count (details, "reasoning_tokens", 0);
 
   sluice_response_set_usage (response,
-                             sluice_json_get_int (usage, "prompt_tokens", -1),
-                             sluice_json_get_int (usage, "completion_tokens", -1),
+                             sluice_json_get_count (usage, "prompt_tokens", -1),
+                             sluice_json_get_count (usage, "completion_tokens", -1),
                              cached, reasoning, FALSE);
 }
 
@@ -649,7 +652,7 @@ sluice_openai_stream_event (SluiceHttpProvider  *provider,
 
   if (g_str_equal (data, "[DONE]"))
     {
-      sluice_http_stream_set_complete (stream);
+      sluice_http_stream_set_ended (stream);
       return TRUE;
     }
 

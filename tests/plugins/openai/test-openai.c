@@ -742,10 +742,10 @@ test_transport_errors (void)
   SluiceResponse *r;
 
   capture.mode = CUT_BODY_SHORT;
-  /* The headers came (200), the body was cut. */
+  /* The headers came (200), the body was cut: a malformed answer. */
   r = sluice_test_send_text (provider, "cut");
-  sluice_test_assert_failed (r, SLUICE_ERROR_NETWORK, 200, NULL);
-  sluice_test_assert_contains (sluice_response_get_error (r)->message, "request to 127.0.0.1 failed: ");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
+  sluice_test_assert_contains (sluice_response_get_error (r)->message, "the body from 127.0.0.1 was cut short: ");
   g_object_unref (r);
 
   capture.mode = CLOSE_AT_ONCE;
