@@ -9,65 +9,10 @@
  */
 #define G_LOG_DOMAIN "sluice-http-provider"
 
-#include "sluice.h"
+#include "sluice-http-provider-private.h"
 
 #include <string.h>
 
-#define DEFAULT_IDLE_TIMEOUT_MS (30 * 1000)
-/* The most of a body or of a provider's message an error message quotes. */
-#define MAX_EXCERPT_CHARS 400
-#define MAX_BODY_EXCERPT_CHARS 120
-/* The largest single event a stream may send. */
-#define MAX_EVENT_BYTES (8 << 20)
-/* The most tool calls one answer may hold. */
-#define MAX_TOOL_CALLS 128
-/* How long a stream may stay open after its terminal event. */
-#define DRAIN_TIMEOUT_MS 1000
-
-typedef struct
-{
-  char       *model;
-  char       *base_url;        /* without a trailing slash */
-  char       *host;
-  char       *api_key;         /* never logged, never in a message */
-  GPtrArray  *extra_headers;   /* name, value, name, value, ... */
-  GPtrArray  *secrets;         /* api_key and extra header values: never shown */
-  gboolean    stream;
-  gint64      idle_timeout_ms;
-  gsize       max_response_bytes;
-  JsonObject *output_schema;
-} SluiceHttpProviderPrivate;
-
-typedef struct
-{
-  char    *id;
-  char    *name;
-  GString *arguments;
-} ToolCall;
-
-/* One attempt; when streamed, also what the events delivered. */
-struct _SluiceHttpStream
-{
-  SluiceHttpProvider *provider;
-  SluiceContext      *context;
-  SoupMessage        *message;
-  SluiceResponse     *response;
-  SluiceSseParser    *parser;
-  gint64              start_us;
-  GString            *text;
-  GPtrArray          *tool_calls;  /* ToolCall, by index */
-  char               *finish_reason;
-  gboolean            complete;
-  gboolean            ended;
-  GError             *failure;
-  guint               n_events;
-  /* Cancels the exchange: on the caller's request, or when a server
-   * keeps a whole stream open after its terminal event. */
-  GCancellable       *cancellable;
-  GCancellable       *caller_cancellable;
-  gulong              cancelled_id;
-  GSource            *drain_timer;
-};
 
 static void provider_iface_init (SluiceProviderInterface *iface);
 
@@ -452,10 +397,15 @@ sluice_http_provider_new_message (SluiceHttpProvider *self,
   return msg;
 }
 
-/* Text with every secret of the target replaced. */
-static char *
-scrub (SluiceHttpProviderPrivate *priv,
-       const char                *text)
+SluiceHttpProviderPrivate *
+sluice_http_provider_get_private (SluiceHttpProvider *self)
+{
+  return sluice_http_provider_get_instance_private (self);
+}
+
+char *
+sluice_http_provider_scrub (SluiceHttpProviderPrivate *priv,
+                            const char                *text)
 {
   char *scrubbed = g_strdup (text);
 
@@ -469,15 +419,15 @@ scrub (SluiceHttpProviderPrivate *priv,
   return scrubbed;
 }
 
-static char *
-excerpt (SluiceHttpProviderPrivate *priv,
-         const char                *text,
-         gssize                     len,
-         guint                      max_chars)
+char *
+sluice_http_provider_quote (SluiceHttpProviderPrivate *priv,
+                            const char                *text,
+                            gssize                     len,
+                            guint                      max_chars)
 {
   g_autofree char *line = sluice_text_excerpt (text, len, max_chars, NULL);
 
-  return scrub (priv, line);
+  return sluice_http_provider_scrub (priv, line);
 }
 
 char *
@@ -486,7 +436,7 @@ sluice_http_provider_excerpt (SluiceHttpProvider *self,
                               gssize              len)
 {
   g_return_val_if_fail (SLUICE_IS_HTTP_PROVIDER (self), NULL);
-  return excerpt (PRIV (self), text, len, MAX_EXCERPT_CHARS);
+  return sluice_http_provider_quote (PRIV (self), text, len, MAX_EXCERPT_CHARS);
 }
 
 void
@@ -528,466 +478,6 @@ sluice_http_normalize_finish_reason (const char *reason)
   return "stop";
 }
 
-/* ---- a streamed answer ----------------------------------------------------------- */
-
-static void
-tool_call_free (ToolCall *call)
-{
-  g_free (call->id);
-  g_free (call->name);
-  g_string_free (call->arguments, TRUE);
-  g_free (call);
-}
-
-static void
-attempt_free (SluiceHttpStream *stream)
-{
-  if (stream->drain_timer != NULL)
-    {
-      g_source_destroy (stream->drain_timer);
-      g_source_unref (stream->drain_timer);
-    }
-  if (stream->caller_cancellable != NULL)
-    g_cancellable_disconnect (stream->caller_cancellable, stream->cancelled_id);
-  g_clear_object (&stream->caller_cancellable);
-  g_clear_object (&stream->cancellable);
-  g_clear_object (&stream->provider);
-  g_clear_object (&stream->context);
-  g_clear_object (&stream->message);
-  g_clear_object (&stream->response);
-  g_clear_pointer (&stream->parser, sluice_sse_parser_free);
-  g_string_free (stream->text, TRUE);
-  g_ptr_array_unref (stream->tool_calls);
-  g_free (stream->finish_reason);
-  g_clear_error (&stream->failure);
-  g_free (stream);
-}
-
-static void
-mark_first_token (SluiceHttpStream *stream)
-{
-  if (sluice_response_get_ttft_us (stream->response) < 0)
-    sluice_response_set_ttft_us (stream->response, g_get_monotonic_time () - stream->start_us);
-}
-
-SluiceResponse *
-sluice_http_stream_get_response (SluiceHttpStream *stream)
-{
-  g_return_val_if_fail (stream != NULL, NULL);
-  return stream->response;
-}
-
-void
-sluice_http_stream_add_text (SluiceHttpStream *stream,
-                             const char       *text)
-{
-  g_return_if_fail (stream != NULL);
-
-  if (text == NULL || *text == '\0')
-    return;
-  mark_first_token (stream);
-  g_string_append (stream->text, text);
-}
-
-void
-sluice_http_stream_add_tool_call (SluiceHttpStream *stream,
-                                  guint             index,
-                                  const char       *id,
-                                  const char       *name,
-                                  const char       *arguments)
-{
-  ToolCall *call;
-
-  g_return_if_fail (stream != NULL);
-
-  /* Indexes come from the provider: a gap is filled, but no answer holds
-   * more than MAX_TOOL_CALLS calls (a hostile stream could ask for
-   * millions). */
-  if (index >= MAX_TOOL_CALLS)
-    {
-      sluice_http_stream_fail (stream, SLUICE_ERROR_MALFORMED,
-                               g_strdup_printf ("a tool call at index %u (at most %d are read)",
-                                                index, MAX_TOOL_CALLS));
-      return;
-    }
-  while (stream->tool_calls->len <= index)
-    {
-      call = g_new0 (ToolCall, 1);
-      call->arguments = g_string_new (NULL);
-      g_ptr_array_add (stream->tool_calls, call);
-    }
-  call = g_ptr_array_index (stream->tool_calls, index);
-  mark_first_token (stream);
-  if (id != NULL && call->id == NULL)
-    call->id = g_strdup (id);
-  if (name != NULL && call->name == NULL)
-    call->name = g_strdup (name);
-  if (arguments != NULL)
-    g_string_append (call->arguments, arguments);
-}
-
-void
-sluice_http_stream_set_finish_reason (SluiceHttpStream *stream,
-                                      const char       *reason)
-{
-  g_return_if_fail (stream != NULL);
-  g_free (stream->finish_reason);
-  stream->finish_reason = g_strdup (reason);
-}
-
-void
-sluice_http_stream_set_complete (SluiceHttpStream *stream)
-{
-  g_return_if_fail (stream != NULL);
-  stream->complete = TRUE;
-}
-
-void
-sluice_http_stream_set_ended (SluiceHttpStream *stream)
-{
-  g_return_if_fail (stream != NULL);
-  stream->complete = TRUE;
-  stream->ended = TRUE;
-}
-
-void
-sluice_http_stream_fail (SluiceHttpStream *stream,
-                         SluiceErrorCode   code,
-                         char             *message)
-{
-  g_return_if_fail (stream != NULL);
-
-  /* The first failure is the cause; later ones follow from it. */
-  if (stream->failure == NULL)
-    stream->failure = g_error_new (SLUICE_ERROR, code, "the stream from %s failed after %u events: %s",
-                                   PRIV (stream->provider)->host, stream->n_events, message);
-  g_free (message);
-}
-
-guint
-sluice_http_stream_get_n_tool_calls (SluiceHttpStream *stream)
-{
-  g_return_val_if_fail (stream != NULL, 0);
-  return stream->tool_calls->len;
-}
-
-guint
-sluice_http_stream_get_n_events (SluiceHttpStream *stream)
-{
-  g_return_val_if_fail (stream != NULL, 0);
-  return stream->n_events;
-}
-
-static void
-on_caller_cancelled (GCancellable *caller,
-                     gpointer      user_data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
-}
-
-static gboolean
-on_drain_timeout (gpointer user_data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_event (const char *event,
-          const char *data,
-          gsize       data_len,
-          gpointer    user_data)
-{
-  SluiceHttpStream *stream = user_data;
-  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (stream->provider);
-
-  gboolean go_on;
-
-  stream->n_events++;
-  if (stream->failure != NULL)
-    return FALSE;
-  /* After the terminal event nothing belongs to the answer. */
-  if (stream->ended)
-    return TRUE;
-  go_on = klass->stream_event (stream->provider, stream, event, data, data_len) && stream->failure == NULL;
-
-  /* The answer is whole: reading on lets the connection be reused, but a
-   * server that keeps it open after the end must not hold the answer. */
-  if (stream->ended && stream->drain_timer == NULL && stream->cancellable != NULL)
-    {
-      stream->drain_timer = g_timeout_source_new (DRAIN_TIMEOUT_MS);
-      g_source_set_callback (stream->drain_timer, on_drain_timeout, stream->cancellable, NULL);
-      g_source_attach (stream->drain_timer, g_main_context_get_thread_default ());
-    }
-  return go_on;
-}
-
-/* ---- turning an exchange into a response ------------------------------------------- */
-
-static gint64
-estimate_prompt_tokens (SluiceContext *context)
-{
-  JsonArray *messages = sluice_context_get_messages (context);
-  gint64 tokens = 0;
-
-  for (guint i = 0; messages != NULL && i < json_array_get_length (messages); i++)
-    {
-      JsonNode *node = json_array_get_element (messages, i);
-      JsonObject *message = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-
-      /* A few tokens of framing per message, as chat formats add. */
-      tokens += 4 + sluice_estimate_tokens (sluice_json_get_string (message, "content"));
-    }
-  return tokens;
-}
-
-/* What every successful answer must hold, whoever parsed it. */
-static void
-finish_answer (SluiceHttpStream *attempt)
-{
-  SluiceResponse *response = attempt->response;
-  JsonArray *calls = sluice_response_get_tool_calls (response);
-  const char *reason = sluice_response_get_finish_reason (response);
-
-  if (sluice_response_get_error (response) != NULL)
-    return;
-
-  if (sluice_response_get_text (response) == NULL && calls != NULL && json_array_get_length (calls) > 0)
-    {
-      /* A tool call is the answer: its arguments are what parse reads. */
-      sluice_response_set_text (response, sluice_json_get_string (json_array_get_object_element (calls, 0),
-                                                                   "arguments"));
-      if (reason == NULL)
-        sluice_response_set_finish_reason (response, "tool_call");
-    }
-
-  if (g_strcmp0 (sluice_response_get_finish_reason (response), "content_filter") == 0)
-    {
-      sluice_http_provider_take_error (response, SLUICE_ERROR_CONTENT_FILTER,
-                                       g_strdup ("the provider's content filter stopped the answer"));
-      return;
-    }
-  /* A thinking model can spend its whole budget before the answer: an
-   * empty answer cut by length, not a broken one (retrying would not help). */
-  if (sluice_response_get_text (response) == NULL &&
-      g_strcmp0 (sluice_response_get_finish_reason (response), "length") == 0)
-    sluice_response_set_text (response, "");
-  if (sluice_response_get_text (response) == NULL)
-    {
-      sluice_http_provider_take_error (response, SLUICE_ERROR_MALFORMED,
-                                       g_strdup_printf ("the answer from %s holds no text and no tool call",
-                                                        PRIV (attempt->provider)->host));
-      return;
-    }
-
-  /* Local servers often report no usage: an estimate, marked as one,
-   * beats a cost of nothing. */
-  if (sluice_response_get_prompt_tokens (response) < 0 || sluice_response_get_completion_tokens (response) < 0)
-    {
-      gint64 prompt = sluice_response_get_prompt_tokens (response);
-      gint64 completion = sluice_response_get_completion_tokens (response);
-
-      sluice_response_set_usage (response,
-                                 prompt >= 0 ? prompt : estimate_prompt_tokens (attempt->context),
-                                 completion >= 0 ? completion
-                                                 : sluice_estimate_tokens (sluice_response_get_text (response)),
-                                 sluice_response_get_cached_tokens (response),
-                                 sluice_response_get_reasoning_tokens (response), TRUE);
-    }
-  if (sluice_response_get_model (response) == NULL)
-    sluice_response_set_model (response, PRIV (attempt->provider)->model);
-}
-
-static void
-read_error_answer (SluiceHttpStream   *attempt,
-                   guint               status,
-                   SoupMessageHeaders *headers,
-                   JsonNode           *root)
-{
-  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
-  SluiceHttpProviderPrivate *priv = PRIV (attempt->provider);
-  SluiceErrorCode code = sluice_http_classify_status (status);
-  gint64 retry_after = sluice_response_get_retry_after_ms (attempt->response);
-  g_autofree char *provider_message = NULL;
-  char *message;
-
-  if (klass->classify_error != NULL)
-    code = klass->classify_error (attempt->provider, status, headers, root, code,
-                                  &provider_message, &retry_after);
-  sluice_response_set_retry_after_ms (attempt->response, retry_after);
-  /* The id support asks for: Anthropic's error bodies carry it too. */
-  if (sluice_response_get_request_id (attempt->response) == NULL && root != NULL && JSON_NODE_HOLDS_OBJECT (root))
-    sluice_response_set_request_id (attempt->response,
-                                    sluice_json_get_string (json_node_get_object (root), "request_id"));
-
-  if (provider_message != NULL && *provider_message != '\0')
-    message = excerpt (priv, provider_message, -1, MAX_EXCERPT_CHARS);
-  else if (status >= 300 && status < 400)
-    message = g_strdup ("a redirect; check base_url");
-  else
-    message = g_strdup_printf ("an error from %s (%s)", priv->host, sluice_http_describe_content_type (headers));
-  sluice_http_provider_take_error (attempt->response, code, message);
-}
-
-/* A whole body: the answer, or an error. */
-static void
-read_body (SluiceHttpStream *attempt,
-           GBytes           *bytes)
-{
-  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
-  SoupMessageHeaders *headers = soup_message_get_response_headers (attempt->message);
-  guint status = soup_message_get_status (attempt->message);
-  gsize len = 0;
-  const char *data = g_bytes_get_data (bytes, &len);
-  g_autoptr(JsonNode) root = NULL;
-
-  if (data != NULL && len > 0)
-    root = sluice_json_from_string (data, (gssize) len, NULL);
-
-  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
-    {
-      read_error_answer (attempt, status, headers, root);
-      return;
-    }
-  if (root == NULL)
-    {
-      g_autofree char *quote = excerpt (PRIV (attempt->provider), data, (gssize) len, MAX_BODY_EXCERPT_CHARS);
-
-      sluice_http_provider_take_error (attempt->response, SLUICE_ERROR_MALFORMED,
-                                       g_strdup_printf ("an unparseable body from %s (%s, %" G_GSIZE_FORMAT
-                                                        " bytes)%s%s%s",
-                                                        PRIV (attempt->provider)->host,
-                                                        sluice_http_describe_content_type (headers), len,
-                                                        *quote != '\0' ? ": \"" : "", quote,
-                                                        *quote != '\0' ? "\"" : ""));
-      return;
-    }
-  klass->parse_body (attempt->provider, attempt->response, root);
-  finish_answer (attempt);
-}
-
-/* The end of an event stream: whole, failed, or cut. */
-static void
-read_stream_end (SluiceHttpStream *attempt)
-{
-  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
-  SluiceResponse *response = attempt->response;
-
-  if (attempt->failure == NULL && !attempt->complete && klass->stream_end != NULL)
-    klass->stream_end (attempt->provider, attempt, sluice_sse_parser_get_stray_text (attempt->parser));
-
-  if (attempt->failure != NULL)
-    {
-      sluice_response_take_error (response, g_steal_pointer (&attempt->failure));
-      return;
-    }
-  if (attempt->n_events == 0)
-    {
-      /* Not a stream at all: an HTML page or garbage sent as one. */
-      const char *stray = sluice_sse_parser_get_stray_text (attempt->parser);
-      g_autofree char *quote = excerpt (PRIV (attempt->provider), stray, -1, MAX_BODY_EXCERPT_CHARS);
-
-      sluice_response_take_error (response,
-                                  g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
-                                               "an event stream from %s with no events%s%s%s",
-                                               PRIV (attempt->provider)->host,
-                                               *quote != '\0' ? ": \"" : "", quote,
-                                               *quote != '\0' ? "\"" : ""));
-      return;
-    }
-  if (!attempt->complete)
-    {
-      sluice_response_take_error (response,
-                                  g_error_new (SLUICE_ERROR, SLUICE_ERROR_TRUNCATED,
-                                               "the stream from %s ended after %u events without its "
-                                               "terminal event", PRIV (attempt->provider)->host,
-                                               attempt->n_events));
-      return;
-    }
-
-  if (attempt->text->len > 0)
-    sluice_response_set_text (response, attempt->text->str);
-  for (guint i = 0; i < attempt->tool_calls->len; i++)
-    {
-      ToolCall *call = g_ptr_array_index (attempt->tool_calls, i);
-
-      if (call->name != NULL)
-        sluice_response_add_tool_call (response, call->id, call->name, call->arguments->str);
-    }
-  if (attempt->finish_reason != NULL)
-    sluice_response_set_finish_reason (response, attempt->finish_reason);
-  finish_answer (attempt);
-}
-
-static void
-transport_failure (SluiceHttpStream *attempt,
-                   const GError     *error)
-{
-  SluiceHttpProviderPrivate *priv = PRIV (attempt->provider);
-  SluiceResponse *response = attempt->response;
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE))
-    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
-                                                       "the answer from %s was too large: %s",
-                                                       priv->host, error->message));
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
-                                                       "the stream from %s stalled after %u events: %s",
-                                                       priv->host, attempt->n_events, error->message));
-  else if (attempt->n_events == 0 && sluice_response_get_http_status (response) >= 200)
-    {
-      guint status = sluice_response_get_http_status (response);
-
-      /* The status came, the body broke off: a cut answer is malformed,
-       * a cut error still says what its status says. */
-      sluice_response_take_error (response,
-                                  g_error_new (SLUICE_ERROR,
-                                               SOUP_STATUS_IS_SUCCESSFUL (status)
-                                                 ? SLUICE_ERROR_MALFORMED : sluice_http_classify_status (status),
-                                               "the body from %s was cut short: %s", priv->host, error->message));
-    }
-  else if (attempt->n_events > 0)
-    /* Reset or closed mid-stream: the answer is cut, whatever the cause. */
-    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TRUNCATED,
-                                                       "the stream from %s broke after %u events: %s",
-                                                       priv->host, attempt->n_events, error->message));
-  else
-    /* Connection refused or reset, TLS, DNS: the transport's message
-     * names the host, never the request. */
-    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_NETWORK,
-                                                       "request to %s failed: %s",
-                                                       priv->host, error->message));
-}
-
-/* What the server said of itself goes into records and messages: a
- * hostile or careless one may echo a secret in any of it. */
-static void
-scrub_response (SluiceHttpProviderPrivate *priv,
-                SluiceResponse            *response)
-{
-  const GError *error = sluice_response_get_error (response);
-  g_autofree char *model = NULL;
-  g_autofree char *request_id = NULL;
-
-  if (sluice_response_get_model (response) != NULL)
-    {
-      model = scrub (priv, sluice_response_get_model (response));
-      sluice_response_set_model (response, model);
-    }
-  if (sluice_response_get_request_id (response) != NULL)
-    {
-      request_id = scrub (priv, sluice_response_get_request_id (response));
-      sluice_response_set_request_id (response, request_id);
-    }
-  if (error != NULL)
-    {
-      g_autofree char *message = scrub (priv, error->message);
-
-      if (!g_str_equal (message, error->message))
-        sluice_response_take_error (response, g_error_new_literal (error->domain, error->code, message));
-    }
-}
-
 static void
 return_response (GTask *task)
 {
@@ -995,27 +485,12 @@ return_response (GTask *task)
   SluiceResponse *response = attempt->response;
   const GError *error;
 
-  scrub_response (PRIV (attempt->provider), response);
+  sluice_http_answer_scrub (attempt);
   error = sluice_response_get_error (response);
 
   g_debug ("HTTP %u from %s, %s", sluice_response_get_http_status (response),
            PRIV (attempt->provider)->host, error != NULL ? sluice_error_kind (error->code) : "ok");
   g_task_return_pointer (task, g_object_ref (response), g_object_unref);
-}
-
-/* Status, Retry-After and the request id: known before the body is. */
-static void
-read_head (SluiceHttpStream *attempt)
-{
-  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
-  SoupMessageHeaders *headers = soup_message_get_response_headers (attempt->message);
-  const char *id = klass->request_id_header != NULL
-    ? soup_message_headers_get_one (headers, klass->request_id_header) : NULL;
-
-  sluice_response_set_http_status (attempt->response, soup_message_get_status (attempt->message));
-  sluice_response_set_retry_after_ms (attempt->response, sluice_http_parse_retry_after (headers));
-  if (id != NULL && *id != '\0')
-    sluice_response_set_request_id (attempt->response, id);
 }
 
 static gboolean
@@ -1042,17 +517,17 @@ on_read (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = sluice_http_send_and_read_finish (result, &error);
 
-  read_head (attempt);
+  sluice_http_answer_read_head (attempt);
   if (bytes == NULL)
     {
       if (!return_if_cancelled (task, error))
         {
-          transport_failure (attempt, error);
+          sluice_http_answer_transport_failure (attempt, error);
           return_response (task);
         }
       return;
     }
-  read_body (attempt, bytes);
+  sluice_http_answer_read_body (attempt, bytes);
   return_response (task);
 }
 
@@ -1066,7 +541,7 @@ on_streamed (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = NULL;
 
-  read_head (attempt);
+  sluice_http_answer_read_head (attempt);
   sluice_response_set_streamed (attempt->response, TRUE);
   if (!sluice_http_stream_finish (result, &bytes, &error) &&
       !(attempt->complete && attempt->failure == NULL &&
@@ -1074,7 +549,7 @@ on_streamed (GObject      *source,
     {
       if (!return_if_cancelled (task, error))
         {
-          transport_failure (attempt, error);
+          sluice_http_answer_transport_failure (attempt, error);
           return_response (task);
         }
       return;
@@ -1083,10 +558,10 @@ on_streamed (GObject      *source,
     {
       /* Not an event stream: an error answer, or a server that ignored stream. */
       sluice_response_set_streamed (attempt->response, FALSE);
-      read_body (attempt, bytes);
+      sluice_http_answer_read_body (attempt, bytes);
     }
   else
-    read_stream_end (attempt);
+    sluice_http_answer_read_stream_end (attempt);
   return_response (task);
 }
 
@@ -1114,13 +589,8 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
       return;
     }
 
-  attempt = g_new0 (SluiceHttpStream, 1);
-  attempt->provider = g_object_ref (self);
-  attempt->context = g_object_ref (context);
-  attempt->response = sluice_response_new ();
-  attempt->text = g_string_new (NULL);
-  attempt->tool_calls = g_ptr_array_new_with_free_func ((GDestroyNotify) tool_call_free);
-  g_task_set_task_data (task, attempt, (GDestroyNotify) attempt_free);
+  attempt = sluice_http_stream_new (self, context);
+  g_task_set_task_data (task, attempt, (GDestroyNotify) sluice_http_stream_free);
 
   messages = sluice_context_get_messages (context);
   if (messages == NULL || json_array_get_length (messages) == 0)
@@ -1146,17 +616,10 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
   attempt->start_us = g_get_monotonic_time ();
   if (priv->stream)
     {
-      attempt->parser = sluice_sse_parser_new (MAX_EVENT_BYTES, on_event, attempt);
-      attempt->cancellable = g_cancellable_new ();
-      if (cancellable != NULL)
-        {
-          attempt->caller_cancellable = g_object_ref (cancellable);
-          attempt->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
-                                                         attempt->cancellable, NULL);
-        }
+      GCancellable *exchange = sluice_http_stream_start (attempt, cancellable);
+
       sluice_http_stream_async (attempt->message, attempt->parser, priv->max_response_bytes,
-                                priv->idle_timeout_ms, attempt->cancellable, on_streamed,
-                                g_steal_pointer (&task));
+                                priv->idle_timeout_ms, exchange, on_streamed, g_steal_pointer (&task));
     }
   else
     sluice_http_send_and_read_async (attempt->message, priv->max_response_bytes, cancellable,

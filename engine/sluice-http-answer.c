@@ -1,0 +1,294 @@
+/* sluice-http-answer.c — turning one HTTP exchange into a SluiceResponse.
+ *
+ * Whatever the server did, the answer or one error kind with a message
+ * that names the host and quotes at most a scrubbed excerpt of the body.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "sluice-http-provider"
+
+#include "sluice-http-provider-private.h"
+
+#include <string.h>
+
+#define PRIV(self) sluice_http_provider_get_private (self)
+
+static gint64
+estimate_prompt_tokens (SluiceContext *context)
+{
+  JsonArray *messages = sluice_context_get_messages (context);
+  gint64 tokens = 0;
+
+  for (guint i = 0; messages != NULL && i < json_array_get_length (messages); i++)
+    {
+      JsonNode *node = json_array_get_element (messages, i);
+      JsonObject *message = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+
+      /* A few tokens of framing per message, as chat formats add. */
+      tokens += 4 + sluice_estimate_tokens (sluice_json_get_string (message, "content"));
+    }
+  return tokens;
+}
+
+/* What every successful answer must hold, whoever parsed it. */
+static void
+finish_answer (SluiceHttpStream *attempt)
+{
+  SluiceResponse *response = attempt->response;
+  JsonArray *calls = sluice_response_get_tool_calls (response);
+  const char *reason = sluice_response_get_finish_reason (response);
+
+  if (sluice_response_get_error (response) != NULL)
+    return;
+
+  if (sluice_response_get_text (response) == NULL && calls != NULL && json_array_get_length (calls) > 0)
+    {
+      /* A tool call is the answer: its arguments are what parse reads. */
+      sluice_response_set_text (response, sluice_json_get_string (json_array_get_object_element (calls, 0),
+                                                                   "arguments"));
+      if (reason == NULL)
+        sluice_response_set_finish_reason (response, "tool_call");
+    }
+
+  if (g_strcmp0 (sluice_response_get_finish_reason (response), "content_filter") == 0)
+    {
+      sluice_http_provider_take_error (response, SLUICE_ERROR_CONTENT_FILTER,
+                                       g_strdup ("the provider's content filter stopped the answer"));
+      return;
+    }
+  /* A thinking model can spend its whole budget before the answer: an
+   * empty answer cut by length, not a broken one (retrying would not help). */
+  if (sluice_response_get_text (response) == NULL &&
+      g_strcmp0 (sluice_response_get_finish_reason (response), "length") == 0)
+    sluice_response_set_text (response, "");
+  if (sluice_response_get_text (response) == NULL)
+    {
+      sluice_http_provider_take_error (response, SLUICE_ERROR_MALFORMED,
+                                       g_strdup_printf ("the answer from %s holds no text and no tool call",
+                                                        PRIV (attempt->provider)->host));
+      return;
+    }
+
+  /* Local servers often report no usage: an estimate, marked as one,
+   * beats a cost of nothing. */
+  if (sluice_response_get_prompt_tokens (response) < 0 || sluice_response_get_completion_tokens (response) < 0)
+    {
+      gint64 prompt = sluice_response_get_prompt_tokens (response);
+      gint64 completion = sluice_response_get_completion_tokens (response);
+
+      sluice_response_set_usage (response,
+                                 prompt >= 0 ? prompt : estimate_prompt_tokens (attempt->context),
+                                 completion >= 0 ? completion
+                                                 : sluice_estimate_tokens (sluice_response_get_text (response)),
+                                 sluice_response_get_cached_tokens (response),
+                                 sluice_response_get_reasoning_tokens (response), TRUE);
+    }
+  if (sluice_response_get_model (response) == NULL)
+    sluice_response_set_model (response, PRIV (attempt->provider)->model);
+}
+
+static void
+read_error_answer (SluiceHttpStream   *attempt,
+                   guint               status,
+                   SoupMessageHeaders *headers,
+                   JsonNode           *root)
+{
+  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
+  SluiceHttpProviderPrivate *priv = PRIV (attempt->provider);
+  SluiceErrorCode code = sluice_http_classify_status (status);
+  gint64 retry_after = sluice_response_get_retry_after_ms (attempt->response);
+  g_autofree char *provider_message = NULL;
+  char *message;
+
+  if (klass->classify_error != NULL)
+    code = klass->classify_error (attempt->provider, status, headers, root, code,
+                                  &provider_message, &retry_after);
+  sluice_response_set_retry_after_ms (attempt->response, retry_after);
+  /* The id support asks for: Anthropic's error bodies carry it too. */
+  if (sluice_response_get_request_id (attempt->response) == NULL && root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    sluice_response_set_request_id (attempt->response,
+                                    sluice_json_get_string (json_node_get_object (root), "request_id"));
+
+  if (provider_message != NULL && *provider_message != '\0')
+    message = sluice_http_provider_quote (priv, provider_message, -1, MAX_EXCERPT_CHARS);
+  else if (status >= 300 && status < 400)
+    message = g_strdup ("a redirect; check base_url");
+  else
+    message = g_strdup_printf ("an error from %s (%s)", priv->host, sluice_http_describe_content_type (headers));
+  sluice_http_provider_take_error (attempt->response, code, message);
+}
+
+/* A whole body: the answer, or an error. */
+void
+sluice_http_answer_read_body (SluiceHttpStream *attempt,
+           GBytes           *bytes)
+{
+  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
+  SoupMessageHeaders *headers = soup_message_get_response_headers (attempt->message);
+  guint status = soup_message_get_status (attempt->message);
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(JsonNode) root = NULL;
+
+  if (data != NULL && len > 0)
+    root = sluice_json_from_string (data, (gssize) len, NULL);
+
+  if (!SOUP_STATUS_IS_SUCCESSFUL (status))
+    {
+      read_error_answer (attempt, status, headers, root);
+      return;
+    }
+  if (root == NULL)
+    {
+      g_autofree char *quote = sluice_http_provider_quote (PRIV (attempt->provider), data, (gssize) len, MAX_BODY_EXCERPT_CHARS);
+
+      sluice_http_provider_take_error (attempt->response, SLUICE_ERROR_MALFORMED,
+                                       g_strdup_printf ("an unparseable body from %s (%s, %" G_GSIZE_FORMAT
+                                                        " bytes)%s%s%s",
+                                                        PRIV (attempt->provider)->host,
+                                                        sluice_http_describe_content_type (headers), len,
+                                                        *quote != '\0' ? ": \"" : "", quote,
+                                                        *quote != '\0' ? "\"" : ""));
+      return;
+    }
+  klass->parse_body (attempt->provider, attempt->response, root);
+  finish_answer (attempt);
+}
+
+/* The end of an event stream: whole, failed, or cut. */
+void
+sluice_http_answer_read_stream_end (SluiceHttpStream *attempt)
+{
+  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
+  SluiceResponse *response = attempt->response;
+
+  if (attempt->failure == NULL && !attempt->complete && klass->stream_end != NULL)
+    klass->stream_end (attempt->provider, attempt, sluice_sse_parser_get_stray_text (attempt->parser));
+
+  if (attempt->failure != NULL)
+    {
+      sluice_response_take_error (response, g_steal_pointer (&attempt->failure));
+      return;
+    }
+  if (attempt->n_events == 0)
+    {
+      /* Not a stream at all: an HTML page or garbage sent as one. */
+      const char *stray = sluice_sse_parser_get_stray_text (attempt->parser);
+      g_autofree char *quote = sluice_http_provider_quote (PRIV (attempt->provider), stray, -1, MAX_BODY_EXCERPT_CHARS);
+
+      sluice_response_take_error (response,
+                                  g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
+                                               "an event stream from %s with no events%s%s%s",
+                                               PRIV (attempt->provider)->host,
+                                               *quote != '\0' ? ": \"" : "", quote,
+                                               *quote != '\0' ? "\"" : ""));
+      return;
+    }
+  if (!attempt->complete)
+    {
+      sluice_response_take_error (response,
+                                  g_error_new (SLUICE_ERROR, SLUICE_ERROR_TRUNCATED,
+                                               "the stream from %s ended after %u events without its "
+                                               "terminal event", PRIV (attempt->provider)->host,
+                                               attempt->n_events));
+      return;
+    }
+
+  if (attempt->text->len > 0)
+    sluice_response_set_text (response, attempt->text->str);
+  for (guint i = 0; i < attempt->tool_calls->len; i++)
+    {
+      ToolCall *call = g_ptr_array_index (attempt->tool_calls, i);
+
+      if (call->name != NULL)
+        sluice_response_add_tool_call (response, call->id, call->name, call->arguments->str);
+    }
+  if (attempt->finish_reason != NULL)
+    sluice_response_set_finish_reason (response, attempt->finish_reason);
+  finish_answer (attempt);
+}
+
+void
+sluice_http_answer_transport_failure (SluiceHttpStream *attempt,
+                   const GError     *error)
+{
+  SluiceHttpProviderPrivate *priv = PRIV (attempt->provider);
+  SluiceResponse *response = attempt->response;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE))
+    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
+                                                       "the answer from %s was too large: %s",
+                                                       priv->host, error->message));
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
+                                                       "the stream from %s stalled after %u events: %s",
+                                                       priv->host, attempt->n_events, error->message));
+  else if (attempt->n_events == 0 && sluice_response_get_http_status (response) >= 200)
+    {
+      guint status = sluice_response_get_http_status (response);
+
+      /* The status came, the body broke off: a cut answer is malformed,
+       * a cut error still says what its status says. */
+      sluice_response_take_error (response,
+                                  g_error_new (SLUICE_ERROR,
+                                               SOUP_STATUS_IS_SUCCESSFUL (status)
+                                                 ? SLUICE_ERROR_MALFORMED : sluice_http_classify_status (status),
+                                               "the body from %s was cut short: %s", priv->host, error->message));
+    }
+  else if (attempt->n_events > 0)
+    /* Reset or closed mid-stream: the answer is cut, whatever the cause. */
+    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TRUNCATED,
+                                                       "the stream from %s broke after %u events: %s",
+                                                       priv->host, attempt->n_events, error->message));
+  else
+    /* Connection refused or reset, TLS, DNS: the transport's message
+     * names the host, never the request. */
+    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_NETWORK,
+                                                       "request to %s failed: %s",
+                                                       priv->host, error->message));
+}
+
+/* What the server said of itself goes into records and messages: a
+ * hostile or careless one may echo a secret in any of it. */
+void
+sluice_http_answer_scrub (SluiceHttpStream *attempt)
+{
+  SluiceHttpProviderPrivate *priv = PRIV (attempt->provider);
+  SluiceResponse *response = attempt->response;
+  const GError *error = sluice_response_get_error (response);
+  g_autofree char *model = NULL;
+  g_autofree char *request_id = NULL;
+
+  if (sluice_response_get_model (response) != NULL)
+    {
+      model = sluice_http_provider_scrub (priv, sluice_response_get_model (response));
+      sluice_response_set_model (response, model);
+    }
+  if (sluice_response_get_request_id (response) != NULL)
+    {
+      request_id = sluice_http_provider_scrub (priv, sluice_response_get_request_id (response));
+      sluice_response_set_request_id (response, request_id);
+    }
+  if (error != NULL)
+    {
+      g_autofree char *message = sluice_http_provider_scrub (priv, error->message);
+
+      if (!g_str_equal (message, error->message))
+        sluice_response_take_error (response, g_error_new_literal (error->domain, error->code, message));
+    }
+}
+
+/* Status, Retry-After and the request id: known before the body is. */
+void
+sluice_http_answer_read_head (SluiceHttpStream *attempt)
+{
+  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (attempt->provider);
+  SoupMessageHeaders *headers = soup_message_get_response_headers (attempt->message);
+  const char *id = klass->request_id_header != NULL
+    ? soup_message_headers_get_one (headers, klass->request_id_header) : NULL;
+
+  sluice_response_set_http_status (attempt->response, soup_message_get_status (attempt->message));
+  sluice_response_set_retry_after_ms (attempt->response, sluice_http_parse_retry_after (headers));
+  if (id != NULL && *id != '\0')
+    sluice_response_set_request_id (attempt->response, id);
+}
