@@ -532,6 +532,7 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
   JsonObject *object, *part;
   const char *type, *part_type;
   guint index;
+  gint64 raw_index;
 
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -543,7 +544,15 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
     }
   object = json_node_get_object (root);
   type = sluice_json_get_string (object, "type") ?: event;
-  index = (guint) sluice_json_get_count (object, "index", 0);
+  raw_index = sluice_json_get_int (object, "index", 0);
+  /* Out of any sane range: no block of this answer, and never block 0. */
+  if (raw_index < 0 || raw_index > G_MAXUINT)
+    {
+      sluice_http_stream_fail (stream, SLUICE_ERROR_MALFORMED,
+                               g_strdup_printf ("an event for content block %" G_GINT64_FORMAT, raw_index));
+      return FALSE;
+    }
+  index = (guint) raw_index;
 
   if (g_str_equal (type, "message_start"))
     {

@@ -361,6 +361,55 @@ test_cache_usage (void)
   sluice_test_mock_stop ();
 }
 
+/* Counts no request can have (the largest int64, in every member that
+ * prompt tokens are summed from) are not believed, and their sum does not
+ * overflow: the prompt is estimated, the cache counts are 0. */
+#define HUGE_USAGE "\"input_tokens\":9223372036854775807,\"cache_read_input_tokens\":9223372036854775807," \
+                   "\"cache_creation_input_tokens\":9223372036854775807"
+
+static void
+test_usage_not_believed (void)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autoptr(SluiceProvider) plain = NULL;
+  g_autoptr(SluiceProvider) streaming = NULL;
+  g_autofree char *url = NULL;
+  static const char * const markers[] = { "<huge>", "<huge-stream>" };
+
+  sluice_test_add_rule (rules, "<huge>", sluice_test_status_step (200,
+    "{\"id\":\"msg_h\",\"type\":\"message\",\"model\":\"claude-x\",\"content\":[{\"type\":\"text\","
+    "\"text\":\"Counted.\"}],\"stop_reason\":\"end_turn\",\"usage\":{" HUGE_USAGE ",\"output_tokens\":3}}",
+    NULL, NULL));
+  sluice_test_add_rule (rules, "<huge-stream>", sluice_test_status_step (200,
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_h\",\"model\":\"claude-x\","
+    "\"usage\":{" HUGE_USAGE ",\"output_tokens\":1}}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+    "{\"type\":\"text_delta\",\"text\":\"Counted.\"}}\n\n"
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+    "\"usage\":{" HUGE_USAGE ",\"output_tokens\":3}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", "text/event-stream", NULL));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  plain = mock_provider (url, FALSE);
+  streaming = mock_provider (url, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (i == 0 ? plain : streaming, markers[i]);
+      gint64 prompt = sluice_response_get_prompt_tokens (r);
+
+      g_test_message ("%s", markers[i]);
+      g_assert_null (sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "Counted.");
+      g_assert_true (sluice_response_get_usage_estimated (r));
+      g_assert_cmpint (prompt, >=, sluice_estimate_tokens ("Be brief.") + sluice_estimate_tokens (markers[i]));
+      g_assert_cmpint (prompt, <, 100);
+      g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 3);
+      g_assert_cmpint (sluice_response_get_cached_tokens (r), ==, 0);
+      g_assert_cmpint (sluice_response_get_cache_write_tokens (r), ==, 0);
+    }
+  sluice_test_mock_stop ();
+}
+
 /* ---- error bodies ------------------------------------------------------------------- */
 
 static char *
@@ -403,6 +452,11 @@ test_error_classification (void)
     { 500, "overloaded_error", "Overloaded", SLUICE_ERROR_OVERLOADED },
     /* An unknown type: the status decides. */
     { 503, "brand_new_error", "Something new", SLUICE_ERROR_OVERLOADED },
+    /* A status that says more than "bad request" is not overruled by a
+     * body that says only that: a 5xx stays retryable, a 401 is the key. */
+    { 500, "invalid_request_error", "x", SLUICE_ERROR_SERVER },
+    { 401, "invalid_request_error", "x", SLUICE_ERROR_AUTH },
+    { 429, "invalid_request_error", "x", SLUICE_ERROR_RATE_LIMITED },
   };
   g_autoptr(JsonArray) rules = json_array_new ();
   g_autofree char *soon = rfc3339_from_now (5);
@@ -442,8 +496,10 @@ test_error_classification (void)
       g_autofree char *expected = g_strdup_printf ("HTTP %u: %s", cases[i].status, cases[i].message);
       g_autoptr(SluiceResponse) response = sluice_test_send_text (provider, marker);
 
-      g_test_message ("%s %s", cases[i].type, cases[i].message);
+      g_test_message ("%u %s %s", cases[i].status, cases[i].type, cases[i].message);
       sluice_test_assert_failed (response, cases[i].code, cases[i].status, expected);
+      if (cases[i].status >= 500)
+        g_assert_true (sluice_error_code_is_retryable (sluice_response_get_error (response)->code));
     }
 
   /* No Retry-After: the soonest reset; or the reset of the exhausted limit. */
@@ -568,6 +624,107 @@ test_broken_streams (void)
   sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, "a message without a content array");
   g_object_unref (r);
 
+  sluice_test_mock_stop ();
+}
+
+/* After message_stop nothing belongs to the answer: an error event does
+ * not fail it, a text delta is not added to it. */
+static void
+test_events_after_stop (void)
+{
+  static const char whole[] =
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_w\",\"model\":\"claude-x\","
+    "\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+    "{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+    "{\"type\":\"text_delta\",\"text\":\"Kept\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+    "\"usage\":{\"output_tokens\":4}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *error = g_strconcat (whole, "event: error\ndata: {\"type\":\"error\",\"error\":"
+                                        "{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n", NULL);
+  g_autofree char *text = g_strconcat (whole, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                                       "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" and more\"}}\n\n",
+                                       NULL);
+  g_autoptr(SluiceProvider) streaming = NULL;
+  g_autofree char *url = NULL;
+  static const char * const markers[] = { "<error-after-stop>", "<text-after-stop>" };
+
+  sluice_test_add_rule (rules, markers[0], sluice_test_status_step (200, error, "text/event-stream", NULL));
+  sluice_test_add_rule (rules, markers[1], sluice_test_status_step (200, text, "text/event-stream", NULL));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  streaming = mock_provider (url, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (streaming, markers[i]);
+
+      g_test_message ("%s", markers[i]);
+      g_assert_null (sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "Kept");
+      g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
+      g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 5);
+      g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 4);
+    }
+  sluice_test_mock_stop ();
+}
+
+/* A block index no answer has (2^32, which a 32-bit cast makes 0; or
+ * negative) must not alias block 0: its call is not merged into the first
+ * call. Ignoring it or failing the answer as malformed are both fine. */
+static void
+test_block_index_does_not_alias (void)
+{
+  static const char * const indexes[] = { "4294967296", "-1" };
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autoptr(SluiceProvider) streaming = NULL;
+  g_autofree char *url = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (indexes); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<index:%s>", indexes[i]);
+      g_autofree char *body = g_strdup_printf (
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_i\",\"model\":\"claude-x\","
+        "\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"first\",\"input\":{}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\": 1}\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":%s,\"content_block\":"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_b\",\"name\":\"second\",\"input\":{}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%s,\"delta\":"
+        "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"b\\\": 2}\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":%s}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+        "\"usage\":{\"output_tokens\":9}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", indexes[i], indexes[i], indexes[i]);
+
+      sluice_test_add_rule (rules, marker, sluice_test_status_step (200, body, "text/event-stream", NULL));
+    }
+  url = sluice_test_mock_start_rules (rules, NULL);
+  streaming = mock_provider (url, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (indexes); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<index:%s>", indexes[i]);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (streaming, marker);
+      const GError *error = sluice_response_get_error (r);
+      g_autofree char *calls = tool_calls_text (r);
+
+      g_test_message ("index %s: %s", indexes[i], error != NULL ? error->message : calls);
+      if (error != NULL)
+        {
+          sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200, NULL);
+          continue;
+        }
+      /* Ignored: the first call is whole and alone. */
+      g_assert_cmpstr (calls, ==, "[{\"id\":\"toolu_a\",\"name\":\"first\",\"arguments\":\"{\\\"a\\\": 1}\"}]");
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"a\": 1}");
+    }
   sluice_test_mock_stop ();
 }
 
@@ -859,14 +1016,18 @@ main (int   argc,
   g_test_add_func ("/anthropic/samples", test_samples);
   g_test_add_func ("/anthropic/mock-answers", test_mock_answers);
   g_test_add_func ("/anthropic/cache-usage", test_cache_usage);
+  g_test_add_func ("/anthropic/usage-not-believed", test_usage_not_believed);
   g_test_add_func ("/anthropic/error-classification", test_error_classification);
   g_test_add_func ("/anthropic/refusal", test_refusal);
   g_test_add_func ("/anthropic/broken-streams", test_broken_streams);
+  g_test_add_func ("/anthropic/events-after-stop", test_events_after_stop);
   g_test_add_func ("/anthropic/request-shape", test_request_shape);
   g_test_add_func ("/anthropic/structured-output", test_structured_output);
   g_test_add_func ("/anthropic/messages-refused", test_messages_refused);
   g_test_add_func ("/anthropic/configuration", test_configuration);
   g_test_add_func ("/anthropic/secret-is-scrubbed", test_secret_is_scrubbed);
+  /* Last: while block indexes still alias it fails, and the tests before it still run. */
+  g_test_add_func ("/anthropic/block-index-does-not-alias", test_block_index_does_not_alias);
 
   return sluice_test_provider_run (engine);
 }

@@ -284,6 +284,49 @@ test_retry_after_http_date (void)
   sluice_test_mock_stop ();
 }
 
+/* A Retry-After no one means (1e9 s, or 10^7 s: four months) is still a
+ * wait longer than max_retry_after (default 2m): the request fails at
+ * once, not after retries that ignore it. */
+static void
+test_retry_after_absurd (void)
+{
+  static const struct { const char *marker; const char *header; gint64 retry_after_ms; } cases[] = {
+    /* over a year: counted as a year */
+    { "<case:1e9>", "1e9", G_GINT64_CONSTANT (365) * 24 * 3600 * 1000 },
+    { "<case:1e7>", "10000000", G_GINT64_CONSTANT (10000000000) },
+  };
+  g_autofree char *url = start_mock (
+    "{\"rules\": ["
+    " {\"match\": \"<case:1e9>\", \"then\": {\"kind\": \"status\", \"status\": 429,"
+    "   \"headers\": {\"Retry-After\": \"1e9\"}}},"
+    " {\"match\": \"<case:1e7>\", \"then\": {\"kind\": \"status\", \"status\": 429,"
+    "   \"headers\": {\"Retry-After\": \"10000000\"}}}"
+    "]}");
+  g_autoptr(SluicePipeline) pipeline = load_call (url, NULL,
+    "retry: {max_attempts: 3, base: 10ms, cap: 20ms, jitter: none}");
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(SluiceContext) context = new_context (cases[i].marker);
+      gint64 before = mock_requests ();
+      Outcome outcome = { 0 };
+      gint64 elapsed = run_stage (pipeline, context, NULL, &outcome);
+
+      g_test_message ("Retry-After: %s", cases[i].header);
+      g_assert_cmpint (outcome.verdict, ==, SLUICE_VERDICT_FAIL);
+      g_assert_error (outcome.error, SLUICE_ERROR, SLUICE_ERROR_RATE_LIMITED);
+      g_assert_false (g_str_has_prefix (outcome.error->message, "after "));
+      g_assert_cmpint (mock_requests () - before, ==, 1);
+      g_assert_cmpuint (n_attempts (context), ==, 1);
+      assert_attempt_failed (attempt (context, 0), 0, "rate_limited", 429);
+      g_assert_cmpint (json_object_get_int_member (attempt (context, 0), "retry_after_ms"), ==,
+                       cases[i].retry_after_ms);
+      g_assert_cmpint (elapsed, <, 300);
+      outcome_clear (&outcome);
+    }
+  sluice_test_mock_stop ();
+}
+
 /* ---- what is not retried ------------------------------------------------------ */
 
 static void
@@ -534,6 +577,68 @@ test_malformed_json_is_retried (void)
   g_assert_cmpint (json_object_get_int_member (attempt (context, 2), "delay_ms"), ==, 20);
   outcome_clear (&outcome);
   sluice_test_mock_stop ();
+}
+
+static const char whole_answer[] =
+  "{\"id\":\"chatcmpl-whole\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini\","
+  "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"whole\"},"
+  "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":1}}";
+
+/* The first answer promises more body than it sends, then hangs up; the
+ * next ones are whole. @user_data counts the requests. */
+static void
+cut_handler (SoupServer        *server,
+             SoupServerMessage *msg,
+             const char        *path,
+             GHashTable        *query,
+             gpointer           user_data)
+{
+  guint *requests = user_data;
+  static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 500\r\n\r\n{\"id\":\"chatcmpl-cut\",";
+  g_autoptr(GIOStream) stream = NULL;
+
+  if ((*requests)++ > 0)
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                        whole_answer, strlen (whole_answer));
+      return;
+    }
+  /* Promise 500 bytes, send 20, hang up. */
+  stream = soup_server_message_steal_connection (msg);
+  g_output_stream_write_all (g_io_stream_get_output_stream (stream), head, strlen (head), NULL, NULL, NULL);
+  g_io_stream_close (stream, NULL, NULL);
+}
+
+/* A 200 whose JSON body is cut short is a malformed answer (not a network
+ * failure: the server did answer), and worth another attempt. */
+static void
+test_cut_body_is_retried (void)
+{
+  guint requests = 0;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = sluice_test_server_new (cut_handler, &requests, "", &url);
+  g_autoptr(SluicePipeline) pipeline = load_call (url, NULL,
+    "retry: {max_attempts: 3, base: 10ms, cap: 20ms, jitter: none}");
+  g_autoptr(SluiceContext) context = new_context ("cut me");
+  Outcome outcome = { 0 };
+  JsonObject *a0;
+
+  run_stage (pipeline, context, NULL, &outcome);
+  g_assert_no_error (outcome.error);
+  g_assert_cmpint (outcome.verdict, ==, SLUICE_VERDICT_CONTINUE);
+  g_assert_cmpuint (requests, ==, 2);
+  g_assert_cmpuint (n_attempts (context), ==, 2);
+  a0 = attempt (context, 0);
+  assert_attempt_failed (a0, 0, "malformed", 200);
+  g_assert_true (json_object_get_boolean_member (a0, "retryable"));
+  g_assert_true (g_str_has_prefix (json_object_get_string_member (a0, "error_message"),
+                                   "the body from 127.0.0.1 was cut short: "));
+  g_assert_cmpstr (json_object_get_string_member (attempt (context, 1), "outcome"), ==, "ok");
+  g_assert_cmpint (json_object_get_int_member (attempt (context, 1), "delay_ms"), ==, 10);
+  g_assert_cmpstr (sluice_response_get_text (sluice_context_get_response (context)), ==, "whole");
+  outcome_clear (&outcome);
 }
 
 static void
@@ -1075,12 +1180,14 @@ main (int   argc,
   g_test_add_func ("/call/rate-limit-then-ok", test_rate_limit_then_ok);
   g_test_add_func ("/call/retry-after-ms", test_retry_after_ms);
   g_test_add_func ("/call/retry-after-http-date", test_retry_after_http_date);
+  g_test_add_func ("/call/retry-after-absurd", test_retry_after_absurd);
   g_test_add_func ("/call/no-retry-on-client-errors", test_no_retry_on_client_errors);
   g_test_add_func ("/call/no-messages", test_no_messages);
   g_test_add_func ("/call/hang-times-out", test_hang_times_out);
   g_test_add_func ("/call/broken-streams-are-retried", test_broken_streams_are_retried);
   g_test_add_func ("/call/native-structured-output", test_native_structured_output);
   g_test_add_func ("/call/malformed-json-is-retried", test_malformed_json_is_retried);
+  g_test_add_func ("/call/cut-body-is-retried", test_cut_body_is_retried);
   g_test_add_func ("/call/html-body-is-malformed", test_html_body_is_malformed);
   g_test_add_func ("/call/server-errors-then-ok", test_server_errors_then_ok);
   g_test_add_func ("/call/full-jitter-bounds", test_full_jitter_bounds);

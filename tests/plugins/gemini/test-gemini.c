@@ -739,6 +739,47 @@ test_stream_failures (void)
   server_stop ();
 }
 
+/* An error object without a status name where an answer was expected (a
+ * 200 body, a stream chunk): the HTTP code it carries decides, and without
+ * one it is still an error the server reported, a server error, not a
+ * malformed answer. */
+static void
+test_error_without_status (void)
+{
+  static const struct { const char *marker; gboolean stream; const char *error; SluiceErrorCode code; } cases[] = {
+    { "<code-500>", FALSE, "{\"code\": 500, \"message\": \"boom\"}", SLUICE_ERROR_SERVER },
+    { "<no-code>", FALSE, "{\"message\": \"boom\"}", SLUICE_ERROR_SERVER },
+    { "<code-503>", FALSE, "{\"code\": 503, \"message\": \"boom\"}", SLUICE_ERROR_OVERLOADED },
+    { "<chunk-no-code>", TRUE, "{\"message\": \"boom\"}", SLUICE_ERROR_SERVER },
+  };
+  g_autoptr(SluiceProvider) provider = NULL;
+  g_autoptr(SluiceProvider) streaming = NULL;
+
+  server_start ();
+  provider = provider_for (FALSE, NULL);
+  streaming = provider_for (TRUE, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body = cases[i].stream
+        ? g_strdup_printf (CHUNK ("Hel") "data: {\"error\": %s}\r\n\r\n", cases[i].error)
+        : g_strdup_printf ("{\"error\": %s}", cases[i].error);
+
+      serve (cases[i].marker, 200, cases[i].stream ? SSE : JSON, body);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (cases[i].stream ? streaming : provider, cases[i].marker);
+
+      g_test_message ("%s", cases[i].marker);
+      assert_failed (r, cases[i].code, 200, NULL);
+      g_assert_true (sluice_error_code_is_retryable (cases[i].code));
+      sluice_test_assert_contains (sluice_response_get_error (r)->message, "provider returned an error (no status): boom");
+      g_assert_null (sluice_response_get_text (r));
+    }
+  server_stop ();
+}
+
 /* ---- the request ----------------------------------------------------------------------------- */
 
 #define SCHEMA "{\"type\": \"object\", \"required\": [\"sentiment\"], \"additionalProperties\": false," \
@@ -1027,6 +1068,7 @@ main (int   argc,
   g_test_add_func ("/gemini/samples-all-covered", test_samples_all_covered);
   g_test_add_func ("/gemini/mock", test_mock);
   g_test_add_func ("/gemini/error-classification", test_error_classification);
+  g_test_add_func ("/gemini/error-without-status", test_error_without_status);
   g_test_add_func ("/gemini/answers", test_answers);
   g_test_add_func ("/gemini/stream-failures", test_stream_failures);
   g_test_add_func ("/gemini/request-shape", test_request_shape);

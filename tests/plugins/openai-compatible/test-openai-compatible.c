@@ -86,6 +86,41 @@ test_base_url_required (void)
                                        "'base_url' is required, e.g. base_url: http://localhost:11434/v1", NULL);
 }
 
+/* Azure-style: the credential is an extra header, not api_key. A server
+ * that echoes it (in a 401, or in what it says of itself) does not show it. */
+#define HEADER_KEY "azure-sluice-test-H5t8Wq3Zr6Mn"
+
+static void
+test_extra_header_secret_is_scrubbed (void)
+{
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<echo-401>", sluice_test_status_step (401, "{\"error\":{\"code\":\"401\",\"message\":\"Access denied due "
+                                                "to invalid subscription key " HEADER_KEY ".\"}}", NULL, NULL),
+    "<echo-model>", sluice_test_status_step (200,
+      "{\"id\":\"chatcmpl-" HEADER_KEY "\",\"model\":\"m-" HEADER_KEY "\",\"choices\":[{\"index\":0,"
+      "\"message\":{\"role\":\"assistant\",\"content\":\"Hi.\"},\"finish_reason\":\"stop\"}]}",
+      NULL, "{\"x-request-id\": \"\"}"),
+    NULL);
+  g_autoptr(SluiceProvider) provider = local_provider (url, ", \"extra_headers\": {\"api-key\": \"" HEADER_KEY "\"}");
+  SluiceResponse *r;
+
+  sluice_test_clear_logs ();
+  r = sluice_test_send_text (provider, "<echo-401>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_AUTH, 401,
+                             "HTTP 401: Access denied due to invalid subscription key [redacted]");
+  sluice_test_assert_no_secret ("the error", sluice_response_get_error (r)->message, HEADER_KEY, "H5t8", NULL);
+  g_object_unref (r);
+
+  r = sluice_test_send_text (provider, "<echo-model>");
+  assert_ok (r);
+  g_assert_cmpstr (sluice_response_get_model (r), ==, "[redacted]");
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "[redacted]");
+  g_object_unref (r);
+
+  sluice_test_assert_no_secret ("the logs", sluice_test_get_logs (), HEADER_KEY, NULL);
+  sluice_test_mock_stop ();
+}
+
 /* ---- usage ------------------------------------------------------------------------------ */
 
 static void
@@ -238,6 +273,7 @@ main (int   argc,
 
   g_test_add_func ("/openai-compatible/no-key", test_no_key);
   g_test_add_func ("/openai-compatible/base-url-required", test_base_url_required);
+  g_test_add_func ("/openai-compatible/extra-header-secret-is-scrubbed", test_extra_header_secret_is_scrubbed);
   g_test_add_func ("/openai-compatible/missing-usage", test_missing_usage);
   g_test_add_func ("/openai-compatible/error-bodies", test_error_bodies);
   g_test_add_func ("/openai-compatible/stream-without-done", test_stream_without_done);

@@ -873,6 +873,196 @@ test_stream_faults (void)
   sluice_test_mock_stop ();
 }
 
+/* Tool calls by index: a gap is filled, but an answer holds at most 128
+ * calls, so a stream that names a far index, or climbs 64 at a time as
+ * the old gap limit let it, fails at once instead of growing. */
+#define TOOL_CHUNK(index) \
+  STREAM_CHUNK ("{\"tool_calls\":[{\"index\":" index ",\"id\":\"call_" index "\",\"type\":\"function\"," \
+                "\"function\":{\"name\":\"lookup\",\"arguments\":\"{}\"}}]}", "null")
+#define TOOL_END STREAM_CHUNK ("{}", "\"tool_calls\"") STREAM_USAGE "data: [DONE]\n\n"
+
+static void
+test_stream_tool_call_index (void)
+{
+  g_autoptr(GString) climb = g_string_new (NULL);
+  g_autofree char *url = NULL;
+  g_autoptr(SluiceProvider) provider = NULL;
+  SluiceResponse *r;
+  JsonArray *calls;
+  gint64 start;
+
+  for (guint i = 0; i <= 2000; i++)
+    {
+      g_autofree char *index = g_strdup_printf ("%u", i * 64);
+      g_autofree char *delta = g_strdup_printf ("{\"tool_calls\":[{\"index\":%s,\"id\":\"call_%s\","
+                                                "\"function\":{\"name\":\"lookup\",\"arguments\":\"{}\"}}]}",
+                                                index, index);
+
+      g_string_append_printf (climb, "data: {\"id\":\"chatcmpl-f\",\"model\":\"gpt-4o-mini\",\"choices\":"
+                                     "[{\"index\":0,\"delta\":%s,\"finish_reason\":null}]}\n\n", delta);
+    }
+  g_string_append (climb, TOOL_END);
+  url = sluice_test_mock_start_with_rules (
+    "<index-200>", sluice_test_status_step (200, TOOL_CHUNK ("200") TOOL_END, SSE, NULL),
+    "<index-128>", sluice_test_status_step (200, TOOL_CHUNK ("128") TOOL_END, SSE, NULL),
+    "<index-127>", sluice_test_status_step (200, TOOL_CHUNK ("127") TOOL_END, SSE, NULL),
+    "<climb>", sluice_test_status_step (200, climb->str, SSE, NULL),
+    NULL);
+  provider = provider_with (url, STREAMING);
+
+  r = sluice_test_send_text (provider, "<index-200>");
+  assert_stream_failed (r, SLUICE_ERROR_MALFORMED,
+                        "the stream from 127.0.0.1 failed after 1 events: a tool call at index 200 (at most 128 are read)");
+  g_assert_null (sluice_response_get_tool_calls (r));
+  g_object_unref (r);
+
+  r = sluice_test_send_text (provider, "<index-128>");
+  assert_stream_failed (r, SLUICE_ERROR_MALFORMED,
+                        "the stream from 127.0.0.1 failed after 1 events: a tool call at index 128 (at most 128 are read)");
+  g_object_unref (r);
+
+  /* The last index read: the gap before it holds no calls. */
+  r = sluice_test_send_text (provider, "<index-127>");
+  g_assert_no_error ((GError *) sluice_response_get_error (r));
+  calls = sluice_response_get_tool_calls (r);
+  g_assert_nonnull (calls);
+  g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+  g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (calls, 0), "id"), ==, "call_127");
+  g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (calls, 0), "name"), ==, "lookup");
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "{}");
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
+  g_object_unref (r);
+
+  /* 0, 64, 128, ...: the third event is refused; the other 1998 are not read. */
+  start = sluice_monotonic_ms ();
+  r = sluice_test_send_text (provider, "<climb>");
+  assert_stream_failed (r, SLUICE_ERROR_MALFORMED,
+                        "the stream from 127.0.0.1 failed after 3 events: a tool call at index 128 (at most 128 are read)");
+  g_assert_cmpint (sluice_monotonic_ms () - start, <, 1000);
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
+/* After [DONE] nothing belongs to the answer: not more text, not an
+ * error, not garbage. */
+static void
+test_stream_events_after_done (void)
+{
+#define WHOLE STREAM_TEXT ("Whole") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n"
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<more-text>", sluice_test_status_step (200, WHOLE STREAM_TEXT (" and more"), SSE, NULL),
+    "<not-json>", sluice_test_status_step (200, WHOLE "data: <html>bye</html>\n\n", SSE, NULL),
+    "<error>", sluice_test_status_step (200, WHOLE "data: {\"error\": {\"message\": \"late\", "
+                                                   "\"type\": \"server_error\"}}\n\n", SSE, NULL),
+    NULL);
+#undef WHOLE
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  static const char * const markers[] = { "<more-text>", "<not-json>", "<error>" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (markers); i++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, markers[i]);
+
+      g_test_message ("%s", markers[i]);
+      g_assert_no_error ((GError *) sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "Whole");
+      g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
+      g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 5);
+      g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 2);
+      g_assert_true (sluice_response_get_streamed (r));
+    }
+  sluice_test_mock_stop ();
+}
+
+/* Media types are case-insensitive (RFC 9110): a stream is a stream
+ * whatever the case of its Content-Type. */
+static void
+test_stream_content_type_case (void)
+{
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<mixed-case>", sluice_test_status_step (200, STREAM_TEXT ("Cased") STREAM_STOP STREAM_USAGE "data: [DONE]\n\n",
+                                             "Text/Event-Stream; charset=UTF-8", NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<mixed-case>");
+
+  g_assert_no_error ((GError *) sluice_response_get_error (r));
+  g_assert_true (sluice_response_get_streamed (r));
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "Cased");
+  g_assert_cmpint (sluice_response_get_ttft_us (r), >=, 0);
+  sluice_test_mock_stop ();
+}
+
+/* A rate limit reported inside a 200 stream: only the body tells, and it
+ * says rate_limit_exceeded (the type is the limit's, "tokens"). */
+static void
+test_stream_rate_limit_error (void)
+{
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<rate>", sluice_test_status_step (200, STREAM_TEXT ("Half")
+      "data: {\"error\": {\"message\": \"Rate limit reached for gpt-4o-mini on tokens per min (TPM)\", "
+      "\"type\": \"tokens\", \"code\": \"rate_limit_exceeded\"}}\n\n" "data: [DONE]\n\n", SSE, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_with (url, STREAMING);
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<rate>");
+
+  assert_stream_failed (r, SLUICE_ERROR_RATE_LIMITED,
+                        "the stream from 127.0.0.1 failed after 2 events: "
+                        "Rate limit reached for gpt-4o-mini on tokens per min (TPM)");
+  sluice_test_mock_stop ();
+}
+
+/* Token counts no request can have (the largest int64; as doubles, 1e300,
+ * which cannot be cast, and 5e18, which can) are not believed: estimated
+ * instead, and marked so; nothing overflows. */
+static void
+test_usage_not_believed (void)
+{
+#define ANSWER_WITH_USAGE(usage) \
+  "{\"id\":\"chatcmpl-u\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":" \
+  "{\"role\":\"assistant\",\"content\":\"Counted.\"},\"finish_reason\":\"stop\"}],\"usage\":" usage "}"
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<int64-max>", sluice_test_status_step (200, ANSWER_WITH_USAGE (
+      "{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":2,"
+      "\"prompt_tokens_details\":{\"cached_tokens\":9223372036854775807},"
+      "\"completion_tokens_details\":{\"reasoning_tokens\":9223372036854775807}}"), NULL, NULL),
+    "<double>", sluice_test_status_step (200, ANSWER_WITH_USAGE (
+      "{\"prompt_tokens\":1e300,\"completion_tokens\":5e18}"), NULL, NULL),
+    "<stream>", sluice_test_status_step (200, STREAM_TEXT ("Counted.") STREAM_STOP
+      "data: {\"id\":\"chatcmpl-f\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":"
+      "{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":9223372036854775807}}\n\n"
+      "data: [DONE]\n\n", SSE, NULL),
+    NULL);
+#undef ANSWER_WITH_USAGE
+  g_autoptr(SluiceProvider) plain = provider_for (url);
+  g_autoptr(SluiceProvider) streaming = provider_with (url, STREAMING);
+  static const struct { const char *marker; gboolean stream; gint64 completion; } cases[] = {
+    { "<int64-max>", FALSE, 2 },   /* the believable count is kept */
+    { "<double>", FALSE, -1 },     /* -1: estimated */
+    { "<stream>", TRUE, -1 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (cases[i].stream ? streaming : plain, cases[i].marker);
+      gint64 prompt = sluice_response_get_prompt_tokens (r);
+
+      g_test_message ("%s", cases[i].marker);
+      g_assert_no_error ((GError *) sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "Counted.");
+      g_assert_true (sluice_response_get_usage_estimated (r));
+      /* The prompt's estimate: the two messages, a few tokens. */
+      g_assert_cmpint (prompt, >=, sluice_estimate_tokens ("Be brief.") + sluice_estimate_tokens (cases[i].marker));
+      g_assert_cmpint (prompt, <, 100);
+      g_assert_cmpint (sluice_response_get_completion_tokens (r), ==,
+                       cases[i].completion >= 0 ? cases[i].completion : sluice_estimate_tokens ("Counted."));
+      g_assert_cmpint (sluice_response_get_cached_tokens (r), ==, 0);
+      g_assert_cmpint (sluice_response_get_reasoning_tokens (r), ==, 0);
+    }
+  sluice_test_mock_stop ();
+}
+
 static void
 assert_member_equals (JsonObject *object,
                       const char *member,
@@ -1238,6 +1428,81 @@ test_secret_is_scrubbed (void)
   sluice_test_mock_stop ();
 }
 
+/* What a server says of itself (the served model, the answer's id, the
+ * x-request-id header) goes into records: a server that echoes the key
+ * into it, in an answer or a failure, does not show it. */
+static void
+test_secret_in_served_fields (void)
+{
+#define ECHO_ANSWER(finish) \
+  "{\"id\":\"chatcmpl-" TEST_KEY "\",\"model\":\"m-" TEST_KEY "\",\"choices\":[{\"index\":0," \
+  "\"message\":{\"role\":\"assistant\",\"content\":\"Partial\"},\"finish_reason\":\"" finish "\"}]," \
+  "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}"
+#define ECHO_ID "{\"x-request-id\": \"rid-" TEST_KEY "\"}"
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<filtered-header>", sluice_test_status_step (200, ECHO_ANSWER ("content_filter"), NULL, ECHO_ID),
+    "<filtered-body>", sluice_test_status_step (200, ECHO_ANSWER ("content_filter"), NULL, NO_ID),
+    "<answer-header>", sluice_test_status_step (200, ECHO_ANSWER ("stop"), NULL, ECHO_ID),
+    "<answer-body>", sluice_test_status_step (200, ECHO_ANSWER ("stop"), NULL, NO_ID),
+    "<stream>", sluice_test_status_step (200,
+      "data: {\"id\":\"chatcmpl-" TEST_KEY "\",\"model\":\"m-" TEST_KEY "\",\"choices\":[{\"index\":0,"
+      "\"delta\":{\"content\":\"Partial\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", SSE, NO_ID),
+    NULL);
+#undef ECHO_ANSWER
+#undef ECHO_ID
+  g_autoptr(SluiceProvider) plain = provider_for (url);
+  g_autoptr(SluiceProvider) streaming = provider_with (url, STREAMING);
+  static const struct { const char *marker; SluiceErrorCode code; } cases[] = {
+    { "<filtered-header>", SLUICE_ERROR_CONTENT_FILTER }, { "<filtered-body>", SLUICE_ERROR_CONTENT_FILTER },
+    { "<answer-header>", 0 }, { "<answer-body>", 0 }, { "<stream>", 0 },
+  };
+
+  sluice_test_clear_logs ();
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gboolean stream = g_str_equal (cases[i].marker, "<stream>");
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (stream ? streaming : plain, cases[i].marker);
+      const GError *error = sluice_response_get_error (r);
+
+      g_test_message ("%s: model %s, request id %s", cases[i].marker, sluice_response_get_model (r),
+                      sluice_response_get_request_id (r));
+      if (cases[i].code != 0)
+        {
+          sluice_test_assert_failed (r, cases[i].code, 200, "the provider's content filter stopped the answer");
+          sluice_test_assert_no_secret ("the error", error->message, TEST_KEY, "sk-slu", "P8w2", NULL);
+        }
+      else
+        {
+          g_assert_no_error ((GError *) error);
+          g_assert_cmpstr (sluice_response_get_text (r), ==, "Partial");
+        }
+      g_assert_cmpstr (sluice_response_get_model (r), ==, "[redacted]");
+      g_assert_cmpstr (sluice_response_get_request_id (r), ==, "[redacted]");
+    }
+  g_assert_null (strstr (sluice_test_get_logs (), TEST_KEY));
+  sluice_test_mock_stop ();
+}
+
+/* A key with white space around it is sent trimmed, so a server echoes
+ * it trimmed: that is what is scrubbed. */
+static void
+test_secret_with_spaces (void)
+{
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<echo>", sluice_test_status_step (401, "{\"error\":{\"message\":\"Incorrect API key provided: " TEST_KEY
+                                            "\",\"code\":\"invalid_api_key\"}}", NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = sluice_test_provider_new (
+    engine, "openai",
+    "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"base_url\": \"%s\", \"api_key\": \" " TEST_KEY " \"}",
+    url);
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<echo>");
+
+  sluice_test_assert_failed (r, SLUICE_ERROR_AUTH, 401, "HTTP 401: Incorrect API key provided: [redacted]");
+  sluice_test_assert_no_secret ("the error", sluice_response_get_error (r)->message, TEST_KEY, "P8w2", NULL);
+  sluice_test_mock_stop ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1260,6 +1525,11 @@ main (int   argc,
   g_test_add_func ("/openai/cancellation", test_cancellation);
   g_test_add_func ("/openai/garbage-and-huge-bodies", test_garbage_and_huge_bodies);
   g_test_add_func ("/openai/stream-faults", test_stream_faults);
+  g_test_add_func ("/openai/stream-tool-call-index", test_stream_tool_call_index);
+  g_test_add_func ("/openai/stream-events-after-done", test_stream_events_after_done);
+  g_test_add_func ("/openai/stream-content-type-case", test_stream_content_type_case);
+  g_test_add_func ("/openai/stream-rate-limit-error", test_stream_rate_limit_error);
+  g_test_add_func ("/openai/usage-not-believed", test_usage_not_believed);
   g_test_add_func ("/openai/stream-request-shape", test_stream_request_shape);
   g_test_add_func ("/openai/stream-stall", test_stream_stall);
   g_test_add_func ("/openai/stream-cancellation", test_stream_cancellation);
@@ -1268,6 +1538,8 @@ main (int   argc,
   g_test_add_func ("/openai/no-messages", test_no_messages);
   g_test_add_func ("/openai/configuration", test_configuration);
   g_test_add_func ("/openai/secret-is-scrubbed", test_secret_is_scrubbed);
+  g_test_add_func ("/openai/secret-in-served-fields", test_secret_in_served_fields);
+  g_test_add_func ("/openai/secret-with-spaces", test_secret_with_spaces);
 
   return sluice_test_provider_run (engine);
 }
