@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <libpeas/peas.h>
 
+#include "sluice-http-provider-private.h"
 #include "sluice-private.h"
 #include "sluice-schema-private.h"
 
@@ -15,8 +16,12 @@ struct _SluiceEngine
 {
   GObject     parent_instance;
 
-  PeasEngine *peas;
-  GHashTable *schemas;     /* "kind/name" → JsonNode (or NULL: none declared) */
+  PeasEngine  *peas;
+  GHashTable  *schemas;     /* "kind/name" → JsonNode (or NULL: none declared) */
+  guint        max_conns;   /* 0: the default */
+  guint        max_conns_per_host;
+  SoupSession *call_session;
+  SoupSession *stream_session;
 };
 
 G_DEFINE_FINAL_TYPE (SluiceEngine, sluice_engine, G_TYPE_OBJECT)
@@ -73,6 +78,8 @@ sluice_engine_finalize (GObject *object)
 
   g_clear_object (&self->peas);
   g_clear_pointer (&self->schemas, g_hash_table_unref);
+  g_clear_object (&self->call_session);
+  g_clear_object (&self->stream_session);
 
   G_OBJECT_CLASS (sluice_engine_parent_class)->finalize (object);
 }
@@ -419,5 +426,38 @@ sluice_engine_create (SluiceEngine  *self,
                    "%s '%s' could not create its extension", kind, name);
       return NULL;
     }
+  /* HTTP providers send on this engine's sessions. */
+  if (SLUICE_IS_HTTP_PROVIDER (extension))
+    sluice_http_provider_set_engine (SLUICE_HTTP_PROVIDER (extension), self);
   return G_OBJECT (extension);
+}
+
+void
+sluice_engine_set_http_limits (SluiceEngine *self,
+                               guint         max_conns,
+                               guint         max_conns_per_host)
+{
+  g_return_if_fail (SLUICE_IS_ENGINE (self));
+
+  if (self->max_conns == max_conns && self->max_conns_per_host == max_conns_per_host)
+    return;
+  self->max_conns = max_conns;
+  self->max_conns_per_host = max_conns_per_host;
+  /* libsoup's limits are fixed at construction: new sessions next time. */
+  g_clear_object (&self->call_session);
+  g_clear_object (&self->stream_session);
+}
+
+SoupSession *
+sluice_engine_get_http_session (SluiceEngine *self,
+                                gboolean      for_streams)
+{
+  SoupSession **session;
+
+  g_return_val_if_fail (SLUICE_IS_ENGINE (self), NULL);
+
+  session = for_streams ? &self->stream_session : &self->call_session;
+  if (*session == NULL)
+    *session = sluice_http_session_new (self->max_conns, self->max_conns_per_host);
+  return *session;
 }

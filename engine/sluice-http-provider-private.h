@@ -35,6 +35,7 @@ typedef struct
   gint64      idle_timeout_ms;
   gsize       max_response_bytes;
   JsonObject *output_schema;
+  SluiceEngine *engine;        /* weak: whose sessions carry the requests */
 } SluiceHttpProviderPrivate;
 
 typedef struct
@@ -69,6 +70,10 @@ struct _SluiceHttpStream
 };
 
 SluiceHttpProviderPrivate *sluice_http_provider_get_private (SluiceHttpProvider *self);
+/* Set by sluice_engine_create(): requests go through the engine's sessions
+ * (without an engine, through the process-wide ones). */
+void              sluice_http_provider_set_engine   (SluiceHttpProvider *self,
+                                                     SluiceEngine       *engine);
 /* Text with every secret of the target replaced. */
 char             *sluice_http_provider_scrub        (SluiceHttpProviderPrivate *priv,
                                                      const char                *text);

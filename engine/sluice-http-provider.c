@@ -46,7 +46,10 @@ clear_configuration (SluiceHttpProvider *self)
 static void
 sluice_http_provider_finalize (GObject *object)
 {
+  SluiceHttpProviderPrivate *priv = sluice_http_provider_get_instance_private (SLUICE_HTTP_PROVIDER (object));
+
   clear_configuration (SLUICE_HTTP_PROVIDER (object));
+  g_clear_weak_pointer (&priv->engine);
 
   G_OBJECT_CLASS (sluice_http_provider_parent_class)->finalize (object);
 }
@@ -403,6 +406,13 @@ sluice_http_provider_get_private (SluiceHttpProvider *self)
   return sluice_http_provider_get_instance_private (self);
 }
 
+void
+sluice_http_provider_set_engine (SluiceHttpProvider *self,
+                                 SluiceEngine       *engine)
+{
+  g_set_weak_pointer (&PRIV (self)->engine, engine);
+}
+
 char *
 sluice_http_provider_scrub (SluiceHttpProviderPrivate *priv,
                             const char                *text)
@@ -578,6 +588,7 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autoptr(GError) error = NULL;
   SluiceHttpStream *attempt;
+  SoupSession *session;
   JsonArray *messages;
 
   g_task_set_source_tag (task, sluice_http_provider_send_async);
@@ -613,16 +624,17 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
       return;
     }
 
+  session = priv->engine != NULL ? sluice_engine_get_http_session (priv->engine, priv->stream) : NULL;
   attempt->start_us = g_get_monotonic_time ();
   if (priv->stream)
     {
       GCancellable *exchange = sluice_http_stream_start (attempt, cancellable);
 
-      sluice_http_stream_async (attempt->message, attempt->parser, priv->max_response_bytes,
+      sluice_http_stream_async (session, attempt->message, attempt->parser, priv->max_response_bytes,
                                 priv->idle_timeout_ms, exchange, on_streamed, g_steal_pointer (&task));
     }
   else
-    sluice_http_send_and_read_async (attempt->message, priv->max_response_bytes, cancellable,
+    sluice_http_send_and_read_async (session, attempt->message, priv->max_response_bytes, cancellable,
                                      on_read, g_steal_pointer (&task));
 }
 

@@ -25,16 +25,19 @@ env_limit (const char *name,
   return value > 0 ? value : fallback;
 }
 
-static SoupSession *
-new_session (void)
+SoupSession *
+sluice_http_session_new (guint max_conns,
+                         guint max_conns_per_host)
 {
-  int max_conns = env_limit ("SLUICE_MAX_CONNS", DEFAULT_MAX_CONNS);
-  int per_host = env_limit ("SLUICE_MAX_CONNS_PER_HOST", max_conns);
+  if (max_conns == 0)
+    max_conns = (guint) env_limit ("SLUICE_MAX_CONNS", DEFAULT_MAX_CONNS);
+  if (max_conns_per_host == 0)
+    max_conns_per_host = (guint) env_limit ("SLUICE_MAX_CONNS_PER_HOST", (int) max_conns);
 
   /* libsoup 3.2 allows 2 connections per host unless told otherwise,
    * which would serialize a batch against one provider. */
-  return soup_session_new_with_options ("max-conns", max_conns,
-                                        "max-conns-per-host", MIN (per_host, max_conns),
+  return soup_session_new_with_options ("max-conns", (int) max_conns,
+                                        "max-conns-per-host", (int) MIN (max_conns_per_host, max_conns),
                                         "timeout", SOCKET_TIMEOUT_S,
                                         "idle-timeout", IDLE_TIMEOUT_S,
                                         "user-agent", "sluice/" SLUICE_VERSION,
@@ -47,7 +50,7 @@ sluice_http_get_session (void)
   static SoupSession *session;
 
   if (session == NULL)
-    session = new_session ();
+    session = sluice_http_session_new (0, 0);
   return session;
 }
 
@@ -57,7 +60,7 @@ sluice_http_get_stream_session (void)
   static SoupSession *session;
 
   if (session == NULL)
-    session = new_session ();
+    session = sluice_http_session_new (0, 0);
   return session;
 }
 
@@ -374,7 +377,8 @@ start_reading (SoupSession         *session,
 }
 
 void
-sluice_http_send_and_read_async (SoupMessage         *message,
+sluice_http_send_and_read_async (SoupSession         *session,
+                                 SoupMessage         *message,
                                  gsize                max_bytes,
                                  GCancellable        *cancellable,
                                  GAsyncReadyCallback  callback,
@@ -382,8 +386,8 @@ sluice_http_send_and_read_async (SoupMessage         *message,
 {
   g_return_if_fail (SOUP_IS_MESSAGE (message));
 
-  start_reading (sluice_http_get_session (), message, NULL, max_bytes, 0, cancellable,
-                 sluice_http_send_and_read_async, callback, user_data);
+  start_reading (session != NULL ? session : sluice_http_get_session (), message, NULL, max_bytes, 0,
+                 cancellable, sluice_http_send_and_read_async, callback, user_data);
 }
 
 GBytes *
@@ -401,7 +405,8 @@ sluice_http_send_and_read_finish (GAsyncResult  *result,
 }
 
 void
-sluice_http_stream_async (SoupMessage         *message,
+sluice_http_stream_async (SoupSession         *session,
+                          SoupMessage         *message,
                           SluiceSseParser     *parser,
                           gsize                max_bytes,
                           gint64               idle_timeout_ms,
@@ -412,8 +417,8 @@ sluice_http_stream_async (SoupMessage         *message,
   g_return_if_fail (SOUP_IS_MESSAGE (message));
   g_return_if_fail (parser != NULL);
 
-  start_reading (sluice_http_get_stream_session (), message, parser, max_bytes, idle_timeout_ms,
-                 cancellable, sluice_http_stream_async, callback, user_data);
+  start_reading (session != NULL ? session : sluice_http_get_stream_session (), message, parser,
+                 max_bytes, idle_timeout_ms, cancellable, sluice_http_stream_async, callback, user_data);
 }
 
 gboolean

@@ -47,6 +47,9 @@ static const char pipeline_file_schema[] =
   "    \"input\": {\"type\": [\"object\", \"boolean\"]},"
   "    \"output\": {\"type\": [\"object\", \"boolean\"]},"
   "    \"max_reruns\": {\"type\": \"integer\", \"minimum\": 0, \"maximum\": 10},"
+  "    \"http\": {\"type\": \"object\", \"additionalProperties\": false,"
+  "             \"properties\": {\"max_conns\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100000},"
+  "                            \"max_conns_per_host\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100000}}},"
   "    \"labels\": {\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}},"
   "    \"stages\": {"
   "      \"type\": \"array\", \"minItems\": 1,"
@@ -444,6 +447,13 @@ _sluice_pipeline_load (SluiceEngine *engine,
       self->output_schema = json_node_copy (node);
       self->output_validator = compile_schema (&loader, node, "/output");
     }
+
+  /* Before any stage is configured: providers send on these sessions. */
+  if (document_ok && (node = json_object_get_member (object, "http")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    sluice_engine_set_http_limits (engine,
+                                   (guint) CLAMP (sluice_json_get_int (json_node_get_object (node), "max_conns", 0), 0, 100000),
+                                   (guint) CLAMP (sluice_json_get_int (json_node_get_object (node), "max_conns_per_host", 0),
+                                                  0, 100000));
 
   node = json_object_get_member (object, "stages");
   if (stages_are_shaped (node))

@@ -10,6 +10,7 @@
 
 #include <glib-object.h>
 #include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 
 G_BEGIN_DECLS
 
@@ -107,5 +108,31 @@ GObject      *sluice_engine_create               (SluiceEngine  *self,
                                                   const char    *kind,
                                                   const char    *name,
                                                   GError       **error);
+
+/**
+ * sluice_engine_set_http_limits:
+ * @self: a #SluiceEngine
+ * @max_conns: connections in all; 0 for the default (1024 or `$SLUICE_MAX_CONNS`)
+ * @max_conns_per_host: connections to one host; 0 for the default
+ *
+ * The connection limits of the engine's two HTTP sessions (calls, and
+ * streams apart so that long streams cannot take the connections short
+ * calls need). A pipeline file sets them with its `http:` block. Sessions
+ * made before keep serving the requests they carry; new requests use the
+ * new limits.
+ */
+void          sluice_engine_set_http_limits      (SluiceEngine  *self,
+                                                  guint          max_conns,
+                                                  guint          max_conns_per_host);
+
+/**
+ * sluice_engine_get_http_session:
+ * @self: a #SluiceEngine
+ * @for_streams: %TRUE for the session of streamed answers
+ *
+ * Returns: (transfer none): the engine's session, made on first use
+ */
+SoupSession  *sluice_engine_get_http_session     (SluiceEngine  *self,
+                                                  gboolean       for_streams);
 
 G_END_DECLS

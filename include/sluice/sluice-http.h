@@ -28,6 +28,21 @@ G_BEGIN_DECLS
 SoupSession *sluice_http_get_session        (void);
 
 /**
+ * sluice_http_session_new:
+ * @max_conns: connections in all; 0 for the default
+ * @max_conns_per_host: connections to one host; 0 for the default
+ *
+ * A session as sluice uses them: explicit connection limits (libsoup's
+ * own are 10 and 2), a socket timeout of last resort, kept-alive
+ * connections closed after a minute idle. The defaults are 1024, or
+ * `$SLUICE_MAX_CONNS` and `$SLUICE_MAX_CONNS_PER_HOST`.
+ *
+ * Returns: (transfer full): a new #SoupSession
+ */
+SoupSession *sluice_http_session_new        (guint max_conns,
+                                             guint max_conns_per_host);
+
+/**
  * SLUICE_HTTP_MAX_BODY:
  *
  * The largest response body sluice reads (64 MB, after decompression).
@@ -36,6 +51,7 @@ SoupSession *sluice_http_get_session        (void);
 
 /**
  * sluice_http_send_and_read_async:
+ * @session: (nullable): the session, or %NULL for sluice_http_get_session()
  * @message: the request
  * @max_bytes: the largest body accepted
  * @cancellable: (nullable): cancels the exchange
@@ -46,7 +62,8 @@ SoupSession *sluice_http_get_session        (void);
  * body larger than @max_bytes (an endless stream, a decompression bomb)
  * fails with %G_IO_ERROR_MESSAGE_TOO_LARGE instead of filling memory.
  */
-void         sluice_http_send_and_read_async  (SoupMessage         *message,
+void         sluice_http_send_and_read_async  (SoupSession         *session,
+                                               SoupMessage         *message,
                                                gsize                max_bytes,
                                                GCancellable        *cancellable,
                                                GAsyncReadyCallback  callback,
@@ -85,7 +102,8 @@ SoupSession *sluice_http_get_stream_session (void);
 
 /**
  * sluice_http_stream_async:
- * @message: the request (sent on sluice_http_get_stream_session())
+ * @session: (nullable): the session, or %NULL for sluice_http_get_stream_session()
+ * @message: the request
  * @parser: the parser the body is fed to when it is an event stream; it
  *   must stay alive until the callback ran
  * @max_bytes: the largest body accepted, events or not
@@ -102,7 +120,8 @@ SoupSession *sluice_http_get_stream_session (void);
  * asked for) is read whole, bounded by @max_bytes, and handed back by
  * sluice_http_stream_finish().
  */
-void         sluice_http_stream_async       (SoupMessage         *message,
+void         sluice_http_stream_async       (SoupSession         *session,
+                                             SoupMessage         *message,
                                              SluiceSseParser     *parser,
                                              gsize                max_bytes,
                                              gint64               idle_timeout_ms,

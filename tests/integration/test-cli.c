@@ -1864,6 +1864,46 @@ test_sentiment_every_provider (void)
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE usage_estimated = 0"), ==, 24);
 }
 
+/* The pipeline's http block sets the engine's connection limits: ten
+ * concurrent jobs share two connections. */
+static void
+test_http_limits (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *plain = write_pipeline (env, "plain.yaml", "5s", 1);
+  g_autofree char *plain_text = read_text (plain);
+  g_autofree char *limited_text = g_strconcat ("http: {max_conns: 2, max_conns_per_host: 2}\n", plain_text, NULL);
+  g_autofree char *limited = env_write (env, "limited.yaml", limited_text);
+  g_autofree char *out_limited = env_path (env, "limited.jsonl");
+  g_autofree char *out_plain = env_path (env, "plain.jsonl");
+  g_auto(GStrv) ids = NULL;
+  g_autofree char *input = write_reviews (env, "reviews.jsonl", 20, &ids);
+  g_autoptr(Result) limited_run = NULL;
+  g_autoptr(Result) plain_run = NULL;
+  gint64 after_limited, after_plain;
+
+  mock_start (env, "--latency", "50ms", NULL);
+  limited_run = run_cli (env, NULL, "batch", limited, input, "-o", out_limited, "--concurrency", "10", NULL);
+  assert_status (limited_run, 0);
+  {
+    g_autoptr(JsonObject) stats = mock_stats (env);
+
+    /* Two for the jobs, one for this stats request. */
+    after_limited = json_object_get_int_member (stats, "connections");
+    g_assert_cmpint (after_limited, <=, 3);
+  }
+
+  plain_run = run_cli (env, NULL, "batch", plain, input, "-o", out_plain, "--concurrency", "10", NULL);
+  assert_status (plain_run, 0);
+  {
+    g_autoptr(JsonObject) stats = mock_stats (env);
+
+    /* Without the block, the jobs run side by side on their own connections. */
+    after_plain = json_object_get_int_member (stats, "connections");
+    g_assert_cmpint (after_plain - after_limited, >=, 8);
+  }
+}
+
 /* Sequential calls reuse kept-alive connections: libsoup reuses a POST's
  * connection only when the message is marked idempotent. */
 static void
@@ -1930,6 +1970,7 @@ main (int    argc,
   add ("/cli/batch/long-line", test_batch_long_line);
   add ("/cli/batch/every-provider", test_sentiment_every_provider);
   add ("/cli/batch/connections-reused", test_connections_are_reused);
+  add ("/cli/batch/http-limits", test_http_limits);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);

@@ -49,6 +49,7 @@ typedef struct
   char           *base_url;
   char           *url;         /* of chat completions */
   SoupSession    *session;     /* the direct client's */
+  SluiceEngine   *engine;
   SluiceProvider *provider;
   JsonArray      *messages;
   gint64          queued_us;   /* when either session last queued a message */
@@ -400,10 +401,10 @@ new_messages (void)
 }
 
 static SluiceProvider *
-new_provider (const char  *base_url,
-              GError     **error)
+new_provider (SluiceEngine  *engine,
+              const char    *base_url,
+              GError       **error)
 {
-  g_autoptr(SluiceEngine) engine = sluice_engine_new ();
   g_autoptr(GObject) provider = NULL;
   g_autoptr(JsonObject) target = json_object_new ();
   g_autofree char *v1 = g_strconcat (base_url, "/v1", NULL);
@@ -534,14 +535,17 @@ main (int    argc,
   bench.session = soup_session_new_with_options ("max-conns", 16, "max-conns-per-host", 16,
                                                  "timeout", 300, "idle-timeout", 60,
                                                  "user-agent", "stream-overhead", NULL);
-  bench.provider = new_provider (argv[1], &error);
+  /* The engine lives as long as the provider: its sessions carry the requests. */
+  bench.engine = sluice_engine_new ();
+  bench.provider = new_provider (bench.engine, argv[1], &error);
   if (bench.provider == NULL)
     {
       fprintf (stderr, "stream-overhead: cannot make the openai provider: %s\n", error->message);
       return 1;
     }
   g_signal_connect (bench.session, "request-queued", G_CALLBACK (on_request_queued), &bench);
-  g_signal_connect (sluice_http_get_stream_session (), "request-queued", G_CALLBACK (on_request_queued), &bench);
+  g_signal_connect (sluice_engine_get_http_session (bench.engine, TRUE), "request-queued",
+                    G_CALLBACK (on_request_queued), &bench);
 
   direct = g_new0 (Sample, rounds);
   via = g_new0 (Sample, rounds);
@@ -592,6 +596,7 @@ main (int    argc,
 
   g_clear_object (&bench.queued);
   g_object_unref (bench.provider);
+  g_object_unref (bench.engine);
   g_object_unref (bench.session);
   json_array_unref (bench.messages);
   g_free (bench.url);
