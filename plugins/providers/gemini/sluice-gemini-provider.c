@@ -398,15 +398,20 @@ sluice_gemini_provider_classify_error (SluiceHttpProvider  *provider,
                                        gint64              *inout_retry_after_ms)
 {
   JsonNode *error = get_error (root);
+  const char *delay;
   gint64 delay_ms;
 
   if (error == NULL)
     return default_code;
   *out_message = g_strdup (lookup_string (error, "message"));
   /* RetryInfo.retryDelay, a protobuf Duration: "30s", "1.5s", "20.04466179s". */
-  if (*inout_retry_after_ms < 0 &&
-      sluice_parse_duration (lookup_string (get_detail (error, "RetryInfo"), "retryDelay"), &delay_ms))
+  delay = lookup_string (get_detail (error, "RetryInfo"), "retryDelay");
+  if (*inout_retry_after_ms < 0 && sluice_parse_duration (delay, &delay_ms))
     *inout_retry_after_ms = delay_ms;
+  else if (*inout_retry_after_ms < 0 && delay != NULL && g_ascii_isdigit (delay[0]) &&
+           g_str_equal (delay + strspn (delay, "0123456789."), "s"))
+    /* Too long to count: longer than anyone will wait. */
+    *inout_retry_after_ms = G_GINT64_CONSTANT (365) * 24 * 3600 * 1000;
   return classify_error_object (error, default_code);
 }
 

@@ -494,6 +494,12 @@ test_error_classification (void)
     /* Some errors come wrapped in an array. */
     { "<array>", 503, "[" GOOGLE_ERROR (503, "UNAVAILABLE", "The model is overloaded.", RETRY_INFO ("30s")) "]",
       SLUICE_ERROR_OVERLOADED, 30000 },
+    /* A delay too long to count is longer than anyone waits: a year; a
+     * delay that is not one is no delay. */
+    { "<forever>", 429, GOOGLE_ERROR (429, "RESOURCE_EXHAUSTED", "Slow down.", RETRY_INFO ("99999999999999999999s")),
+      SLUICE_ERROR_RATE_LIMITED, G_GINT64_CONSTANT (365) * 24 * 3600 * 1000 },
+    { "<not-a-delay>", 429, GOOGLE_ERROR (429, "RESOURCE_EXHAUSTED", "Slow down.", RETRY_INFO ("-5s")),
+      SLUICE_ERROR_RATE_LIMITED, -1 },
     /* An unknown status: the HTTP status decides. */
     { "<unknown-status>", 409, GOOGLE_ERROR (409, "ABORTED", "The operation was aborted.", ""), SLUICE_ERROR_BAD_REQUEST, -1 },
   };
