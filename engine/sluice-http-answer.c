@@ -114,7 +114,11 @@ read_error_answer (SluiceHttpStream   *attempt,
   else if (status >= 300 && status < 400)
     message = g_strdup ("a redirect; check base_url");
   else
-    message = g_strdup_printf ("an error from %s (%s)", priv->host, sluice_http_describe_content_type (headers));
+    {
+      g_autofree char *type = sluice_http_describe_content_type (headers);
+
+      message = g_strdup_printf ("an error from %s (%s)", priv->host, type);
+    }
   sluice_http_provider_take_error (attempt->response, code, message);
 }
 
@@ -140,13 +144,14 @@ sluice_http_answer_read_body (SluiceHttpStream *attempt,
     }
   if (root == NULL)
     {
-      g_autofree char *quote = sluice_http_provider_quote (PRIV (attempt->provider), data, (gssize) len, MAX_BODY_EXCERPT_CHARS);
+      g_autofree char *quote = sluice_http_provider_quote (PRIV (attempt->provider), data, (gssize) len,
+                                                           MAX_BODY_EXCERPT_CHARS);
+      g_autofree char *type = sluice_http_describe_content_type (headers);
 
       sluice_http_provider_take_error (attempt->response, SLUICE_ERROR_MALFORMED,
                                        g_strdup_printf ("an unparseable body from %s (%s, %" G_GSIZE_FORMAT
                                                         " bytes)%s%s%s",
-                                                        PRIV (attempt->provider)->host,
-                                                        sluice_http_describe_content_type (headers), len,
+                                                        PRIV (attempt->provider)->host, type, len,
                                                         *quote != '\0' ? ": \"" : "", quote,
                                                         *quote != '\0' ? "\"" : ""));
       return;
@@ -259,14 +264,16 @@ sluice_http_answer_scrub (SluiceHttpStream *attempt)
   g_autofree char *model = NULL;
   g_autofree char *request_id = NULL;
 
+  /* One short line each: they reach records, ledgers and terminals. */
   if (sluice_response_get_model (response) != NULL)
     {
-      model = sluice_http_provider_scrub (priv, sluice_response_get_model (response));
+      model = sluice_http_provider_quote (priv, sluice_response_get_model (response), -1, MAX_NAME_CHARS);
       sluice_response_set_model (response, model);
     }
   if (sluice_response_get_request_id (response) != NULL)
     {
-      request_id = sluice_http_provider_scrub (priv, sluice_response_get_request_id (response));
+      request_id = sluice_http_provider_quote (priv, sluice_response_get_request_id (response), -1,
+                                               MAX_NAME_CHARS);
       sluice_response_set_request_id (response, request_id);
     }
   if (error != NULL)

@@ -16,6 +16,8 @@ G_BEGIN_DECLS
 /* The most of a body or of a provider's message an error message quotes. */
 #define MAX_EXCERPT_CHARS 400
 #define MAX_BODY_EXCERPT_CHARS 120
+/* The most of a served model name or a request id kept. */
+#define MAX_NAME_CHARS 200
 /* The largest single event a stream may send. */
 #define MAX_EVENT_BYTES (8 << 20)
 /* The most tool calls one answer may hold. */

@@ -74,6 +74,13 @@ sluice_http_stream_get_response (SluiceHttpStream *stream)
   return stream->response;
 }
 
+const char *
+sluice_http_stream_get_text (SluiceHttpStream *stream)
+{
+  g_return_val_if_fail (stream != NULL, NULL);
+  return stream->text->str;
+}
+
 void
 sluice_http_stream_add_text (SluiceHttpStream *stream,
                              const char       *text)
@@ -121,6 +128,13 @@ sluice_http_stream_add_tool_call (SluiceHttpStream *stream,
     call->name = g_strdup (name);
   if (arguments != NULL)
     g_string_append (call->arguments, arguments);
+}
+
+const char *
+sluice_http_stream_get_finish_reason (SluiceHttpStream *stream)
+{
+  g_return_val_if_fail (stream != NULL, NULL);
+  return stream->finish_reason;
 }
 
 void

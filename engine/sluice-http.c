@@ -7,6 +7,7 @@
 #include "sluice.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define DEFAULT_MAX_CONNS 1024
 /* A last resort only: the call stage cancels attempts on its own deadlines. */
@@ -20,9 +21,22 @@ env_limit (const char *name,
            int         fallback)
 {
   const char *env = g_getenv (name);
-  int value = env != NULL ? atoi (env) : fallback;
+  guint64 value;
 
-  return value > 0 ? value : fallback;
+  if (env == NULL)
+    return fallback;
+  if (!g_ascii_string_to_unsigned (env, 10, 1, 100000, &value, NULL))
+    {
+      /* Said once per variable, not per session. */
+      static GHashTable *warned;
+
+      if (warned == NULL)
+        warned = g_hash_table_new (g_str_hash, g_str_equal);
+      if (g_hash_table_add (warned, (gpointer) g_intern_string (name)))
+        g_printerr ("sluice: %s must be a whole number from 1 to 100000; using %d\n", name, fallback);
+      return fallback;
+    }
+  return (int) value;
 }
 
 SoupSession *
@@ -92,12 +106,13 @@ sluice_http_classify_status (guint status)
   return SLUICE_ERROR_BAD_REQUEST;
 }
 
-const char *
+char *
 sluice_http_describe_content_type (SoupMessageHeaders *headers)
 {
   const char *type = headers != NULL ? soup_message_headers_get_content_type (headers, NULL) : NULL;
 
-  return type != NULL ? type : "no content type";
+  /* The server wrote it: one short line, whatever it holds. */
+  return type != NULL ? sluice_text_excerpt (type, -1, 80, NULL) : g_strdup ("no content type");
 }
 
 gint64
@@ -111,8 +126,8 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
   value = soup_message_headers_get_one (headers, "retry-after-ms");
   if (value != NULL)
     {
-      char *end = NULL;
-      double ms = g_ascii_strtod (value, &end);
+      char *end = (char *) value;
+      double ms = g_ascii_isdigit (*value) && strpbrk (value, "xXnNiI") == NULL ? g_ascii_strtod (value, &end) : -1;
 
       /* Larger than a year is "not soon": capped, it still tells the call
        * stage that the wait is longer than it will sit through. */
@@ -129,7 +144,9 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
 
       while (g_ascii_isspace (*value))
         value++;
-      seconds = g_ascii_strtod (value, &end);
+      /* Decimal only: strtod would also read hex, inf and nan. */
+      seconds = g_ascii_isdigit (*value) && strpbrk (value, "xXnNiI") == NULL
+        ? g_ascii_strtod (value, &end) : (end = (char *) value, -1);
       if (end != value && seconds >= 0)
         {
           while (g_ascii_isspace (*end))
@@ -143,7 +160,7 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
         {
           gint64 delta_us = g_date_time_to_unix (date) * G_USEC_PER_SEC - g_get_real_time ();
 
-          return delta_us > 0 ? delta_us / 1000 : 0;
+          return delta_us > 0 ? (gint64) MIN (delta_us / 1000, RETRY_AFTER_CAP_MS) : 0;
         }
     }
 

@@ -21,15 +21,71 @@ contains (const char *word,
   return FALSE;
 }
 
+/* The forms a secret takes when a server quotes it back: as it is, JSON
+ * string-escaped, URL-escaped. */
+static GPtrArray *
+secret_forms (const char *secret)
+{
+  GPtrArray *forms = g_ptr_array_new_with_free_func (g_free);
+  GString *json = g_string_new (NULL);
+
+  for (const char *p = secret; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\' || *p == '/')
+        g_string_append_c (json, '\\');
+      g_string_append_c (json, *p);
+    }
+  g_ptr_array_add (forms, g_strdup (secret));
+  g_ptr_array_add (forms, g_string_free (json, FALSE));
+  g_ptr_array_add (forms, g_uri_escape_string (secret, NULL, FALSE));
+  return forms;
+}
+
+/* Every occurrence of needle in text, wherever it stands, replaced. */
+static char *
+replace_all (const char *text,
+             const char *needle)
+{
+  GString *out = g_string_new (NULL);
+  gsize needle_len = strlen (needle);
+  const char *p = text, *hit;
+
+  while (needle_len > 0 && (hit = strstr (p, needle)) != NULL)
+    {
+      g_string_append_len (out, p, (gssize) (hit - p));
+      g_string_append (out, "[redacted]");
+      p = hit + needle_len;
+    }
+  g_string_append (out, p);
+  return g_string_free (out, FALSE);
+}
+
 char *
 sluice_text_scrub_secret (const char *text,
                           const char *secret)
 {
+  g_autofree char *whole = g_strdup (text != NULL ? text : "");
   GString *out = g_string_new (NULL);
   gsize secret_len = secret != NULL ? strlen (secret) : 0;
   gsize prefix_len = MIN (secret_len / 2, 8);
-  const char *p = text != NULL ? text : "";
+  const char *p;
 
+  /* The secret itself, even across white space (a key may hold a space). */
+  if (secret_len > 0)
+    {
+      g_autoptr(GPtrArray) forms = secret_forms (secret);
+
+      for (guint i = 0; i < forms->len; i++)
+        {
+          char *next = replace_all (whole, g_ptr_array_index (forms, i));
+
+          g_free (whole);
+          whole = next;
+        }
+    }
+
+  /* Then each word holding its first half, or a masked form of a key. */
+  p = whole;
   while (*p != '\0')
     {
       const char *word = p;
@@ -44,9 +100,9 @@ sluice_text_scrub_secret (const char *text,
         p++;
       len = (gsize) (p - word);
 
-      if (contains (word, len, "**", 2) ||
-          contains (word, len, secret, secret_len) ||
-          (prefix_len >= 4 && contains (word, len, secret, prefix_len)))
+      if ((contains (word, len, "**", 2) ||
+           (prefix_len >= 4 && contains (word, len, secret, prefix_len))) &&
+          !(len == strlen ("[redacted]") && memcmp (word, "[redacted]", len) == 0))
         g_string_append (out, "[redacted]");
       else
         g_string_append_len (out, word, (gssize) len);

@@ -167,6 +167,8 @@ void         sluice_http_provider_take_error        (SluiceResponse     *respons
 
 /* (transfer none): the response being filled: usage, model, request id */
 SluiceResponse *sluice_http_stream_get_response      (SluiceHttpStream *stream);
+/* The answer text so far. */
+const char     *sluice_http_stream_get_text          (SluiceHttpStream *stream);
 /* Appends answer text; the first non-empty text sets the time to first token. */
 void            sluice_http_stream_add_text          (SluiceHttpStream *stream,
                                                       const char       *text);
@@ -182,6 +184,8 @@ void            sluice_http_stream_add_tool_call     (SluiceHttpStream *stream,
                                                       const char       *id,
                                                       const char       *name,
                                                       const char       *arguments);
+/* (nullable): the finish reason set so far */
+const char     *sluice_http_stream_get_finish_reason (SluiceHttpStream *stream);
 /* stop, length, content_filter or tool_call */
 void            sluice_http_stream_set_finish_reason (SluiceHttpStream *stream,
                                                       const char       *reason);

@@ -163,8 +163,9 @@ SluiceErrorCode sluice_http_classify_status (guint status);
  * sluice_http_describe_content_type:
  * @headers: response headers
  *
- * Returns: (transfer none): the content type, or "no content type"
+ * Returns: (transfer full): the content type as one line of at most 80
+ *   characters, or "no content type"
  */
-const char  *sluice_http_describe_content_type (SoupMessageHeaders *headers);
+char        *sluice_http_describe_content_type (SoupMessageHeaders *headers);
 
 G_END_DECLS

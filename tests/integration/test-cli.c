@@ -1236,7 +1236,7 @@ test_usage_errors (void)
 {
   g_autoptr(Env) env = env_new ();
   g_autofree char *pipeline = sentiment_pipeline ();
-  g_autofree char *key_position = position_of (pipeline, "${SLUICE_API_KEY}");
+  g_autofree char *key_position = position_of (pipeline, "\"${SLUICE_API_KEY}\"");
   g_autofree char *bad_yaml = env_write (env, "bad.yaml",
                                          "name: bad\n"
                                          "stages:\n"

@@ -107,7 +107,7 @@ openai_parse (JsonParser  *parser,
   JsonArray *array;
   const char *model;
 
-  if (len == 0 || !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+  if (!mock_json_parse (parser, data, len) ||
       (root = json_parser_get_root (parser)) == NULL)
     {
       g_string_append (error_body, body_invalid_json);

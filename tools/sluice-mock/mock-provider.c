@@ -223,6 +223,37 @@ mock_events_to_pieces (GArray             *events,
   return pieces;
 }
 
+#define MAX_JSON_DEPTH 512
+
+gboolean
+mock_json_parse (JsonParser *parser,
+                 const char *data,
+                 gsize       len)
+{
+  gboolean in_string = FALSE;
+  guint depth = 0;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          if (c == '\\')
+            i++;
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if ((c == '[' || c == '{') && ++depth > MAX_JSON_DEPTH)
+        return FALSE;
+      else if ((c == ']' || c == '}') && depth > 0)
+        depth--;
+    }
+  return len > 0 && json_parser_load_from_data (parser, data, (gssize) len, NULL);
+}
+
 gboolean
 mock_key_ok (const char *given,
              const char *require_key)

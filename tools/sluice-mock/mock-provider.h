@@ -133,6 +133,12 @@ GPtrArray *mock_events_to_pieces (GArray             *events,
                                   MockKind            kind,
                                   gboolean           *stall);
 /* The API key of a request: the header, or for Gemini also ?key=. */
+/* Parses a request body as json-glib does, refusing nesting deeper than
+ * 512 first (json-glib recurses once per level and would overflow the
+ * stack on a hostile body). */
+gboolean   mock_json_parse     (JsonParser  *parser,
+                                const char  *data,
+                                gsize        len);
 gboolean   mock_key_ok         (const char  *given,
                                 const char  *require_key);
 /* "2024-05-01T12:00:01Z", @delay_ms from now. */

@@ -592,7 +592,21 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
         sluice_http_stream_set_finish_reason (stream, finish_reason (self, stop_reason));
     }
   else if (g_str_equal (type, "message_stop"))
-    sluice_http_stream_set_ended (stream);
+    {
+      g_autoptr(JsonNode) input = NULL;
+
+      /* The forced tool's input is the answer: unless cut by max_tokens
+       * (a length finish), it must be whole JSON, or the server broke it. */
+      if (structured && sluice_http_stream_get_n_events (stream) > 0 &&
+          (input = sluice_json_from_string (sluice_http_stream_get_text (stream), -1, NULL)) == NULL &&
+          g_strcmp0 (sluice_http_stream_get_finish_reason (stream), "length") != 0)
+        {
+          sluice_http_stream_fail (stream, SLUICE_ERROR_MALFORMED,
+                                   g_strdup ("the forced tool's input ended before its JSON did"));
+          return FALSE;
+        }
+      sluice_http_stream_set_ended (stream);
+    }
   else if (g_str_equal (type, "error"))
     return stream_error (self, stream, object);
   /* ping, content_block_stop and event types added later are ignored */

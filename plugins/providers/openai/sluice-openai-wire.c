@@ -412,6 +412,20 @@ take_error_object (SluiceHttpProvider *provider,
   return TRUE;
 }
 
+/* The arguments as JSON text: OpenAI sends a string, some compatible
+ * servers the object itself. */
+static char *
+arguments_text (JsonObject *function)
+{
+  JsonNode *node = function != NULL ? json_object_get_member (function, "arguments") : NULL;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (node_is_string (node))
+    return g_strdup (json_node_get_string (node));
+  return sluice_json_to_string (node);
+}
+
 static void
 add_tool_calls (SluiceResponse *response,
                 JsonObject     *message)
@@ -427,10 +441,11 @@ add_tool_calls (SluiceResponse *response,
       JsonNode *function = call != NULL ? json_object_get_member (call, "function") : NULL;
       JsonObject *fn = function != NULL && JSON_NODE_HOLDS_OBJECT (function) ? json_node_get_object (function) : NULL;
 
+      g_autofree char *arguments = arguments_text (fn);
+
       if (sluice_json_get_string (fn, "name") != NULL)
         sluice_response_add_tool_call (response, sluice_json_get_string (call, "id"),
-                                       sluice_json_get_string (fn, "name"),
-                                       sluice_json_get_string (fn, "arguments"));
+                                       sluice_json_get_string (fn, "name"), arguments);
     }
 }
 
@@ -484,7 +499,7 @@ sluice_openai_parse_body (SluiceHttpProvider *provider,
                                      sluice_http_normalize_finish_reason (sluice_json_get_string (choice,
                                                                                                   "finish_reason")));
 
-  if (content == NULL && refusal != NULL)
+  if ((content == NULL || *content == '\0') && refusal != NULL && *refusal != '\0')
     {
       g_autofree char *quote = sluice_http_provider_excerpt (provider, refusal, -1);
 
@@ -630,10 +645,11 @@ read_delta (SluiceHttpProvider *provider,
       JsonObject *fn = function != NULL && JSON_NODE_HOLDS_OBJECT (function) ? json_node_get_object (function) : NULL;
       gint64 index = sluice_json_get_int (call, "index", i);
 
+      g_autofree char *arguments = arguments_text (fn);
+
       if (call != NULL && index >= 0 && index < G_MAXUINT)
         sluice_http_stream_add_tool_call (stream, (guint) index, sluice_json_get_string (call, "id"),
-                                          sluice_json_get_string (fn, "name"),
-                                          sluice_json_get_string (fn, "arguments"));
+                                          sluice_json_get_string (fn, "name"), arguments);
     }
 }
 

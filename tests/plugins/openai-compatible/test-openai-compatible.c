@@ -107,14 +107,14 @@ test_extra_header_secret_is_scrubbed (void)
   sluice_test_clear_logs ();
   r = sluice_test_send_text (provider, "<echo-401>");
   sluice_test_assert_failed (r, SLUICE_ERROR_AUTH, 401,
-                             "HTTP 401: Access denied due to invalid subscription key [redacted]");
+                             "HTTP 401: Access denied due to invalid subscription key [redacted].");
   sluice_test_assert_no_secret ("the error", sluice_response_get_error (r)->message, HEADER_KEY, "H5t8", NULL);
   g_object_unref (r);
 
   r = sluice_test_send_text (provider, "<echo-model>");
   assert_ok (r);
-  g_assert_cmpstr (sluice_response_get_model (r), ==, "[redacted]");
-  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "[redacted]");
+  g_assert_cmpstr (sluice_response_get_model (r), ==, "m-[redacted]");
+  g_assert_cmpstr (sluice_response_get_request_id (r), ==, "chatcmpl-[redacted]");
   g_object_unref (r);
 
   sluice_test_assert_no_secret ("the logs", sluice_test_get_logs (), HEADER_KEY, NULL);
