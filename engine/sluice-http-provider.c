@@ -435,8 +435,20 @@ sluice_http_provider_quote (SluiceHttpProviderPrivate *priv,
                             gssize                     len,
                             guint                      max_chars)
 {
-  g_autofree char *line = sluice_text_excerpt (text, len, max_chars, NULL);
+  g_autofree char *whole = NULL;
+  g_autofree char *line = NULL;
 
+  /* Scrubbed before it is cut and folded (a cut or folded key would no
+   * longer match), and after, for anything the cut made look like one. */
+  if (text != NULL && len >= 0)
+    {
+      g_autofree char *copy = g_strndup (text, (gsize) len);
+
+      whole = sluice_http_provider_scrub (priv, copy);
+    }
+  else
+    whole = sluice_http_provider_scrub (priv, text);
+  line = sluice_text_excerpt (whole, -1, max_chars, NULL);
   return sluice_http_provider_scrub (priv, line);
 }
 

@@ -21,36 +21,61 @@ contains (const char *word,
   return FALSE;
 }
 
-/* The forms a secret takes when a server quotes it back: as it is, JSON
- * string-escaped, URL-escaped. */
-static GPtrArray *
-secret_forms (const char *secret)
+/* JSON string escaping of @secret; @slash also escapes '/', @unicode
+ * writes a quote as \u0022. */
+static char *
+json_escaped (const char *secret,
+              gboolean    slash,
+              gboolean    unicode)
 {
-  GPtrArray *forms = g_ptr_array_new_with_free_func (g_free);
   GString *json = g_string_new (NULL);
 
   for (const char *p = secret; *p != '\0'; p++)
     {
-      if (*p == '"' || *p == '\\' || *p == '/')
+      if (*p == '"' && unicode)
+        g_string_append (json, "\\u0022");
+      else if (*p == '"' || *p == '\\' || (*p == '/' && slash))
         g_string_append_c (json, '\\');
-      g_string_append_c (json, *p);
+      if (*p != '"' || !unicode)
+        g_string_append_c (json, *p);
+    }
+  return g_string_free (json, FALSE);
+}
+
+/* The forms a secret takes when a server quotes it back: as it is, JSON
+ * string-escaped (three ways), URL- and form-encoded. */
+static GPtrArray *
+secret_forms (const char *secret)
+{
+  GPtrArray *forms = g_ptr_array_new_with_free_func (g_free);
+  char *uri = g_uri_escape_string (secret, NULL, FALSE);
+  char *form = g_strdup (uri);
+  char *spot;
+
+  /* In a form, a space is a '+'. */
+  while ((spot = strstr (form, "%20")) != NULL)
+    {
+      *spot = '+';
+      memmove (spot + 1, spot + 3, strlen (spot + 3) + 1);
     }
   g_ptr_array_add (forms, g_strdup (secret));
-  g_ptr_array_add (forms, g_string_free (json, FALSE));
-  g_ptr_array_add (forms, g_uri_escape_string (secret, NULL, FALSE));
+  g_ptr_array_add (forms, json_escaped (secret, FALSE, FALSE));
+  g_ptr_array_add (forms, json_escaped (secret, TRUE, FALSE));
+  g_ptr_array_add (forms, json_escaped (secret, FALSE, TRUE));
+  g_ptr_array_add (forms, uri);
+  g_ptr_array_add (forms, form);
   return forms;
 }
 
-/* Every occurrence of needle in text, wherever it stands, replaced. */
 static char *
-replace_all (const char *text,
-             const char *needle)
+replace_literal (const char *text,
+                 const char *needle)
 {
   GString *out = g_string_new (NULL);
   gsize needle_len = strlen (needle);
   const char *p = text, *hit;
 
-  while (needle_len > 0 && (hit = strstr (p, needle)) != NULL)
+  while ((hit = strstr (p, needle)) != NULL)
     {
       g_string_append_len (out, p, (gssize) (hit - p));
       g_string_append (out, "[redacted]");
@@ -60,11 +85,54 @@ replace_all (const char *text,
   return g_string_free (out, FALSE);
 }
 
+/* Every occurrence of needle in text replaced; white space in the needle
+ * matches any run of white space (a message may fold or widen it), and
+ * percent escapes match in either case. */
+static char *
+replace_all (const char *text,
+             const char *needle)
+{
+  g_autoptr(GString) pattern = g_string_new (NULL);
+  g_autoptr(GRegex) regex = NULL;
+  const char *p = needle;
+  char *replaced;
+
+  if (*needle == '\0')
+    return g_strdup (text);
+  if (strpbrk (needle, " \t\r\n%") == NULL)
+    return replace_literal (text, needle);
+  while (*p != '\0')
+    {
+      const char *run = p;
+
+      if (g_ascii_isspace (*p))
+        {
+          while (g_ascii_isspace (*p))
+            p++;
+          g_string_append (pattern, "\\s+");
+          continue;
+        }
+      while (*p != '\0' && !g_ascii_isspace (*p))
+        p++;
+      {
+        g_autofree char *word = g_strndup (run, (gsize) (p - run));
+        g_autofree char *quoted = g_regex_escape_string (word, -1);
+
+        g_string_append (pattern, quoted);
+      }
+    }
+  regex = g_regex_new (pattern->str, strchr (needle, '%') != NULL ? G_REGEX_CASELESS : 0, 0, NULL);
+  replaced = regex != NULL ? g_regex_replace_literal (regex, text, -1, 0, "[redacted]", 0, NULL) : NULL;
+  /* Should the pattern fail, the plain needle is still taken out. */
+  return replaced != NULL ? replaced : replace_literal (text, needle);
+}
+
 char *
 sluice_text_scrub_secret (const char *text,
                           const char *secret)
 {
-  g_autofree char *whole = g_strdup (text != NULL ? text : "");
+  /* Valid UTF-8 first: the patterns match text, not bytes. */
+  g_autofree char *whole = g_utf8_make_valid (text != NULL ? text : "", -1);
   GString *out = g_string_new (NULL);
   gsize secret_len = secret != NULL ? strlen (secret) : 0;
   gsize prefix_len = MIN (secret_len / 2, 8);
@@ -77,7 +145,16 @@ sluice_text_scrub_secret (const char *text,
 
       for (guint i = 0; i < forms->len; i++)
         {
-          char *next = replace_all (whole, g_ptr_array_index (forms, i));
+          const char *form = g_ptr_array_index (forms, i);
+          char *next;
+
+          /* Most keys have one form only: each is searched once. */
+          for (guint j = 0; j < i && form != NULL; j++)
+            if (g_str_equal (form, g_ptr_array_index (forms, j)))
+              form = NULL;
+          if (form == NULL)
+            continue;
+          next = replace_all (whole, form);
 
           g_free (whole);
           whole = next;

@@ -93,6 +93,34 @@ test_retry_after_headers (void)
   g_assert_cmpint (sluice_http_parse_retry_after (headers), ==, -1);
 }
 
+/* What a hostile server may send: strtod's hex, inf and nan are no number
+ * of seconds; a far date, like a huge number, is capped at a year (too
+ * long to wait either way); a past date is "now". */
+static void
+test_retry_after_hostile (void)
+{
+  static const struct { const char *header; const char *value; gint64 ms; } cases[] = {
+    { "Retry-After", "0x10", -1 },
+    { "Retry-After", "inf", -1 },
+    { "Retry-After", "nan", -1 },
+    { "Retry-After", "10", 10000 },
+    { "Retry-After", "1e9", G_GINT64_CONSTANT (31536000000) },
+    { "Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT", G_GINT64_CONSTANT (31536000000) },
+    { "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT", 0 },
+    { "retry-after-ms", "0x10", -1 },
+    { "retry-after-ms", "250", 250 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+
+      g_test_message ("%s: %s", cases[i].header, cases[i].value);
+      soup_message_headers_replace (headers, cases[i].header, cases[i].value);
+      g_assert_cmpint (sluice_http_parse_retry_after (headers), ==, cases[i].ms);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -103,5 +131,6 @@ main (int argc, char **argv)
   g_test_add_func ("/catalog/override-file", test_override_file);
   g_test_add_func ("/util/durations", test_durations);
   g_test_add_func ("/util/retry-after", test_retry_after_headers);
+  g_test_add_func ("/util/retry-after-hostile", test_retry_after_hostile);
   return g_test_run ();
 }

@@ -1904,6 +1904,147 @@ test_http_limits (void)
   }
 }
 
+/* A connection limit that is no whole number (atoi read "1e9" as 1) is
+ * refused out loud, once, and the default is used; a good one is quiet. */
+static void
+test_bad_max_conns (void)
+{
+  static const char warning[] =
+    "sluice: SLUICE_MAX_CONNS must be a whole number from 1 to 100000; using 1024\n";
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  const char *bad[] = { "SLUICE_MAX_CONNS", "1e9", NULL };
+  const char *good[] = { "SLUICE_MAX_CONNS", "4", NULL };
+  g_autoptr(Result) bad_run = NULL;
+  g_autoptr(Result) good_run = NULL;
+  g_autoptr(JsonNode) output = NULL;
+
+  mock_start (env, NULL);
+  env->extra_env = g_strdupv ((GStrv) bad);
+  bad_run = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it: wonderful sound.\"}", NULL);
+  assert_status (bad_run, 0);
+  /* Exactly once, though the engine opens a session for calls and one for streams. */
+  g_assert_cmpstr (bad_run->err, ==, warning);
+  output = parse_json (bad_run->out);
+  assert_sentiment_output (output);
+  g_assert_cmpstr (string_member (json_node_get_object (output), "sentiment"), ==, "positive");
+
+  g_strfreev (env->extra_env);
+  env->extra_env = g_strdupv ((GStrv) good);
+  good_run = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+  assert_status (good_run, 0);
+  g_assert_cmpstr (good_run->err, ==, "");
+  g_assert_cmpint (mock_requests (env), ==, 2);
+}
+
+/* POSTs @body to the mock's @path with the header pairs in @headers;
+ * returns the status, the reply's JSON in @reply. */
+static guint
+mock_post (Env               *env,
+           const char        *path,
+           const char * const *headers,
+           GBytes            *body,
+           JsonObject       **reply)
+{
+  g_autofree char *uri = g_strconcat (env->mock_url, path, NULL);
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 20, NULL);
+  g_autoptr(SoupMessage) message = soup_message_new ("POST", uri);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) answer = NULL;
+  g_autoptr(JsonNode) node = NULL;
+
+  for (guint i = 0; headers[i] != NULL; i += 2)
+    soup_message_headers_replace (soup_message_get_request_headers (message), headers[i], headers[i + 1]);
+  soup_message_set_request_body_from_bytes (message, "application/json", body);
+  answer = soup_session_send_and_read (session, message, NULL, &error);
+  g_assert_no_error (error);
+  node = json_from_string (g_bytes_get_data (answer, NULL), &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  *reply = json_object_ref (json_node_get_object (node));
+  return soup_message_get_status (message);
+}
+
+/* json-glib recurses once per nesting level: a body nested 100000 deep
+ * must be refused as bad JSON in each format's own error shape, not crash
+ * the mock. */
+static void
+test_mock_deep_body (void)
+{
+  static const char * const openai[] = { "Authorization", "Bearer " PLAIN_KEY, NULL };
+  static const char * const anthropic[] = { "x-api-key", PLAIN_KEY, "anthropic-version", "2023-06-01", NULL };
+  static const char * const gemini[] = { "x-goog-api-key", PLAIN_KEY, NULL };
+  g_autoptr(Env) env = env_new ();
+  g_autoptr(GString) deep = g_string_new (NULL);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonObject) stats = NULL;
+
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, ']');
+  body = g_bytes_new (deep->str, deep->len);
+  mock_start (env, "--require-key", PLAIN_KEY, NULL);
+
+  {
+    g_autoptr(JsonObject) reply = NULL;
+    JsonObject *error;
+
+    g_assert_cmpuint (mock_post (env, "/v1/chat/completions", openai, body, &reply), ==, 400);
+    error = json_object_get_object_member (reply, "error");
+    g_assert_nonnull (error);
+    g_assert_cmpstr (string_member (error, "type"), ==, "invalid_request_error");
+    g_assert_true (g_str_has_prefix (string_member (error, "message"), "We could not parse the JSON body"));
+  }
+  {
+    g_autoptr(JsonObject) reply = NULL;
+    JsonObject *error;
+
+    g_assert_cmpuint (mock_post (env, "/v1/messages", anthropic, body, &reply), ==, 400);
+    g_assert_cmpstr (string_member (reply, "type"), ==, "error");
+    error = json_object_get_object_member (reply, "error");
+    g_assert_nonnull (error);
+    g_assert_cmpstr (string_member (error, "type"), ==, "invalid_request_error");
+    g_assert_true (g_str_has_prefix (string_member (error, "message"),
+                                     "There was an error parsing the body of your request"));
+  }
+  {
+    g_autoptr(JsonObject) reply = NULL;
+    JsonObject *error;
+
+    g_assert_cmpuint (mock_post (env, "/v1beta/models/m:generateContent", gemini, body, &reply), ==, 400);
+    error = json_object_get_object_member (reply, "error");
+    g_assert_nonnull (error);
+    g_assert_cmpint (json_object_get_int_member (error, "code"), ==, 400);
+    g_assert_cmpstr (string_member (error, "status"), ==, "INVALID_ARGUMENT");
+    g_assert_cmpstr (string_member (error, "message"), ==, "Invalid JSON payload received. Unexpected token.");
+  }
+
+  /* A quote hidden in a comment or a single-quoted string must not hide
+   * the depth either (json-glib reads both). */
+  {
+    static const char * const prefixes[] = { "/*\"*/", "['\"', " };
+
+    for (guint i = 0; i < G_N_ELEMENTS (prefixes); i++)
+      {
+        g_autoptr(GString) sneaky = g_string_new (prefixes[i]);
+        g_autoptr(GBytes) sneaky_body = NULL;
+        g_autoptr(JsonObject) reply = NULL;
+
+        g_string_append (sneaky, deep->str);
+        if (i == 1)
+          g_string_append_c (sneaky, ']');
+        sneaky_body = g_bytes_new (sneaky->str, sneaky->len);
+        g_assert_cmpuint (mock_post (env, "/v1/chat/completions", openai, sneaky_body, &reply), ==, 400);
+      }
+  }
+
+  /* Still up, and it counted the five as invalid requests. */
+  stats = mock_stats (env);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (stats, "by_kind"),
+                                               "invalid_request"), ==, 5);
+}
+
 /* Sequential calls reuse kept-alive connections: libsoup reuses a POST's
  * connection only when the message is marked idempotent. */
 static void
@@ -1971,6 +2112,8 @@ main (int    argc,
   add ("/cli/batch/every-provider", test_sentiment_every_provider);
   add ("/cli/batch/connections-reused", test_connections_are_reused);
   add ("/cli/batch/http-limits", test_http_limits);
+  add ("/cli/run/bad-max-conns", test_bad_max_conns);
+  add ("/cli/mock/deep-body", test_mock_deep_body);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);

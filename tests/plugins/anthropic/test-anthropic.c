@@ -903,6 +903,54 @@ test_structured_output (void)
   sluice_test_capture_clear (&capture);
 }
 
+/* A forced tool's input that never closes its JSON: the server broke the
+ * answer (malformed, worth another attempt) unless max_tokens cut it, which
+ * is a length finish whose text is the JSON so far. */
+static void
+test_structured_stream_unclosed (void)
+{
+#define UNCLOSED_STREAM(stop_reason) \
+  "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_u\",\"model\":\"claude-x\"," \
+  "\"usage\":{\"input_tokens\":40,\"output_tokens\":1}}}\n\n" \
+  "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":" \
+  "{\"type\":\"tool_use\",\"id\":\"toolu_u\",\"name\":\"answer\",\"input\":{}}}\n\n" \
+  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":" \
+  "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"sentiment\\\": \"}}\n\n" \
+  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":" \
+  "{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"neg\"}}\n\n" \
+  "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n" \
+  "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" stop_reason "\"}," \
+  "\"usage\":{\"output_tokens\":7}}\n\n" \
+  "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<tool-use>", sluice_test_status_step (200, UNCLOSED_STREAM ("tool_use"), "text/event-stream", NULL),
+    "<max-tokens>", sluice_test_status_step (200, UNCLOSED_STREAM ("max_tokens"), "text/event-stream", NULL),
+    NULL);
+#undef UNCLOSED_STREAM
+  g_autoptr(SluiceProvider) structured = mock_provider_full (
+    url, "\"stream\": true, \"output_schema\": {\"type\": \"object\"}");
+  SluiceResponse *r;
+
+  r = sluice_test_send_text (structured, "<tool-use>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200,
+                             "the stream from 127.0.0.1 failed after 7 events: "
+                             "the forced tool's input ended before its JSON did");
+  g_assert_true (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
+  g_assert_true (sluice_response_get_streamed (r));
+  g_assert_null (sluice_response_get_text (r));
+  g_object_unref (r);
+
+  r = sluice_test_send_text (structured, "<max-tokens>");
+  g_assert_no_error ((GError *) sluice_response_get_error (r));
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "length");
+  g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"sentiment\": \"neg");
+  g_assert_null (sluice_response_get_tool_calls (r));
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 7);
+  g_object_unref (r);
+
+  sluice_test_mock_stop ();
+}
+
 static void
 test_messages_refused (void)
 {
@@ -1023,6 +1071,7 @@ main (int   argc,
   g_test_add_func ("/anthropic/events-after-stop", test_events_after_stop);
   g_test_add_func ("/anthropic/request-shape", test_request_shape);
   g_test_add_func ("/anthropic/structured-output", test_structured_output);
+  g_test_add_func ("/anthropic/structured-stream-unclosed", test_structured_stream_unclosed);
   g_test_add_func ("/anthropic/messages-refused", test_messages_refused);
   g_test_add_func ("/anthropic/configuration", test_configuration);
   g_test_add_func ("/anthropic/secret-is-scrubbed", test_secret_is_scrubbed);

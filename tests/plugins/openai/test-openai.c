@@ -1505,6 +1505,323 @@ test_secret_with_spaces (void)
   sluice_test_mock_stop ();
 }
 
+/* ---- hostile providers, round 2 ------------------------------------------------------- */
+
+/* @text as a JSON string literal. */
+static char *
+json_quote (const char *text)
+{
+  g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), text);
+
+  return sluice_json_to_string (node);
+}
+
+/* A provider aimed at base_url with @key, which may hold anything. */
+static SluiceProvider *
+provider_with_key (const char *base_url,
+                   const char *key)
+{
+  g_autofree char *quoted = json_quote (key);
+
+  return sluice_test_provider_new (engine, "openai",
+                                   "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\","
+                                   " \"base_url\": \"%s\", \"api_key\": %s}", base_url, quoted);
+}
+
+/* A key goes wherever it stands, even holding a space, and in the forms a
+ * server quotes it in: JSON-escaped inside a string the message shows, and
+ * URL-escaped. */
+static void
+test_secret_in_escaped_forms (void)
+{
+  static const struct {
+    const char *key;
+    const char *served;     /* the server's error message */
+    const char *message;    /* ours */
+    const char *tail;       /* the key's second half, as served */
+    const char *escaped;    /* the form served, when not the key itself */
+  } cases[] = {
+    { "abcdefg hijklmnopqrstuv", "Incorrect API key provided: abcdefg hijklmnopqrstuv.",
+      "HTTP 401: Incorrect API key provided: [redacted].", "hijklmnopqrstuv", NULL },
+    { "a\"bcdefghijklmnop", "{\"authorization\": \"Bearer a\\\"bcdefghijklmnop\"}",
+      "HTTP 401: {\"authorization\": \"Bearer [redacted]\"}", "bcdefghijklmnop", "a\\\"bcdefghijklmnop" },
+    { "sk-ab/cdefghijklmnop", "{\"key\": \"sk-ab\\/cdefghijklmnop\"}",
+      "HTTP 401: {\"key\": \"[redacted]\"}", "cdefghijklmnop", "sk-ab\\/cdefghijklmnop" },
+    { "abcdefg hijklmnopqrstuv", "GET /v1/chat/completions?key=abcdefg%20hijklmnopqrstuv refused",
+      "HTTP 401: GET /v1/chat/completions?key=[redacted] refused", "hijklmnopqrstuv", "abcdefg%20hijklmnopqrstuv" },
+    { "sk-ab/cdefghijklmnop", "GET /v1/chat/completions?key=sk-ab%2Fcdefghijklmnop refused",
+      "HTTP 401: GET /v1/chat/completions?key=[redacted] refused", "cdefghijklmnop", "sk-ab%2Fcdefghijklmnop" },
+    /* White space widened or changed by the server. */
+    { "abcdefg hijklmnopqrstuv", "key abcdefg\thijklmnopqrstuv refused",
+      "HTTP 401: key [redacted] refused", "hijklmnopqrstuv", "abcdefg\thijklmnopqrstuv" },
+    { "abcdefg hijklmnopqrstuv", "key abcdefg  hijklmnopqrstuv refused",
+      "HTTP 401: key [redacted] refused", "hijklmnopqrstuv", "abcdefg  hijklmnopqrstuv" },
+    /* Form-encoded, lower-case percent escapes, JSON escapes of other kinds. */
+    { "abcdefg hijklmnopqrstuv", "body key=abcdefg+hijklmnopqrstuv refused",
+      "HTTP 401: body key=[redacted] refused", "hijklmnopqrstuv", "abcdefg+hijklmnopqrstuv" },
+    { "ab/cdefghijklmnop", "GET /?key=ab%2fcdefghijklmnop refused",
+      "HTTP 401: GET /?key=[redacted] refused", "cdefghijklmnop", "ab%2fcdefghijklmnop" },
+    { "a\"b/cdefghijklmnop", "{\"key\": \"a\\\"b/cdefghijklmnop\"}",
+      "HTTP 401: {\"key\": \"[redacted]\"}", "cdefghijklmnop", "a\\\"b/cdefghijklmnop" },
+    { "a\"bcdefghijklmnop", "{\"key\": \"a\\u0022bcdefghijklmnop\"}",
+      "HTTP 401: {\"key\": \"[redacted]\"}", "bcdefghijklmnop", "a\\u0022bcdefghijklmnop" },
+  };
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<form:%u>", i);
+      g_autofree char *served = json_quote (cases[i].served);
+      g_autofree char *body = g_strdup_printf ("{\"error\":{\"message\":%s,\"type\":\"invalid_request_error\","
+                                               "\"code\":\"invalid_api_key\"}}", served);
+
+      sluice_test_add_rule (rules, marker, sluice_test_status_step (401, body, NULL, NULL));
+    }
+  /* A key the 400-character excerpt would cut in half. */
+  {
+    g_autofree char *padding = g_strnfill (390, 'x');
+    g_autofree char *body = g_strdup_printf ("{\"error\":{\"message\":\"%s abcdefg hijklmnopqrstuv\"}}", padding);
+
+    sluice_test_add_rule (rules, "<cut>", sluice_test_status_step (401, body, NULL, NULL));
+  }
+  url = sluice_test_mock_start_rules (rules, NULL);
+
+  {
+    g_autoptr(SluiceProvider) provider = provider_with_key (url, "abcdefg hijklmnopqrstuv");
+    g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<cut>");
+
+    sluice_test_assert_no_secret ("the cut error", sluice_response_get_error (r)->message,
+                                  "abcdefg hijklmnopqrstuv", "abcdefg hijk", "hijklmnopqrstuv", NULL);
+  }
+
+  sluice_test_clear_logs ();
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *marker = g_strdup_printf ("<form:%u>", i);
+      g_autoptr(SluiceProvider) provider = provider_with_key (url, cases[i].key);
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, marker);
+      const char *message = sluice_response_get_error (r) != NULL ? sluice_response_get_error (r)->message : NULL;
+
+      g_test_message ("%s: %s", marker, message);
+      sluice_test_assert_no_secret ("the error", message, cases[i].key, cases[i].tail, cases[i].escaped, NULL);
+      sluice_test_assert_failed (r, SLUICE_ERROR_AUTH, 401, cases[i].message);
+      sluice_test_assert_no_secret ("the logs", sluice_test_get_logs (), cases[i].key, cases[i].tail,
+                                    cases[i].escaped, NULL);
+    }
+  sluice_test_mock_stop ();
+}
+
+/* Fails unless @text is valid UTF-8 on one line, without control
+ * characters, and of at most @max_chars characters and an ellipsis. */
+static void
+assert_one_clean_line (const char *what,
+                       const char *text,
+                       guint       max_chars)
+{
+  g_assert_nonnull (text);
+  if (!g_utf8_validate (text, -1, NULL))
+    g_error ("%s is not valid UTF-8", what);
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      g_error ("%s holds the control character U+%04X at byte %" G_GSIZE_FORMAT, what,
+               g_utf8_get_char (p), (gsize) (p - text));
+  if (g_utf8_strlen (text, -1) > (glong) max_chars + 1)
+    g_error ("%s is %ld characters long, more than %u and an ellipsis", what, g_utf8_strlen (text, -1), max_chars);
+}
+
+/* Answers every request with the raw bytes of *user_data (a GString *):
+ * head and body as a hostile server writes them, past libsoup's checks. */
+static void
+raw_handler (SoupServer        *server,
+             SoupServerMessage *msg,
+             const char        *path,
+             GHashTable        *query,
+             gpointer           user_data)
+{
+  GString **reply = user_data;
+  g_autoptr(GIOStream) stream = soup_server_message_steal_connection (msg);
+
+  g_output_stream_write_all (g_io_stream_get_output_stream (stream), (*reply)->str, (*reply)->len,
+                             NULL, NULL, NULL);
+  g_io_stream_close (stream, NULL, NULL);
+}
+
+static void
+reply_free (GString **reply)
+{
+  if (*reply != NULL)
+    g_string_free (g_steal_pointer (reply), TRUE);
+}
+
+static GString *
+raw_reply (guint       status,
+           const char *content_type,
+           const char *extra_head,
+           const char *body)
+{
+  GString *reply = g_string_new (NULL);
+
+  g_string_append_printf (reply, "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n"
+                                 "Connection: close\r\n%s\r\n%s",
+                          status, status == 200 ? "OK" : "Oops", content_type, strlen (body), extra_head, body);
+  return reply;
+}
+
+/* The content type a failing server sends is quoted as one short clean
+ * line: an escape sequence, an invalid byte or 60 KB of it never reach a
+ * terminal or a record. */
+static void
+test_hostile_content_type (void)
+{
+  g_autoptr(GString) long_type = g_string_new ("text/");
+  g_autoptr(GString) reply = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = sluice_test_server_new (raw_handler, &reply, "", &url);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  const char *types[2];
+
+  while (long_type->len < 60 * 1024)
+    g_string_append (long_type, "html");
+  types[0] = "te\x1b[31mxt/ht\xffml";
+  types[1] = long_type->str;
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autoptr(SluiceResponse) r = NULL;
+      const char *message, *quoted;
+      g_autofree char *type = NULL;
+
+      reply_free (&reply);
+      reply = raw_reply (500, types[i], "", "oops!");
+      r = sluice_test_send_text (provider, "type?");
+      sluice_test_assert_failed (r, SLUICE_ERROR_SERVER, 500, NULL);
+      message = sluice_response_get_error (r)->message;
+      g_test_message ("type %u: %.300s", i, message);
+      assert_one_clean_line ("the error message", message, 200);
+      g_assert_true (g_str_has_prefix (message, "HTTP 500: an error from 127.0.0.1 ("));
+      g_assert_true (g_str_has_suffix (message, ")"));
+      quoted = message + strlen ("HTTP 500: an error from 127.0.0.1 (");
+      type = g_strndup (quoted, strlen (quoted) - 1);
+      assert_one_clean_line ("the quoted content type", type, 80);
+      g_assert_true (g_str_has_prefix (type, i == 0 ? "te" : "text/htmlhtml"));
+      if (i == 1)
+        g_assert_true (g_str_has_suffix (type, "…"));
+    }
+}
+
+/* A served model name of 1 MB, and a request id header holding an escape
+ * sequence and \x01: each is kept as one short clean line, streamed or not. */
+static void
+test_hostile_model_and_request_id (void)
+{
+  g_autoptr(GString) model = g_string_new (NULL);
+  g_autoptr(GString) reply = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupServer) server = sluice_test_server_new (raw_handler, &reply, "", &url);
+  g_autoptr(SluiceProvider) plain = provider_for (url);
+  g_autoptr(SluiceProvider) streaming = provider_with (url, STREAMING);
+  g_autofree char *quoted = NULL;
+  g_autofree char *answer = NULL;
+  g_autofree char *events = NULL;
+  const char *id_header = "x-request-id: req-\x1b[2J\x01" "end\r\n";
+
+  while (model->len < 1024 * 1024)
+    g_string_append (model, "gpt-\x1b" "\xc3\xa9\n");
+  quoted = json_quote (model->str);
+  answer = g_strdup_printf ("{\"id\":\"chatcmpl-raw\",\"model\":%s,\"choices\":[{\"index\":0,\"message\":"
+                            "{\"role\":\"assistant\",\"content\":\"Fine.\"},\"finish_reason\":\"stop\"}],"
+                            "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}", quoted);
+  events = g_strdup_printf ("data: {\"id\":\"chatcmpl-raw\",\"model\":%s,\"choices\":[{\"index\":0,\"delta\":"
+                            "{\"content\":\"Fine.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", quoted);
+
+  for (guint streamed = 0; streamed <= 1; streamed++)
+    {
+      g_autoptr(SluiceResponse) r = NULL;
+      const char *served_model, *request_id;
+
+      reply_free (&reply);
+      reply = raw_reply (200, streamed ? SSE : "application/json", id_header, streamed ? events : answer);
+      r = sluice_test_send_text (streamed ? streaming : plain, "names?");
+      g_assert_no_error ((GError *) sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_text (r), ==, "Fine.");
+      served_model = sluice_response_get_model (r);
+      request_id = sluice_response_get_request_id (r);
+      g_test_message ("streamed %u: model %.300s, request id %s", streamed, served_model, request_id);
+      assert_one_clean_line ("the served model", served_model, 200);
+      g_assert_true (g_str_has_prefix (served_model, "gpt-"));
+      g_assert_true (g_str_has_suffix (served_model, "…"));
+      assert_one_clean_line ("the request id", request_id, 200);
+      g_assert_true (g_str_has_prefix (request_id, "req-"));
+      g_assert_true (g_str_has_suffix (request_id, "end"));
+    }
+}
+
+/* A refusal beside empty content (not null) is still a refusal. */
+static void
+test_refusal_with_empty_content (void)
+{
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<refused>", sluice_test_status_step (200,
+      "{\"id\":\"chatcmpl-r\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+      "\"content\":\"\",\"refusal\":\"I can't help with that.\"},\"finish_reason\":\"stop\"}],"
+      "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":6}}", NULL, NULL),
+    NULL);
+  g_autoptr(SluiceProvider) provider = provider_for (url);
+  g_autoptr(SluiceResponse) r = sluice_test_send_text (provider, "<refused>");
+
+  sluice_test_assert_failed (r, SLUICE_ERROR_CONTENT_FILTER, 200, "the model refused: I can't help with that.");
+  g_assert_false (sluice_error_code_is_retryable (sluice_response_get_error (r)->code));
+  g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "content_filter");
+  g_assert_null (sluice_response_get_text (r));
+  g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 6);
+  sluice_test_mock_stop ();
+}
+
+/* Some compatible servers send a call's arguments as the object itself,
+ * not as a string: its JSON text is the arguments, streamed or not. */
+static void
+test_tool_arguments_as_object (void)
+{
+#define OBJECT_ARGUMENTS "{\"city\":\"Paris\",\"days\":3,\"units\":{\"temp\":\"c\"}}"
+#define OBJECT_CALL \
+  "\"tool_calls\":[{\"index\":0,\"id\":\"call_obj\",\"type\":\"function\"," \
+  "\"function\":{\"name\":\"get_weather\",\"arguments\":" OBJECT_ARGUMENTS "}}]"
+  g_autofree char *url = sluice_test_mock_start_with_rules (
+    "<object>", sluice_test_status_step (200,
+      "{\"id\":\"chatcmpl-o\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+      "\"content\":null," OBJECT_CALL "},\"finish_reason\":\"tool_calls\"}],"
+      "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":6}}", NULL, NULL),
+    "<object-stream>", sluice_test_status_step (200,
+      STREAM_CHUNK ("{\"role\":\"assistant\"," OBJECT_CALL "}", "null") STREAM_CHUNK ("{}", "\"tool_calls\"")
+      STREAM_USAGE "data: [DONE]\n\n", SSE, NULL),
+    NULL);
+#undef OBJECT_CALL
+  g_autoptr(SluiceProvider) plain = provider_for (url);
+  g_autoptr(SluiceProvider) streaming = provider_with (url, STREAMING);
+
+  for (guint streamed = 0; streamed <= 1; streamed++)
+    {
+      g_autoptr(SluiceResponse) r = sluice_test_send_text (streamed ? streaming : plain,
+                                                          streamed ? "<object-stream>" : "<object>");
+      JsonArray *calls = sluice_response_get_tool_calls (r);
+      JsonObject *call;
+
+      g_test_message ("streamed %u", streamed);
+      g_assert_no_error ((GError *) sluice_response_get_error (r));
+      g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "tool_call");
+      g_assert_nonnull (calls);
+      g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+      call = json_array_get_object_element (calls, 0);
+      g_assert_cmpstr (sluice_json_get_string (call, "id"), ==, "call_obj");
+      g_assert_cmpstr (sluice_json_get_string (call, "name"), ==, "get_weather");
+      g_assert_cmpstr (sluice_json_get_string (call, "arguments"), ==, OBJECT_ARGUMENTS);
+      g_assert_cmpstr (sluice_response_get_text (r), ==, OBJECT_ARGUMENTS);
+    }
+#undef OBJECT_ARGUMENTS
+  sluice_test_mock_stop ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1542,6 +1859,11 @@ main (int   argc,
   g_test_add_func ("/openai/secret-is-scrubbed", test_secret_is_scrubbed);
   g_test_add_func ("/openai/secret-in-served-fields", test_secret_in_served_fields);
   g_test_add_func ("/openai/secret-with-spaces", test_secret_with_spaces);
+  g_test_add_func ("/openai/secret-in-escaped-forms", test_secret_in_escaped_forms);
+  g_test_add_func ("/openai/hostile-content-type", test_hostile_content_type);
+  g_test_add_func ("/openai/hostile-model-and-request-id", test_hostile_model_and_request_id);
+  g_test_add_func ("/openai/refusal-with-empty-content", test_refusal_with_empty_content);
+  g_test_add_func ("/openai/tool-arguments-as-object", test_tool_arguments_as_object);
 
   return sluice_test_provider_run (engine);
 }
