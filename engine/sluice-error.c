@@ -34,6 +34,7 @@ static const char * const kinds[] = {
   [SLUICE_ERROR_RERUN_LIMIT] = "rerun_limit",
   [SLUICE_ERROR_BUDGET_EXCEEDED] = "budget_exceeded",
   [SLUICE_ERROR_NOT_IMPLEMENTED] = "not_implemented",
+  [SLUICE_ERROR_CIRCUIT_OPEN] = "circuit_open",
 };
 
 const char *

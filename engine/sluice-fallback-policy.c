@@ -11,7 +11,7 @@ G_DEFINE_INTERFACE (SluiceFallbackPolicy, sluice_fallback_policy, G_TYPE_OBJECT)
 static gboolean
 sluice_fallback_policy_real_configure (SluiceFallbackPolicy  *self,
                                        JsonObject            *config,
-                                       JsonArray             *targets,
+                                       SluiceTargetSet       *targets,
                                        GError               **error)
 {
   return TRUE;
@@ -20,6 +20,8 @@ sluice_fallback_policy_real_configure (SluiceFallbackPolicy  *self,
 static gint
 sluice_fallback_policy_real_next_target (SluiceFallbackPolicy *self,
                                          SluiceContext        *context,
+                                         SluiceTargetSet      *targets,
+                                         gint                  last_index,
                                          const GError         *last_error)
 {
   return -1;
@@ -35,12 +37,13 @@ sluice_fallback_policy_default_init (SluiceFallbackPolicyInterface *iface)
 gboolean
 sluice_fallback_policy_configure (SluiceFallbackPolicy  *self,
                                   JsonObject            *config,
-                                  JsonArray             *targets,
+                                  SluiceTargetSet       *targets,
                                   GError               **error)
 {
   GError *local_error = NULL;
 
   g_return_val_if_fail (SLUICE_IS_FALLBACK_POLICY (self), FALSE);
+  g_return_val_if_fail (SLUICE_IS_TARGET_SET (targets), FALSE);
 
   if (SLUICE_FALLBACK_POLICY_GET_IFACE (self)->configure (self, config, targets, &local_error))
     return TRUE;
@@ -55,8 +58,22 @@ sluice_fallback_policy_configure (SluiceFallbackPolicy  *self,
 gint
 sluice_fallback_policy_next_target (SluiceFallbackPolicy *self,
                                     SluiceContext        *context,
+                                    SluiceTargetSet      *targets,
+                                    gint                  last_index,
                                     const GError         *last_error)
 {
+  gint next;
+
   g_return_val_if_fail (SLUICE_IS_FALLBACK_POLICY (self), -1);
-  return SLUICE_FALLBACK_POLICY_GET_IFACE (self)->next_target (self, context, last_error);
+  g_return_val_if_fail (SLUICE_IS_TARGET_SET (targets), -1);
+
+  next = SLUICE_FALLBACK_POLICY_GET_IFACE (self)->next_target (self, context, targets, last_index, last_error);
+  /* A policy's slip must not index past the targets. */
+  if (next >= (gint) sluice_target_set_get_n_targets (targets))
+    {
+      g_warning ("policy %s picked target %d of %u; giving up", G_OBJECT_TYPE_NAME (self), next,
+                 sluice_target_set_get_n_targets (targets));
+      return -1;
+    }
+  return MAX (next, -1);
 }

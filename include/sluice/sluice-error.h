@@ -39,6 +39,7 @@ G_BEGIN_DECLS
  * @SLUICE_ERROR_RERUN_LIMIT: a stage asked to re-run too often (kind `rerun_limit`)
  * @SLUICE_ERROR_BUDGET_EXCEEDED: a spending cap would be passed (kind `budget_exceeded`)
  * @SLUICE_ERROR_NOT_IMPLEMENTED: a feature this build does not have (kind `not_implemented`)
+ * @SLUICE_ERROR_CIRCUIT_OPEN: every target's circuit breaker is open (kind `circuit_open`)
  *
  * Stable error codes. The numbers never change; new codes are appended.
  */
@@ -66,6 +67,7 @@ typedef enum {
   SLUICE_ERROR_RERUN_LIMIT,
   SLUICE_ERROR_BUDGET_EXCEEDED,
   SLUICE_ERROR_NOT_IMPLEMENTED,
+  SLUICE_ERROR_CIRCUIT_OPEN,
 } SluiceErrorCode;
 
 GQuark      sluice_error_quark            (void);

@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 
 #include "sluice-context.h"
+#include "sluice-target-set.h"
 
 G_BEGIN_DECLS
 
@@ -20,12 +21,20 @@ G_DECLARE_INTERFACE (SluiceFallbackPolicy, sluice_fallback_policy, SLUICE, FALLB
 
 /**
  * SluiceFallbackPolicyInterface:
- * @configure: read the `call` stage's policy block and its targets
- * @next_target: given the attempts so far (in the context) and the last
- *   error (%NULL before the first attempt), the index of the next target
- *   to try, or -1 to give up
+ * @configure: read the policy's block of the `call` stage; @targets holds
+ *   the stage's targets (their public members)
+ * @next_target: pick the target of the next attempt
  *
- * Picking is synchronous: a policy decides from state it already holds.
+ * The `call` stage asks @next_target before the first attempt
+ * (@last_index -1, @last_error %NULL), after each failed attempt, and
+ * when the picked target's breaker refuses the call (@last_error is then
+ * `circuit_open`). The attempts so far are in the context's attempts, each
+ * with its `target_index`. Returning @last_index again asks for a retry of
+ * the same target after the backoff: the stage does that only for a
+ * retryable error and within the target's `max_attempts` and the request's
+ * retry budget; otherwise it gives up. A different index is tried at once.
+ * Return -1 to give up. Picking is synchronous: a policy decides from the
+ * state it and the target set hold.
  */
 struct _SluiceFallbackPolicyInterface
 {
@@ -33,10 +42,12 @@ struct _SluiceFallbackPolicyInterface
 
   gboolean (*configure)   (SluiceFallbackPolicy  *self,
                            JsonObject            *config,
-                           JsonArray             *targets,
+                           SluiceTargetSet       *targets,
                            GError               **error);
   gint     (*next_target) (SluiceFallbackPolicy  *self,
                            SluiceContext         *context,
+                           SluiceTargetSet       *targets,
+                           gint                   last_index,
                            const GError          *last_error);
 
   /*< private >*/
@@ -54,18 +65,22 @@ struct _SluiceFallbackPolicyInterface
  */
 gboolean sluice_fallback_policy_configure   (SluiceFallbackPolicy  *self,
                                              JsonObject            *config,
-                                             JsonArray             *targets,
+                                             SluiceTargetSet       *targets,
                                              GError               **error);
 /**
  * sluice_fallback_policy_next_target:
  * @self: a #SluiceFallbackPolicy
  * @context: the request
+ * @targets: the `call` stage's targets and their health
+ * @last_index: the target of the last attempt, or -1 before the first
  * @last_error: (nullable): the last attempt's error
  *
  * Returns: the index of the next target, or -1 to give up
  */
 gint     sluice_fallback_policy_next_target (SluiceFallbackPolicy  *self,
                                              SluiceContext         *context,
+                                             SluiceTargetSet       *targets,
+                                             gint                   last_index,
                                              const GError          *last_error);
 
 G_END_DECLS

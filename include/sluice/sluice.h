@@ -12,6 +12,8 @@
 #include "sluice-context.h"
 #include "sluice-stage.h"
 #include "sluice-provider.h"
+#include "sluice-breaker.h"
+#include "sluice-target-set.h"
 #include "sluice-fallback-policy.h"
 #include "sluice-cost-sink.h"
 #include "sluice-engine.h"
