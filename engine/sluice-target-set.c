@@ -209,13 +209,17 @@ sluice_target_set_count_attempts (SluiceTargetSet *self,
   guint count = 0;
 
   g_return_val_if_fail (SLUICE_IS_TARGET_SET (self), 0);
-  for (guint i = 0; i < json_array_get_length (attempts); i++)
+  /* Backwards to the last answer: a re-run of the call (a correction)
+   * starts afresh. */
+  for (guint i = json_array_get_length (attempts); i > 0; i--)
     {
-      JsonObject *attempt = json_array_get_object_element (attempts, i);
+      JsonObject *attempt = json_array_get_object_element (attempts, i - 1);
+      const char *outcome = attempt != NULL ? sluice_json_get_string (attempt, "outcome") : NULL;
 
-      if (attempt != NULL && json_object_has_member (attempt, "target_index") &&
-          sluice_json_get_int (attempt, "target_index", -1) == (gint64) index &&
-          g_strcmp0 (sluice_json_get_string (attempt, "outcome"), "skipped") != 0)
+      if (g_strcmp0 (outcome, "ok") == 0)
+        break;
+      if (g_strcmp0 (outcome, "error") == 0 &&
+          sluice_json_get_int (attempt, "target_index", -1) == (gint64) index)
         count++;
     }
   return count;

@@ -107,6 +107,10 @@ gint64           sluice_target_set_get_latency_percentile (SluiceTargetSet *self
  * @context: a request
  * @index: a target
  *
+ * Counts the failed attempts since the request's last answer (a
+ * correction that calls again starts afresh); skipped targets and
+ * cancelled hedges do not count.
+ *
  * Returns: the attempts the request has sent to the target so far
  */
 guint            sluice_target_set_count_attempts  (SluiceTargetSet *self,

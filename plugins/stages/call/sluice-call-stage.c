@@ -1,17 +1,13 @@
-/* sluice-call-stage.c — the LLM call: a time limit on every attempt,
- * retries with exponential backoff and jitter (Retry-After honoured), an
- * optional deadline over everything, and one attempt record per try.
+/* sluice-call-stage.c — the LLM call: attempts on the targets the fallback
+ * policy picks, each under its time limit, with backoff between retries
+ * (Retry-After honoured), a retry budget and a deadline over everything,
+ * circuit breakers that spare an unhealthy target, hedging of slow
+ * attempts, and one attempt record per try.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "sluice-call-stage.h"
+#include "sluice-call-private.h"
 
-#define DEFAULT_TIMEOUT_MS   (60 * 1000)
-#define DEFAULT_MAX_ATTEMPTS 3
-#define MAX_ATTEMPTS_LIMIT   100
-#define DEFAULT_BASE_MS      1000
-#define DEFAULT_MAX_RETRY_AFTER_MS (2 * 60 * 1000)
-#define DEFAULT_CAP_MS       (30 * 1000)
 /* Near the deadline, the least time worth starting another attempt with
  * (or the attempt timeout, when that is shorter). */
 #define MIN_ATTEMPT_MS       1000
@@ -19,307 +15,36 @@
  * cancelled is given up on: the request must not hang on a plugin. */
 #define ABANDON_GRACE_MS     2000
 
-struct _SluiceCallStage
-{
-  GObject         parent_instance;
-
-  SluiceProvider *provider;
-  char           *provider_name;
-  char           *model;
-  JsonObject     *public_target;  /* the target without api_key and extra_headers */
-  gint64          timeout_ms;
-  gint64          deadline_ms;    /* 0: none */
-  guint           max_attempts;
-  gint64          base_ms;
-  gint64          cap_ms;
-  gint64          max_retry_after_ms;
-  gboolean        full_jitter;
-};
-
 static void stage_iface_init (SluiceStageInterface *iface);
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceCallStage, sluice_call_stage, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (SLUICE_TYPE_STAGE, stage_iface_init))
 
-static void
-sluice_call_stage_finalize (GObject *object)
+/* ---- per request -------------------------------------------------------------- */
+
+/* One attempt in flight. Reference-counted: the request's list of attempts
+ * in flight holds one reference and the provider call another, so that a
+ * late answer to an attempt given up on finds it marked finished. */
+typedef struct
 {
-  SluiceCallStage *self = SLUICE_CALL_STAGE (object);
+  GTask        *task;            /* borrowed: alive while the attempt is in flight */
+  guint         target;
+  GCancellable *cancellable;
+  GSource      *timer;           /* its time limit, then its grace after cancelling */
+  gint64        started_ms;
+  char         *started_at;
+  gint64        limit_ms;
+  gint64        delay_ms;        /* waited before it */
+  gboolean      limit_is_deadline;
+  gboolean      timed_out;
+  gboolean      hedge;           /* started to race a slow attempt */
+  gboolean      holds_breaker;   /* admitted by the target's breaker */
+  gboolean      finished;
+} Attempt;
 
-  g_clear_object (&self->provider);
-  g_free (self->provider_name);
-  g_free (self->model);
-  g_clear_pointer (&self->public_target, json_object_unref);
-
-  G_OBJECT_CLASS (sluice_call_stage_parent_class)->finalize (object);
-}
-
-static void
-sluice_call_stage_class_init (SluiceCallStageClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = sluice_call_stage_finalize;
-}
-
-static void
-sluice_call_stage_init (SluiceCallStage *self)
-{
-}
-
-/* ---- configuration ------------------------------------------------------------ */
-
-static JsonObject *
-pick_target (JsonObject  *config,
-             GError     **error)
-{
-  JsonNode *one = json_object_get_member (config, "target");
-  JsonNode *many = json_object_get_member (config, "targets");
-
-  if (one != NULL && many != NULL)
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "give 'target' or 'targets', not both");
-      return NULL;
-    }
-  if (many != NULL)
-    {
-      guint n = JSON_NODE_HOLDS_ARRAY (many) ? json_array_get_length (json_node_get_array (many)) : 0;
-
-      if (n > 1)
-        {
-          g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                               "only one target is supported until fallback policies land");
-          return NULL;
-        }
-      if (n == 1)
-        one = json_array_get_element (json_node_get_array (many), 0);
-    }
-  if (one == NULL || !JSON_NODE_HOLDS_OBJECT (one))
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "a target is required, e.g. target: {provider: openai, "
-                           "model: gpt-4o-mini, api_key: ${OPENAI_API_KEY}}");
-      return NULL;
-    }
-  return json_node_get_object (one);
-}
-
-/* What the context may show of the target: other stages log it. */
-static JsonObject *
-copy_without_secrets (JsonObject *target)
-{
-  JsonObject *copy = json_object_new ();
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *value;
-
-  json_object_iter_init (&iter, target);
-  while (json_object_iter_next (&iter, &name, &value))
-    if (!g_str_equal (name, "api_key") && !g_str_equal (name, "extra_headers"))
-      json_object_set_member (copy, name, json_node_copy (value));
-  return copy;
-}
-
-static gboolean
-read_retry (SluiceCallStage  *self,
-            JsonObject       *config,
-            GError          **error)
-{
-  JsonNode *node = json_object_get_member (config, "retry");
-  JsonObject *retry = NULL;
-  const char *jitter;
-
-  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
-    {
-      if (!JSON_NODE_HOLDS_OBJECT (node))
-        {
-          g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                               "'retry' must be an object: {max_attempts, base, cap, jitter}");
-          return FALSE;
-        }
-      retry = json_node_get_object (node);
-    }
-
-  node = retry != NULL ? json_object_get_member (retry, "max_attempts") : NULL;
-  if (node != NULL &&
-      (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
-       json_node_get_int (node) < 1 || json_node_get_int (node) > MAX_ATTEMPTS_LIMIT))
-    {
-      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                   "retry: 'max_attempts' must be an integer from 1 to %d", MAX_ATTEMPTS_LIMIT);
-      return FALSE;
-    }
-  self->max_attempts = node != NULL ? (guint) json_node_get_int (node) : DEFAULT_MAX_ATTEMPTS;
-
-  if (!sluice_config_get_duration (retry, "base", DEFAULT_BASE_MS, &self->base_ms, error) ||
-      !sluice_config_get_duration (retry, "cap", DEFAULT_CAP_MS, &self->cap_ms, error) ||
-      !sluice_config_get_duration (retry, "max_retry_after", DEFAULT_MAX_RETRY_AFTER_MS,
-                                   &self->max_retry_after_ms, error))
-    {
-      g_prefix_error (error, "retry: ");
-      return FALSE;
-    }
-
-  node = retry != NULL ? json_object_get_member (retry, "jitter") : NULL;
-  jitter = node != NULL ? sluice_json_get_string (retry, "jitter") : "full";
-  if (g_strcmp0 (jitter, "full") != 0 && g_strcmp0 (jitter, "none") != 0)
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "retry: 'jitter' must be \"full\" or \"none\"");
-      return FALSE;
-    }
-  self->full_jitter = g_str_equal (jitter, "full");
-  return TRUE;
-}
-
-static gboolean
-read_times (SluiceCallStage  *self,
-            JsonObject       *config,
-            JsonObject       *target,
-            GError          **error)
-{
-  /* The target's own timeout wins over the stage's. */
-  if (!sluice_config_get_duration (config, "timeout", DEFAULT_TIMEOUT_MS, &self->timeout_ms, error) ||
-      !sluice_config_get_duration (target, "timeout", self->timeout_ms, &self->timeout_ms, error) ||
-      !sluice_config_get_duration (config, "deadline", 0, &self->deadline_ms, error))
-    return FALSE;
-
-  if (self->timeout_ms <= 0)
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "'timeout' must be longer than 0");
-      return FALSE;
-    }
-  if (json_object_has_member (config, "deadline") && self->deadline_ms <= 0)
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "'deadline' must be longer than 0");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Each provider declares the members its targets may have. */
-static gboolean
-check_target (SluicePipeline  *pipeline,
-              const char      *provider,
-              JsonObject      *target,
-              GError         **error)
-{
-  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), target);
-
-  SluiceEngine *engine = sluice_pipeline_get_engine (pipeline);
-
-  if (!sluice_engine_check_config (engine, "provider", provider, node, error))
-    {
-      /* An unknown provider's message says all there is to say. */
-      if (sluice_engine_has_plugin (engine, "provider", provider))
-        g_prefix_error (error, "target of provider '%s': ", provider);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* What the provider is configured with: the target, plus the stage's
- * stream settings where the target has none, plus the pipeline's output
- * schema when the provider's native structured output is asked for. */
-static JsonObject *
-target_for_provider (SluicePipeline  *pipeline,
-                     JsonObject      *config,
-                     JsonObject      *target,
-                     GError         **error)
-{
-  static const char * const inherited[] = { "stream", "idle_timeout" };
-  JsonObject *copy = json_object_new ();
-  JsonObjectIter iter;
-  const char *name, *structured;
-  JsonNode *value, *schema;
-
-  json_object_iter_init (&iter, target);
-  while (json_object_iter_next (&iter, &name, &value))
-    json_object_set_member (copy, name, json_node_copy (value));
-  for (guint i = 0; i < G_N_ELEMENTS (inherited); i++)
-    if (!json_object_has_member (copy, inherited[i]) && json_object_has_member (config, inherited[i]))
-      json_object_set_member (copy, inherited[i], json_node_copy (json_object_get_member (config, inherited[i])));
-
-  structured = sluice_json_get_string (config, "structured_output");
-  schema = sluice_pipeline_get_output_schema (pipeline);
-  if (g_strcmp0 (structured, "native") == 0)
-    {
-      if (schema == NULL || !JSON_NODE_HOLDS_OBJECT (schema))
-        {
-          g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                               "structured_output: native needs the pipeline's output schema "
-                               "(an 'output:' block)");
-          json_object_unref (copy);
-          return NULL;
-        }
-      json_object_set_member (copy, "output_schema", json_node_copy (schema));
-    }
-  return copy;
-}
-
-static gboolean
-sluice_call_stage_configure (SluiceStage     *stage,
-                             SluicePipeline  *pipeline,
-                             JsonObject      *config,
-                             GError         **error)
-{
-  SluiceCallStage *self = SLUICE_CALL_STAGE (stage);
-  g_autoptr(GObject) provider = NULL;
-  g_autoptr(JsonObject) provider_target = NULL;
-  JsonObject *target;
-  const char *name, *model;
-
-  if (!SLUICE_IS_PIPELINE (pipeline))
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "the call stage is configured within a pipeline (it needs its engine)");
-      return FALSE;
-    }
-
-  target = pick_target (config, error);
-  if (target == NULL)
-    return FALSE;
-  name = sluice_json_get_string (target, "provider");
-  model = sluice_json_get_string (target, "model");
-  if (name == NULL || *name == '\0' || model == NULL || *model == '\0')
-    {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "a target needs a 'provider' and a 'model'");
-      return FALSE;
-    }
-
-  if (!read_times (self, config, target, error) || !read_retry (self, config, error))
-    return FALSE;
-
-  if (!check_target (pipeline, name, target, error))
-    return FALSE;
-  provider = sluice_engine_create (sluice_pipeline_get_engine (pipeline), "provider", name, error);
-  if (provider == NULL)
-    return FALSE;
-  provider_target = target_for_provider (pipeline, config, target, error);
-  if (provider_target == NULL ||
-      !sluice_provider_configure (SLUICE_PROVIDER (provider), provider_target, error))
-    {
-      g_prefix_error (error, "provider '%s': ", name);
-      return FALSE;
-    }
-
-  g_set_object (&self->provider, SLUICE_PROVIDER (provider));
-  g_free (self->provider_name);
-  self->provider_name = g_strdup (name);
-  g_free (self->model);
-  self->model = g_strdup (model);
-  g_clear_pointer (&self->public_target, json_object_unref);
-  self->public_target = copy_without_secrets (target);
-  return TRUE;
-}
-
-/* ---- one request ------------------------------------------------------------------ */
-
-/* Per-request state, owned by the request's GTask: the stage itself is
- * shared by every request of the pipeline. The task holds one reference
- * for the whole flow (dropped by call_finish) and one per provider call in
+/* The request's state, owned by its GTask: the stage itself is shared by
+ * every request of the pipeline. The task holds one reference for the
+ * whole flow (dropped by call_finish) and one per provider call in
  * flight; the timer sources hold none and are destroyed before it ends. */
 typedef struct
 {
@@ -327,32 +52,28 @@ typedef struct
   GCancellable  *request_cancellable;
   gulong         cancel_handler;       /* on request_cancellable */
   GSource       *cancel_idle;          /* handles the cancellation in the main loop */
-  GCancellable  *attempt_cancellable;
-  GSource       *attempt_timer;        /* the attempt's time limit, then its grace */
+  GPtrArray     *in_flight;            /* of Attempt */
   GSource       *wait_timer;           /* the backoff before the next attempt */
-  guint          generation;           /* bumped when an attempt is given up on */
-  guint          index;                /* of this call's attempt in flight, or next */
+  GSource       *hedge_timer;
+  gint           next_target;          /* after the wait */
+  gint64         next_delay_ms;
   gint64         started_ms;           /* the deadline counts from here */
-  gint64         attempt_started_ms;
-  gint64         attempt_limit_ms;
-  gint64         delay_ms;             /* waited before the attempt in flight */
-  char          *attempt_started_at;
-  gboolean       limit_is_deadline;
-  gboolean       in_flight;
-  gboolean       timed_out;
+  gint64         waited_ms;
+  gint64         last_wait_ms;         /* for decorrelated jitter */
+  gint64         wasted_tokens;
+  guint          n_sent;
+  GError        *last_error;           /* of the last failed attempt */
   gboolean       cancelled;
   gboolean       done;
 } Call;
 
-/* One provider call; a late answer to a given-up attempt is recognized
- * by its generation and dropped. */
 typedef struct
 {
-  GTask *task;
-  guint  generation;
+  GTask   *task;
+  Attempt *attempt;
 } Send;
 
-static void start_attempt (GTask *task);
+static void dispatch (GTask *task, gint target, GError *reason);
 
 static void
 clear_source (GSource **source)
@@ -362,6 +83,20 @@ clear_source (GSource **source)
       g_source_destroy (*source);
       g_clear_pointer (source, g_source_unref);
     }
+}
+
+static void
+attempt_clear (Attempt *attempt)
+{
+  clear_source (&attempt->timer);
+  g_clear_object (&attempt->cancellable);
+  g_free (attempt->started_at);
+}
+
+static void
+attempt_unref (Attempt *attempt)
+{
+  g_rc_box_release_full (attempt, (GDestroyNotify) attempt_clear);
 }
 
 /* A signal handler rather than a GCancellableSource per request: every
@@ -381,61 +116,25 @@ static void
 call_free (Call *call)
 {
   stop_watching_cancellation (call);
-  clear_source (&call->attempt_timer);
   clear_source (&call->wait_timer);
-  g_clear_object (&call->attempt_cancellable);
+  clear_source (&call->hedge_timer);
+  g_ptr_array_unref (call->in_flight);
   g_clear_object (&call->context);
-  g_free (call->attempt_started_at);
+  g_clear_error (&call->last_error);
   g_free (call);
 }
 
 static GSource *
 add_timeout (GTask       *task,
              gint64       ms,
-             GSourceFunc  func)
+             GSourceFunc  func,
+             gpointer     data)
 {
   GSource *source = g_timeout_source_new ((guint) CLAMP (ms, 0, G_MAXUINT));
 
-  g_source_set_callback (source, func, task, NULL);
+  g_source_set_callback (source, func, data, NULL);
   g_source_attach (source, g_task_get_context (task));
   return source;
-}
-
-static char *
-format_duration (gint64 ms)
-{
-  char seconds[G_ASCII_DTOSTR_BUF_SIZE];
-
-  if (ms < 1000)
-    return g_strdup_printf ("%" G_GINT64_FORMAT "ms", ms);
-  if (ms % 3600000 == 0)
-    return g_strdup_printf ("%" G_GINT64_FORMAT "h", ms / 3600000);
-  if (ms % 60000 == 0)
-    return g_strdup_printf ("%" G_GINT64_FORMAT "m", ms / 60000);
-  g_ascii_formatd (seconds, sizeof seconds, "%g", (gdouble) ms / 1000);
-  return g_strdup_printf ("%ss", seconds);
-}
-
-/* Ends the request: error NULL means the answer is in the context. */
-static void
-call_finish (GTask  *task,
-             GError *error)
-{
-  Call *call = g_task_get_task_data (task);
-
-  call->done = TRUE;
-  stop_watching_cancellation (call);
-  clear_source (&call->attempt_timer);
-  clear_source (&call->wait_timer);
-  if (call->attempt_cancellable != NULL)
-    g_cancellable_cancel (call->attempt_cancellable);   /* an attempt given up on */
-  g_clear_object (&call->attempt_cancellable);
-
-  if (error != NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_int (task, SLUICE_VERDICT_CONTINUE);
-  g_object_unref (task);
 }
 
 static GError *
@@ -444,139 +143,262 @@ cancelled_error (void)
   return g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED, "the request was cancelled");
 }
 
-/* full jitter: uniform in [0, min(cap, base * 2^failed)]; none: the bound. */
+static CallTarget *
+target_at (SluiceCallStage *self,
+           guint            index)
+{
+  return g_ptr_array_index (self->targets, index);
+}
+
+static gint64
+remaining_ms (SluiceCallStage *self,
+              Call            *call)
+{
+  if (self->deadline_ms <= 0)
+    return G_MAXINT64;
+  return self->deadline_ms - (sluice_monotonic_ms () - call->started_ms);
+}
+
+static gboolean
+is_unhealthy (SluiceCallStage *self,
+              const GError    *error)
+{
+  return error != NULL && error->domain == SLUICE_ERROR && error->code < 32 &&
+         (self->unhealthy_kinds & (1u << error->code)) != 0;
+}
+
+/* The breaker hears of every admitted attempt's outcome; one cancelled
+ * (a hedging loser, a cancelled request) gives its slot back unheard. */
+static void
+tell_breaker (SluiceCallStage *self,
+              Attempt         *attempt,
+              const GError    *error)
+{
+  SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, attempt->target);
+
+  if (breaker == NULL || !attempt->holds_breaker)
+    return;
+  attempt->holds_breaker = FALSE;
+  if (error != NULL && error->domain == SLUICE_ERROR && error->code == SLUICE_ERROR_CANCELLED)
+    sluice_breaker_release (breaker);
+  else
+    sluice_breaker_record (breaker, sluice_monotonic_ms (), !is_unhealthy (self, error));
+}
+
+/* The attempt is no longer in flight: its timer and cancellable go. */
+static void
+retire (Call    *call,
+        Attempt *attempt)
+{
+  attempt->finished = TRUE;
+  clear_source (&attempt->timer);
+  g_ptr_array_remove (call->in_flight, attempt);   /* may drop the last reference */
+}
+
+/* Ends the request: error NULL means the answer is in the context. */
+static void
+call_finish (GTask  *task,
+             GError *error)
+{
+  SluiceCallStage *self = g_task_get_source_object (task);
+  Call *call = g_task_get_task_data (task);
+
+  call->done = TRUE;
+  stop_watching_cancellation (call);
+  clear_source (&call->wait_timer);
+  clear_source (&call->hedge_timer);
+  /* Attempts still in flight are given up on (their answers are dropped). */
+  while (call->in_flight->len > 0)
+    {
+      Attempt *attempt = g_ptr_array_index (call->in_flight, 0);
+
+      g_cancellable_cancel (attempt->cancellable);
+      if (attempt->holds_breaker)
+        {
+          attempt->holds_breaker = FALSE;
+          sluice_breaker_release (sluice_target_set_get_breaker (self->set, attempt->target));
+        }
+      retire (call, attempt);
+    }
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, SLUICE_VERDICT_CONTINUE);
+  g_object_unref (task);
+}
+
+/* Fails the request with the last attempt's error (or @reason when no
+ * attempt was made), saying how many attempts were made and, when a
+ * budget or the deadline stopped the retries, which. */
+static void
+give_up (GTask      *task,
+         GError     *reason,
+         const char *why_not_retried)
+{
+  Call *call = g_task_get_task_data (task);
+  GError *error = call->last_error != NULL ? g_steal_pointer (&call->last_error) : reason;
+
+  if (error != reason)
+    g_clear_error (&reason);
+  if (error == NULL)
+    error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_FAILED, "no target to call");
+  if (why_not_retried != NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("%s (not retried: %s)", error->message, why_not_retried);
+
+      g_free (error->message);
+      error->message = g_steal_pointer (&message);
+    }
+  if (call->n_sent > 1)
+    g_prefix_error (&error, "after %u attempts: ", call->n_sent);
+  call_finish (task, error);
+}
+
+/* ---- backoff and budget ---------------------------------------------------------- */
+
+/* full: uniform in [0, min(cap, base * 2^failed)]; decorrelated: uniform
+ * in [base, 3 * the last wait], capped; none: the bound. */
 static gint64
 backoff_ms (SluiceCallStage *self,
+            Call            *call,
             guint            failed)
 {
   gint64 bound = self->cap_ms;
 
+  if (self->jitter == JITTER_DECORRELATED)
+    {
+      gint64 high = MIN (self->cap_ms, MAX (call->last_wait_ms, self->base_ms) * 3);
+      gint64 low = MIN (self->base_ms, high);
+
+      return low + (gint64) (g_random_double () * (gdouble) (high - low));
+    }
   if (failed < 62 && self->base_ms <= (self->cap_ms >> failed))
     bound = self->base_ms << failed;
-  if (!self->full_jitter || bound <= 0)
+  if (self->jitter == JITTER_NONE || bound <= 0)
     return bound;
   return MIN ((gint64) (g_random_double () * (gdouble) (bound + 1)), bound);
 }
 
-/* What one attempt produced, as an error in the SLUICE_ERROR domain, or
- * NULL for an answer. */
+/* NULL if another attempt after @delay_ms on @target fits the retry
+ * budget and the deadline, else why not. */
+static char *
+budget_refuses (SluiceCallStage *self,
+                Call            *call,
+                guint            target,
+                gint64           delay_ms)
+{
+  gint64 remaining = remaining_ms (self, call);
+
+  if (call->n_sent >= self->budget_attempts)
+    return g_strdup_printf ("the retry budget of %u attempts is spent", self->budget_attempts);
+  if (delay_ms > 0 && self->budget_wait_ms > 0 && call->waited_ms + delay_ms > self->budget_wait_ms)
+    {
+      g_autofree char *budget = sluice_call_format_duration (self->budget_wait_ms);
+
+      return g_strdup_printf ("a %" G_GINT64_FORMAT " ms wait would pass the retry budget's %s of waiting",
+                              delay_ms, budget);
+    }
+  if (self->budget_wasted_tokens >= 0 && call->wasted_tokens > self->budget_wasted_tokens)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " tokens already wasted, more than the retry budget's %"
+                            G_GINT64_FORMAT, call->wasted_tokens, self->budget_wasted_tokens);
+  /* The first attempt always goes: the deadline then cuts it. */
+  if (remaining != G_MAXINT64 && call->n_sent > 0 &&
+      delay_ms + MIN (target_at (self, target)->timeout_ms, MIN_ATTEMPT_MS) > remaining)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " ms left before the deadline", MAX (remaining, 0));
+  return NULL;
+}
+
+/* ---- attempts --------------------------------------------------------------------- */
+
 static GError *
 attempt_error (SluiceCallStage *self,
                Call            *call,
+               Attempt         *attempt,
                SluiceResponse  *response,
                const GError    *send_error)
 {
   const GError *error = response != NULL ? sluice_response_get_error (response) : send_error;
+  CallTarget *target = target_at (self, attempt->target);
 
   if (response != NULL && error == NULL)
     return NULL;
   if (response == NULL && call->cancelled)
     return cancelled_error ();
-  if (response == NULL && call->timed_out)
+  if (response == NULL && attempt->timed_out)
     {
-      g_autofree char *limit = format_duration (call->limit_is_deadline ? self->deadline_ms
-                                                                        : call->attempt_limit_ms);
+      g_autofree char *limit = sluice_call_format_duration (attempt->limit_is_deadline ? self->deadline_ms
+                                                                                         : attempt->limit_ms);
 
       return g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
-                          call->limit_is_deadline ? "no answer before the deadline of %s"
-                                                  : "no answer within %s", limit);
+                          attempt->limit_is_deadline ? "no answer before the deadline of %s"
+                                                     : "no answer within %s", limit);
     }
   if (error == NULL)
     return g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED,
                         "provider '%s' did not answer within %d ms of being cancelled",
-                        self->provider_name, ABANDON_GRACE_MS);
+                        target->provider_name, ABANDON_GRACE_MS);
   if (error->domain == SLUICE_ERROR)
     return g_error_copy (error);
   return g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED, "provider '%s' failed: %s",
-                      self->provider_name, error->message);
+                      target->provider_name, error->message);
 }
 
-/* Usage details and stream timing: what the ledger and reports read. */
 static void
-add_response_details (JsonObject     *record,
-                      SluiceResponse *response)
+add_record (SluiceCallStage *self,
+            Call            *call,
+            JsonObject      *record)
 {
-  const char *reason = sluice_response_get_finish_reason (response);
-
-  if (sluice_response_get_prompt_tokens (response) >= 0)
-    {
-      json_object_set_int_member (record, "cached_tokens", sluice_response_get_cached_tokens (response));
-      json_object_set_int_member (record, "cache_write_tokens", sluice_response_get_cache_write_tokens (response));
-      json_object_set_int_member (record, "reasoning_tokens", sluice_response_get_reasoning_tokens (response));
-      json_object_set_boolean_member (record, "usage_estimated", sluice_response_get_usage_estimated (response));
-    }
-  if (reason != NULL)
-    json_object_set_string_member (record, "finish_reason", reason);
-  json_object_set_boolean_member (record, "streamed", sluice_response_get_streamed (response));
-  if (sluice_response_get_ttft_us (response) >= 0)
-    json_object_set_double_member (record, "ttft_ms", sluice_response_get_ttft_us (response) / 1000.0);
+  sluice_context_add_attempt (call->context, record);
+  json_object_unref (record);
 }
 
-static JsonObject *
-attempt_record (SluiceCallStage *self,
+/* A target skipped without touching the network. */
+static void
+record_skipped (SluiceCallStage *self,
                 Call            *call,
-                SluiceResponse  *response,
-                const GError    *error,
-                gint64           latency_ms)
+                guint            target,
+                const GError    *error)
 {
-  JsonObject *record = json_object_new ();
-  const char *served = response != NULL ? sluice_response_get_model (response) : NULL;
-  gint64 prompt = response != NULL ? sluice_response_get_prompt_tokens (response) : -1;
-  gint64 completion = response != NULL ? sluice_response_get_completion_tokens (response) : -1;
+  g_autofree char *now = sluice_now_iso8601 ();
+  JsonObject *record = sluice_call_attempt_record (target_at (self, target), target, call->context,
+                                                   NULL, error, now, 0, 0);
 
-  /* Numbered within the request, not this call: a re-run (the validate
-   * stage's correction) calls the stage again on the same context. */
-  json_object_set_int_member (record, "index",
-                              json_array_get_length (sluice_context_get_attempts (call->context)));
-  json_object_set_string_member (record, "started_at", call->attempt_started_at);
-  json_object_set_string_member (record, "provider", self->provider_name);
-  json_object_set_string_member (record, "model", self->model);
-  if (served != NULL && !g_str_equal (served, self->model))
-    json_object_set_string_member (record, "served_model", served);
-  json_object_set_string_member (record, "outcome", error == NULL ? "ok" : "error");
-  if (error != NULL)
-    {
-      json_object_set_string_member (record, "error_kind", sluice_error_kind (error->code));
-      json_object_set_boolean_member (record, "retryable", sluice_error_code_is_retryable (error->code));
-      json_object_set_string_member (record, "error_message", error->message);
-    }
-  if (response != NULL && sluice_response_get_http_status (response) > 0)
-    json_object_set_int_member (record, "http_status", sluice_response_get_http_status (response));
-  if (response != NULL && sluice_response_get_retry_after_ms (response) >= 0)
-    json_object_set_int_member (record, "retry_after_ms", sluice_response_get_retry_after_ms (response));
-  json_object_set_int_member (record, "delay_ms", call->delay_ms);
-  json_object_set_int_member (record, "latency_ms", latency_ms);
-  if (prompt >= 0)
-    json_object_set_int_member (record, "prompt_tokens", prompt);
-  if (completion >= 0)
-    json_object_set_int_member (record, "completion_tokens", completion);
+  json_object_set_string_member (record, "outcome", "skipped");
+  add_record (self, call, record);
+}
 
-  if (prompt >= 0 && completion >= 0)
-    {
-      SluiceCatalog *catalog = sluice_catalog_get_default ();
-      gint64 cached = sluice_response_get_cached_tokens (response);
-      gdouble cost = -1;
+/* The loser of a hedge: cancelled, its prompt most likely billed. */
+static void
+record_loser (SluiceCallStage *self,
+              Call            *call,
+              Attempt         *attempt)
+{
+  g_autoptr(GError) error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED,
+                                                 "hedge lost: another attempt answered first");
+  JsonObject *record = sluice_call_attempt_record (target_at (self, attempt->target), attempt->target,
+                                                   call->context, NULL, error, attempt->started_at,
+                                                   attempt->delay_ms, sluice_monotonic_ms () - attempt->started_ms);
 
-      if (served != NULL)
-        cost = sluice_catalog_compute_cost (catalog, self->provider_name, served, prompt, completion, cached);
-      if (cost < 0)
-        cost = sluice_catalog_compute_cost (catalog, self->provider_name, self->model, prompt, completion, cached);
-      /* An unknown price is unknown, never free. */
-      if (cost < 0)
-        json_object_set_null_member (record, "cost_usd");
-      else
-        json_object_set_double_member (record, "cost_usd", cost);
-    }
-  else if (error != NULL)
-    json_object_set_double_member (record, "cost_usd", 0);   /* nothing was billed */
-  else
-    json_object_set_null_member (record, "cost_usd");
+  json_object_set_string_member (record, "outcome", "cancelled");
+  json_object_set_boolean_member (record, "hedge", TRUE);
+  add_record (self, call, record);
+}
 
-  if (response != NULL && sluice_response_get_request_id (response) != NULL)
-    json_object_set_string_member (record, "provider_request_id", sluice_response_get_request_id (response));
-  if (response != NULL)
-    add_response_details (record, response);
-  return record;
+static void start_attempt (GTask *task, guint target, gint64 delay_ms, gboolean hedge, gboolean holds_breaker);
+
+/* One target and no policy named: it is tried, then retried. */
+static gint
+next_target (SluiceCallStage *self,
+             Call            *call,
+             gint             last,
+             const GError    *error)
+{
+  if (self->policy != NULL)
+    return sluice_fallback_policy_next_target (self->policy, call->context, self->set, last, error);
+  if (last < 0)
+    return 0;
+  return error != NULL && error->code == SLUICE_ERROR_CIRCUIT_OPEN ? -1 : last;
 }
 
 static gboolean
@@ -586,97 +408,137 @@ on_wait_done (gpointer user_data)
   Call *call = g_task_get_task_data (task);
 
   g_clear_pointer (&call->wait_timer, g_source_unref);   /* it removes itself */
-  start_attempt (task);
+  dispatch (task, call->next_target, NULL);
   return G_SOURCE_REMOVE;
 }
 
-/* Waits before the next attempt if the error is worth one, there are
- * attempts left and the deadline has room for the wait and an attempt. */
-static gboolean
-schedule_retry (GTask          *task,
-                const GError   *error,
-                SluiceResponse *response)
+/* After a failed attempt with nothing else in flight: the policy picks
+ * the next target; the same one again is a retry after the backoff. */
+static void
+decide_next (GTask          *task,
+             Attempt        *failed,
+             const GError   *error,
+             SluiceResponse *response)
 {
   SluiceCallStage *self = g_task_get_source_object (task);
   Call *call = g_task_get_task_data (task);
+  CallTarget *target = target_at (self, failed->target);
   gint64 retry_after = response != NULL ? sluice_response_get_retry_after_ms (response) : -1;
-  gint64 delay;
+  gint64 delay = 0;
+  g_autofree char *refusal = NULL;
+  gint next;
 
-  if (!sluice_error_code_is_retryable (error->code) || call->index + 1 >= self->max_attempts)
-    return FALSE;
-
-  /* A Retry-After longer than the cap is still honoured: retrying
-   * earlier would only be refused again. One longer than max_retry_after
-   * (a day, say) is not waited for at all: the request fails now. */
-  if (retry_after > self->max_retry_after_ms)
+  next = next_target (self, call, (gint) failed->target, error);
+  /* The deadline has passed: the error says so already. */
+  if (next < 0 || remaining_ms (self, call) <= 0)
     {
-      g_debug ("request %s: not retrying: the provider asks to wait %" G_GINT64_FORMAT
-               " ms, more than retry.max_retry_after", sluice_context_get_request_id (call->context),
-               retry_after);
-      return FALSE;
+      give_up (task, NULL, NULL);
+      return;
     }
-  delay = MAX (backoff_ms (self, call->index), retry_after);
-
-  if (self->deadline_ms > 0)
+  if ((guint) next == failed->target)
     {
-      gint64 remaining = self->deadline_ms - (sluice_monotonic_ms () - call->started_ms);
+      guint tried = sluice_target_set_count_attempts (self->set, call->context, failed->target);
 
-      if (delay + MIN (self->timeout_ms, MIN_ATTEMPT_MS) > remaining)
+      if (!sluice_error_code_is_retryable (error->code) || tried >= target->max_attempts)
         {
-          g_debug ("request %s: not retrying after %s: a %" G_GINT64_FORMAT " ms wait "
-                   "does not fit the %" G_GINT64_FORMAT " ms left before the deadline",
-                   sluice_context_get_request_id (call->context), sluice_error_kind (error->code),
-                   delay, remaining);
-          return FALSE;
+          give_up (task, NULL, NULL);
+          return;
         }
+      /* A Retry-After longer than the cap is still honoured: retrying
+       * earlier would only be refused again. One longer than
+       * max_retry_after (a day, say) is not waited for at all. */
+      if (retry_after > self->max_retry_after_ms)
+        {
+          g_autofree char *limit = sluice_call_format_duration (self->max_retry_after_ms);
+          g_autofree char *why = g_strdup_printf ("the provider asks to wait %" G_GINT64_FORMAT
+                                                  " ms, more than retry.max_retry_after (%s)", retry_after, limit);
+
+          give_up (task, NULL, why);
+          return;
+        }
+      delay = MAX (backoff_ms (self, call, tried - 1), retry_after);
     }
 
-  g_debug ("request %s: attempt %u of %u failed (%s), retrying in %" G_GINT64_FORMAT " ms",
-           sluice_context_get_request_id (call->context), call->index + 1, self->max_attempts,
-           sluice_error_kind (error->code), delay);
-  call->index++;
-  call->delay_ms = delay;
-  call->wait_timer = add_timeout (task, delay, on_wait_done);
-  return TRUE;
+  refusal = budget_refuses (self, call, (guint) next, delay);
+  if (refusal != NULL)
+    {
+      give_up (task, NULL, refusal);
+      return;
+    }
+
+  if ((guint) next == failed->target)
+    g_debug ("request %s: attempt on %s failed (%s), retrying in %" G_GINT64_FORMAT " ms",
+             sluice_context_get_request_id (call->context), target->name, sluice_error_kind (error->code), delay);
+  else
+    g_debug ("request %s: attempt on %s failed (%s), falling back to %s",
+             sluice_context_get_request_id (call->context), target->name, sluice_error_kind (error->code),
+             target_at (self, next)->name);
+  if (delay == 0)
+    {
+      dispatch (task, next, NULL);
+      return;
+    }
+  call->next_target = next;
+  call->next_delay_ms = delay;
+  call->last_wait_ms = delay;
+  call->waited_ms += delay;
+  call->wait_timer = add_timeout (task, delay, on_wait_done, task);
 }
 
 static void
 attempt_finished (GTask          *task,
+                  Attempt        *attempt,
                   SluiceResponse *response,
                   const GError   *send_error)
 {
   SluiceCallStage *self = g_task_get_source_object (task);
   Call *call = g_task_get_task_data (task);
-  gint64 latency_ms = sluice_monotonic_ms () - call->attempt_started_ms;
+  gint64 latency_ms = sluice_monotonic_ms () - attempt->started_ms;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonObject) record = NULL;
-  guint n_attempts = call->index + 1;
+  JsonObject *record;
 
-  call->in_flight = FALSE;
-  clear_source (&call->attempt_timer);
-  g_clear_object (&call->attempt_cancellable);
+  /* Held until the end: retiring drops the list's reference. */
+  attempt = g_rc_box_acquire (attempt);
+  retire (call, attempt);
 
-  error = attempt_error (self, call, response, send_error);
-  record = attempt_record (self, call, response, error, latency_ms);
-  sluice_context_add_attempt (call->context, record);
+  error = attempt_error (self, call, attempt, response, send_error);
+  record = sluice_call_attempt_record (target_at (self, attempt->target), attempt->target, call->context,
+                                      response, error, attempt->started_at, attempt->delay_ms, latency_ms);
+  if (attempt->hedge)
+    json_object_set_boolean_member (record, "hedge", TRUE);
+  if (error != NULL)
+    call->wasted_tokens += sluice_call_record_tokens (record);
+  add_record (self, call, record);
+  tell_breaker (self, attempt, error);
 
   if (call->cancelled)
     {
-      call_finish (task, cancelled_error ());
-      return;
+      if (call->in_flight->len == 0)
+        call_finish (task, cancelled_error ());
     }
-  if (error == NULL)
+  else if (error == NULL)
     {
+      sluice_target_set_record_latency (self->set, attempt->target, latency_ms);
+      sluice_target_set_add_served (self->set, attempt->target);
+      /* The other attempt of a hedge loses. */
+      for (guint i = 0; i < call->in_flight->len; i++)
+        record_loser (self, call, g_ptr_array_index (call->in_flight, i));
+      g_clear_error (&call->last_error);
       sluice_context_set_response (call->context, response);
       call_finish (task, NULL);
-      return;
     }
-  if (schedule_retry (task, error, response))
-    return;
-
-  if (n_attempts > 1)
-    g_prefix_error (&error, "after %u attempts: ", n_attempts);
-  call_finish (task, g_steal_pointer (&error));
+  else
+    {
+      g_clear_error (&call->last_error);
+      call->last_error = g_error_copy (error);
+      /* With a hedge still racing, its answer is awaited instead. */
+      if (call->in_flight->len == 0)
+        {
+          clear_source (&call->hedge_timer);
+          decide_next (task, attempt, error, response);
+        }
+    }
+  attempt_unref (attempt);
 }
 
 static void
@@ -686,58 +548,204 @@ on_sent (GObject      *source,
 {
   Send *send = user_data;
   g_autoptr(GTask) task = send->task;
-  Call *call = g_task_get_task_data (task);
+  Attempt *attempt = send->attempt;
   g_autoptr(GError) error = NULL;
   g_autoptr(SluiceResponse) response = sluice_provider_send_finish (SLUICE_PROVIDER (source), result, &error);
-  gboolean current = !call->done && send->generation == call->generation;
+  Call *call = g_task_get_task_data (task);
 
   g_free (send);
-  if (current)
-    attempt_finished (task, response, error);
+  if (!call->done && !attempt->finished)
+    attempt_finished (task, attempt, response, error);
+  attempt_unref (attempt);
 }
 
 static gboolean
 on_attempt_abandoned (gpointer user_data)
 {
-  g_autoptr(GTask) task = g_object_ref (user_data);
-  Call *call = g_task_get_task_data (task);
+  Attempt *attempt = user_data;
+  g_autoptr(GTask) task = g_object_ref (attempt->task);
 
-  g_clear_pointer (&call->attempt_timer, g_source_unref);   /* it removes itself */
-  g_debug ("request %s: the provider did not return within %d ms of its cancellation; "
-           "giving up on the attempt", sluice_context_get_request_id (call->context), ABANDON_GRACE_MS);
-  call->generation++;
-  attempt_finished (task, NULL, NULL);
+  g_clear_pointer (&attempt->timer, g_source_unref);   /* it removes itself */
+  g_debug ("the provider did not return within %d ms of its cancellation; giving up on the attempt",
+           ABANDON_GRACE_MS);
+  attempt_finished (task, attempt, NULL, NULL);
   return G_SOURCE_REMOVE;
 }
 
-/* Cancels the attempt in flight. The provider normally returns at once,
+/* Cancels an attempt in flight. The provider normally returns at once,
  * perhaps before g_cancellable_cancel() does; one that does not is given
  * up on after a grace period. */
 static void
-cancel_attempt (GTask *task)
+cancel_attempt (Attempt *attempt)
 {
-  g_autoptr(GTask) hold = g_object_ref (task);
-  Call *call = g_task_get_task_data (task);
-  guint generation = call->generation;
+  g_autoptr(GTask) hold = g_object_ref (attempt->task);
+  Attempt *held = g_rc_box_acquire (attempt);
 
-  g_cancellable_cancel (call->attempt_cancellable);
-  if (!call->done && call->in_flight && call->generation == generation)
+  g_cancellable_cancel (held->cancellable);
+  if (!held->finished)
     {
-      clear_source (&call->attempt_timer);
-      call->attempt_timer = add_timeout (task, ABANDON_GRACE_MS, on_attempt_abandoned);
+      clear_source (&held->timer);
+      held->timer = add_timeout (hold, ABANDON_GRACE_MS, on_attempt_abandoned, held);
     }
+  attempt_unref (held);
 }
 
 static gboolean
 on_attempt_timeout (gpointer user_data)
 {
-  GTask *task = user_data;
-  Call *call = g_task_get_task_data (task);
+  Attempt *attempt = user_data;
 
-  g_clear_pointer (&call->attempt_timer, g_source_unref);   /* it removes itself */
-  call->timed_out = TRUE;
-  cancel_attempt (task);
+  g_clear_pointer (&attempt->timer, g_source_unref);   /* it removes itself */
+  attempt->timed_out = TRUE;
+  cancel_attempt (attempt);
   return G_SOURCE_REMOVE;
+}
+
+/* The attempt in flight has been slow for as long as its target's
+ * observed percentile: a second one races it on the next target. */
+static gboolean
+on_hedge_due (gpointer user_data)
+{
+  GTask *task = user_data;
+  SluiceCallStage *self = g_task_get_source_object (task);
+  Call *call = g_task_get_task_data (task);
+  g_autoptr(GError) slow = NULL;
+  Attempt *primary;
+  SluiceBreaker *breaker;
+  gint next;
+
+  g_clear_pointer (&call->hedge_timer, g_source_unref);   /* it removes itself */
+  if (call->in_flight->len != 1)
+    return G_SOURCE_REMOVE;
+  primary = g_ptr_array_index (call->in_flight, 0);
+  /* Asked as if the slow target were unavailable: the policy names another. */
+  slow = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN, "hedging: slower than the hedging delay");
+  next = next_target (self, call, (gint) primary->target, slow);
+  if (next < 0 || (guint) next == primary->target || call->n_sent >= self->budget_attempts)
+    return G_SOURCE_REMOVE;
+  breaker = sluice_target_set_get_breaker (self->set, next);
+  if (breaker != NULL && !sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))
+    return G_SOURCE_REMOVE;
+  g_debug ("request %s: hedging %s with %s", sluice_context_get_request_id (call->context),
+           target_at (self, primary->target)->name, target_at (self, next)->name);
+  start_attempt (task, (guint) next, 0, TRUE, breaker != NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+maybe_schedule_hedge (GTask   *task,
+                      Attempt *attempt)
+{
+  SluiceCallStage *self = g_task_get_source_object (task);
+  Call *call = g_task_get_task_data (task);
+  gint64 after = self->hedge_after_ms;
+
+  if (!self->hedging || attempt->hedge || !target_at (self, attempt->target)->hedge || call->in_flight->len != 1)
+    return;
+  if (after <= 0)
+    after = sluice_target_set_get_latency_percentile (self->set, attempt->target, self->hedge_percentile,
+                                                      self->hedge_min_samples);
+  if (after < 0 || after >= attempt->limit_ms)
+    return;   /* too few answers to know what slow is, or the timeout comes first */
+  clear_source (&call->hedge_timer);
+  call->hedge_timer = add_timeout (task, after, on_hedge_due, task);
+}
+
+static void
+start_attempt (GTask    *task,
+               guint     index,
+               gint64    delay_ms,
+               gboolean  hedge,
+               gboolean  holds_breaker)
+{
+  SluiceCallStage *self = g_task_get_source_object (task);
+  Call *call = g_task_get_task_data (task);
+  CallTarget *target = target_at (self, index);
+  Attempt *attempt = g_rc_box_new0 (Attempt);
+  gint64 remaining = remaining_ms (self, call);
+  Send *send;
+
+  attempt->task = task;
+  attempt->target = index;
+  attempt->hedge = hedge;
+  attempt->holds_breaker = holds_breaker;
+  attempt->delay_ms = delay_ms;
+  attempt->limit_ms = target->timeout_ms;
+  if (remaining < attempt->limit_ms)
+    {
+      attempt->limit_ms = MAX (remaining, 0);
+      attempt->limit_is_deadline = TRUE;
+    }
+  attempt->cancellable = g_cancellable_new ();
+  attempt->timer = add_timeout (task, attempt->limit_ms, on_attempt_timeout, attempt);
+  attempt->started_at = sluice_now_iso8601 ();
+  attempt->started_ms = sluice_monotonic_ms ();
+  g_ptr_array_add (call->in_flight, attempt);
+  call->n_sent++;
+  sluice_context_set_target (call->context, target->public_target);
+  maybe_schedule_hedge (task, attempt);
+
+  send = g_new (Send, 1);
+  send->task = g_object_ref (task);
+  send->attempt = g_rc_box_acquire (attempt);
+  sluice_provider_send_async (target->provider, call->context, attempt->cancellable, on_sent, send);
+}
+
+/* Starts an attempt on @target, or on the next one the policy picks
+ * while breakers refuse; gives up when none is left. @reason is the
+ * error to fail with if no attempt was ever made. */
+static void
+dispatch (GTask  *task,
+          gint    target,
+          GError *reason)
+{
+  SluiceCallStage *self = g_task_get_source_object (task);
+  Call *call = g_task_get_task_data (task);
+  guint refusals = 0;
+  g_autofree char *refusal = NULL;
+
+  while (target >= 0)
+    {
+      SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, (guint) target);
+      g_autoptr(GError) open = NULL;
+
+      if (breaker == NULL || sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))
+        break;
+      open = g_error_new (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
+                          "the circuit breaker of %s is open", sluice_breaker_get_key (breaker));
+      record_skipped (self, call, (guint) target, open);
+      /* Each target is passed over at most once per pick. */
+      if (++refusals > self->targets->len)
+        target = -1;
+      else
+        target = next_target (self, call, target, open);
+      if (target < 0 && call->last_error == NULL)
+        {
+          g_clear_error (&reason);
+          reason = g_steal_pointer (&open);
+        }
+    }
+  if (target < 0)
+    {
+      give_up (task, reason, NULL);
+      return;
+    }
+  g_clear_error (&reason);
+
+  refusal = budget_refuses (self, call, (guint) target, 0);
+  if (refusal != NULL)
+    {
+      SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, (guint) target);
+
+      if (breaker != NULL)
+        sluice_breaker_release (breaker);
+      give_up (task, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT, "no attempt made: %s", refusal),
+               call->last_error != NULL ? refusal : NULL);
+      return;
+    }
+  start_attempt (task, (guint) target, call->next_delay_ms,
+                 FALSE, sluice_target_set_get_breaker (self->set, (guint) target) != NULL);
+  call->next_delay_ms = 0;
 }
 
 static gboolean
@@ -748,10 +756,14 @@ on_request_cancelled (gpointer user_data)
 
   g_clear_pointer (&call->cancel_idle, g_source_unref);   /* it removes itself */
   call->cancelled = TRUE;
-  if (call->in_flight)
-    cancel_attempt (task);
-  else
-    call_finish (task, cancelled_error ());   /* waiting between attempts */
+  if (call->in_flight->len == 0)
+    {
+      call_finish (task, cancelled_error ());   /* waiting between attempts */
+      return G_SOURCE_REMOVE;
+    }
+  for (guint i = call->in_flight->len; i > 0; i--)
+    if (i - 1 < call->in_flight->len)
+      cancel_attempt (g_ptr_array_index (call->in_flight, i - 1));
   return G_SOURCE_REMOVE;
 }
 
@@ -771,39 +783,26 @@ on_cancelled_signal (GCancellable *cancellable,
   g_source_attach (call->cancel_idle, g_task_get_context (task));
 }
 
-static void
-start_attempt (GTask *task)
+/* An answer a later stage sent back (parse or validate asking for a
+ * correction) was paid for and not kept. */
+static gint64
+mark_rejected_answers (SluiceContext *context)
 {
-  SluiceCallStage *self = g_task_get_source_object (task);
-  Call *call = g_task_get_task_data (task);
-  Send *send;
+  JsonArray *attempts = sluice_context_get_attempts (context);
+  gint64 wasted = 0;
 
-  call->attempt_limit_ms = self->timeout_ms;
-  call->limit_is_deadline = FALSE;
-  if (self->deadline_ms > 0)
+  for (guint i = 0; i < json_array_get_length (attempts); i++)
     {
-      gint64 remaining = self->deadline_ms - (sluice_monotonic_ms () - call->started_ms);
+      JsonObject *record = json_array_get_object_element (attempts, i);
 
-      if (remaining < call->attempt_limit_ms)
-        {
-          call->attempt_limit_ms = MAX (remaining, 0);
-          call->limit_is_deadline = TRUE;
-        }
+      if (record == NULL)
+        continue;
+      if (g_strcmp0 (sluice_json_get_string (record, "outcome"), "ok") == 0)
+        json_object_set_boolean_member (record, "wasted", TRUE);
+      if (json_object_get_boolean_member_with_default (record, "wasted", FALSE))
+        wasted += sluice_call_record_tokens (record);
     }
-
-  call->timed_out = FALSE;
-  call->attempt_cancellable = g_cancellable_new ();
-  call->attempt_timer = add_timeout (task, call->attempt_limit_ms, on_attempt_timeout);
-  g_free (call->attempt_started_at);
-  call->attempt_started_at = sluice_now_iso8601 ();
-  call->attempt_started_ms = sluice_monotonic_ms ();
-  call->in_flight = TRUE;
-  sluice_context_set_target (call->context, self->public_target);
-
-  send = g_new (Send, 1);
-  send->task = g_object_ref (task);
-  send->generation = call->generation;
-  sluice_provider_send_async (self->provider, call->context, call->attempt_cancellable, on_sent, send);
+  return wasted;
 }
 
 static void
@@ -824,9 +823,10 @@ sluice_call_stage_process_async (SluiceStage         *stage,
   call = g_new0 (Call, 1);
   call->context = g_object_ref (context);
   call->started_ms = sluice_monotonic_ms ();
+  call->in_flight = g_ptr_array_new_with_free_func ((GDestroyNotify) attempt_unref);
   g_task_set_task_data (task, call, (GDestroyNotify) call_free);
 
-  if (self->provider == NULL)
+  if (self->targets->len == 0)
     {
       call_finish (task, g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_FAILED,
                                               "the call stage was used before it was configured"));
@@ -842,8 +842,11 @@ sluice_call_stage_process_async (SluiceStage         *stage,
       call->request_cancellable = g_object_ref (cancellable);
       call->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_signal), task, NULL);
     }
+  call->wasted_tokens = mark_rejected_answers (context);
 
-  start_attempt (task);
+  dispatch (task, next_target (self, call, -1, NULL),
+            g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
+                                 "no target available: the policy picked none"));
 }
 
 static SluiceVerdict
@@ -859,10 +862,49 @@ sluice_call_stage_process_finish (SluiceStage   *stage,
   return verdict < 0 ? SLUICE_VERDICT_FAIL : (SluiceVerdict) verdict;
 }
 
+static gboolean
+sluice_call_stage_configure (SluiceStage     *stage,
+                             SluicePipeline  *pipeline,
+                             JsonObject      *config,
+                             GError         **error)
+{
+  if (!SLUICE_IS_PIPELINE (pipeline))
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                           "the call stage is configured within a pipeline (it needs its engine)");
+      return FALSE;
+    }
+  return sluice_call_stage_read_config (SLUICE_CALL_STAGE (stage), pipeline, config, error);
+}
+
 static void
 stage_iface_init (SluiceStageInterface *iface)
 {
   iface->configure = sluice_call_stage_configure;
   iface->process_async = sluice_call_stage_process_async;
   iface->process_finish = sluice_call_stage_process_finish;
+}
+
+static void
+sluice_call_stage_finalize (GObject *object)
+{
+  SluiceCallStage *self = SLUICE_CALL_STAGE (object);
+
+  g_ptr_array_unref (self->targets);
+  g_clear_object (&self->set);
+  g_clear_object (&self->policy);
+
+  G_OBJECT_CLASS (sluice_call_stage_parent_class)->finalize (object);
+}
+
+static void
+sluice_call_stage_class_init (SluiceCallStageClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = sluice_call_stage_finalize;
+}
+
+static void
+sluice_call_stage_init (SluiceCallStage *self)
+{
+  self->targets = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_call_target_free);
 }

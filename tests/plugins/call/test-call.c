@@ -1060,8 +1060,19 @@ static void
 test_configuration_errors (void)
 {
   static const struct { const char *block; const char *expect; } cases[] = {
-    { "{targets: [{provider: openai, model: a, api_key: k}, {provider: openai, model: b, api_key: k}]}",
-      "only one target is supported until fallback policies land" },
+    { "{targets: [{provider: openai, model: a, api_key: k}, {provider: openai, model: b, api_key: k}], policy: nope}",
+      "unknown policy 'nope'" },
+    { "{targets: [{provider: openai, model: a, api_key: k}, {provider: openai, model: b, api_key: k, temprature: 1}]}",
+      "stage 'call': targets[1]: provider 'openai': /temprature: unknown property" },
+    { "{target: {provider: openai, model: a, api_key: k}, breaker: {failures: 0}}",
+      "breaker: give 'failures' or 'failure_rate' (both are 0)" },
+    { "{target: {provider: openai, model: a, api_key: k}, breaker: {count: [bad_request]}}", "count" },
+    { "{target: {provider: openai, model: a, api_key: k}, hedge: {after: 1s}}",
+      "hedge: needs at least two targets" },
+    { "{targets: [{provider: openai, model: a, api_key: k}, {provider: openai, model: b, api_key: k}], hedge: {after: soon}}",
+      "after" },
+    { "{target: {provider: openai, model: a, api_key: k}, retry: {budget: {attempts: 0}}}", "attempts" },
+    { "{target: {provider: openai, model: a, api_key: k}, retry: {budget: {wasted: 10}}}", "wasted" },
     { "{target: {provider: openai, model: a, api_key: k}, timeout: 30 seconds}", "timeout" },
     { "{target: {provider: openai, model: a, api_key: k}, retry: {jitter: half}}", "jitter" },
     { "{target: {provider: openai, model: a, api_key: k}, retry: {max_attempts: 0}}", "max_attempts" },

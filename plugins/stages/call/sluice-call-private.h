@@ -1,0 +1,73 @@
+/* sluice-call-private.h — what the call stage's files share.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "sluice-call-stage.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  JITTER_FULL,
+  JITTER_DECORRELATED,
+  JITTER_NONE,
+} Jitter;
+
+/* One entry of `targets:`. */
+typedef struct
+{
+  SluiceProvider *provider;
+  char           *provider_name;
+  char           *model;
+  char           *name;            /* the target's `name`, else provider/model */
+  JsonObject     *public_target;   /* without api_key and extra_headers */
+  gint64          timeout_ms;
+  guint           max_attempts;
+  gboolean        hedge;
+} CallTarget;
+
+struct _SluiceCallStage
+{
+  GObject               parent_instance;
+
+  GPtrArray            *targets;          /* of CallTarget */
+  SluiceTargetSet      *set;              /* the policy's view, with breakers */
+  SluiceFallbackPolicy *policy;
+  gint64                deadline_ms;      /* 0: none */
+
+  gint64                base_ms;
+  gint64                cap_ms;
+  gint64                max_retry_after_ms;
+  Jitter                jitter;
+  guint                 budget_attempts;
+  gint64                budget_wait_ms;   /* 0: none */
+  gint64                budget_wasted_tokens;   /* -1: none */
+
+  guint                 unhealthy_kinds;  /* bit per SluiceErrorCode */
+
+  gboolean              hedging;
+  gint64                hedge_after_ms;   /* > 0: fixed; 0: the percentile */
+  gdouble               hedge_percentile;
+  guint                 hedge_min_samples;
+};
+
+gboolean  sluice_call_stage_read_config (SluiceCallStage  *self,
+                                         SluicePipeline   *pipeline,
+                                         JsonObject       *config,
+                                         GError          **error);
+void      sluice_call_target_free       (CallTarget       *target);
+
+char     *sluice_call_format_duration   (gint64            ms);
+JsonObject *sluice_call_attempt_record  (CallTarget       *target,
+                                         guint             target_index,
+                                         SluiceContext    *context,
+                                         SluiceResponse   *response,
+                                         const GError     *error,
+                                         const char       *started_at,
+                                         gint64            delay_ms,
+                                         gint64            latency_ms);
+gint64    sluice_call_record_tokens     (JsonObject       *record);
+
+G_END_DECLS
