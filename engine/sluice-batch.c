@@ -63,6 +63,11 @@ struct _SluiceBatch
   guint64            blank;
   guint64            interrupted;
   guint64            retries;
+  guint64            calls;               /* provider attempts, hedges included */
+  guint64            skipped;             /* targets passed over by an open breaker */
+  guint64            hedges;
+  gint64             wasted_tokens;
+  GHashTable        *served_by;           /* target name → jobs it answered */
   gdouble            cost;
   guint64            cost_unknown;
   guint64           *latency_counts;      /* [ms] → jobs; the last bucket is "or more" */
@@ -119,6 +124,7 @@ sluice_batch_new (SluicePipeline            *pipeline,
   if (self->options.concurrency == 0)
     self->options.concurrency = 1;
   self->latency_counts = g_new0 (guint64, LATENCY_BUCKETS);
+  self->served_by = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->jobs_cancellable = g_cancellable_new ();
 
   if (file != NULL)
@@ -156,6 +162,7 @@ sluice_batch_free (SluiceBatch *self)
   g_clear_object (&self->jobs_cancellable);
   g_clear_object (&self->pipeline);
   g_clear_pointer (&self->latency_counts, g_free);
+  g_clear_pointer (&self->served_by, g_hash_table_unref);
   g_clear_error (&self->fatal);
   g_free (self->input_path);
   g_free (self->output_path);
@@ -292,12 +299,52 @@ build_result_line (Job        *job,
   return sluice_json_to_string (root);
 }
 
+/* What the attempts of one job say: how many calls, skips and hedges,
+ * the tokens bought for nothing, and which target gave the answer. */
+static void
+account_attempts (SluiceBatch   *self,
+                  SluiceContext *context,
+                  gboolean       ok)
+{
+  JsonArray *attempts = sluice_context_get_attempts (context);
+  const char *served = NULL;
+  guint calls = 0;
+
+  for (guint i = 0; i < json_array_get_length (attempts); i++)
+    {
+      JsonObject *attempt = json_array_get_object_element (attempts, i);
+      const char *outcome = attempt != NULL ? sluice_json_get_string (attempt, "outcome") : NULL;
+
+      if (g_strcmp0 (outcome, "skipped") == 0)
+        {
+          self->skipped++;
+          continue;
+        }
+      calls++;
+      if (json_object_get_boolean_member_with_default (attempt, "hedge", FALSE))
+        self->hedges++;
+      if (json_object_get_boolean_member_with_default (attempt, "wasted", FALSE))
+        self->wasted_tokens += MAX (sluice_json_get_int (attempt, "prompt_tokens", 0), 0) +
+                               MAX (sluice_json_get_int (attempt, "completion_tokens", 0), 0);
+      if (g_strcmp0 (outcome, "ok") == 0)
+        served = sluice_json_get_string (attempt, "target");
+    }
+  self->calls += calls;
+  if (calls > 1)
+    self->retries += calls - 1;
+  if (ok && served != NULL)
+    {
+      gpointer count = g_hash_table_lookup (self->served_by, served);
+
+      g_hash_table_replace (self->served_by, g_strdup (served), GSIZE_TO_POINTER (GPOINTER_TO_SIZE (count) + 1));
+    }
+}
+
 static void
 account (SluiceBatch   *self,
          SluiceContext *context,
          gboolean       ok)
 {
-  guint attempts = json_array_get_length (sluice_context_get_attempts (context));
   gdouble cost = sluice_context_get_cost (context);
   gint64 latency = CLAMP (sluice_context_get_elapsed_ms (context), 0, LATENCY_BUCKETS - 1);
 
@@ -305,8 +352,7 @@ account (SluiceBatch   *self,
     self->ok++;
   else
     self->failed++;
-  if (attempts > 1)
-    self->retries += attempts - 1;
+  account_attempts (self, context, ok);
   if (cost >= 0)
     self->cost += cost;
   else
@@ -729,6 +775,19 @@ percentile (SluiceBatch *self,
   return LATENCY_BUCKETS - 1;
 }
 
+static JsonObject *
+served_by_object (SluiceBatch *self)
+{
+  JsonObject *object = json_object_new ();
+  GHashTableIter iter;
+  gpointer name, count;
+
+  g_hash_table_iter_init (&iter, self->served_by);
+  while (g_hash_table_iter_next (&iter, &name, &count))
+    json_object_set_int_member (object, name, (gint64) GPOINTER_TO_SIZE (count));
+  return object;
+}
+
 JsonObject *
 sluice_batch_get_summary (SluiceBatch *self)
 {
@@ -743,6 +802,11 @@ sluice_batch_get_summary (SluiceBatch *self)
   json_object_set_int_member (summary, "blank", (gint64) self->blank);
   json_object_set_int_member (summary, "interrupted", (gint64) self->interrupted);
   json_object_set_int_member (summary, "retries", (gint64) self->retries);
+  json_object_set_int_member (summary, "calls", (gint64) self->calls);
+  json_object_set_int_member (summary, "breaker_skips", (gint64) self->skipped);
+  json_object_set_int_member (summary, "hedges", (gint64) self->hedges);
+  json_object_set_int_member (summary, "wasted_tokens", self->wasted_tokens);
+  json_object_set_object_member (summary, "served_by", served_by_object (self));
   json_object_set_double_member (summary, "cost_usd", self->cost);
   json_object_set_int_member (summary, "cost_unknown", (gint64) self->cost_unknown);
   json_object_set_int_member (summary, "p50_ms", percentile (self, 50));

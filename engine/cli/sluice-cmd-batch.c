@@ -46,6 +46,29 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The share of the answers each target gave, largest first. */
+static void
+print_served_by (JsonObject *summary)
+{
+  JsonObject *served = json_object_get_object_member (summary, "served_by");
+  g_autoptr(GList) names = served != NULL ? json_object_get_members (served) : NULL;
+  gint64 total = 0;
+
+  if (names == NULL || names->next == NULL)
+    return;   /* one target: nothing to share */
+  for (GList *l = names; l != NULL; l = l->next)
+    total += json_object_get_int_member (served, l->data);
+  printf ("served by:");
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      gint64 n = json_object_get_int_member (served, l->data);
+
+      printf ("%s %s %" G_GINT64_FORMAT " (%.1f%%)", l == names ? "" : ",", (const char *) l->data, n,
+              total > 0 ? 100.0 * (gdouble) n / (gdouble) total : 0);
+    }
+  printf ("\n");
+}
+
 static void
 print_summary (JsonObject *summary,
                gboolean    as_json)
@@ -70,7 +93,16 @@ print_summary (JsonObject *summary,
     printf (", %" G_GINT64_FORMAT " interrupted (left for --resume)", json_object_get_int_member (summary, "interrupted"));
   if (json_object_get_int_member (summary, "blank") > 0)
     printf (", %" G_GINT64_FORMAT " blank lines skipped", json_object_get_int_member (summary, "blank"));
-  printf ("\nretries:   %" G_GINT64_FORMAT "\n", json_object_get_int_member (summary, "retries"));
+  printf ("\nretries:   %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " provider calls",
+          json_object_get_int_member (summary, "retries"), json_object_get_int_member (summary, "calls"));
+  if (json_object_get_int_member (summary, "hedges") > 0)
+    printf (", %" G_GINT64_FORMAT " hedges", json_object_get_int_member (summary, "hedges"));
+  if (json_object_get_int_member (summary, "breaker_skips") > 0)
+    printf (", %" G_GINT64_FORMAT " skipped by open breakers", json_object_get_int_member (summary, "breaker_skips"));
+  if (json_object_get_int_member (summary, "wasted_tokens") > 0)
+    printf (", %" G_GINT64_FORMAT " tokens wasted", json_object_get_int_member (summary, "wasted_tokens"));
+  printf (")\n");
+  print_served_by (summary);
   printf ("cost:      $%.6f", json_object_get_double_member (summary, "cost_usd"));
   if (json_object_get_int_member (summary, "cost_unknown") > 0)
     printf (" (+ %" G_GINT64_FORMAT " jobs of unknown cost)", json_object_get_int_member (summary, "cost_unknown"));
