@@ -13,23 +13,6 @@
 
 #define PRIV(self) sluice_http_provider_get_private (self)
 
-static gint64
-estimate_prompt_tokens (SluiceContext *context)
-{
-  JsonArray *messages = sluice_context_get_messages (context);
-  gint64 tokens = 0;
-
-  for (guint i = 0; messages != NULL && i < json_array_get_length (messages); i++)
-    {
-      JsonNode *node = json_array_get_element (messages, i);
-      JsonObject *message = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-
-      /* A few tokens of framing per message, as chat formats add. */
-      tokens += 4 + sluice_estimate_tokens (sluice_json_get_string (message, "content"));
-    }
-  return tokens;
-}
-
 /* What every successful answer must hold, whoever parsed it. */
 static void
 finish_answer (SluiceHttpStream *attempt)
@@ -77,7 +60,7 @@ finish_answer (SluiceHttpStream *attempt)
       gint64 completion = sluice_response_get_completion_tokens (response);
 
       sluice_response_set_usage (response,
-                                 prompt >= 0 ? prompt : estimate_prompt_tokens (attempt->context),
+                                 prompt >= 0 ? prompt : sluice_estimate_message_tokens (sluice_context_get_messages (attempt->context)),
                                  completion >= 0 ? completion
                                                  : sluice_estimate_tokens (sluice_response_get_text (response)),
                                  sluice_response_get_cached_tokens (response),

@@ -469,3 +469,18 @@ sluice_get_state_dir (void)
     }
   return dir;
 }
+
+gint64
+sluice_estimate_message_tokens (JsonArray *messages)
+{
+  gint64 tokens = 0;
+
+  for (guint i = 0; messages != NULL && i < json_array_get_length (messages); i++)
+    {
+      JsonNode *node = json_array_get_element (messages, i);
+      JsonObject *message = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+
+      tokens += 4 + sluice_estimate_tokens (sluice_json_get_string (message, "content"));
+    }
+  return tokens;
+}

@@ -213,4 +213,15 @@ char       *sluice_text_excerpt              (const char  *data,
  */
 gint64      sluice_estimate_tokens           (const char  *text);
 
+/**
+ * sluice_estimate_message_tokens:
+ * @messages: (nullable): chat messages, each with a string `content`
+ *
+ * sluice_estimate_tokens() of each message's content, plus a few tokens of
+ * framing per message as chat formats add.
+ *
+ * Returns: the estimate
+ */
+gint64      sluice_estimate_message_tokens   (JsonArray   *messages);
+
 G_END_DECLS

@@ -368,21 +368,28 @@ record_skipped (SluiceCallStage *self,
   add_record (self, call, record);
 }
 
-/* The loser of a hedge: cancelled, its prompt most likely billed. */
+/* The loser of a hedge race: cancelled, its prompt most likely billed
+ * already, so its cost is estimated from the prompt. */
 static void
 record_loser (SluiceCallStage *self,
               Call            *call,
               Attempt         *attempt)
 {
   g_autoptr(GError) error = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CANCELLED,
-                                                 "hedge lost: another attempt answered first");
-  JsonObject *record = sluice_call_attempt_record (target_at (self, attempt->target), attempt->target,
-                                                   call->context, NULL, error, attempt->started_at,
-                                                   attempt->delay_ms, sluice_monotonic_ms () - attempt->started_ms);
+                                                 "lost the hedge race: another attempt answered first");
+  g_autoptr(SluiceResponse) billed = sluice_response_new ();
+  JsonObject *record;
 
+  sluice_response_set_usage (billed, sluice_estimate_message_tokens (sluice_context_get_messages (call->context)),
+                             0, 0, 0, TRUE);
+  record = sluice_call_attempt_record (target_at (self, attempt->target), attempt->target, call->context,
+                                      billed, error, attempt->started_at, attempt->delay_ms,
+                                      sluice_monotonic_ms () - attempt->started_ms);
   json_object_set_string_member (record, "outcome", "cancelled");
-  json_object_set_boolean_member (record, "hedge", TRUE);
+  if (attempt->hedge)
+    json_object_set_boolean_member (record, "hedge", TRUE);
   add_record (self, call, record);
+  call->wasted_tokens += sluice_call_record_tokens (record);
 }
 
 static void start_attempt (GTask *task, guint target, gint64 delay_ms, gboolean hedge, gboolean holds_breaker);
