@@ -1,0 +1,487 @@
+/* test-fallback.c — the call stage with several targets, against the real
+ * mock provider over HTTP: each fallback trigger of the chain policy,
+ * circuit breakers (a skipped target costs no request), the retry budget,
+ * the deadline over fallbacks, and hedging.
+ *
+ * The mock tells targets apart by their model name in the request body
+ * (scenario rules match a substring of it).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-test-provider.h"
+
+#include <string.h>
+
+static SluiceEngine *engine;
+
+static gint64
+mock_requests (void)
+{
+  g_autoptr(JsonObject) stats = sluice_test_mock_stats ();
+
+  return json_object_get_int_member (stats, "requests");
+}
+
+/* A pipeline of assemble and call; @call is the call stage's block in
+ * YAML flow style, with BASE standing for the mock's base URL. */
+static SluicePipeline *
+load (const char *base_url,
+      const char *call)
+{
+  g_autoptr(GString) block = g_string_new (call);
+  g_autofree char *yaml = NULL;
+
+  g_string_replace (block, "BASE", base_url, 0);
+  yaml = g_strdup_printf ("name: t\n"
+                          "stages:\n"
+                          "  - assemble: {user: \"{{text}}\"}\n"
+                          "  - call: %s\n", block->str);
+  return sluice_test_load_pipeline (engine, yaml);
+}
+
+static SluiceContext *
+run (SluicePipeline *pipeline,
+     gint64         *elapsed_ms)
+{
+  gint64 start = g_get_monotonic_time ();
+  SluiceContext *context = sluice_test_run (pipeline, "{\"text\": \"hello\"}");
+
+  if (elapsed_ms != NULL)
+    *elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  return context;
+}
+
+static JsonObject *
+attempt (SluiceContext *context,
+         guint          index)
+{
+  JsonArray *attempts = sluice_context_get_attempts (context);
+
+  g_assert_cmpuint (index, <, json_array_get_length (attempts));
+  return json_array_get_object_element (attempts, index);
+}
+
+/* Asserts the attempts as "target:outcome[:kind]" joined by spaces. */
+static void
+assert_attempts (SluiceContext *context,
+                 const char    *expected)
+{
+  JsonArray *attempts = sluice_context_get_attempts (context);
+  g_autoptr(GString) seen = g_string_new ("");
+
+  for (guint i = 0; i < json_array_get_length (attempts); i++)
+    {
+      JsonObject *record = json_array_get_object_element (attempts, i);
+      const char *kind = json_object_get_string_member_with_default (record, "error_kind", NULL);
+
+      g_string_append_printf (seen, "%s%s:%s%s%s", i > 0 ? " " : "",
+                              json_object_get_string_member (record, "target"),
+                              json_object_get_string_member (record, "outcome"),
+                              kind != NULL ? ":" : "", kind != NULL ? kind : "");
+    }
+  g_assert_cmpstr (seen->str, ==, expected);
+}
+
+#define PRIMARY_DOWN \
+  "{\"rules\": [{\"match\": \"primary\", \"then\": \"server_error\"}, {\"then\": \"ok\"}]}"
+#define TWO_TARGETS(extra_primary) \
+  "{targets: [{name: primary, provider: openai, model: primary, base_url: \"BASE/v1\", api_key: k" extra_primary "}, " \
+  "{name: secondary, provider: openai, model: secondary, base_url: \"BASE/v1\", api_key: k}], "
+
+/* ---- chain triggers ------------------------------------------------------------ */
+
+static void
+test_retries_then_falls_back (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (PRIMARY_DOWN, NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS (", max_attempts: 2")
+                                                  "retry: {base: 10ms, jitter: none}}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+  g_assert_no_error (sluice_context_get_error (context));
+  assert_attempts (context, "primary:error:server primary:error:server secondary:ok");
+  g_assert_cmpint (json_object_get_int_member (attempt (context, 1), "delay_ms"), ==, 10);
+  g_assert_cmpint (json_object_get_int_member (attempt (context, 2), "delay_ms"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (attempt (context, 2), "target_index"), ==, 1);
+  g_assert_cmpint (mock_requests (), ==, 3);
+  sluice_test_mock_stop ();
+}
+
+/* A 429 moves to a healthy target at once rather than sleeping through
+ * its Retry-After; with rate_limited: wait, the wait is honoured to the
+ * millisecond. */
+static void
+test_rate_limited (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"sequence\": [{\"kind\": \"rate_limit\", \"retry_after_ms\": 300}], "
+    "\"then\": \"ok\"}, {\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) next = load (url, TWO_TARGETS ("") "retry: {base: 10ms, jitter: none}}");
+  g_autoptr(SluicePipeline) wait = load (url, TWO_TARGETS ("")
+                                              "policy: {chain: {rate_limited: wait}}, retry: {base: 10ms, jitter: none}}");
+  gint64 elapsed;
+
+  {
+    g_autoptr(SluiceContext) context = run (next, &elapsed);
+
+    g_assert_no_error (sluice_context_get_error (context));
+    assert_attempts (context, "primary:error:rate_limited secondary:ok");
+    g_assert_cmpint (json_object_get_int_member (attempt (context, 0), "retry_after_ms"), ==, 300);
+    g_assert_cmpint (elapsed, <, 300);
+  }
+  sluice_test_mock_stop ();
+
+  g_free (url);
+  url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"sequence\": [{\"kind\": \"rate_limit\", \"retry_after_ms\": 300}], "
+    "\"then\": \"ok\"}, {\"then\": \"ok\"}]}", NULL);
+  g_clear_object (&wait);
+  wait = load (url, TWO_TARGETS ("") "policy: {chain: {rate_limited: wait}}, retry: {base: 10ms, jitter: none}}");
+  {
+    g_autoptr(SluiceContext) context = run (wait, &elapsed);
+
+    g_assert_no_error (sluice_context_get_error (context));
+    assert_attempts (context, "primary:error:rate_limited primary:ok");
+    g_assert_cmpint (json_object_get_int_member (attempt (context, 1), "delay_ms"), ==, 300);
+    g_assert_cmpint (elapsed, >=, 300);
+    g_assert_cmpint (elapsed, <, 1300);
+  }
+  sluice_test_mock_stop ();
+}
+
+/* context_overflow goes to the next target with a larger window: the
+ * one with the same model is passed over. */
+static void
+test_context_overflow (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"gpt-3.5-turbo\", \"then\": {\"kind\": \"status\", \"status\": 400, "
+    "\"body\": \"{\\\"error\\\": {\\\"message\\\": \\\"This model's maximum context length is 16385 tokens.\\\", "
+    "\\\"type\\\": \\\"invalid_request_error\\\", \\\"code\\\": \\\"context_length_exceeded\\\"}}\"}}, "
+    "{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{targets: [{name: small, provider: openai, model: gpt-3.5-turbo, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: small-again, provider: openai, model: gpt-3.5-turbo, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: large, provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}]}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+  g_assert_no_error (sluice_context_get_error (context));
+  assert_attempts (context, "small:error:context_overflow large:ok");
+  g_assert_cmpint (mock_requests (), ==, 2);
+  sluice_test_mock_stop ();
+}
+
+/* content_filter goes to another provider: the next target of the same
+ * provider is passed over. */
+static void
+test_content_filter (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"gpt-4o-mini\", \"then\": {\"kind\": \"status\", \"status\": 400, "
+    "\"body\": \"{\\\"error\\\": {\\\"message\\\": \\\"filtered\\\", \\\"type\\\": \\\"invalid_request_error\\\", "
+    "\\\"code\\\": \\\"content_filter\\\"}}\"}}, {\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{targets: [{name: mini, provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: big, provider: openai, model: gpt-4o, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: claude, provider: anthropic, model: claude-haiku-4-5, base_url: \"BASE/v1\", api_key: k}]}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+  g_assert_no_error (sluice_context_get_error (context));
+  assert_attempts (context, "mini:error:content_filter claude:ok");
+  g_assert_cmpint (mock_requests (), ==, 2);
+  sluice_test_mock_stop ();
+}
+
+/* bad_request is not a reason to fall back: the request itself is wrong. */
+static void
+test_bad_request_does_not_fall_back (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"then\": {\"kind\": \"status\", \"status\": 400, "
+    "\"body\": \"{\\\"error\\\": {\\\"message\\\": \\\"bad\\\", \\\"type\\\": \\\"invalid_request_error\\\"}}\"}}, "
+    "{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS ("") "retry: {base: 10ms}}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+  g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_BAD_REQUEST);
+  assert_attempts (context, "primary:error:bad_request");
+  sluice_test_mock_stop ();
+}
+
+/* ---- breakers ------------------------------------------------------------------------ */
+
+static void
+test_breaker_skips_without_network (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (PRIMARY_DOWN, NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS (", max_attempts: 1")
+                                                  "breaker: {failures: 2, reset: 1m}}");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+      assert_attempts (context, "primary:error:server secondary:ok");
+    }
+  g_assert_cmpint (mock_requests (), ==, 4);
+
+  /* Open now: the primary is skipped, and the mock hears one request. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+      g_assert_no_error (sluice_context_get_error (context));
+      assert_attempts (context, "primary:skipped:circuit_open secondary:ok");
+      g_assert_cmpstr (json_object_get_string_member (attempt (context, 0), "error_message"), ==,
+                       "the circuit breaker of openai:primary is open");
+    }
+  g_assert_cmpint (mock_requests (), ==, 7);
+  sluice_test_mock_stop ();
+}
+
+/* With every breaker open the request fails at once with circuit_open;
+ * after the reset one probe goes through and closes it. */
+static void
+test_breaker_open_then_probe (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"sequence\": [\"overloaded\"], \"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}, "
+    "retry: {max_attempts: 1}, breaker: {failures: 1, reset: 300ms}}");
+  gint64 elapsed;
+
+  {
+    g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+    g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_OVERLOADED);
+  }
+  {
+    g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+
+    g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN);
+    assert_attempts (context, "openai/gpt-4o-mini:skipped:circuit_open");
+    g_assert_cmpint (elapsed, <, 250);
+  }
+  g_assert_cmpint (mock_requests (), ==, 1);
+
+  g_usleep (350 * 1000);
+  {
+    g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+    g_assert_no_error (sluice_context_get_error (context));
+    assert_attempts (context, "openai/gpt-4o-mini:ok");
+  }
+  {
+    g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+    g_assert_no_error (sluice_context_get_error (context));
+  }
+  g_assert_cmpint (mock_requests (), ==, 3);
+  sluice_test_mock_stop ();
+}
+
+/* A 400 says nothing about the provider's health: it does not open it. */
+static void
+test_breaker_ignores_bad_requests (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"then\": {\"kind\": \"status\", \"status\": 400, "
+    "\"body\": \"{\\\"error\\\": {\\\"message\\\": \\\"bad\\\", \\\"type\\\": \\\"invalid_request_error\\\"}}\"}}]}",
+    NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}, "
+    "breaker: {failures: 1, reset: 1m}}");
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+      g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_BAD_REQUEST);
+    }
+  g_assert_cmpint (mock_requests (), ==, 3);
+  sluice_test_mock_stop ();
+}
+
+/* ---- retry budget and deadline ----------------------------------------------------------- */
+
+static void
+test_budget_attempts (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"server_error\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS ("")
+                                                  "retry: {max_attempts: 3, base: 1ms, budget: {attempts: 4}}}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+  const GError *error = sluice_context_get_error (context);
+
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_SERVER);
+  sluice_test_assert_contains (error->message, "after 4 attempts: ");
+  sluice_test_assert_contains (error->message, "(not retried: the retry budget of 4 attempts is spent)");
+  assert_attempts (context, "primary:error:server primary:error:server primary:error:server secondary:error:server");
+  g_assert_cmpint (mock_requests (), ==, 4);
+  sluice_test_mock_stop ();
+}
+
+static void
+test_budget_wait (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"server_error\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}, "
+    "retry: {max_attempts: 5, base: 100ms, jitter: none, budget: {wait: 250ms}}}");
+  g_autoptr(SluiceContext) context = run (pipeline, NULL);
+  const GError *error = sluice_context_get_error (context);
+
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_SERVER);
+  sluice_test_assert_contains (error->message, "a 200 ms wait would pass the retry budget's 250ms of waiting");
+  g_assert_cmpint (mock_requests (), ==, 2);
+  sluice_test_mock_stop ();
+}
+
+/* Tokens paid for an answer that was not kept count against the budget:
+ * a 200 whose answer the provider filtered is billed and wasted. */
+static void
+test_budget_wasted_tokens (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"then\": {\"kind\": \"status\", \"status\": 200, \"body\": "
+    "\"{\\\"id\\\": \\\"c1\\\", \\\"object\\\": \\\"chat.completion\\\", \\\"model\\\": \\\"primary\\\", "
+    "\\\"choices\\\": [{\\\"index\\\": 0, \\\"message\\\": {\\\"role\\\": \\\"assistant\\\", \\\"content\\\": \\\"\\\"}, "
+    "\\\"finish_reason\\\": \\\"content_filter\\\"}], \\\"usage\\\": {\\\"prompt_tokens\\\": 900, "
+    "\\\"completion_tokens\\\": 100, \\\"total_tokens\\\": 1000}}\"}}, {\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) spend = load (url,
+    "{targets: [{name: primary, provider: openai, model: primary, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: claude, provider: anthropic, model: claude-haiku-4-5, base_url: \"BASE/v1\", api_key: k}], "
+    "retry: {budget: {wasted_tokens: 999}}}");
+  g_autoptr(SluicePipeline) allow = load (url,
+    "{targets: [{name: primary, provider: openai, model: primary, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: claude, provider: anthropic, model: claude-haiku-4-5, base_url: \"BASE/v1\", api_key: k}], "
+    "retry: {budget: {wasted_tokens: 1000}}}");
+
+  {
+    g_autoptr(SluiceContext) context = run (spend, NULL);
+    const GError *error = sluice_context_get_error (context);
+
+    g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_CONTENT_FILTER);
+    sluice_test_assert_contains (error->message, "1000 tokens already wasted, more than the retry budget's 999");
+    g_assert_true (json_object_get_boolean_member (attempt (context, 0), "wasted"));
+  }
+  {
+    g_autoptr(SluiceContext) context = run (allow, NULL);
+
+    g_assert_no_error (sluice_context_get_error (context));
+    assert_attempts (context, "primary:error:content_filter claude:ok");
+    g_assert_false (json_object_get_boolean_member (attempt (context, 1), "wasted"));
+  }
+  sluice_test_mock_stop ();
+}
+
+/* The deadline covers the fallback: with 200 ms left, no attempt that
+ * needs 300 ms is started. */
+static void
+test_deadline_covers_fallback (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"then\": {\"kind\": \"hang\", \"duration\": \"5s\"}}, "
+    "{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS ("") "timeout: 300ms, deadline: 500ms}");
+  gint64 elapsed;
+  g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+  const GError *error = sluice_context_get_error (context);
+
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_TIMEOUT);
+  sluice_test_assert_contains (error->message, "no answer within 300ms (not retried: ");
+  sluice_test_assert_contains (error->message, " ms left before the deadline)");
+  assert_attempts (context, "primary:error:timeout");
+  g_assert_cmpint (elapsed, >=, 300);
+  g_assert_cmpint (elapsed, <, 500);
+  sluice_test_mock_stop ();
+}
+
+/* ---- hedging ----------------------------------------------------------------------------- */
+
+static void
+test_hedge_cancels_the_loser (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"then\": {\"kind\": \"hang\", \"duration\": \"5s\"}}, "
+    "{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS ("") "timeout: 4s, hedge: {after: 100ms}}");
+  gint64 elapsed;
+  g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+  g_autoptr(JsonObject) stats = NULL;
+  JsonObject *loser;
+
+  g_assert_no_error (sluice_context_get_error (context));
+  assert_attempts (context, "secondary:ok primary:cancelled:cancelled");
+  g_assert_true (json_object_get_boolean_member (attempt (context, 0), "hedge"));
+  g_assert_cmpint (elapsed, >=, 100);
+  g_assert_cmpint (elapsed, <, 1000);
+
+  /* The loser's prompt is counted, estimated, and wasted. */
+  loser = attempt (context, 1);
+  g_assert_cmpint (json_object_get_int_member (loser, "prompt_tokens"), >, 0);
+  g_assert_true (json_object_get_boolean_member (loser, "usage_estimated"));
+  g_assert_true (json_object_get_boolean_member (loser, "wasted"));
+  g_assert_cmpint (json_object_get_int_member (loser, "latency_ms"), >=, 100);
+
+  /* Its connection was closed: the mock no longer holds it. */
+  for (guint i = 0; i < 50; i++)
+    {
+      g_clear_pointer (&stats, json_object_unref);
+      stats = sluice_test_mock_stats ();
+      if (json_object_get_int_member (stats, "in_flight") == 0)
+        break;
+      g_usleep (20 * 1000);
+    }
+  g_assert_cmpint (json_object_get_int_member (stats, "in_flight"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 2);
+  sluice_test_mock_stop ();
+}
+
+/* Without enough answers to know the target's p95, nothing is hedged. */
+static void
+test_hedge_waits_for_samples (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url, TWO_TARGETS ("") "hedge: {after: p95, min_samples: 20}}");
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+      assert_attempts (context, "primary:ok");
+    }
+  g_assert_cmpint (mock_requests (), ==, 5);
+  sluice_test_mock_stop ();
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  engine = sluice_test_provider_setup (NULL);
+
+  g_test_add_func ("/fallback/retries-then-falls-back", test_retries_then_falls_back);
+  g_test_add_func ("/fallback/rate-limited", test_rate_limited);
+  g_test_add_func ("/fallback/context-overflow", test_context_overflow);
+  g_test_add_func ("/fallback/content-filter", test_content_filter);
+  g_test_add_func ("/fallback/bad-request", test_bad_request_does_not_fall_back);
+  g_test_add_func ("/breaker/skips-without-network", test_breaker_skips_without_network);
+  g_test_add_func ("/breaker/open-then-probe", test_breaker_open_then_probe);
+  g_test_add_func ("/breaker/ignores-bad-requests", test_breaker_ignores_bad_requests);
+  g_test_add_func ("/budget/attempts", test_budget_attempts);
+  g_test_add_func ("/budget/wait", test_budget_wait);
+  g_test_add_func ("/budget/wasted-tokens", test_budget_wasted_tokens);
+  g_test_add_func ("/deadline/covers-fallback", test_deadline_covers_fallback);
+  g_test_add_func ("/hedge/cancels-the-loser", test_hedge_cancels_the_loser);
+  g_test_add_func ("/hedge/waits-for-samples", test_hedge_waits_for_samples);
+
+  {
+    int status = g_test_run ();
+
+    g_object_unref (engine);
+    return status;
+  }
+}
