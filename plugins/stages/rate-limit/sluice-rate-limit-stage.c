@@ -784,7 +784,7 @@ add_part (GArray     *parts,
           const char *text,
           gssize      len)
 {
-  Part part = { kind, g_strndup (text, len) };
+  Part part = { kind, len < 0 ? g_strdup (text) : g_strndup (text, (gsize) len) };
 
   g_array_append_val (parts, part);
 }
