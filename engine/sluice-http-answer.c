@@ -86,6 +86,10 @@ read_error_answer (SluiceHttpStream   *attempt,
   if (klass->classify_error != NULL)
     code = klass->classify_error (attempt->provider, status, headers, root, code,
                                   &provider_message, &retry_after);
+  /* No Retry-After: the reset the rate-limit headers name, which
+   * sluice_http_answer_read_head() has read. */
+  if (retry_after < 0 && (status == 429 || code == SLUICE_ERROR_RATE_LIMITED))
+    retry_after = sluice_response_get_ratelimit_reset_ms (attempt->response);
   sluice_response_set_retry_after_ms (attempt->response, retry_after);
   /* The id support asks for: Anthropic's error bodies carry it too. */
   if (sluice_response_get_request_id (attempt->response) == NULL && root != NULL && JSON_NODE_HOLDS_OBJECT (root))
@@ -268,7 +272,8 @@ sluice_http_answer_scrub (SluiceHttpStream *attempt)
     }
 }
 
-/* Status, Retry-After and the request id: known before the body is. */
+/* Status, Retry-After, the rate-limit headers and the request id: known
+ * before the body is. */
 void
 sluice_http_answer_read_head (SluiceHttpStream *attempt)
 {
@@ -276,9 +281,14 @@ sluice_http_answer_read_head (SluiceHttpStream *attempt)
   SoupMessageHeaders *headers = soup_message_get_response_headers (attempt->message);
   const char *id = klass->request_id_header != NULL
     ? soup_message_headers_get_one (headers, klass->request_id_header) : NULL;
+  gint64 requests, tokens, reset;
 
   sluice_response_set_http_status (attempt->response, soup_message_get_status (attempt->message));
   sluice_response_set_retry_after_ms (attempt->response, sluice_http_parse_retry_after (headers));
+  sluice_http_parse_rate_limits (headers, &requests, &tokens, &reset);
+  sluice_response_set_ratelimit_remaining_requests (attempt->response, requests);
+  sluice_response_set_ratelimit_remaining_tokens (attempt->response, tokens);
+  sluice_response_set_ratelimit_reset_ms (attempt->response, reset);
   if (id != NULL && *id != '\0')
     sluice_response_set_request_id (attempt->response, id);
 }

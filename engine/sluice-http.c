@@ -6,6 +6,7 @@
 
 #include "sluice.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,159 @@ sluice_http_parse_retry_after (SoupMessageHeaders *headers)
     }
 
   return -1;
+}
+
+/* Go durations as OpenAI writes them in x-ratelimit-reset-*: "1s", "6m0s",
+ * "20ms", "1m30.5s". Rounded up, so a retry is never early. */
+static gboolean
+parse_go_duration (const char *text,
+                   gint64     *out_ms)
+{
+  static const struct { const char *unit; gdouble ms; } units[] = {
+    { "ms", 1 }, { "us", 1e-3 }, { "µs", 1e-3 }, { "ns", 1e-6 },
+    { "h", 3600e3 }, { "m", 60e3 }, { "s", 1e3 },
+  };
+  gdouble total = 0;
+  const char *p = text;
+
+  if (p == NULL)
+    return FALSE;
+  while (g_ascii_isspace (*p))
+    p++;
+  if (*p == '\0')
+    return FALSE;
+
+  while (*p != '\0' && !g_ascii_isspace (*p))
+    {
+      char *end = NULL;
+      gdouble value;
+      gsize i;
+
+      if (!g_ascii_isdigit (*p) && *p != '.')
+        return FALSE;
+      value = g_ascii_strtod (p, &end);
+      if (end == p || !isfinite (value) || value < 0)
+        return FALSE;
+      p = end;
+      if (value == 0 && (*p == '\0' || g_ascii_isspace (*p)))
+        break;   /* Go writes a zero duration as "0" */
+      for (i = 0; i < G_N_ELEMENTS (units); i++)
+        if (g_str_has_prefix (p, units[i].unit))
+          break;
+      if (i == G_N_ELEMENTS (units))
+        return FALSE;
+      total += value * units[i].ms;
+      p += strlen (units[i].unit);
+    }
+
+  if (total > 1e12)
+    return FALSE;
+  *out_ms = (gint64) ceil (total);
+  return TRUE;
+}
+
+/* A reset as OpenAI writes it (a Go duration) or Anthropic (an RFC 3339
+ * time), in milliseconds from now, rounded up. */
+static gboolean
+parse_reset (const char *value,
+             GDateTime  *now,
+             gint64     *out_ms)
+{
+  g_autoptr(GDateTime) at = NULL;
+
+  if (parse_go_duration (value, out_ms))
+    return TRUE;
+  if (value == NULL || (at = g_date_time_new_from_iso8601 (value, NULL)) == NULL)
+    return FALSE;
+  *out_ms = MAX (0, (gint64) ceil (g_date_time_difference (at, now) / 1000.0));
+  return TRUE;
+}
+
+/* A count of what is left: a plain decimal up to SLUICE_MAX_COUNT, else -1.
+ * libsoup has trimmed the value already. */
+static gint64
+parse_remaining (const char *value)
+{
+  guint64 n;
+
+  if (value == NULL || !g_ascii_string_to_unsigned (value, 10, 0, SLUICE_MAX_COUNT, &n, NULL))
+    return -1;
+  return (gint64) n;
+}
+
+/* The limit a header names, and whether it is the reset or what remains:
+ * x-ratelimit-{remaining,reset}-LIMIT or anthropic-ratelimit-LIMIT-{remaining,reset}. */
+static char *
+rate_limit_name (const char *header,
+                 gboolean   *out_reset)
+{
+  gsize len = strlen (header);
+
+  if (g_ascii_strncasecmp (header, "x-ratelimit-remaining-", 22) == 0 && len > 22)
+    return *out_reset = FALSE, g_ascii_strdown (header + 22, -1);
+  if (g_ascii_strncasecmp (header, "x-ratelimit-reset-", 18) == 0 && len > 18)
+    return *out_reset = TRUE, g_ascii_strdown (header + 18, -1);
+  if (g_ascii_strncasecmp (header, "anthropic-ratelimit-", 20) != 0)
+    return NULL;
+  if (len > 30 && g_ascii_strcasecmp (header + len - 10, "-remaining") == 0)
+    return *out_reset = FALSE, g_ascii_strdown (header + 20, len - 30);
+  if (len > 26 && g_ascii_strcasecmp (header + len - 6, "-reset") == 0)
+    return *out_reset = TRUE, g_ascii_strdown (header + 20, len - 26);
+  return NULL;
+}
+
+void
+sluice_http_parse_rate_limits (SoupMessageHeaders *headers,
+                               gint64             *out_remaining_requests,
+                               gint64             *out_remaining_tokens,
+                               gint64             *out_reset_ms)
+{
+  g_autoptr(GHashTable) remaining = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) resets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  gint64 soonest = -1, exhausted = -1;
+  SoupMessageHeadersIter iter;
+  GHashTableIter reset_iter;
+  const char *name, *value;
+  gpointer limit, ms;
+
+  *out_remaining_requests = *out_remaining_tokens = *out_reset_ms = -1;
+  if (headers == NULL)
+    return;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      gboolean is_reset;
+      char *which = rate_limit_name (name, &is_reset);
+      gint64 n;
+
+      if (which == NULL)
+        continue;
+      if (is_reset && parse_reset (value, now, &n))
+        g_hash_table_replace (resets, which, g_memdup2 (&n, sizeof n));
+      else if (!is_reset && (n = parse_remaining (value)) >= 0)
+        g_hash_table_replace (remaining, which, GINT_TO_POINTER ((gint) n + 1)   /* n <= SLUICE_MAX_COUNT */);
+      else
+        g_free (which);
+    }
+
+  if (g_hash_table_contains (remaining, "requests"))
+    *out_remaining_requests = GPOINTER_TO_INT (g_hash_table_lookup (remaining, "requests")) - 1;
+  if (g_hash_table_contains (remaining, "tokens"))
+    *out_remaining_tokens = GPOINTER_TO_INT (g_hash_table_lookup (remaining, "tokens")) - 1;
+
+  /* The reset of an exhausted limit counts, the latest of them; else the soonest. */
+  g_hash_table_iter_init (&reset_iter, resets);
+  while (g_hash_table_iter_next (&reset_iter, &limit, &ms))
+    {
+      gint64 reset = *(gint64 *) ms;
+
+      soonest = soonest < 0 ? reset : MIN (soonest, reset);
+      if (GPOINTER_TO_INT (g_hash_table_lookup (remaining, limit)) == 1)
+        exhausted = MAX (exhausted, reset);
+    }
+  *out_reset_ms = exhausted >= 0 ? exhausted : soonest;
 }
 
 #define READ_CHUNK (16 * 1024)

@@ -22,6 +22,9 @@ struct _SluiceResponse
   gboolean usage_estimated;
   gint64   cache_write_tokens;
   gint64   retry_after_ms;
+  gint64   ratelimit_remaining_requests;
+  gint64   ratelimit_remaining_tokens;
+  gint64   ratelimit_reset_ms;
   gint64   ttft_us;
   gboolean streamed;
   JsonArray *tool_calls;
@@ -57,6 +60,9 @@ sluice_response_init (SluiceResponse *self)
   self->prompt_tokens = -1;
   self->completion_tokens = -1;
   self->retry_after_ms = -1;
+  self->ratelimit_remaining_requests = -1;
+  self->ratelimit_remaining_tokens = -1;
+  self->ratelimit_reset_ms = -1;
   self->ttft_us = -1;
 }
 
@@ -166,6 +172,24 @@ sluice_response_set_retry_after_ms (SluiceResponse *self,
   g_return_if_fail (SLUICE_IS_RESPONSE (self));
   self->retry_after_ms = ms;
 }
+
+#define INT64_ACCESSORS(field)                                               \
+  gint64                                                                     \
+  sluice_response_get_##field (SluiceResponse *self)                         \
+  {                                                                          \
+    g_return_val_if_fail (SLUICE_IS_RESPONSE (self), -1);                    \
+    return self->field;                                                      \
+  }                                                                          \
+  void                                                                       \
+  sluice_response_set_##field (SluiceResponse *self, gint64 value)           \
+  {                                                                          \
+    g_return_if_fail (SLUICE_IS_RESPONSE (self));                            \
+    self->field = value < 0 ? -1 : value;                                    \
+  }
+
+INT64_ACCESSORS (ratelimit_remaining_requests)
+INT64_ACCESSORS (ratelimit_remaining_tokens)
+INT64_ACCESSORS (ratelimit_reset_ms)
 
 const GError *
 sluice_response_get_error (SluiceResponse *self)

@@ -90,6 +90,24 @@ GBytes      *sluice_http_send_and_read_finish (GAsyncResult        *result,
 gint64       sluice_http_parse_retry_after  (SoupMessageHeaders *headers);
 
 /**
+ * sluice_http_parse_rate_limits:
+ * @headers: (nullable): response headers
+ * @out_remaining_requests: (out): requests left, or -1
+ * @out_remaining_tokens: (out): tokens left, or -1
+ * @out_reset_ms: (out): milliseconds until the limit resets, or -1
+ *
+ * Reads the provider's rate-limit headers: OpenAI's (and compatible
+ * servers') `x-ratelimit-remaining-*` and `x-ratelimit-reset-*` (Go
+ * durations such as `6m0s`), Anthropic's `anthropic-ratelimit-*-remaining`
+ * and `-reset` (RFC 3339 times). The reset is that of an exhausted limit
+ * (remaining 0), the latest of them; else the soonest.
+ */
+void         sluice_http_parse_rate_limits  (SoupMessageHeaders *headers,
+                                             gint64             *out_remaining_requests,
+                                             gint64             *out_remaining_tokens,
+                                             gint64             *out_reset_ms);
+
+/**
  * sluice_http_get_stream_session:
  *
  * The session streamed answers go through: a separate connection pool, so

@@ -85,6 +85,50 @@ gint64          sluice_response_get_retry_after_ms  (SluiceResponse *self);
 void            sluice_response_set_retry_after_ms  (SluiceResponse *self,
                                                      gint64          ms);
 /**
+ * sluice_response_get_ratelimit_remaining_requests:
+ *
+ * What the provider's rate-limit headers said was left of its request
+ * limit after this request (`x-ratelimit-remaining-requests`,
+ * `anthropic-ratelimit-requests-remaining`).
+ *
+ * Returns: the requests left, or -1 when unknown
+ */
+gint64          sluice_response_get_ratelimit_remaining_requests (SluiceResponse *self);
+/**
+ * sluice_response_set_ratelimit_remaining_requests:
+ * @requests: the requests left, or -1 when unknown
+ */
+void            sluice_response_set_ratelimit_remaining_requests (SluiceResponse *self,
+                                                                  gint64          requests);
+/**
+ * sluice_response_get_ratelimit_remaining_tokens:
+ *
+ * Returns: the tokens left of the provider's token limit, or -1 when unknown
+ */
+gint64          sluice_response_get_ratelimit_remaining_tokens (SluiceResponse *self);
+/**
+ * sluice_response_set_ratelimit_remaining_tokens:
+ * @tokens: the tokens left, or -1 when unknown
+ */
+void            sluice_response_set_ratelimit_remaining_tokens (SluiceResponse *self,
+                                                                gint64          tokens);
+/**
+ * sluice_response_get_ratelimit_reset_ms:
+ *
+ * Milliseconds until the provider's limit window resets: that of an
+ * exhausted limit (remaining 0), the latest of them, else the soonest.
+ *
+ * Returns: the time to the reset, or -1 when unknown
+ */
+gint64          sluice_response_get_ratelimit_reset_ms (SluiceResponse *self);
+/**
+ * sluice_response_set_ratelimit_reset_ms:
+ * @ms: the time to the reset, or -1 when unknown
+ */
+void            sluice_response_set_ratelimit_reset_ms (SluiceResponse *self,
+                                                        gint64          ms);
+
+/**
  * sluice_response_get_error:
  * Returns: (transfer none) (nullable): the classified failure, or %NULL on success
  */

@@ -9,7 +9,6 @@
  */
 #include "sluice-anthropic-provider.h"
 
-#include <math.h>
 #include <string.h>
 
 #define DEFAULT_VERSION    "2023-06-01"
@@ -329,38 +328,6 @@ code_for_error_type (const char      *type,
   return default_code;
 }
 
-/* A 429 without Retry-After: the anthropic-ratelimit-*-reset headers
- * (RFC 3339 times). The reset of an exhausted limit (its -remaining is 0)
- * counts, the latest of them; else the soonest reset. */
-static gint64
-rate_limit_reset_ms (SoupMessageHeaders *headers)
-{
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  gint64 soonest = -1, exhausted = -1;
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-
-  soup_message_headers_iter_init (&iter, headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    {
-      gsize len = strlen (name);
-      g_autoptr(GDateTime) reset = NULL;
-      g_autofree char *remaining = NULL;
-      gint64 ms;
-
-      if (g_ascii_strncasecmp (name, "anthropic-ratelimit-", 20) != 0 || len < 26 ||
-          g_ascii_strcasecmp (name + len - 6, "-reset") != 0 ||
-          (reset = g_date_time_new_from_iso8601 (value, NULL)) == NULL)
-        continue;
-      ms = MAX (0, (gint64) ceil (g_date_time_difference (reset, now) / 1000.0));
-      soonest = soonest < 0 ? ms : MIN (soonest, ms);
-      remaining = g_strdup_printf ("%.*s-remaining", (int) (len - 6), name);
-      if (g_strcmp0 (soup_message_headers_get_one (headers, remaining), "0") == 0)
-        exhausted = MAX (exhausted, ms);
-    }
-  return exhausted >= 0 ? exhausted : soonest;
-}
-
 static SluiceErrorCode
 sluice_anthropic_provider_classify_error (SluiceHttpProvider  *self,
                                           guint                status,
@@ -383,8 +350,8 @@ sluice_anthropic_provider_classify_error (SluiceHttpProvider  *self,
   /* The base class cuts and scrubs it. */
   if (message != NULL)
     *out_message = g_strdup (message);
-  if ((status == 429 || code == SLUICE_ERROR_RATE_LIMITED) && *inout_retry_after_ms < 0)
-    *inout_retry_after_ms = rate_limit_reset_ms (headers);
+  /* A 429 without Retry-After waits for the anthropic-ratelimit-*-reset
+   * the base class reads. */
   return code;
 }
 

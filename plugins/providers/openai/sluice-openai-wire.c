@@ -8,7 +8,6 @@
  */
 #include "sluice-openai-wire.h"
 
-#include <math.h>
 #include <string.h>
 
 void
@@ -173,81 +172,6 @@ sluice_openai_configure (SluiceOpenaiOptions  *options,
 
 /* ---- errors ------------------------------------------------------------------------ */
 
-/* Go durations as OpenAI writes them in x-ratelimit-reset-*: "1s", "6m0s",
- * "20ms", "1m30.5s". Rounded up, so a retry is never early. */
-static gboolean
-parse_go_duration (const char *text,
-                   gint64     *out_ms)
-{
-  static const struct { const char *unit; gdouble ms; } units[] = {
-    { "ms", 1 }, { "us", 1e-3 }, { "µs", 1e-3 }, { "ns", 1e-6 },
-    { "h", 3600e3 }, { "m", 60e3 }, { "s", 1e3 },
-  };
-  gdouble total = 0;
-  const char *p = text;
-
-  if (p == NULL)
-    return FALSE;
-  while (g_ascii_isspace (*p))
-    p++;
-  if (*p == '\0')
-    return FALSE;
-
-  while (*p != '\0' && !g_ascii_isspace (*p))
-    {
-      char *end = NULL;
-      gdouble value;
-      gsize i;
-
-      if (!g_ascii_isdigit (*p) && *p != '.')
-        return FALSE;
-      value = g_ascii_strtod (p, &end);
-      if (end == p || !isfinite (value) || value < 0)
-        return FALSE;
-      p = end;
-      if (value == 0 && (*p == '\0' || g_ascii_isspace (*p)))
-        break;   /* Go writes a zero duration as "0" */
-      for (i = 0; i < G_N_ELEMENTS (units); i++)
-        if (g_str_has_prefix (p, units[i].unit))
-          break;
-      if (i == G_N_ELEMENTS (units))
-        return FALSE;
-      total += value * units[i].ms;
-      p += strlen (units[i].unit);
-    }
-
-  if (total > 1e12)
-    return FALSE;
-  *out_ms = (gint64) ceil (total);
-  return TRUE;
-}
-
-/* When a 429 comes without Retry-After: the reset of the limit that is
- * exhausted (remaining 0), else the soonest reset. */
-static gint64
-ratelimit_reset_ms (SoupMessageHeaders *headers)
-{
-  static const char * const limits[] = { "requests", "tokens" };
-  gint64 binding = -1, soonest = -1;
-
-  for (guint i = 0; i < G_N_ELEMENTS (limits); i++)
-    {
-      g_autofree char *reset_name = g_strconcat ("x-ratelimit-reset-", limits[i], NULL);
-      g_autofree char *remaining_name = g_strconcat ("x-ratelimit-remaining-", limits[i], NULL);
-      const char *remaining = soup_message_headers_get_one (headers, remaining_name);
-      gint64 ms;
-
-      if (!parse_go_duration (soup_message_headers_get_one (headers, reset_name), &ms))
-        continue;
-      while (remaining != NULL && g_ascii_isspace (*remaining))
-        remaining++;
-      if (remaining != NULL && remaining[0] == '0' && (remaining[1] == '\0' || g_ascii_isspace (remaining[1])))
-        binding = MAX (binding, ms);
-      soonest = soonest < 0 ? ms : MIN (soonest, ms);
-    }
-  return binding >= 0 ? binding : soonest;
-}
-
 /* The error's fields, whichever shape the server uses: OpenAI's
  * {"error": {"message", "type", "code"}}, Ollama's {"error": "text"},
  * vLLM's {"object": "error", "message", "type", "code"}. */
@@ -324,8 +248,8 @@ sluice_openai_classify_error (SluiceHttpProvider  *provider,
 
   read_error_fields (root, &message, &type, &code);
   *out_message = g_strdup (message);
-  if (status == 429 && *inout_retry_after_ms < 0)
-    *inout_retry_after_ms = ratelimit_reset_ms (headers);
+  /* A 429 without Retry-After waits for the x-ratelimit-reset-* the base
+   * class reads. */
   return classify_fields (status, message, type, code, default_code);
 }
 
