@@ -235,7 +235,7 @@ static const struct {
   const char *kind;
   const char *name;
 } planned[] = {
-  { "stage", "rate-limit" }, { "stage", "sanitize" }, { "stage", "token-count" },
+  { "stage", "sanitize" }, { "stage", "token-count" },
   { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
   { "policy", "chain" }, { "policy", "route" }, { "policy", "weighted" }, { "policy", "least-latency" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
