@@ -237,7 +237,6 @@ static const struct {
 } planned[] = {
   { "stage", "sanitize" }, { "stage", "token-count" },
   { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
-  { "policy", "chain" }, { "policy", "route" }, { "policy", "weighted" }, { "policy", "least-latency" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
 };
 
