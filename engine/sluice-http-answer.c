@@ -211,6 +211,9 @@ sluice_http_answer_transport_failure (SluiceHttpStream *attempt,
     sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_MALFORMED,
                                                        "the answer from %s was too large: %s",
                                                        priv->host, error->message));
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) && attempt->n_events == 0)
+    sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
+                                                       "request to %s timed out: %s", priv->host, error->message));
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     sluice_response_take_error (response, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT,
                                                        "the stream from %s stalled after %u events: %s",

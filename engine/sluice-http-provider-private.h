@@ -35,6 +35,8 @@ typedef struct
   GPtrArray  *secrets;         /* api_key and extra header values: never shown */
   gboolean    stream;
   gint64      idle_timeout_ms;
+  gint64      connect_timeout_ms;      /* 0: none */
+  gint64      first_byte_timeout_ms;   /* 0: none */
   gsize       max_response_bytes;
   JsonObject *output_schema;
   SluiceEngine *engine;        /* weak: whose sessions carry the requests */

@@ -268,7 +268,9 @@ read_common (SluiceHttpProvider  *self,
       !read_extra_headers (priv, target, error) ||
       !read_stream (priv, target, error) ||
       !sluice_config_get_duration (target, "idle_timeout", DEFAULT_IDLE_TIMEOUT_MS,
-                                   &priv->idle_timeout_ms, error))
+                                   &priv->idle_timeout_ms, error) ||
+      !sluice_config_get_duration (target, "connect_timeout", 0, &priv->connect_timeout_ms, error) ||
+      !sluice_config_get_duration (target, "first_byte_timeout", 0, &priv->first_byte_timeout_ms, error))
     return FALSE;
 
   node = json_object_get_member (target, "max_response_bytes");
@@ -637,6 +639,7 @@ sluice_http_provider_send_async (SluiceProvider      *provider,
     }
 
   session = priv->engine != NULL ? sluice_engine_get_http_session (priv->engine, priv->stream) : NULL;
+  sluice_http_message_set_phase_timeouts (attempt->message, priv->connect_timeout_ms, priv->first_byte_timeout_ms);
   attempt->start_us = g_get_monotonic_time ();
   if (priv->stream)
     {

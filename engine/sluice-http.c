@@ -337,6 +337,12 @@ typedef struct
   gint64           idle_timeout_ms;
   GSource         *idle_timer;
   gboolean         timed_out;
+  /* Before the connection, then before the first body byte. */
+  gint64           started_us;
+  gint64           first_byte_timeout_ms;
+  GSource         *phase_timer;
+  gulong           wrote_headers_id;
+  char            *timeout_message;
   /* Cancelled by the caller's cancellable and by the idle timer. */
   GCancellable    *cancellable;
   GCancellable    *caller_cancellable;
@@ -355,9 +361,23 @@ stop_idle_timer (Stream *stream)
 }
 
 static void
+stop_phase_timer (Stream *stream)
+{
+  if (stream->phase_timer != NULL)
+    {
+      g_source_destroy (stream->phase_timer);
+      g_clear_pointer (&stream->phase_timer, g_source_unref);
+    }
+}
+
+static void
 stream_free (Stream *stream)
 {
   stop_idle_timer (stream);
+  stop_phase_timer (stream);
+  if (stream->wrote_headers_id != 0)
+    g_signal_handler_disconnect (stream->message, stream->wrote_headers_id);
+  g_free (stream->timeout_message);
   if (stream->caller_cancellable != NULL)
     g_cancellable_disconnect (stream->caller_cancellable, stream->cancelled_id);
   g_clear_object (&stream->caller_cancellable);
@@ -370,10 +390,61 @@ stream_free (Stream *stream)
 }
 
 static gboolean
+on_phase_timeout (gpointer user_data)
+{
+  Stream *stream = user_data;
+
+  g_clear_pointer (&stream->phase_timer, g_source_unref);
+  stream->timed_out = TRUE;
+  g_cancellable_cancel (stream->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_phase_timer (Stream *stream,
+                   gint64  ms,
+                   char   *message)
+{
+  stop_phase_timer (stream);
+  g_free (stream->timeout_message);
+  stream->timeout_message = message;
+  stream->phase_timer = g_timeout_source_new ((guint) CLAMP (ms, 0, G_MAXUINT));
+  g_source_set_callback (stream->phase_timer, on_phase_timeout, stream, NULL);
+  g_source_attach (stream->phase_timer, g_main_context_get_thread_default ());
+}
+
+/* The first body byte ends the wait for it; the idle timeout takes over. */
+static void
+start_first_byte_timer (Stream *stream)
+{
+  gint64 spent_ms = (g_get_monotonic_time () - stream->started_us) / 1000;
+
+  stop_phase_timer (stream);
+  if (stream->first_byte_timeout_ms > 0)
+    start_phase_timer (stream, stream->first_byte_timeout_ms - spent_ms,
+                       g_strdup_printf ("no first byte within %" G_GINT64_FORMAT " ms",
+                                        stream->first_byte_timeout_ms));
+}
+
+/* The request's head went out: the connection is there. */
+static void
+on_wrote_headers (SoupMessage *message,
+                  gpointer     user_data)
+{
+  Stream *stream = user_data;
+
+  g_signal_handler_disconnect (message, stream->wrote_headers_id);
+  stream->wrote_headers_id = 0;
+  start_first_byte_timer (stream);
+}
+
+static gboolean
 on_idle_timeout (gpointer user_data)
 {
   Stream *stream = user_data;
 
+  g_free (stream->timeout_message);
+  stream->timeout_message = g_strdup_printf ("no data for %" G_GINT64_FORMAT " ms", stream->idle_timeout_ms);
   stream->timed_out = TRUE;
   g_cancellable_cancel (stream->cancellable);
   g_clear_pointer (&stream->idle_timer, g_source_unref);
@@ -407,8 +478,7 @@ stream_return_error (GTask  *task,
   if (stream->timed_out)
     {
       g_clear_error (&error);
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                               "no data for %" G_GINT64_FORMAT " ms", stream->idle_timeout_ms);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s", stream->timeout_message);
     }
   else if (stream->caller_cancellable != NULL && g_cancellable_is_cancelled (stream->caller_cancellable))
     {
@@ -438,6 +508,7 @@ on_stream_chunk (GObject      *source,
       stream_return_error (task, error);
       return;
     }
+  stop_phase_timer (stream);
 
   if (n == 0)
     {
@@ -514,6 +585,49 @@ on_stream_sent (GObject      *source,
   stream_read_next (task);
 }
 
+typedef struct
+{
+  gint64 connect_ms;
+  gint64 first_byte_ms;
+} PhaseTimeouts;
+
+static GQuark
+phase_timeouts_quark (void)
+{
+  return g_quark_from_static_string ("sluice-http-phase-timeouts");
+}
+
+void
+sluice_http_message_set_phase_timeouts (SoupMessage *message,
+                                        gint64       connect_timeout_ms,
+                                        gint64       first_byte_timeout_ms)
+{
+  PhaseTimeouts *timeouts = g_new (PhaseTimeouts, 1);
+
+  g_return_if_fail (SOUP_IS_MESSAGE (message));
+  timeouts->connect_ms = connect_timeout_ms;
+  timeouts->first_byte_ms = first_byte_timeout_ms;
+  g_object_set_qdata_full (G_OBJECT (message), phase_timeouts_quark (), timeouts, g_free);
+}
+
+static void
+start_phase_timers (Stream *stream)
+{
+  PhaseTimeouts *timeouts = g_object_get_qdata (G_OBJECT (stream->message), phase_timeouts_quark ());
+
+  if (timeouts == NULL)
+    return;
+  stream->first_byte_timeout_ms = timeouts->first_byte_ms;
+  if (timeouts->connect_ms <= 0)
+    {
+      start_first_byte_timer (stream);
+      return;
+    }
+  start_phase_timer (stream, timeouts->connect_ms,
+                     g_strdup_printf ("no connection within %" G_GINT64_FORMAT " ms", timeouts->connect_ms));
+  stream->wrote_headers_id = g_signal_connect (stream->message, "wrote-headers", G_CALLBACK (on_wrote_headers), stream);
+}
+
 static void
 start_reading (SoupSession         *session,
                SoupMessage         *message,
@@ -534,7 +648,9 @@ start_reading (SoupSession         *session,
   stream->max_bytes = max_bytes;
   stream->idle_timeout_ms = idle_timeout_ms;
   stream->cancellable = g_cancellable_new ();
+  stream->started_us = g_get_monotonic_time ();
   g_task_set_task_data (task, stream, (GDestroyNotify) stream_free);
+  start_phase_timers (stream);
 
   if (cancellable != NULL)
     {

@@ -50,6 +50,23 @@ SoupSession *sluice_http_session_new        (guint max_conns,
 #define SLUICE_HTTP_MAX_BODY (64 << 20)
 
 /**
+ * sluice_http_message_set_phase_timeouts:
+ * @message: a request not sent yet
+ * @connect_timeout_ms: longest wait for a connection, until the request's
+ *   head is written (a full connection pool counts); 0 or less for none
+ * @first_byte_timeout_ms: longest wait, from the start, for the first
+ *   byte of the answer's body (of a stream: its first event); 0 or less
+ *   for none
+ *
+ * Limits the phases of an exchange made with
+ * sluice_http_send_and_read_async() or sluice_http_stream_async(); a
+ * phase that runs out fails it with %G_IO_ERROR_TIMED_OUT, saying which.
+ */
+void         sluice_http_message_set_phase_timeouts (SoupMessage *message,
+                                                     gint64       connect_timeout_ms,
+                                                     gint64       first_byte_timeout_ms);
+
+/**
  * sluice_http_send_and_read_async:
  * @session: (nullable): the session, or %NULL for sluice_http_get_session()
  * @message: the request

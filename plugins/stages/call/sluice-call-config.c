@@ -148,7 +148,7 @@ static JsonObject *
 target_for_provider (JsonObject *config,
                      JsonObject *target)
 {
-  static const char * const inherited[] = { "stream", "idle_timeout" };
+  static const char * const inherited[] = { "stream", "idle_timeout", "connect_timeout", "first_byte_timeout" };
   g_autoptr(JsonObject) copy = json_object_new ();
   JsonObjectIter iter;
   const char *name;

@@ -397,6 +397,91 @@ test_deadline_covers_fallback (void)
   sluice_test_mock_stop ();
 }
 
+/* ---- phases of an attempt ------------------------------------------------------------------ */
+
+/* A listener whose one-place backlog is taken: the next connection
+ * attempt is never answered. Returns its port; the sockets are kept in
+ * @keep. */
+static guint16
+start_full_listener (GPtrArray *keep)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  GSocket *listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  GSocket *filler;
+
+  g_assert_no_error (error);
+  g_ptr_array_add (keep, listener);
+  g_socket_set_listen_backlog (listener, 0);
+  g_assert_true (g_socket_bind (listener, any, TRUE, &error));
+  g_assert_true (g_socket_listen (listener, &error));
+  bound = g_socket_get_local_address (listener, &error);
+  g_assert_no_error (error);
+
+  filler = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_ptr_array_add (keep, filler);
+  g_assert_true (g_socket_connect (filler, bound, NULL, &error));
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static void
+test_connect_timeout (void)
+{
+  g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func (g_object_unref);
+  guint16 port = start_full_listener (keep);
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", port);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}, "
+    "connect_timeout: 200ms, timeout: 5s, retry: {max_attempts: 1}}");
+  gint64 elapsed;
+  g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+  const GError *error = sluice_context_get_error (context);
+
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_TIMEOUT);
+  g_assert_cmpstr (error->message, ==, "request to 127.0.0.1 timed out: no connection within 200 ms");
+  g_assert_cmpint (elapsed, >=, 200);
+  g_assert_cmpint (elapsed, <, 1500);
+}
+
+/* The first byte is awaited for first_byte_timeout; once it came, the
+ * idle timeout takes over between chunks. */
+static void
+test_first_byte_timeout (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"hangs\", \"then\": {\"kind\": \"hang\", \"duration\": \"5s\"}}, "
+    "{\"then\": \"stall\"}]}", NULL);
+  gint64 elapsed;
+
+  {
+    g_autoptr(SluicePipeline) pipeline = load (url,
+      "{target: {provider: openai, model: hangs, base_url: \"BASE/v1\", api_key: k}, "
+      "first_byte_timeout: 200ms, timeout: 5s, retry: {max_attempts: 1}}");
+    g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+    const GError *error = sluice_context_get_error (context);
+
+    g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_TIMEOUT);
+    g_assert_cmpstr (error->message, ==, "request to 127.0.0.1 timed out: no first byte within 200 ms");
+    g_assert_cmpint (elapsed, >=, 200);
+    g_assert_cmpint (elapsed, <, 1500);
+  }
+  {
+    g_autoptr(SluicePipeline) pipeline = load (url,
+      "{target: {provider: openai, model: stalls, base_url: \"BASE/v1\", api_key: k}, stream: true, "
+      "first_byte_timeout: 200ms, idle_timeout: 400ms, timeout: 5s, retry: {max_attempts: 1}}");
+    g_autoptr(SluiceContext) context = run (pipeline, &elapsed);
+    const GError *error = sluice_context_get_error (context);
+
+    g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_TIMEOUT);
+    sluice_test_assert_contains (error->message, "no data for 400 ms");
+    g_assert_cmpint (elapsed, >=, 400);
+    g_assert_cmpint (elapsed, <, 1500);
+  }
+  sluice_test_mock_stop ();
+}
+
 /* ---- hedging ----------------------------------------------------------------------------- */
 
 static void
@@ -467,6 +552,8 @@ main (int   argc,
   g_test_add_func ("/budget/wait", test_budget_wait);
   g_test_add_func ("/budget/wasted-tokens", test_budget_wasted_tokens);
   g_test_add_func ("/deadline/covers-fallback", test_deadline_covers_fallback);
+  g_test_add_func ("/phase/connect-timeout", test_connect_timeout);
+  g_test_add_func ("/phase/first-byte-timeout", test_first_byte_timeout);
   g_test_add_func ("/hedge/cancels-the-loser", test_hedge_cancels_the_loser);
   g_test_add_func ("/hedge/waits-for-samples", test_hedge_waits_for_samples);
 
