@@ -63,6 +63,10 @@ static struct {
   gint64        chunk_delay_us;
   char         *require_key;
   MockScenario *scenario;
+  gint64        outage_start_us;   /* since listening; outage_end_us 0: none */
+  gint64        outage_end_us;
+  MockKind      outage_kind;
+  gint64        listening_us;
   FILE         *log;
 
   /* per-request helpers, reused */
@@ -76,6 +80,7 @@ static struct {
 
   /* counters */
   guint64       requests;
+  guint64       outage_requests;
   guint64       by_kind[MOCK_N_KINDS];
   guint64       serial;
   GHashTable   *paths;             /* path -> guint64 count, both owned */
@@ -251,7 +256,8 @@ serve_stats (SoupServerMessage *msg)
   for (guint i = 0; i < MOCK_N_KINDS; i++)
     g_string_append_printf (body, "%s\"%s\":%" G_GUINT64_FORMAT, i > 0 ? "," : "",
                             mock_kind_name ((MockKind) i), mock.by_kind[i]);
-  g_string_append_printf (body, "},\"in_flight\":%u,\"connections\":%" G_GUINT64_FORMAT
+  g_string_append_printf (body, "},\"outage\":%" G_GUINT64_FORMAT, mock.outage_requests);
+  g_string_append_printf (body, ",\"in_flight\":%u,\"connections\":%" G_GUINT64_FORMAT
                                 ",\"streams\":%" G_GUINT64_FORMAT ",\"paths\":{",
                           mock_pending_count () + mock_streams_active (),
                           mock_sockets_accepted (), mock_streams_started ());
@@ -473,6 +479,35 @@ serve_rate_limit (SoupServerMessage  *msg,
   return respond_error (msg, provider, MOCK_ERROR_RATE_LIMIT, 0, NULL, retry_ms);
 }
 
+/* START+DURATION[:KIND] */
+static gboolean
+parse_outage (const char *text)
+{
+  g_auto(GStrv) kind_split = g_strsplit (text, ":", 2);
+  g_auto(GStrv) times = g_strsplit (kind_split[0], "+", 2);
+  gint64 duration_us;
+
+  if (g_strv_length (times) != 2 || !mock_parse_duration (times[0], &mock.outage_start_us) ||
+      !mock_parse_duration (times[1], &duration_us) || duration_us <= 0)
+    return FALSE;
+  mock.outage_end_us = mock.outage_start_us + duration_us;
+  if (kind_split[1] == NULL || g_str_equal (kind_split[1], "overloaded"))
+    mock.outage_kind = MOCK_KIND_OVERLOADED;
+  else if (g_str_equal (kind_split[1], "hang"))
+    mock.outage_kind = MOCK_KIND_HANG;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+in_outage (void)
+{
+  gint64 since = g_get_monotonic_time () - mock.listening_us;
+
+  return mock.outage_end_us > 0 && since >= mock.outage_start_us && since < mock.outage_end_us;
+}
+
 static void
 serve_request (SoupServerMessage  *msg,
                const MockProvider *provider,
@@ -526,6 +561,13 @@ serve_request (SoupServerMessage  *msg,
   step = mock_scenario_pick (mock.scenario, data, len);
   state = request_random_state (data, len);
   kind = pick_kind (step, &state);
+  if (in_outage ())
+    {
+      /* Down: every request fails the same way, whatever else was planned. */
+      kind = mock.outage_kind;
+      step = NULL;
+      mock.outage_requests++;
+    }
   mock.by_kind[kind]++;
   if (kind == MOCK_KIND_BAD_ANSWER)
     {
@@ -817,6 +859,7 @@ main (int   argc,
   g_autofree char *hang = NULL;
   g_autofree char *chunk_delay = NULL;
   g_autofree char *log_path = NULL;
+  g_autofree char *outage = NULL;
   gint port = 0;
   gint64 seed = 1;
   double faults = 0;
@@ -846,6 +889,9 @@ main (int   argc,
       "key, or none, is accepted", "KEY" },
     { "hang", 0, 0, G_OPTION_ARG_STRING, &hang,
       "How long a hang lasts before the connection is closed (default 600s)", "DURATION" },
+    { "outage", 0, 0, G_OPTION_ARG_STRING, &outage,
+      "Be down from START for DURATION after listening, e.g. 5s+10s; KIND is overloaded "
+      "(the format's 503 or 529, default) or hang", "START+DURATION[:KIND]" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,
       "Write one JSON line per request to FILE", "FILE" },
     { NULL }
@@ -908,7 +954,8 @@ main (int   argc,
     "    hang         duration (default --hang)\n"
     "    server_error, overloaded, malformed, html, cut, stall, malformed_chunk, no_usage\n"
     "\n"
-    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"in_flight\": N,\n"
+    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"outage\": N (answered while\n"
+    "  down), \"in_flight\": N,\n"
     "  \"connections\": N (TCP connections accepted), \"streams\": N (answers written in\n"
     "  pieces: event streams, cut and stall answers, chunked status steps),\n"
     "  \"paths\": {PATH: N}}.\n");
@@ -932,6 +979,8 @@ main (int   argc,
     return usage_error ("--hang: expected a duration like 600s or 500ms");
   if (chunk_delay != NULL && !mock_parse_duration (chunk_delay, &mock.chunk_delay_us))
     return usage_error ("--chunk-delay: expected a duration like 20ms");
+  if (outage != NULL && !parse_outage (outage))
+    return usage_error ("--outage: expected START+DURATION[:overloaded|hang], e.g. 5s+10s");
   if (scenario_path != NULL)
     {
       mock.scenario = mock_scenario_load (scenario_path, &error);
@@ -976,6 +1025,7 @@ main (int   argc,
       g_printerr ("sluice-mock: cannot listen on %s port %d: %s\n", host, port, error->message);
       return 1;
     }
+  mock.listening_us = g_get_monotonic_time ();
   local = g_socket_get_local_address (socket, &error);
   if (local == NULL)
     {
