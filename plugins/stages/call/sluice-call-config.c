@@ -515,6 +515,7 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
     return invalid (error, "'deadline' must be longer than 0");
   if (!read_retry (self, config, &max_attempts, error))
     return FALSE;
+  self->fallback_on_rejection = g_strcmp0 (sluice_json_get_string (config, "on_rejected_answer"), "fallback") == 0;
 
   g_ptr_array_set_size (self->targets, 0);
   for (guint i = 0; i < json_array_get_length (targets); i++)

@@ -46,6 +46,7 @@ struct _SluiceCallStage
   gint64                budget_wasted_tokens;   /* -1: none */
 
   guint                 unhealthy_kinds;  /* bit per SluiceErrorCode */
+  gboolean              fallback_on_rejection;   /* on_rejected_answer: fallback */
 
   gboolean              hedging;
   gint64                hedge_after_ms;   /* > 0: fixed; 0: the percentile */

@@ -791,13 +791,16 @@ on_cancelled_signal (GCancellable *cancellable,
 }
 
 /* An answer a later stage sent back (parse or validate asking for a
- * correction) was paid for and not kept. */
+ * correction) was paid for and not kept. Returns the tokens wasted so
+ * far; @rejected_target is the target of the last rejected answer, or -1. */
 static gint64
-mark_rejected_answers (SluiceContext *context)
+mark_rejected_answers (SluiceContext *context,
+                       gint          *rejected_target)
 {
   JsonArray *attempts = sluice_context_get_attempts (context);
   gint64 wasted = 0;
 
+  *rejected_target = -1;
   for (guint i = 0; i < json_array_get_length (attempts); i++)
     {
       JsonObject *record = json_array_get_object_element (attempts, i);
@@ -805,11 +808,34 @@ mark_rejected_answers (SluiceContext *context)
       if (record == NULL)
         continue;
       if (g_strcmp0 (sluice_json_get_string (record, "outcome"), "ok") == 0)
-        json_object_set_boolean_member (record, "wasted", TRUE);
+        {
+          json_object_set_boolean_member (record, "wasted", TRUE);
+          *rejected_target = (gint) sluice_json_get_int (record, "target_index", -1);
+        }
       if (json_object_get_boolean_member_with_default (record, "wasted", FALSE))
         wasted += sluice_call_record_tokens (record);
     }
   return wasted;
+}
+
+/* The first target of this call: with on_rejected_answer: fallback, a
+ * correction goes to another target than the one whose answer was
+ * rejected (asked as if that one were unavailable), if there is one. */
+static gint
+first_target (SluiceCallStage *self,
+              Call            *call,
+              gint             rejected_target)
+{
+  if (self->fallback_on_rejection && rejected_target >= 0 && (guint) rejected_target < self->targets->len)
+    {
+      g_autoptr(GError) rejected = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
+                                                        "its answer was rejected");
+      gint next = next_target (self, call, rejected_target, rejected);
+
+      if (next >= 0)
+        return next;
+    }
+  return next_target (self, call, -1, NULL);
 }
 
 static void
@@ -821,6 +847,7 @@ sluice_call_stage_process_async (SluiceStage         *stage,
 {
   SluiceCallStage *self = SLUICE_CALL_STAGE (stage);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
+  gint rejected_target;
   Call *call;
 
   g_task_set_source_tag (task, sluice_call_stage_process_async);
@@ -849,9 +876,9 @@ sluice_call_stage_process_async (SluiceStage         *stage,
       call->request_cancellable = g_object_ref (cancellable);
       call->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_signal), task, NULL);
     }
-  call->wasted_tokens = mark_rejected_answers (context);
+  call->wasted_tokens = mark_rejected_answers (context, &rejected_target);
 
-  dispatch (task, next_target (self, call, -1, NULL),
+  dispatch (task, first_target (self, call, rejected_target),
             g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
                                  "no target available: the policy picked none"));
 }
