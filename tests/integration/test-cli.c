@@ -2045,6 +2045,63 @@ test_mock_deep_body (void)
                                                "invalid_request"), ==, 5);
 }
 
+/* --outage START+DURATION: every model request in the window gets the
+ * format's 503, whatever else was planned; after it, answers again. A
+ * value without its duration is refused with exit status 2. */
+static void
+test_mock_outage (void)
+{
+  static const char * const openai[] = { "Authorization", "Bearer " PLAIN_KEY, NULL };
+  static const char request[] =
+    "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"I love it\"}]}";
+  g_autoptr(Env) env = env_new ();
+  g_autoptr(GBytes) body = g_bytes_new_static (request, sizeof request - 1);
+  g_autoptr(JsonObject) stats = NULL;
+  gint64 listening_us, wait_us;
+
+  /* The mock prints its URL once it listens: the window has begun. */
+  mock_start (env, "--outage", "0ms+400ms", NULL);
+  listening_us = g_get_monotonic_time ();
+  {
+    g_autoptr(JsonObject) reply = NULL;
+    JsonObject *error;
+
+    g_assert_cmpuint (mock_post (env, "/v1/chat/completions", openai, body, &reply), ==, 503);
+    error = json_object_get_object_member (reply, "error");
+    g_assert_nonnull (error);
+    g_assert_cmpstr (string_member (error, "code"), ==, "overloaded");
+  }
+  /* The window is over 400 ms after listening: answers again. */
+  wait_us = listening_us + 450 * G_TIME_SPAN_MILLISECOND - g_get_monotonic_time ();
+  if (wait_us > 0)
+    g_usleep ((gulong) wait_us);
+  {
+    g_autoptr(JsonObject) reply = NULL;
+
+    g_assert_cmpuint (mock_post (env, "/v1/chat/completions", openai, body, &reply), ==, 200);
+    g_assert_true (json_object_has_member (reply, "choices"));
+  }
+  stats = mock_stats (env);
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (stats, "outage"), ==, 1);
+
+  /* No duration: a usage error. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GSubprocess) bad = NULL;
+    g_autofree char *err = NULL;
+
+    bad = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error, g_getenv ("SLUICE_MOCK"), "--port", "0", "--outage", "1s", NULL);
+    g_assert_no_error (error);
+    g_subprocess_communicate_utf8 (bad, NULL, NULL, NULL, &err, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_subprocess_get_if_exited (bad));
+    g_assert_cmpint (g_subprocess_get_exit_status (bad), ==, 2);
+    g_assert_nonnull (strstr (err, "--outage"));
+  }
+}
+
 /* Sequential calls reuse kept-alive connections: libsoup reuses a POST's
  * connection only when the message is marked idempotent. */
 static void
@@ -2114,6 +2171,7 @@ main (int    argc,
   add ("/cli/batch/http-limits", test_http_limits);
   add ("/cli/run/bad-max-conns", test_bad_max_conns);
   add ("/cli/mock/deep-body", test_mock_deep_body);
+  add ("/cli/mock/outage", test_mock_outage);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);

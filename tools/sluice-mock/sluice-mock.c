@@ -45,6 +45,19 @@ static const char body_html[] =
 
 /* State */
 
+/* What a model endpoint does while it is down. */
+typedef enum {
+  OUTAGE_UNAVAILABLE,              /* the format's 503 (Anthropic 529) at once */
+  OUTAGE_REFUSE,                   /* the connection dropped, no answer */
+  OUTAGE_HANG,                     /* no answer until the window ends, then 503 */
+} OutageKind;
+
+typedef struct {
+  gint64     start_us;             /* since listening */
+  gint64     end_us;
+  OutageKind kind;
+} Outage;
+
 typedef struct {
   guint64 *keys;
   guint32 *counts;
@@ -63,9 +76,7 @@ static struct {
   gint64        chunk_delay_us;
   char         *require_key;
   MockScenario *scenario;
-  gint64        outage_start_us;   /* since listening; outage_end_us 0: none */
-  gint64        outage_end_us;
-  MockKind      outage_kind;
+  GArray       *outages;           /* Outage, in command-line order */
   gint64        listening_us;
   FILE         *log;
 
@@ -479,33 +490,94 @@ serve_rate_limit (SoupServerMessage  *msg,
   return respond_error (msg, provider, MOCK_ERROR_RATE_LIMIT, 0, NULL, retry_ms);
 }
 
-/* START+DURATION[:KIND] */
+/* START+DURATION[:KIND], appended to mock.outages. */
 static gboolean
-parse_outage (const char *text)
+parse_outage (const char  *text,
+              GError     **error)
 {
   g_auto(GStrv) kind_split = g_strsplit (text, ":", 2);
-  g_auto(GStrv) times = g_strsplit (kind_split[0], "+", 2);
+  g_auto(GStrv) times = g_strsplit (kind_split[0], "+", -1);
   gint64 duration_us;
+  Outage outage = { 0, };
 
-  if (g_strv_length (times) != 2 || !mock_parse_duration (times[0], &mock.outage_start_us) ||
-      !mock_parse_duration (times[1], &duration_us) || duration_us <= 0)
-    return FALSE;
-  mock.outage_end_us = mock.outage_start_us + duration_us;
-  if (kind_split[1] == NULL || g_str_equal (kind_split[1], "overloaded"))
-    mock.outage_kind = MOCK_KIND_OVERLOADED;
+  if (g_strv_length (times) != 2 || !mock_parse_duration (times[0], &outage.start_us) ||
+      !mock_parse_duration (times[1], &duration_us))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--outage: bad value \"%s\": expected START+DURATION[:KIND], "
+                   "e.g. 5s+10s or 2s+3s:hang", text);
+      return FALSE;
+    }
+  if (duration_us <= 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--outage: bad value \"%s\": the duration must be more than 0", text);
+      return FALSE;
+    }
+  outage.end_us = outage.start_us + duration_us;
+  if (kind_split[1] == NULL || g_str_equal (kind_split[1], "unavailable"))
+    outage.kind = OUTAGE_UNAVAILABLE;
+  else if (g_str_equal (kind_split[1], "refuse"))
+    outage.kind = OUTAGE_REFUSE;
   else if (g_str_equal (kind_split[1], "hang"))
-    mock.outage_kind = MOCK_KIND_HANG;
+    outage.kind = OUTAGE_HANG;
   else
-    return FALSE;
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--outage: unknown kind \"%s\" in \"%s\" (expected unavailable, "
+                   "refuse or hang)", kind_split[1], text);
+      return FALSE;
+    }
+  g_array_append_val (mock.outages, outage);
   return TRUE;
 }
 
-static gboolean
-in_outage (void)
+/* The first window (in command-line order) that @at_us is in, or NULL. */
+static const Outage *
+outage_at (gint64 at_us)
 {
-  gint64 since = g_get_monotonic_time () - mock.listening_us;
+  gint64 since = at_us - mock.listening_us;
 
-  return mock.outage_end_us > 0 && since >= mock.outage_start_us && since < mock.outage_end_us;
+  for (guint i = 0; i < mock.outages->len; i++)
+    {
+      const Outage *o = &g_array_index (mock.outages, Outage, i);
+
+      if (since >= o->start_us && since < o->end_us)
+        return o;
+    }
+  return NULL;
+}
+
+/* Down: answers @msg as @outage says, before anything else looks at the
+ * request, so it overrides --faults and scenarios (whose sequences do not
+ * advance). Counted in by_kind as what the client gets: overloaded (the
+ * 503, at once or at the end of a hang), or hang (the dropped connection
+ * of refuse). */
+static void
+serve_outage (SoupServerMessage  *msg,
+              const MockProvider *provider,
+              const Outage       *outage,
+              const char         *path,
+              gint64              start_us)
+{
+  guint status;
+
+  mock.outage_requests++;
+  if (outage->kind == OUTAGE_REFUSE)
+    {
+      /* What ends a hang: the connection closed without an answer. */
+      mock.by_kind[MOCK_KIND_HANG]++;
+      mock_pending_start (msg, path, MOCK_KIND_HANG, 0, start_us, 0);
+      return;
+    }
+  mock.by_kind[MOCK_KIND_OVERLOADED]++;
+  status = respond_error (msg, provider, MOCK_ERROR_OVERLOADED, 0, NULL, -1);
+  if (outage->kind == OUTAGE_HANG)
+    /* Held back like a slow answer, until the window ends. */
+    mock_pending_start (msg, path, MOCK_KIND_OVERLOADED, status, start_us,
+                        mock.listening_us + outage->end_us - start_us);
+  else
+    mock_log_request (path, MOCK_KIND_OVERLOADED, status, start_us, g_get_monotonic_time ());
 }
 
 static void
@@ -528,8 +600,16 @@ serve_request (SoupServerMessage  *msg,
   gint64 delay_us;
   gint bad_variant = -1;
   gboolean streamed = FALSE;
+  const Outage *outage;
 
   provider->set_headers (soup_server_message_get_response_headers (msg), mock.serial);
+
+  outage = outage_at (start_us);
+  if (outage != NULL)
+    {
+      serve_outage (msg, provider, outage, path, start_us);
+      return;
+    }
 
   if (!provider->authorize (msg, query, mock.require_key, &error, &message))
     {
@@ -561,13 +641,6 @@ serve_request (SoupServerMessage  *msg,
   step = mock_scenario_pick (mock.scenario, data, len);
   state = request_random_state (data, len);
   kind = pick_kind (step, &state);
-  if (in_outage ())
-    {
-      /* Down: every request fails the same way, whatever else was planned. */
-      kind = mock.outage_kind;
-      step = NULL;
-      mock.outage_requests++;
-    }
   mock.by_kind[kind]++;
   if (kind == MOCK_KIND_BAD_ANSWER)
     {
@@ -859,7 +932,8 @@ main (int   argc,
   g_autofree char *hang = NULL;
   g_autofree char *chunk_delay = NULL;
   g_autofree char *log_path = NULL;
-  g_autofree char *outage = NULL;
+  g_auto(GStrv) outages = NULL;
+  g_autoptr(GArray) outage_list = g_array_new (FALSE, FALSE, sizeof (Outage));
   gint port = 0;
   gint64 seed = 1;
   double faults = 0;
@@ -889,9 +963,12 @@ main (int   argc,
       "key, or none, is accepted", "KEY" },
     { "hang", 0, 0, G_OPTION_ARG_STRING, &hang,
       "How long a hang lasts before the connection is closed (default 600s)", "DURATION" },
-    { "outage", 0, 0, G_OPTION_ARG_STRING, &outage,
-      "Be down from START for DURATION after listening, e.g. 5s+10s; KIND is overloaded "
-      "(the format's 503 or 529, default) or hang", "START+DURATION[:KIND]" },
+    { "outage", 0, 0, G_OPTION_ARG_STRING_ARRAY, &outages,
+      "Be down from START for DURATION, counted from listening, e.g. 5s+10s or "
+      "2s+3s:hang; may be repeated. KIND: unavailable (the format's 503, Anthropic 529; "
+      "default), refuse (connection closed, no answer) or hang (no answer until the "
+      "window ends, then 503). Overrides --faults and the scenario",
+      "START+DURATION[:KIND]" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,
       "Write one JSON line per request to FILE", "FILE" },
     { NULL }
@@ -954,8 +1031,9 @@ main (int   argc,
     "    hang         duration (default --hang)\n"
     "    server_error, overloaded, malformed, html, cut, stall, malformed_chunk, no_usage\n"
     "\n"
-    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"outage\": N (answered while\n"
-    "  down), \"in_flight\": N,\n"
+    "GET /mock/stats returns {\"requests\": N, \"by_kind\": {...}, \"outage\": N (requests\n"
+    "  that came during an --outage; by_kind counts them as overloaded, or as hang\n"
+    "  for refuse), \"in_flight\": N,\n"
     "  \"connections\": N (TCP connections accepted), \"streams\": N (answers written in\n"
     "  pieces: event streams, cut and stall answers, chunked status steps),\n"
     "  \"paths\": {PATH: N}}.\n");
@@ -979,8 +1057,10 @@ main (int   argc,
     return usage_error ("--hang: expected a duration like 600s or 500ms");
   if (chunk_delay != NULL && !mock_parse_duration (chunk_delay, &mock.chunk_delay_us))
     return usage_error ("--chunk-delay: expected a duration like 20ms");
-  if (outage != NULL && !parse_outage (outage))
-    return usage_error ("--outage: expected START+DURATION[:overloaded|hang], e.g. 5s+10s");
+  mock.outages = outage_list;
+  for (guint i = 0; outages != NULL && outages[i] != NULL; i++)
+    if (!parse_outage (outages[i], &error))
+      return usage_error (error->message);
   if (scenario_path != NULL)
     {
       mock.scenario = mock_scenario_load (scenario_path, &error);
