@@ -468,7 +468,7 @@ refuse (SluiceBudget  *self,
 
   self->n_refused++;
   g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED,
-               "%s budget of $%.2f %s would be passed: $%.4f spent, this request up to $%.4f",
+               "%s budget of $%.6g %s would be passed: $%.6g spent, this request up to $%.6g",
                period, cap, who, spent, estimate);
   g_message ("budget: refused a request: %s", (*error)->message);
   return FALSE;

@@ -494,6 +494,22 @@ read_policy (SluiceCallStage  *self,
   return TRUE;
 }
 
+static gboolean
+read_budget (SluiceCallStage  *self,
+             SluicePipeline   *pipeline,
+             JsonObject       *config,
+             GError          **error)
+{
+  JsonObject *block;
+
+  g_clear_object (&self->budget);
+  if (!optional_object (config, "budget", &block, error))
+    return FALSE;
+  if (block != NULL)
+    self->budget = sluice_budget_new (block, sluice_pipeline_get_name (pipeline), error);
+  return block == NULL || self->budget != NULL;
+}
+
 gboolean
 sluice_call_stage_read_config (SluiceCallStage  *self,
                                SluicePipeline   *pipeline,
@@ -538,6 +554,8 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
   if (self->budget_attempts == 0)
     self->budget_attempts = MIN ((guint) max_attempts * self->targets->len, MAX_ATTEMPTS_LIMIT);
 
+  if (!read_budget (self, pipeline, config, error))
+    return FALSE;
   return read_breakers (self, config, error) &&
          read_hedge (self, config, error) &&
          read_policy (self, pipeline, config, error);

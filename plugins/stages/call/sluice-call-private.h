@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sluice-call-stage.h"
+#include "sluice-budget-private.h"
 
 G_BEGIN_DECLS
 
@@ -47,6 +48,7 @@ struct _SluiceCallStage
 
   guint                 unhealthy_kinds;  /* bit per SluiceErrorCode */
   gboolean              fallback_on_rejection;   /* on_rejected_answer: fallback */
+  SluiceBudget         *budget;           /* NULL: no spending caps */
 
   gboolean              hedging;
   gint64                hedge_after_ms;   /* > 0: fixed; 0: the percentile */

@@ -39,6 +39,7 @@ typedef struct
   gboolean      timed_out;
   gboolean      hedge;           /* started to race a slow attempt */
   gboolean      holds_breaker;   /* admitted by the target's breaker */
+  guint64       reservation;     /* of the budget, 0: none */
   gboolean      finished;
 } Attempt;
 
@@ -83,6 +84,26 @@ clear_source (GSource **source)
       g_source_destroy (*source);
       g_clear_pointer (source, g_source_unref);
     }
+}
+
+/* The budget learns what an attempt cost: @cost_usd < 0 leaves the
+ * estimate standing. */
+static void
+settle_budget (SluiceCallStage *self,
+               Attempt         *attempt,
+               gdouble          cost_usd)
+{
+  if (self->budget != NULL && attempt->reservation != 0)
+    sluice_budget_settle (self->budget, attempt->reservation, cost_usd);
+  attempt->reservation = 0;
+}
+
+static gdouble
+record_cost (JsonObject *record)
+{
+  JsonNode *cost = json_object_get_member (record, "cost_usd");
+
+  return cost != NULL && JSON_NODE_HOLDS_VALUE (cost) ? json_node_get_double (cost) : -1;
 }
 
 static void
@@ -213,6 +234,7 @@ call_finish (GTask  *task,
       Attempt *attempt = g_ptr_array_index (call->in_flight, 0);
 
       g_cancellable_cancel (attempt->cancellable);
+      settle_budget (self, attempt, -1);   /* cancelled: it may have been billed */
       if (attempt->holds_breaker)
         {
           attempt->holds_breaker = FALSE;
@@ -388,11 +410,15 @@ record_loser (SluiceCallStage *self,
   json_object_set_string_member (record, "outcome", "cancelled");
   if (attempt->hedge)
     json_object_set_boolean_member (record, "hedge", TRUE);
-  add_record (self, call, record);
+  settle_budget (self, attempt, record_cost (record));
   call->wasted_tokens += sluice_call_record_tokens (record);
+  add_record (self, call, record);
 }
 
-static void start_attempt (GTask *task, guint target, gint64 delay_ms, gboolean hedge, gboolean holds_breaker);
+static void start_attempt (GTask *task, guint target, gint64 delay_ms, gboolean hedge, gboolean holds_breaker,
+                           guint64 reservation);
+static gboolean reserve_budget (SluiceCallStage *self, Call *call, guint target, guint64 *reservation,
+                                GError **error);
 
 /* One target and no policy named: it is tried, then retried. */
 static gint
@@ -515,6 +541,7 @@ attempt_finished (GTask          *task,
     json_object_set_boolean_member (record, "hedge", TRUE);
   if (error != NULL)
     call->wasted_tokens += sluice_call_record_tokens (record);
+  settle_budget (self, attempt, record_cost (record));
   add_record (self, call, record);
   tell_breaker (self, attempt, error);
 
@@ -619,6 +646,7 @@ on_hedge_due (gpointer user_data)
   g_autoptr(GError) slow = NULL;
   Attempt *primary;
   SluiceBreaker *breaker;
+  guint64 reservation;
   gint next;
 
   g_clear_pointer (&call->hedge_timer, g_source_unref);   /* it removes itself */
@@ -630,12 +658,18 @@ on_hedge_due (gpointer user_data)
   next = next_target (self, call, (gint) primary->target, slow);
   if (next < 0 || (guint) next == primary->target || call->n_sent >= self->budget_attempts)
     return G_SOURCE_REMOVE;
+  if (!reserve_budget (self, call, (guint) next, &reservation, NULL))
+    return G_SOURCE_REMOVE;   /* a hedge is not worth passing a cap for */
   breaker = sluice_target_set_get_breaker (self->set, next);
   if (breaker != NULL && !sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))
-    return G_SOURCE_REMOVE;
+    {
+      if (reservation != 0)
+        sluice_budget_settle (self->budget, reservation, 0);
+      return G_SOURCE_REMOVE;
+    }
   g_debug ("request %s: hedging %s with %s", sluice_context_get_request_id (call->context),
            target_at (self, primary->target)->name, target_at (self, next)->name);
-  start_attempt (task, (guint) next, 0, TRUE, breaker != NULL);
+  start_attempt (task, (guint) next, 0, TRUE, breaker != NULL, reservation);
   return G_SOURCE_REMOVE;
 }
 
@@ -663,7 +697,8 @@ start_attempt (GTask    *task,
                guint     index,
                gint64    delay_ms,
                gboolean  hedge,
-               gboolean  holds_breaker)
+               gboolean  holds_breaker,
+               guint64   reservation)
 {
   SluiceCallStage *self = g_task_get_source_object (task);
   Call *call = g_task_get_task_data (task);
@@ -676,6 +711,7 @@ start_attempt (GTask    *task,
   attempt->target = index;
   attempt->hedge = hedge;
   attempt->holds_breaker = holds_breaker;
+  attempt->reservation = reservation;
   attempt->delay_ms = delay_ms;
   attempt->limit_ms = target->timeout_ms;
   if (remaining < attempt->limit_ms)
@@ -698,6 +734,25 @@ start_attempt (GTask    *task,
   sluice_provider_send_async (target->provider, call->context, attempt->cancellable, on_sent, send);
 }
 
+/* Reserves the attempt's estimated cost; FALSE when a cap would be
+ * passed (@error says which). */
+static gboolean
+reserve_budget (SluiceCallStage  *self,
+                Call             *call,
+                guint             target,
+                guint64          *reservation,
+                GError          **error)
+{
+  gdouble estimate;
+
+  *reservation = 0;
+  if (self->budget == NULL)
+    return TRUE;
+  estimate = sluice_budget_estimate (self->budget, call->context, target_at (self, target)->public_target);
+  *reservation = sluice_budget_reserve (self->budget, call->context, estimate, error);
+  return *reservation != 0;
+}
+
 /* Starts an attempt on @target, or on the next one the policy picks
  * while breakers refuse; gives up when none is left. @reason is the
  * error to fail with if no attempt was ever made. */
@@ -710,6 +765,8 @@ dispatch (GTask  *task,
   Call *call = g_task_get_task_data (task);
   guint refusals = 0;
   g_autofree char *refusal = NULL;
+  GError *refused = NULL;
+  guint64 reservation;
 
   while (target >= 0)
     {
@@ -750,8 +807,19 @@ dispatch (GTask  *task,
                call->last_error != NULL ? refusal : NULL);
       return;
     }
+  if (!reserve_budget (self, call, (guint) target, &reservation, &refused))
+    {
+      SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, (guint) target);
+
+      if (breaker != NULL)
+        sluice_breaker_release (breaker);
+      /* The cap, not the last provider error, is why the request ends. */
+      g_clear_error (&call->last_error);
+      give_up (task, g_steal_pointer (&refused), NULL);
+      return;
+    }
   start_attempt (task, (guint) target, call->next_delay_ms,
-                 FALSE, sluice_target_set_get_breaker (self->set, (guint) target) != NULL);
+                 FALSE, sluice_target_set_get_breaker (self->set, (guint) target) != NULL, reservation);
   call->next_delay_ms = 0;
 }
 
@@ -927,6 +995,7 @@ sluice_call_stage_finalize (GObject *object)
   g_ptr_array_unref (self->targets);
   g_clear_object (&self->set);
   g_clear_object (&self->policy);
+  g_clear_object (&self->budget);
 
   G_OBJECT_CLASS (sluice_call_stage_parent_class)->finalize (object);
 }

@@ -10,6 +10,7 @@
  */
 #include "sluice-test-provider.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 static SluiceEngine *engine;
@@ -37,6 +38,17 @@ load (const char *base_url,
                           "  - assemble: {user: \"{{text}}\"}\n"
                           "  - call: %s\n", block->str);
   return sluice_test_load_pipeline (engine, yaml);
+}
+
+static void
+on_processed (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  guint *pending = user_data;
+
+  sluice_pipeline_process_finish (SLUICE_PIPELINE (source), result, NULL);
+  (*pending)--;
 }
 
 static SluiceContext *
@@ -397,6 +409,106 @@ test_deadline_covers_fallback (void)
   sluice_test_mock_stop ();
 }
 
+/* ---- spending caps ------------------------------------------------------------------------- */
+
+static SluiceContext *
+run_as (SluicePipeline *pipeline,
+        const char     *user)
+{
+  g_autoptr(JsonNode) input = json_from_string ("{\"text\": \"hello\"}", NULL);
+  SluiceContext *context = sluice_context_new (input);
+
+  sluice_context_set_label (context, "user", user);
+  sluice_test_run_context (pipeline, context);
+  return context;
+}
+
+/* Each answer costs 100 prompt and 100 completion tokens of gpt-4o-mini:
+ * $0.000075. Each attempt is estimated at its prompt plus max_tokens
+ * (100): a little over $0.00006. With a cap of $0.0001 a user gets one
+ * answer a day; the second request is refused before any request is
+ * sent, and so it is after a restart, from the ledger. */
+static void
+test_budget_caps (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"then\": {\"kind\": \"ok\", \"usage\": {\"prompt_tokens\": 100, \"completion_tokens\": 100}}}]}",
+    NULL);
+  g_autofree char *ledger = sluice_test_write_file ("ledger.db", "");
+  g_autofree char *block = NULL;
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(SluicePipeline) restarted = NULL;
+
+  g_assert_cmpint (g_unlink (ledger), ==, 0);   /* a ledger that does not exist yet: nothing spent */
+  block = g_strdup_printf ("{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k, "
+                           "max_tokens: 100}, budget: {daily_usd: 0.0001, per: [\"label:user\"], ledger: \"%s\"}}\n"
+                           "  - log: {sinks: [{sqlite: {path: \"%s\"}}]}", ledger, ledger);
+  pipeline = load (url, block);
+
+  {
+    g_autoptr(SluiceContext) first = run_as (pipeline, "alice");
+    g_autoptr(SluiceContext) second = run_as (pipeline, "alice");
+    g_autoptr(SluiceContext) other = run_as (pipeline, "bob");
+    const GError *error = sluice_context_get_error (second);
+
+    g_assert_no_error (sluice_context_get_error (first));
+    g_assert_cmpfloat_with_epsilon (sluice_context_get_cost (first), 0.000075, 1e-12);
+    g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+    g_assert_true (g_str_has_prefix (error->message,
+                                     "daily budget of $0.0001 for user 'alice' would be passed: $7.5e-05 spent, "
+                                     "this request up to $6."));
+    g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (second)), ==, 0);
+    g_assert_no_error (sluice_context_get_error (other));
+    g_assert_cmpint (mock_requests (), ==, 2);
+  }
+  sluice_test_flush (pipeline);
+
+  /* A new process reads the day's spending from the ledger. */
+  restarted = load (url, block);
+  {
+    g_autoptr(SluiceContext) alice = run_as (restarted, "alice");
+    g_autoptr(SluiceContext) bob = run_as (restarted, "bob");
+    g_autoptr(SluiceContext) carol = run_as (restarted, "carol");
+
+    g_assert_error (sluice_context_get_error (alice), SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+    g_assert_error (sluice_context_get_error (bob), SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+    g_assert_no_error (sluice_context_get_error (carol));
+    g_assert_cmpint (mock_requests (), ==, 3);
+  }
+  sluice_test_mock_stop ();
+}
+
+/* Two requests in flight at once cannot both pass the cap: the first
+ * one's reservation counts before it is answered. */
+static void
+test_budget_concurrent (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"then\": {\"kind\": \"ok\", \"latency\": \"200ms\", "
+    "\"usage\": {\"prompt_tokens\": 100, \"completion_tokens\": 100}}}]}", NULL);
+  g_autofree char *ledger = sluice_test_write_file ("ledger.db", "");
+  g_autofree char *block = g_strdup_printf (
+    "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k, max_tokens: 100}, "
+    "budget: {daily_usd: 0.0001, per: [overall], ledger: \"%s\"}}", ledger);
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(JsonNode) input = json_from_string ("{\"text\": \"hello\"}", NULL);
+  g_autoptr(SluiceContext) a = sluice_context_new (input);
+  g_autoptr(SluiceContext) b = sluice_context_new (input);
+  guint pending = 2;
+
+  g_assert_cmpint (g_unlink (ledger), ==, 0);
+  pipeline = load (url, block);
+  sluice_pipeline_process_async (pipeline, a, NULL, on_processed, &pending);
+  sluice_pipeline_process_async (pipeline, b, NULL, on_processed, &pending);
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_no_error (sluice_context_get_error (a));
+  g_assert_error (sluice_context_get_error (b), SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+  g_assert_cmpint (mock_requests (), ==, 1);
+  sluice_test_mock_stop ();
+}
+
 /* ---- phases of an attempt ------------------------------------------------------------------ */
 
 /* A listener whose one-place backlog is taken: the next connection
@@ -552,6 +664,8 @@ main (int   argc,
   g_test_add_func ("/budget/wait", test_budget_wait);
   g_test_add_func ("/budget/wasted-tokens", test_budget_wasted_tokens);
   g_test_add_func ("/deadline/covers-fallback", test_deadline_covers_fallback);
+  g_test_add_func ("/budget/caps", test_budget_caps);
+  g_test_add_func ("/budget/concurrent", test_budget_concurrent);
   g_test_add_func ("/phase/connect-timeout", test_connect_timeout);
   g_test_add_func ("/phase/first-byte-timeout", test_first_byte_timeout);
   g_test_add_func ("/hedge/cancels-the-loser", test_hedge_cancels_the_loser);
