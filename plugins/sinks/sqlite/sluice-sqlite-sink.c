@@ -72,7 +72,8 @@ static const char * const attempt_columns[] = {
   "error_kind", "http_status", "prompt_tokens", "completion_tokens", "cost_usd",
   "latency_ms", "delay_ms", "labels",
   "retryable", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-  "usage_estimated", "streamed", "ttft_ms", "provider_request_id", NULL
+  "usage_estimated", "streamed", "ttft_ms", "provider_request_id",
+  "target", "target_index", "wasted", "hedge", NULL
 };
 
 /* Columns added after the first release: a ledger written by an older
@@ -82,6 +83,7 @@ static const struct { const char *name; const char *type; } added_attempt_column
   { "cache_write_tokens", "INTEGER" }, { "reasoning_tokens", "INTEGER" },
   { "usage_estimated", "INTEGER" }, { "streamed", "INTEGER" }, { "ttft_ms", "REAL" },
   { "provider_request_id", "TEXT" },
+  { "target", "TEXT" }, { "target_index", "INTEGER" }, { "wasted", "INTEGER" }, { "hedge", "INTEGER" },
 };
 
 static gboolean

@@ -462,6 +462,20 @@ test_budget_caps (void)
     g_assert_cmpint (mock_requests (), ==, 2);
   }
   sluice_test_flush (pipeline);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonArray) rows = sluice_db_query (ledger, "SELECT target, target_index, wasted, outcome FROM attempts "
+                                                         "ORDER BY id", &error);
+    JsonObject *row;
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (json_array_get_length (rows), ==, 2);   /* the refused request made no attempt */
+    row = json_array_get_object_element (rows, 0);
+    g_assert_cmpstr (json_object_get_string_member (row, "target"), ==, "openai/gpt-4o-mini");
+    g_assert_cmpint (json_object_get_int_member (row, "target_index"), ==, 0);
+    g_assert_cmpint (json_object_get_int_member (row, "wasted"), ==, 0);
+    g_assert_cmpstr (json_object_get_string_member (row, "outcome"), ==, "ok");
+  }
 
   /* A new process reads the day's spending from the ledger. */
   restarted = load (url, block);
