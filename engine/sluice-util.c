@@ -484,3 +484,16 @@ sluice_estimate_message_tokens (JsonArray *messages)
     }
   return tokens;
 }
+
+gboolean
+sluice_config_invalid (GError     **error,
+                       const char  *format,
+                       ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_propagate_error (error, g_error_new_valist (SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, format, args));
+  va_end (args);
+  return FALSE;
+}

@@ -43,7 +43,9 @@ G_DECLARE_INTERFACE (SluiceStage, sluice_stage, SLUICE, STAGE, GObject)
  * @configure: read the stage's block of the pipeline file; called once
  * @process: synchronous processing; the default @process_async runs it
  * @process_async: process a request on its way in
- * @process_finish: finish @process_async
+ * @process_finish: finish @process_async; the default returns the verdict
+ *   that @process_async's #GTask returned with g_task_return_int() (or its
+ *   error), so a stage built on #GTask may leave it unset
  * @complete_async: optional; runs on the way out, in reverse stage order,
  *   for every stage of the pipeline whether or not the request reached it
  *   (read the context for the outcome)

@@ -214,6 +214,21 @@ char       *sluice_text_excerpt              (const char  *data,
 gint64      sluice_estimate_tokens           (const char  *text);
 
 /**
+ * sluice_config_invalid:
+ * @error: return location for a #GError
+ * @format: printf() format of the message
+ * @...: its arguments
+ *
+ * Sets a %SLUICE_ERROR_INVALID_CONFIG error, for configure functions
+ * that return as soon as one member is wrong.
+ *
+ * Returns: %FALSE
+ */
+gboolean    sluice_config_invalid            (GError     **error,
+                                              const char  *format,
+                                              ...) G_GNUC_PRINTF (2, 3);
+
+/**
  * sluice_estimate_message_tokens:
  * @messages: (nullable): chat messages, each with a string `content`
  *

@@ -47,24 +47,6 @@ clear_rule (Rule *rule)
 
 /* ---- reading the configuration -------------------------------------------- */
 
-static gboolean
-invalid (GError     **error,
-         const char  *format,
-         ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError     **error,
-         const char  *format,
-         ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  g_propagate_error (error, g_error_new_valist (SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, format, args));
-  va_end (args);
-  return FALSE;
-}
-
 static JsonObject *
 get_object (JsonObject *object,
             const char *member)
@@ -88,7 +70,7 @@ read_when (Rule        *rule,
     {
       if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
           json_node_get_int (node) < 0)
-        return invalid (error, "rules/%u/when/input_tokens_over: must be a count", n);
+        return sluice_config_invalid (error, "rules/%u/when/input_tokens_over: must be a count", n);
       rule->input_tokens_over = json_node_get_int (node);
     }
 
@@ -98,7 +80,7 @@ read_when (Rule        *rule,
       JsonArray *keywords = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 
       if (keywords == NULL)
-        return invalid (error, "rules/%u/when/keywords: must be a list of strings", n);
+        return sluice_config_invalid (error, "rules/%u/when/keywords: must be a list of strings", n);
       rule->keywords = g_ptr_array_new_with_free_func (g_free);
       for (guint i = 0; i < json_array_get_length (keywords); i++)
         {
@@ -106,7 +88,7 @@ read_when (Rule        *rule,
           const char *keyword = JSON_NODE_HOLDS_VALUE (element) ? json_node_get_string (element) : NULL;
 
           if (keyword == NULL || *keyword == '\0')
-            return invalid (error, "rules/%u/when/keywords/%u: must be a non-empty string", n, i);
+            return sluice_config_invalid (error, "rules/%u/when/keywords/%u: must be a non-empty string", n, i);
           g_ptr_array_add (rule->keywords, g_utf8_casefold (keyword, -1));
         }
     }
@@ -116,7 +98,7 @@ read_when (Rule        *rule,
       JsonObject *labels = get_object (when, "label");
 
       if (labels == NULL)
-        return invalid (error, "rules/%u/when/label: must be an object of label values", n);
+        return sluice_config_invalid (error, "rules/%u/when/label: must be an object of label values", n);
       rule->labels = json_object_ref (labels);
     }
   if (json_object_has_member (when, "variable"))
@@ -124,7 +106,7 @@ read_when (Rule        *rule,
       JsonObject *variables = get_object (when, "variable");
 
       if (variables == NULL)
-        return invalid (error, "rules/%u/when/variable: must be an object of variable values", n);
+        return sluice_config_invalid (error, "rules/%u/when/variable: must be an object of variable values", n);
       rule->variables = json_object_ref (variables);
     }
   return TRUE;
@@ -170,7 +152,7 @@ check_tier (SluiceTargetSet  *targets,
   if (is_tier (targets, tier))
     return TRUE;
   known = list_tiers (targets);
-  return invalid (error, "%s: tier '%s' is not the tier of any target (tiers: %s)", where, tier, known);
+  return sluice_config_invalid (error, "%s: tier '%s' is not the tier of any target (tiers: %s)", where, tier, known);
 }
 
 static gboolean
@@ -194,7 +176,7 @@ sluice_route_policy_configure (SluiceFallbackPolicy  *policy,
       JsonArray *rules = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
 
       if (rules == NULL)
-        return invalid (error, "rules: must be a list of {when, tier}");
+        return sluice_config_invalid (error, "rules: must be a list of {when, tier}");
       for (guint i = 0; i < json_array_get_length (rules); i++)
         {
           JsonObject *object = json_array_get_object_element (rules, i);
@@ -204,7 +186,7 @@ sluice_route_policy_configure (SluiceFallbackPolicy  *policy,
           Rule rule = { 0 };
 
           if (when == NULL || tier == NULL)
-            return invalid (error, "rules/%u: needs when (an object) and tier (a string)", i);
+            return sluice_config_invalid (error, "rules/%u: needs when (an object) and tier (a string)", i);
           if (!check_tier (targets, tier, where, error))
             return FALSE;
           rule.tier = g_strdup (tier);
@@ -221,7 +203,7 @@ sluice_route_policy_configure (SluiceFallbackPolicy  *policy,
       const char *tier = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_string (node) : NULL;
 
       if (tier == NULL)
-        return invalid (error, "default: must be a tier name");
+        return sluice_config_invalid (error, "default: must be a tier name");
       if (!check_tier (targets, tier, "default", error))
         return FALSE;
       self->default_tier = g_strdup (tier);
@@ -231,7 +213,7 @@ sluice_route_policy_configure (SluiceFallbackPolicy  *policy,
   if (node != NULL)
     {
       if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-        return invalid (error, "spill: must be true or false");
+        return sluice_config_invalid (error, "spill: must be true or false");
       self->spill = json_node_get_boolean (node);
     }
   return TRUE;

@@ -32,25 +32,6 @@ sluice_call_target_free (CallTarget *target)
   g_free (target);
 }
 
-static gboolean
-invalid (GError     **error,
-         const char  *format,
-         ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError     **error,
-         const char  *format,
-         ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL && *error == NULL)
-    *error = g_error_new_valist (SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, format, args);
-  va_end (args);
-  return FALSE;
-}
-
 /* An absent or null member leaves *out NULL; anything but an object is an error. */
 static gboolean
 optional_object (JsonObject  *config,
@@ -64,7 +45,7 @@ optional_object (JsonObject  *config,
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     return TRUE;
   if (!JSON_NODE_HOLDS_OBJECT (node))
-    return invalid (error, "'%s' must be an object", member);
+    return sluice_config_invalid (error, "'%s' must be an object", member);
   *out = json_node_get_object (node);
   return TRUE;
 }
@@ -85,7 +66,7 @@ get_count (JsonObject  *object,
     return TRUE;
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
       json_node_get_int (node) < min || json_node_get_int (node) > max)
-    return invalid (error, "'%s' must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+    return sluice_config_invalid (error, "'%s' must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
                     member, min, max);
   *out = json_node_get_int (node);
   return TRUE;
@@ -103,7 +84,7 @@ pick_targets (JsonObject  *config,
 
   if (one != NULL && many != NULL)
     {
-      invalid (error, "give 'target' or 'targets', not both");
+      sluice_config_invalid (error, "give 'target' or 'targets', not both");
       return NULL;
     }
   if (one != NULL && JSON_NODE_HOLDS_OBJECT (one))
@@ -114,7 +95,7 @@ pick_targets (JsonObject  *config,
     }
   if (many != NULL && JSON_NODE_HOLDS_ARRAY (many) && json_array_get_length (json_node_get_array (many)) > 0)
     return json_array_ref (json_node_get_array (many));
-  invalid (error, "a target is required, e.g. target: {provider: openai, "
+  sluice_config_invalid (error, "a target is required, e.g. target: {provider: openai, "
                   "model: gpt-4o-mini, api_key: ${OPENAI_API_KEY}}");
   return NULL;
 }
@@ -187,7 +168,7 @@ read_target (SluiceCallStage  *self,
 
   if (provider_name == NULL || *provider_name == '\0' || model == NULL || *model == '\0')
     {
-      invalid (error, "a target needs a 'provider' and a 'model'");
+      sluice_config_invalid (error, "a target needs a 'provider' and a 'model'");
       return NULL;
     }
 
@@ -205,7 +186,7 @@ read_target (SluiceCallStage  *self,
 
       if (schema == NULL || !JSON_NODE_HOLDS_OBJECT (schema))
         {
-          invalid (error, "structured_output: native needs the pipeline's output schema (an 'output:' block)");
+          sluice_config_invalid (error, "structured_output: native needs the pipeline's output schema (an 'output:' block)");
           return NULL;
         }
       json_object_set_member (provider_target, "output_schema", json_node_copy (schema));
@@ -220,7 +201,7 @@ read_target (SluiceCallStage  *self,
   entry->hedge = hedge != NULL && JSON_NODE_HOLDS_VALUE (hedge) ? json_node_get_boolean (hedge) : TRUE;
   /* The target's own timeout wins over the stage's. */
   if (!sluice_config_get_duration (target, "timeout", stage_timeout_ms, &entry->timeout_ms, error) ||
-      (entry->timeout_ms <= 0 && !invalid (error, "'timeout' must be longer than 0")))
+      (entry->timeout_ms <= 0 && !sluice_config_invalid (error, "'timeout' must be longer than 0")))
     {
       sluice_call_target_free (entry);
       return NULL;
@@ -279,7 +260,7 @@ read_retry (SluiceCallStage  *self,
   else if (g_strcmp0 (jitter, "none") == 0)
     self->jitter = JITTER_NONE;
   else
-    return invalid (error, "retry: 'jitter' must be \"full\", \"decorrelated\" or \"none\"");
+    return sluice_config_invalid (error, "retry: 'jitter' must be \"full\", \"decorrelated\" or \"none\"");
   return TRUE;
 }
 
@@ -318,7 +299,7 @@ read_unhealthy_kinds (SluiceCallStage  *self,
       return TRUE;
     }
   if (!JSON_NODE_HOLDS_ARRAY (node))
-    return invalid (error, "breaker: 'count' must be a list of error kinds");
+    return sluice_config_invalid (error, "breaker: 'count' must be a list of error kinds");
   kinds = json_node_get_array (node);
   for (guint i = 0; i < json_array_get_length (kinds); i++)
     {
@@ -332,7 +313,7 @@ read_unhealthy_kinds (SluiceCallStage  *self,
             found = TRUE;
           }
       if (!found)
-        return invalid (error, "breaker: unknown error kind '%s' in 'count'", kind != NULL ? kind : "");
+        return sluice_config_invalid (error, "breaker: unknown error kind '%s' in 'count'", kind != NULL ? kind : "");
     }
   return TRUE;
 }
@@ -372,9 +353,9 @@ read_breakers (SluiceCallStage  *self,
       settings.probes = (guint) probes;
       settings.failure_rate = rate != NULL && JSON_NODE_HOLDS_VALUE (rate) ? json_node_get_double (rate) : 0;
       if (settings.failure_rate < 0 || settings.failure_rate > 1)
-        return invalid (error, "breaker: 'failure_rate' must be from 0 to 1");
+        return sluice_config_invalid (error, "breaker: 'failure_rate' must be from 0 to 1");
       if (settings.failures == 0 && settings.failure_rate == 0)
-        return invalid (error, "breaker: give 'failures' or 'failure_rate' (both are 0)");
+        return sluice_config_invalid (error, "breaker: give 'failures' or 'failure_rate' (both are 0)");
     }
   key_kind = block != NULL ? sluice_json_get_string (block, "key") : NULL;
 
@@ -418,7 +399,7 @@ read_hedge (SluiceCallStage  *self,
   if (hedge == NULL)
     return TRUE;
   if (self->targets->len < 2)
-    return invalid (error, "hedge: needs at least two targets (the second attempt goes to another)");
+    return sluice_config_invalid (error, "hedge: needs at least two targets (the second attempt goes to another)");
   if (!get_count (hedge, "min_samples", 1, 200, 20, &min_samples, error))
     {
       g_prefix_error (error, "hedge: ");
@@ -433,11 +414,11 @@ read_hedge (SluiceCallStage  *self,
     {
       self->hedge_percentile = g_ascii_strtod (after + 1, NULL);
       if (self->hedge_percentile <= 0 || self->hedge_percentile >= 100)
-        return invalid (error, "hedge: 'after' percentile must be between p1 and p99");
+        return sluice_config_invalid (error, "hedge: 'after' percentile must be between p1 and p99");
       return TRUE;
     }
   if (!sluice_config_get_duration (hedge, "after", 0, &self->hedge_after_ms, NULL) || self->hedge_after_ms <= 0)
-    return invalid (error, "hedge: 'after' must be a duration such as 300ms or a percentile such as p95");
+    return sluice_config_invalid (error, "hedge: 'after' must be a duration such as 300ms or a percentile such as p95");
   return TRUE;
 }
 
@@ -474,9 +455,9 @@ read_policy (SluiceCallStage  *self,
         settings = json_object_ref (json_node_get_object (value));
     }
   else if (node != NULL)
-    return invalid (error, "'policy' must be a name such as chain, or {name: {settings}}");
+    return sluice_config_invalid (error, "'policy' must be a name such as chain, or {name: {settings}}");
   if (name == NULL || *name == '\0')
-    return invalid (error, "'policy' must name a policy plugin");
+    return sluice_config_invalid (error, "'policy' must name a policy plugin");
   if (settings == NULL)
     settings = json_object_new ();
 
@@ -526,9 +507,9 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
       !sluice_config_get_duration (config, "deadline", 0, &self->deadline_ms, error))
     return FALSE;
   if (timeout_ms <= 0)
-    return invalid (error, "'timeout' must be longer than 0");
+    return sluice_config_invalid (error, "'timeout' must be longer than 0");
   if (json_object_has_member (config, "deadline") && self->deadline_ms <= 0)
-    return invalid (error, "'deadline' must be longer than 0");
+    return sluice_config_invalid (error, "'deadline' must be longer than 0");
   if (!read_retry (self, config, &max_attempts, error))
     return FALSE;
   self->fallback_on_rejection = g_strcmp0 (sluice_json_get_string (config, "on_rejected_answer"), "fallback") == 0;
@@ -540,7 +521,7 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
       CallTarget *target;
 
       if (!JSON_NODE_HOLDS_OBJECT (node))
-        return invalid (error, "targets[%u] must be an object: {provider, model, ...}", i);
+        return sluice_config_invalid (error, "targets[%u] must be an object: {provider, model, ...}", i);
       target = read_target (self, pipeline, config, json_node_get_object (node), timeout_ms,
                             (guint) max_attempts, error);
       if (target == NULL)

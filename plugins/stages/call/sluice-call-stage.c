@@ -951,19 +951,6 @@ sluice_call_stage_process_async (SluiceStage         *stage,
                                  "no target available: the policy picked none"));
 }
 
-static SluiceVerdict
-sluice_call_stage_process_finish (SluiceStage   *stage,
-                                  GAsyncResult  *result,
-                                  GError       **error)
-{
-  gssize verdict;
-
-  g_return_val_if_fail (g_task_is_valid (result, stage), SLUICE_VERDICT_FAIL);
-
-  verdict = g_task_propagate_int (G_TASK (result), error);
-  return verdict < 0 ? SLUICE_VERDICT_FAIL : (SluiceVerdict) verdict;
-}
-
 static gboolean
 sluice_call_stage_configure (SluiceStage     *stage,
                              SluicePipeline  *pipeline,
@@ -983,8 +970,8 @@ static void
 stage_iface_init (SluiceStageInterface *iface)
 {
   iface->configure = sluice_call_stage_configure;
+  /* process_finish: the default reads the verdict the task returns. */
   iface->process_async = sluice_call_stage_process_async;
-  iface->process_finish = sluice_call_stage_process_finish;
 }
 
 static void

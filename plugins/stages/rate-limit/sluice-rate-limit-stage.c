@@ -689,19 +689,6 @@ sluice_rate_limit_stage_process_async (SluiceStage         *stage,
     key_drain (self, key);   /* the first to wait sets the timer */
 }
 
-static SluiceVerdict
-sluice_rate_limit_stage_process_finish (SluiceStage   *stage,
-                                        GAsyncResult  *result,
-                                        GError       **error)
-{
-  gssize verdict;
-
-  g_return_val_if_fail (g_task_is_valid (result, stage), SLUICE_VERDICT_FAIL);
-
-  verdict = g_task_propagate_int (G_TASK (result), error);
-  return verdict < 0 ? SLUICE_VERDICT_FAIL : (SluiceVerdict) verdict;
-}
-
 /* ---- on the way out ------------------------------------------------------------ */
 
 /* The provider counts every client of the key: what it says is left wins
@@ -930,8 +917,8 @@ static void
 stage_iface_init (SluiceStageInterface *iface)
 {
   iface->configure = sluice_rate_limit_stage_configure;
+  /* process_finish: the default reads the verdict the task returns. */
   iface->process_async = sluice_rate_limit_stage_process_async;
-  iface->process_finish = sluice_rate_limit_stage_process_finish;
   iface->complete_async = sluice_rate_limit_stage_complete_async;
   iface->complete_finish = sluice_rate_limit_stage_complete_finish;
 }
