@@ -497,3 +497,60 @@ sluice_config_invalid (GError     **error,
   va_end (args);
   return FALSE;
 }
+
+static gboolean
+cancel_watch_fire (gpointer user_data)
+{
+  SluiceCancelWatch *watch = user_data;
+
+  g_clear_pointer (&watch->idle, g_source_unref);   /* it removes itself */
+  watch->func (watch->data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs inside g_cancellable_cancel(), where the handler may not be
+ * disconnected: the work is done from the main context instead. */
+static void
+cancel_watch_on_cancelled (GCancellable *cancellable,
+                           gpointer      user_data)
+{
+  SluiceCancelWatch *watch = user_data;
+
+  if (watch->idle != NULL)
+    return;
+  watch->idle = g_idle_source_new ();
+  g_source_set_callback (watch->idle, cancel_watch_fire, watch, NULL);
+  g_source_attach (watch->idle, watch->context);
+}
+
+void
+sluice_cancel_watch_start (SluiceCancelWatch *watch,
+                           GCancellable      *cancellable,
+                           GMainContext      *context,
+                           GSourceFunc        func,
+                           gpointer           data)
+{
+  g_return_if_fail (watch != NULL && func != NULL);
+
+  watch->context = context;
+  watch->func = func;
+  watch->data = data;
+  if (cancellable == NULL)
+    return;
+  watch->cancellable = g_object_ref (cancellable);
+  watch->handler = g_cancellable_connect (cancellable, G_CALLBACK (cancel_watch_on_cancelled), watch, NULL);
+}
+
+void
+sluice_cancel_watch_stop (SluiceCancelWatch *watch)
+{
+  if (watch->handler != 0)
+    g_cancellable_disconnect (watch->cancellable, watch->handler);
+  watch->handler = 0;
+  g_clear_object (&watch->cancellable);
+  if (watch->idle != NULL)
+    {
+      g_source_destroy (watch->idle);
+      g_clear_pointer (&watch->idle, g_source_unref);
+    }
+}

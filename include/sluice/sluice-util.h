@@ -214,6 +214,46 @@ char       *sluice_text_excerpt              (const char  *data,
 gint64      sluice_estimate_tokens           (const char  *text);
 
 /**
+ * SluiceCancelWatch: (skip)
+ *
+ * Runs a function from a main context when a cancellable is cancelled.
+ * A signal handler rather than a #GCancellableSource per request: every
+ * source is visited on every main-loop iteration, and a batch has
+ * hundreds of requests in flight. The members are private.
+ */
+typedef struct
+{
+  GCancellable *cancellable;
+  gulong        handler;
+  GSource      *idle;
+  GMainContext *context;
+  GSourceFunc   func;
+  gpointer      data;
+} SluiceCancelWatch;
+
+/**
+ * sluice_cancel_watch_start: (skip)
+ * @watch: a zeroed #SluiceCancelWatch
+ * @cancellable: (nullable): what to watch; %NULL watches nothing
+ * @context: (nullable): where @func runs (%NULL: the global default)
+ * @func: called once, from @context, after @cancellable is cancelled
+ *   (at once if it already is); its return value is ignored
+ * @data: for @func
+ */
+void        sluice_cancel_watch_start        (SluiceCancelWatch *watch,
+                                              GCancellable      *cancellable,
+                                              GMainContext      *context,
+                                              GSourceFunc        func,
+                                              gpointer           data);
+/**
+ * sluice_cancel_watch_stop: (skip)
+ * @watch: a #SluiceCancelWatch
+ *
+ * Stops watching; @func will not run after this. Safe to call twice.
+ */
+void        sluice_cancel_watch_stop         (SluiceCancelWatch *watch);
+
+/**
  * sluice_config_invalid:
  * @error: return location for a #GError
  * @format: printf() format of the message

@@ -50,9 +50,7 @@ typedef struct
 typedef struct
 {
   SluiceContext *context;
-  GCancellable  *request_cancellable;
-  gulong         cancel_handler;       /* on request_cancellable */
-  GSource       *cancel_idle;          /* handles the cancellation in the main loop */
+  SluiceCancelWatch cancel_watch;     /* of the request */
   GPtrArray     *in_flight;            /* of Attempt */
   GSource       *wait_timer;           /* the backoff before the next attempt */
   GSource       *hedge_timer;
@@ -120,23 +118,10 @@ attempt_unref (Attempt *attempt)
   g_rc_box_release_full (attempt, (GDestroyNotify) attempt_clear);
 }
 
-/* A signal handler rather than a GCancellableSource per request: every
- * source is visited on every main-loop iteration, and a batch has
- * hundreds of requests in flight. */
-static void
-stop_watching_cancellation (Call *call)
-{
-  if (call->cancel_handler != 0)
-    g_cancellable_disconnect (call->request_cancellable, call->cancel_handler);
-  call->cancel_handler = 0;
-  g_clear_object (&call->request_cancellable);
-  clear_source (&call->cancel_idle);
-}
-
 static void
 call_free (Call *call)
 {
-  stop_watching_cancellation (call);
+  sluice_cancel_watch_stop (&call->cancel_watch);
   clear_source (&call->wait_timer);
   clear_source (&call->hedge_timer);
   g_ptr_array_unref (call->in_flight);
@@ -225,7 +210,7 @@ call_finish (GTask  *task,
   Call *call = g_task_get_task_data (task);
 
   call->done = TRUE;
-  stop_watching_cancellation (call);
+  sluice_cancel_watch_stop (&call->cancel_watch);
   clear_source (&call->wait_timer);
   clear_source (&call->hedge_timer);
   /* Attempts still in flight are given up on (their answers are dropped). */
@@ -829,7 +814,8 @@ on_request_cancelled (gpointer user_data)
   GTask *task = user_data;
   Call *call = g_task_get_task_data (task);
 
-  g_clear_pointer (&call->cancel_idle, g_source_unref);   /* it removes itself */
+  if (call->done)
+    return G_SOURCE_REMOVE;
   call->cancelled = TRUE;
   if (call->in_flight->len == 0)
     {
@@ -840,22 +826,6 @@ on_request_cancelled (gpointer user_data)
     if (i - 1 < call->in_flight->len)
       cancel_attempt (g_ptr_array_index (call->in_flight, i - 1));
   return G_SOURCE_REMOVE;
-}
-
-/* Runs inside g_cancellable_cancel(), where the handler may not be
- * disconnected: the work is done from the main loop instead. */
-static void
-on_cancelled_signal (GCancellable *cancellable,
-                     gpointer      user_data)
-{
-  GTask *task = user_data;
-  Call *call = g_task_get_task_data (task);
-
-  if (call->cancel_idle != NULL || call->done)
-    return;
-  call->cancel_idle = g_idle_source_new ();
-  g_source_set_callback (call->cancel_idle, on_request_cancelled, task, NULL);
-  g_source_attach (call->cancel_idle, g_task_get_context (task));
 }
 
 /* An answer a later stage sent back (parse or validate asking for a
@@ -939,11 +909,8 @@ sluice_call_stage_process_async (SluiceStage         *stage,
       call_finish (task, cancelled_error ());
       return;
     }
-  if (cancellable != NULL)
-    {
-      call->request_cancellable = g_object_ref (cancellable);
-      call->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_signal), task, NULL);
-    }
+  sluice_cancel_watch_start (&call->cancel_watch, cancellable, g_task_get_context (task),
+                             on_request_cancelled, task);
   call->wasted_tokens = mark_rejected_answers (context, &rejected_target);
 
   dispatch (task, first_target (self, call, rejected_target),

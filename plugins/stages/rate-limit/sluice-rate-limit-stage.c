@@ -95,9 +95,7 @@ typedef struct
   gint64         tokens;
   gint64         started_ms;
   gint64         deadline_ms;
-  GCancellable  *cancellable;
-  gulong         cancel_handler;
-  GSource       *cancel_idle;
+  SluiceCancelWatch cancel_watch;
   GError        *error;         /* the outcome, once decided */
 } Wait;
 
@@ -324,19 +322,9 @@ rate_limited (Key        *key,
 /* ---- one request ----------------------------------------------------------------- */
 
 static void
-stop_watching_cancellation (Wait *wait)
-{
-  if (wait->cancel_handler != 0)
-    g_cancellable_disconnect (wait->cancellable, wait->cancel_handler);
-  wait->cancel_handler = 0;
-  g_clear_object (&wait->cancellable);
-  clear_source (&wait->cancel_idle);
-}
-
-static void
 wait_free (Wait *wait)
 {
-  stop_watching_cancellation (wait);
+  sluice_cancel_watch_stop (&wait->cancel_watch);
   g_clear_object (&wait->context);
   g_clear_error (&wait->error);
   g_free (wait);
@@ -349,7 +337,7 @@ wait_return (GTask *task)
 {
   Wait *wait = g_task_get_task_data (task);
 
-  stop_watching_cancellation (wait);
+  sluice_cancel_watch_stop (&wait->cancel_watch);
   if (wait->error != NULL)
     g_task_return_error (task, g_steal_pointer (&wait->error));
   else
@@ -461,7 +449,6 @@ on_wait_cancelled (gpointer user_data)
   Wait *wait = g_task_get_task_data (task);
   Key *key = wait->key;
 
-  g_clear_pointer (&wait->cancel_idle, g_source_unref);   /* it removes itself */
   if (wait->link == NULL)
     return G_SOURCE_REMOVE;
   dequeue (task);
@@ -471,22 +458,6 @@ on_wait_cancelled (gpointer user_data)
   key_drain (self, key);
   wait_return (task);
   return G_SOURCE_REMOVE;
-}
-
-/* Runs inside g_cancellable_cancel(), where the handler may not be
- * disconnected: the work is done from the main loop instead. */
-static void
-on_cancelled_signal (GCancellable *cancellable,
-                     gpointer      user_data)
-{
-  GTask *task = user_data;
-  Wait *wait = g_task_get_task_data (task);
-
-  if (wait->cancel_idle != NULL || wait->link == NULL)
-    return;
-  wait->cancel_idle = g_idle_source_new ();
-  g_source_set_callback (wait->cancel_idle, on_wait_cancelled, task, NULL);
-  g_source_attach (wait->cancel_idle, g_task_get_context (task));
 }
 
 static void
@@ -680,11 +651,8 @@ sluice_rate_limit_stage_process_async (SluiceStage         *stage,
   g_queue_push_tail (&key->waiting, task);
   wait->link = g_queue_peek_tail_link (&key->waiting);
   key->waiting_tokens += wait->tokens;
-  if (cancellable != NULL)
-    {
-      wait->cancellable = g_object_ref (cancellable);
-      wait->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled_signal), task, NULL);
-    }
+  sluice_cancel_watch_start (&wait->cancel_watch, cancellable, g_task_get_context (task),
+                             on_wait_cancelled, task);
   if (wait->link == g_queue_peek_head_link (&key->waiting))
     key_drain (self, key);   /* the first to wait sets the timer */
 }
