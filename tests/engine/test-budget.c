@@ -381,7 +381,9 @@ static void
 test_rollover (void)
 {
   g_autoptr(SluiceBudget) self = budget ("{\"daily_usd\": 4.5, \"monthly_usd\": 8, \"per\": [\"label:user\"]}");
+  g_autoptr(SluiceBudget) daily = budget ("{\"daily_usd\": 4.5, \"per\": [\"label:user\"]}");
   guint64 in_flight = admit (self, "alice", 1.00);
+  guint64 daily_in_flight = admit (daily, "alice", 1.00);
 
   refuse (self, "alice", 0.60,
           "daily budget of $4.50 for user 'alice' would be passed: $3.00 spent, $1.00 reserved by requests "
@@ -398,6 +400,11 @@ test_rollover (void)
   refuse (self, "alice", 0.51,
           "monthly budget of $8.00 for user 'alice' would be passed: $7.50 spent, this request up to $0.51");
   admit (self, "alice", 0.50);
+  admit (daily, "bob", 0);   /* this one sees that the day turned */
+  sluice_budget_settle (daily, daily_in_flight, 1.50);
+  refuse (daily, "alice", 4.51,
+          "daily budget of $4.50 for user 'alice' would be passed: $0.00 spent, this request up to $4.51");
+  admit (daily, "alice", 4.50);
 
   /* A new month: nothing of the ledger counts; what is in flight still does. */
   set_now ("2026-04-01T00:00:00Z");
