@@ -12,30 +12,57 @@ G_BEGIN_DECLS
 #define SLUICE_TYPE_BUDGET (sluice_budget_get_type ())
 G_DECLARE_FINAL_TYPE (SluiceBudget, sluice_budget, SLUICE, BUDGET, GObject)
 
-/* @config: {daily_usd, monthly_usd, per: [overall | pipeline | "label:NAME"],
- * ledger: PATH, estimate_completion_tokens: N}. Reads what the ledger
- * says was spent this UTC day and month. */
-SluiceBudget *sluice_budget_new        (JsonObject     *config,
-                                        const char     *pipeline_name,
-                                        GError        **error);
-/* The pre-flight cost of an attempt on @target: the prompt's estimated
- * tokens plus the target's max_tokens (else estimate_completion_tokens),
- * at the catalog's price; -1 when the model has no price. */
-gdouble       sluice_budget_estimate   (SluiceBudget   *self,
-                                        SluiceContext  *context,
-                                        JsonObject     *target);
-/* Reserves @estimate_usd on every account of the request, or fails with
- * SLUICE_ERROR_BUDGET_EXCEEDED when one cap would be passed. Returns the
- * reservation (never 0), or 0 on refusal. */
-guint64       sluice_budget_reserve    (SluiceBudget   *self,
-                                        SluiceContext  *context,
-                                        gdouble         estimate_usd,
-                                        GError        **error);
-/* Replaces a reservation by what was spent (@actual_usd < 0: unknown, the
- * estimate stands). */
-void          sluice_budget_settle     (SluiceBudget   *self,
-                                        guint64         reservation,
-                                        gdouble         actual_usd);
-guint         sluice_budget_get_n_refused (SluiceBudget *self);
+/* The wall clock, in microseconds since the epoch (g_get_real_time()). */
+typedef gint64 (*SluiceBudgetClock) (gpointer user_data);
+
+/* @config: the call stage's `budget:` block, {daily_usd, monthly_usd,
+ * per: [overall | pipeline | "label:NAME"], ledger: PATH,
+ * estimate_completion_tokens: N}. Reads what the ledger says was spent
+ * this UTC day and month. SLUICE_ERROR_INVALID_CONFIG on a bad block,
+ * SLUICE_ERROR_FAILED when the ledger exists but cannot be read. */
+SluiceBudget *sluice_budget_new        (JsonObject        *config,
+                                        const char        *pipeline_name,
+                                        GError           **error);
+/* The same on another clock (tests; NULL: the real one). */
+SluiceBudget *sluice_budget_new_with_clock (JsonObject        *config,
+                                            const char        *pipeline_name,
+                                            SluiceBudgetClock  clock,
+                                            gpointer           clock_data,
+                                            GError           **error);
+/* The pre-flight cost of an attempt: the prompt's estimated tokens (the
+ * integer variable input_tokens if set) plus @target's max_tokens (else
+ * estimate_completion_tokens), at the catalog's price for @provider and
+ * @model; -1 when the catalog has no price (a warning, once per model). */
+gdouble       sluice_budget_estimate   (SluiceBudget      *self,
+                                        SluiceContext     *context,
+                                        const char        *provider,
+                                        const char        *model,
+                                        JsonObject        *target);
+/* Reserves @estimate_usd (< 0: unknown, counted as 0) on every scope
+ * value of the request, or fails with SLUICE_ERROR_BUDGET_EXCEEDED when
+ * one cap would be passed. Returns the reservation (> 0), or 0 on
+ * refusal. */
+guint64       sluice_budget_reserve    (SluiceBudget      *self,
+                                        SluiceContext     *context,
+                                        gdouble            estimate_usd,
+                                        GError           **error);
+/* Replaces a reservation by what was spent (@actual_usd < 0: unknown,
+ * the estimate stands as spent). */
+void          sluice_budget_settle     (SluiceBudget      *self,
+                                        guint64            reservation,
+                                        gdouble            actual_usd);
+guint         sluice_budget_get_n_refused (SluiceBudget   *self);
+
+/* Transitional, until the call stage's rewrite lands: the call stage
+ * still passes only the target (which names provider and model), as
+ * sluice_budget_estimate (self, context, target). Calls with three
+ * arguments go to sluice_budget_estimate_target(); remove both with
+ * the last such caller. */
+gdouble       sluice_budget_estimate_target (SluiceBudget  *self,
+                                             SluiceContext *context,
+                                             JsonObject    *target);
+#define SLUICE_BUDGET_PICK_(a, b, c, d, e, name, ...) name
+#define sluice_budget_estimate(...) \
+  SLUICE_BUDGET_PICK_ (__VA_ARGS__, sluice_budget_estimate, _4, sluice_budget_estimate_target, _2, _1) (__VA_ARGS__)
 
 G_END_DECLS

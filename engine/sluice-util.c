@@ -470,6 +470,12 @@ sluice_get_state_dir (void)
   return dir;
 }
 
+char *
+sluice_get_default_ledger_path (void)
+{
+  return g_build_filename (sluice_get_state_dir (), "ledger.db", NULL);
+}
+
 gint64
 sluice_estimate_message_tokens (JsonArray *messages)
 {

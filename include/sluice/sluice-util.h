@@ -171,6 +171,16 @@ char       *sluice_now_iso8601               (void);
 const char *sluice_get_state_dir             (void);
 
 /**
+ * sluice_get_default_ledger_path:
+ *
+ * The ledger the `sqlite` sink writes and spending budgets read when no
+ * path is given: `ledger.db` in sluice_get_state_dir().
+ *
+ * Returns: (transfer full): the path
+ */
+char       *sluice_get_default_ledger_path   (void);
+
+/**
  * sluice_text_scrub_secret:
  * @text: text a provider sent back
  * @secret: (nullable): the credential that must not appear

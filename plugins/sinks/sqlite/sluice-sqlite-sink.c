@@ -259,7 +259,7 @@ sluice_sqlite_sink_configure (SluiceCostSink  *sink,
   g_autofree char *default_path = NULL;
 
   if (path == NULL)
-    path = default_path = g_build_filename (sluice_get_state_dir (), "ledger.db", NULL);
+    path = default_path = sluice_get_default_ledger_path ();
 
   self->db = sluice_db_open (path, schema_sql, error);
   if (self->db == NULL)

@@ -455,8 +455,8 @@ test_budget_caps (void)
     g_assert_cmpfloat_with_epsilon (sluice_context_get_cost (first), 0.000075, 1e-12);
     g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
     g_assert_true (g_str_has_prefix (error->message,
-                                     "daily budget of $0.0001 for user 'alice' would be passed: $7.5e-05 spent, "
-                                     "this request up to $6."));
+                                     "daily budget of $0.0001 for user 'alice' would be passed: $0.000075 spent, "
+                                     "this request up to $0.00006"));
     g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (second)), ==, 0);
     g_assert_no_error (sluice_context_get_error (other));
     g_assert_cmpint (mock_requests (), ==, 2);
