@@ -53,16 +53,4 @@ void          sluice_budget_settle     (SluiceBudget      *self,
                                         gdouble            actual_usd);
 guint         sluice_budget_get_n_refused (SluiceBudget   *self);
 
-/* Transitional, until the call stage's rewrite lands: the call stage
- * still passes only the target (which names provider and model), as
- * sluice_budget_estimate (self, context, target). Calls with three
- * arguments go to sluice_budget_estimate_target(); remove both with
- * the last such caller. */
-gdouble       sluice_budget_estimate_target (SluiceBudget  *self,
-                                             SluiceContext *context,
-                                             JsonObject    *target);
-#define SLUICE_BUDGET_PICK_(a, b, c, d, e, name, ...) name
-#define sluice_budget_estimate(...) \
-  SLUICE_BUDGET_PICK_ (__VA_ARGS__, sluice_budget_estimate, _4, sluice_budget_estimate_target, _2, _1) (__VA_ARGS__)
-
 G_END_DECLS

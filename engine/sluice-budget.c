@@ -507,11 +507,11 @@ sluice_budget_new (JsonObject  *config,
 /* ---- checking --------------------------------------------------------------------- */
 
 gdouble
-(sluice_budget_estimate) (SluiceBudget  *self,
-                          SluiceContext *context,
-                          const char    *provider,
-                          const char    *model,
-                          JsonObject    *target)
+sluice_budget_estimate (SluiceBudget  *self,
+                        SluiceContext *context,
+                        const char    *provider,
+                        const char    *model,
+                        JsonObject    *target)
 {
   gint64 prompt, completion;
   gdouble cost;
@@ -542,15 +542,6 @@ gdouble
       return -1;
     }
   return cost;
-}
-
-gdouble
-sluice_budget_estimate_target (SluiceBudget  *self,
-                               SluiceContext *context,
-                               JsonObject    *target)
-{
-  return (sluice_budget_estimate) (self, context, sluice_json_get_string (target, "provider"),
-                                   sluice_json_get_string (target, "model"), target);
 }
 
 static const char *

@@ -733,7 +733,8 @@ reserve_budget (SluiceCallStage  *self,
   *reservation = 0;
   if (self->budget == NULL)
     return TRUE;
-  estimate = sluice_budget_estimate (self->budget, call->context, target_at (self, target)->public_target);
+  estimate = sluice_budget_estimate (self->budget, call->context, target_at (self, target)->provider_name,
+                                     target_at (self, target)->model, target_at (self, target)->public_target);
   *reservation = sluice_budget_reserve (self->budget, call->context, estimate, error);
   return *reservation != 0;
 }
