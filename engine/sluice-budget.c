@@ -363,6 +363,12 @@ read_ledger (SluiceBudget  *self,
 
   if (!g_file_test (self->ledger_path, G_FILE_TEST_EXISTS))
     return g_steal_pointer (&sums);   /* nothing spent yet */
+  if (g_file_test (self->ledger_path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                   "budget: the ledger %s is a folder; give the path of the ledger file", self->ledger_path);
+      return NULL;
+    }
 
   if (sqlite3_open_v2 (self->ledger_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
     {
