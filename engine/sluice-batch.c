@@ -309,6 +309,7 @@ account_attempts (SluiceBatch   *self,
   JsonArray *attempts = sluice_context_get_attempts (context);
   const char *served = NULL;
   guint calls = 0;
+  guint hedges = 0;
 
   for (guint i = 0; i < json_array_get_length (attempts); i++)
     {
@@ -322,16 +323,18 @@ account_attempts (SluiceBatch   *self,
         }
       calls++;
       if (json_object_get_boolean_member_with_default (attempt, "hedge", FALSE))
-        self->hedges++;
+        hedges++;
       if (json_object_get_boolean_member_with_default (attempt, "wasted", FALSE))
         self->wasted_tokens += MAX (sluice_json_get_int (attempt, "prompt_tokens", 0), 0) +
                                MAX (sluice_json_get_int (attempt, "completion_tokens", 0), 0);
       if (g_strcmp0 (outcome, "ok") == 0)
         served = sluice_json_get_string (attempt, "target");
     }
+  /* A hedge is a race, not a retry: it is counted apart. */
   self->calls += calls;
-  if (calls > 1)
-    self->retries += calls - 1;
+  self->hedges += hedges;
+  if (calls - hedges > 1)
+    self->retries += calls - hedges - 1;
   if (ok && served != NULL)
     {
       gpointer count = g_hash_table_lookup (self->served_by, served);
@@ -395,10 +398,6 @@ on_job_done (GObject      *source,
   maybe_finish (self);
 }
 
-/* Builds the job's context from its line: {"custom_id", "input"}, or the
- * OpenAI Batch format {"custom_id", "method", "url", "body"} (the body is
- * the input). A line that cannot be read becomes a job that fails with
- * invalid_input, so it still ends as exactly one output line. */
 /* A custom_id as text (for labels and the job store): strings as they
  * are, other JSON values as their JSON text. */
 static char *
@@ -409,12 +408,43 @@ custom_id_text (JsonNode *id)
   return sluice_json_to_string (id);
 }
 
-/* Builds the job's context from its line: {"custom_id", "input"}, or the
- * OpenAI Batch format {"custom_id", "method", "url", "body"}, whose body
- * is the input and whose messages, if any, are the messages to send (an
- * assemble stage may still replace them). A line that cannot be read
- * becomes a job that fails with invalid_input, so it still ends as
- * exactly one output line. */
+/* A line's "labels": {"user": "alice", ...} become the job's labels
+ * (rate-limit keys, budget scopes, ledger records). Values must be text. */
+static GError *
+read_line_labels (Job           *job,
+                  JsonObject    *object,
+                  SluiceContext *context)
+{
+  JsonNode *node = json_object_get_member (object, "labels");
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                        "line %" G_GUINT64_FORMAT ": \"labels\" must be an object of strings", job->line);
+  json_object_iter_init (&iter, json_node_get_object (node));
+  while (json_object_iter_next (&iter, &key, &value))
+    {
+      if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
+        return g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                            "line %" G_GUINT64_FORMAT ": label \"%s\" must be a string", job->line, key);
+      if (g_strcmp0 (key, "job") == 0 || g_strcmp0 (key, "pipeline") == 0)
+        return g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                            "line %" G_GUINT64_FORMAT ": label \"%s\" is set by sluice", job->line, key);
+      sluice_context_set_label (context, key, json_node_get_string (value));
+    }
+  return NULL;
+}
+
+/* Builds the job's context from its line: {"custom_id", "input",
+ * "labels"}, or the OpenAI Batch format {"custom_id", "method", "url",
+ * "body"}, whose body is the input and whose messages, if any, are the
+ * messages to send (an assemble stage may still replace them). A line
+ * that cannot be read becomes a job that fails with invalid_input, so it
+ * still ends as exactly one output line. */
 static SluiceContext *
 context_from_line (Job        *job,
                    const char *text,
@@ -457,6 +487,8 @@ context_from_line (Job        *job,
     }
 
   context = sluice_context_new (input_error == NULL ? input : NULL);
+  if (input_error == NULL)
+    input_error = read_line_labels (job, object, context);
   if (input_error != NULL)
     sluice_context_set_error (context, input_error, "batch");
   else if (!json_object_has_member (object, "input") && JSON_NODE_HOLDS_OBJECT (input))

@@ -46,7 +46,19 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* The share of the answers each target gave, largest first. */
+static gint
+compare_served (gconstpointer a,
+                gconstpointer b,
+                gpointer      served)
+{
+  gint64 na = json_object_get_int_member (served, a);
+  gint64 nb = json_object_get_int_member (served, b);
+
+  return na != nb ? (na > nb ? -1 : 1) : g_strcmp0 (a, b);
+}
+
+/* The share of the answers each target gave, largest first; printed
+ * even when one target served all, since that is worth knowing too. */
 static void
 print_served_by (JsonObject *summary)
 {
@@ -54,8 +66,9 @@ print_served_by (JsonObject *summary)
   g_autoptr(GList) names = served != NULL ? json_object_get_members (served) : NULL;
   gint64 total = 0;
 
-  if (names == NULL || names->next == NULL)
-    return;   /* one target: nothing to share */
+  if (names == NULL)
+    return;
+  names = g_list_sort_with_data (names, compare_served, served);
   for (GList *l = names; l != NULL; l = l->next)
     total += json_object_get_int_member (served, l->data);
   printf ("served by:");

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <glib-unix.h>
 #include <gio/gunixinputstream.h>
@@ -112,8 +113,10 @@ sluice_cmd_run (int    argc,
                 char **argv)
 {
   g_autofree char *input_spec = NULL;
+  g_auto(GStrv) labels = NULL;
   gboolean pretty = FALSE;
   GOptionEntry entries[] = {
+    { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels, "A label for this request (rate-limit keys, budgets, the ledger); repeatable", "KEY=VALUE" },
     { "input", 'i', 0, G_OPTION_ARG_STRING, &input_spec, "The request: JSON text, @FILE, or - for standard input", "JSON|@FILE|-" },
     { "pretty", 0, 0, G_OPTION_ARG_NONE, &pretty, "Indent the printed JSON", NULL },
     { NULL }
@@ -156,6 +159,17 @@ sluice_cmd_run (int    argc,
       return SLUICE_EXIT_USAGE;
     }
 
+  for (guint i = 0; labels != NULL && labels[i] != NULL; i++)
+    {
+      const char *equals = strchr (labels[i], '=');
+
+      if (equals == NULL || equals == labels[i])
+        {
+          fprintf (stderr, "sluice run: --label wants KEY=VALUE, not \"%s\"\n", labels[i]);
+          return SLUICE_EXIT_USAGE;
+        }
+    }
+
   engine = sluice_engine_new ();
   pipeline = sluice_cli_load_pipeline (engine, argv[1]);
   if (pipeline == NULL)
@@ -167,6 +181,12 @@ sluice_cmd_run (int    argc,
   sigterm = g_unix_signal_add (SIGTERM, on_signal, &run);
 
   context = sluice_context_new (input);
+  for (guint i = 0; labels != NULL && labels[i] != NULL; i++)
+    {
+      g_autofree char *key = g_strndup (labels[i], (gsize) (strchr (labels[i], '=') - labels[i]));
+
+      sluice_context_set_label (context, key, strchr (labels[i], '=') + 1);
+    }
   sluice_pipeline_process_async (pipeline, context, run.cancellable, on_processed, &run);
   g_main_loop_run (run.loop);
   sluice_pipeline_flush_async (pipeline, NULL, on_flushed, &run);

@@ -1063,6 +1063,71 @@ test_run_ok (void)
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts"), ==, 3);
 }
 
+/* Labels per request: `sluice run --label` and a batch line's "labels"
+ * reach the ledger (and so rate-limit keys and budget scopes); a label
+ * that is not text fails that job alone. */
+static void
+test_labels (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *input = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *ledger = NULL;
+  g_autoptr(Result) run = NULL;
+  g_autoptr(Result) bad = NULL;
+  g_autoptr(Result) batch = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  mock_start (env, NULL);
+  run = run_cli (env, NULL, "run", pipeline, "--label", "user=alice", "-l", "team=ops",
+                 "--input", "{\"text\": \"I love it\"}", NULL);
+  assert_status (run, 0);
+  bad = run_cli (env, NULL, "run", pipeline, "--label", "alice", "--input", "{\"text\": \"x\"}", NULL);
+  assert_status (bad, 2);
+  g_assert_nonnull (strstr (bad->err, "--label wants KEY=VALUE, not \"alice\""));
+
+  input = env_write (env, "batch.jsonl",
+    "{\"custom_id\": \"b\", \"input\": {\"text\": \"great\"}, \"labels\": {\"user\": \"bob\"}}\n"
+    "{\"custom_id\": \"n\", \"input\": {\"text\": \"great\"}, \"labels\": {\"user\": 7}}\n"
+    "{\"custom_id\": \"p\", \"input\": {\"text\": \"great\"}, \"labels\": [\"user\"]}\n"
+    "{\"custom_id\": \"c\", \"input\": {\"text\": \"great\"}}\n");
+  output = env_path (env, "out.jsonl");
+  batch = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
+  assert_status (batch, 1);
+  text = read_text (output);
+  lines = g_strsplit (g_strstrip (text), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(JsonNode) node = parse_json (lines[i]);
+      JsonObject *line = json_node_get_object (node);
+      const char *id = string_member (line, "custom_id");
+      JsonObject *error = json_object_has_member (line, "error")
+        ? json_object_get_object_member (line, "error") : NULL;
+
+      if (g_str_equal (id, "n") || g_str_equal (id, "p"))
+        {
+          g_assert_nonnull (error);
+          g_assert_cmpstr (string_member (error, "kind"), ==, "invalid_input");
+          g_assert_nonnull (strstr (string_member (error, "message"),
+                                    g_str_equal (id, "n") ? "line 2: label \"user\" must be a string"
+                                                          : "line 3: \"labels\" must be an object of strings"));
+        }
+      else
+        g_assert_null (error);
+    }
+
+  ledger = ledger_path (env);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE json_extract(labels, '$.user') = 'alice' "
+                                   "AND json_extract(labels, '$.team') = 'ops'"), ==, 1);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE json_extract(labels, '$.user') = 'bob' "
+                                   "AND json_extract(labels, '$.job') = 'b'"), ==, 1);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE json_extract(labels, '$.user') IS NULL"), ==, 3);
+  g_assert_cmpint (mock_requests (env), ==, 3);
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2173,6 +2238,7 @@ main (int    argc,
   add ("/cli/mock/deep-body", test_mock_deep_body);
   add ("/cli/mock/outage", test_mock_outage);
   add ("/cli/run/ok", test_run_ok);
+  add ("/cli/labels", test_labels);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);

@@ -266,18 +266,44 @@ read_retry (SluiceCallStage  *self,
 
 /* ---- breakers ------------------------------------------------------------------- */
 
-static char *
-breaker_key (const char *key_kind,
-             CallTarget *target,
-             guint       index)
+static const char *
+target_base_url (CallTarget *target)
 {
   const char *base_url = sluice_json_get_string (target->public_target, "base_url");
 
+  return base_url != NULL && *base_url != '\0' ? base_url : "default";
+}
+
+/* Whether another target serves the same provider and model from another
+ * base URL (a mirror): one failing endpoint must not open the other's
+ * breaker, so the default key tells them apart. */
+static gboolean
+has_mirror (SluiceCallStage *self,
+            CallTarget      *target)
+{
+  for (guint i = 0; i < self->targets->len; i++)
+    {
+      CallTarget *other = g_ptr_array_index (self->targets, i);
+
+      if (other != target &&
+          g_strcmp0 (other->provider_name, target->provider_name) == 0 &&
+          g_strcmp0 (other->model, target->model) == 0 &&
+          g_strcmp0 (target_base_url (other), target_base_url (target)) != 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static char *
+breaker_key (SluiceCallStage *self,
+             const char      *key_kind,
+             CallTarget      *target,
+             guint            index)
+{
   if (g_strcmp0 (key_kind, "provider") == 0)
     return g_strdup (target->provider_name);
-  if (g_strcmp0 (key_kind, "endpoint") == 0)
-    return g_strdup_printf ("%s:%s@%s", target->provider_name, target->model,
-                            base_url != NULL && *base_url != '\0' ? base_url : "default");
+  if (g_strcmp0 (key_kind, "endpoint") == 0 || (key_kind == NULL && has_mirror (self, target)))
+    return g_strdup_printf ("%s:%s@%s", target->provider_name, target->model, target_base_url (target));
   if (g_strcmp0 (key_kind, "target") == 0)
     return g_strdup_printf ("%s (target %u)", target->name, index);
   return g_strdup_printf ("%s:%s", target->provider_name, target->model);
@@ -368,7 +394,7 @@ read_breakers (SluiceCallStage  *self,
 
       if (block != NULL)
         {
-          g_autofree char *key = breaker_key (key_kind, target, i);
+          g_autofree char *key = breaker_key (self, key_kind, target, i);
 
           breaker = g_hash_table_lookup (breakers, key);
           if (breaker == NULL)

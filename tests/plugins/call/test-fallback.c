@@ -292,6 +292,35 @@ test_breaker_open_then_probe (void)
   sluice_test_mock_stop ();
 }
 
+/* Two targets serving one model from two base URLs (mirrors) get a
+ * breaker each by default: the dead mirror's open breaker leaves the
+ * live one serving. */
+static void
+test_breaker_mirrors_apart (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (url,
+    "{targets: [{name: dead, provider: openai, model: m, base_url: \"http://127.0.0.1:1/v1\", api_key: k, max_attempts: 1}, "
+    "{name: live, provider: openai, model: m, base_url: \"BASE/v1\", api_key: k}], "
+    "breaker: {failures: 1, reset: 1m}}");
+
+  {
+    g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+    g_assert_no_error (sluice_context_get_error (context));
+    assert_attempts (context, "dead:error:network live:ok");
+  }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SluiceContext) context = run (pipeline, NULL);
+
+      g_assert_no_error (sluice_context_get_error (context));
+      assert_attempts (context, "live:ok");
+    }
+  g_assert_cmpint (mock_requests (), ==, 3);
+  sluice_test_mock_stop ();
+}
+
 /* A 400 says nothing about the provider's health: it does not open it. */
 static void
 test_breaker_ignores_bad_requests (void)
@@ -673,6 +702,7 @@ main (int   argc,
   g_test_add_func ("/fallback/bad-request", test_bad_request_does_not_fall_back);
   g_test_add_func ("/breaker/skips-without-network", test_breaker_skips_without_network);
   g_test_add_func ("/breaker/open-then-probe", test_breaker_open_then_probe);
+  g_test_add_func ("/breaker/mirrors-apart", test_breaker_mirrors_apart);
   g_test_add_func ("/breaker/ignores-bad-requests", test_breaker_ignores_bad_requests);
   g_test_add_func ("/budget/attempts", test_budget_attempts);
   g_test_add_func ("/budget/wait", test_budget_wait);
