@@ -1,0 +1,282 @@
+/* sluice-schema-regex.c — ECMA-262 patterns on GRegex
+ *
+ * JSON Schema patterns are ECMA-262 regular expressions (with the "u"
+ * flag, unanchored); GRegex is PCRE2 with Unicode properties on.  Before
+ * compiling, the pattern is rewritten where the two read the same text
+ * differently:
+ *  - `\d` `\w` `\s` and `\D` `\W` `\S` outside classes: ECMA's sets (ASCII
+ *    digits and word characters; ECMA's whitespace list, which has U+FEFF
+ *    and lacks U+0085); inside a class the positive ones expand the same
+ *    way;
+ *  - `\b` `\B`: word boundaries by ECMA's ASCII word characters;
+ *  - `.`: anything but the ECMA line terminators (\n \r U+2028 U+2029);
+ *  - `$`: end of input only (G_REGEX_DOLLAR_ENDONLY);
+ *  - `\uXXXX` (a surrogate pair becomes one code point) and `\u{X…}`;
+ *  - `\p{…}`/`\P{…}` with ECMA's long names (`Letter`, `Script=Greek`,
+ *    `gc=Lu`, `sc=`, `scx=`) in PCRE's spelling;
+ *  - `[^]` (any character) and `[]` (nothing).
+ * Known gaps: `\D` `\W` `\S` inside a class keep PCRE's Unicode meaning;
+ * lookbehind must have a bounded length (PCRE2); `\a`, `\e` and other
+ * escapes ECMA rejects in "u" mode are accepted with their PCRE meaning;
+ * case-insensitive matching and `(?i)`-style flags are PCRE's.
+ */
+#define G_LOG_DOMAIN "sluice-schema"
+
+#include "sluice-schema-node-private.h"
+
+#include <string.h>
+
+#define ECMA_WORD "A-Za-z0-9_"
+#define ECMA_SPACE "\\t\\n\\x0b\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
+#define ECMA_BOUNDARY "(?:(?<=[" ECMA_WORD "])(?![" ECMA_WORD "])|(?<![" ECMA_WORD "])(?=[" ECMA_WORD "]))"
+#define ECMA_NOT_BOUNDARY "(?:(?<=[" ECMA_WORD "])(?=[" ECMA_WORD "])|(?<![" ECMA_WORD "])(?![" ECMA_WORD "]))"
+
+static const struct {
+  const char *ecma;
+  const char *pcre;
+} category_names[] = {
+  { "Letter", "L" }, { "Cased_Letter", "L&" }, { "Uppercase_Letter", "Lu" }, { "Lowercase_Letter", "Ll" },
+  { "Titlecase_Letter", "Lt" }, { "Modifier_Letter", "Lm" }, { "Other_Letter", "Lo" }, { "Mark", "M" },
+  { "Combining_Mark", "M" }, { "Nonspacing_Mark", "Mn" }, { "Spacing_Mark", "Mc" }, { "Enclosing_Mark", "Me" },
+  { "Number", "N" }, { "Decimal_Number", "Nd" }, { "digit", "Nd" }, { "Letter_Number", "Nl" },
+  { "Other_Number", "No" }, { "Punctuation", "P" }, { "punct", "P" }, { "Connector_Punctuation", "Pc" },
+  { "Dash_Punctuation", "Pd" }, { "Open_Punctuation", "Ps" }, { "Close_Punctuation", "Pe" },
+  { "Initial_Punctuation", "Pi" }, { "Final_Punctuation", "Pf" }, { "Other_Punctuation", "Po" },
+  { "Symbol", "S" }, { "Math_Symbol", "Sm" }, { "Currency_Symbol", "Sc" }, { "Modifier_Symbol", "Sk" },
+  { "Other_Symbol", "So" }, { "Separator", "Z" }, { "Space_Separator", "Zs" }, { "Line_Separator", "Zl" },
+  { "Paragraph_Separator", "Zp" }, { "Other", "C" }, { "Control", "Cc" }, { "cntrl", "Cc" },
+  { "Format", "Cf" }, { "Surrogate", "Cs" }, { "Private_Use", "Co" }, { "Unassigned", "Cn" },
+};
+
+static int
+hex_value (char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Reads exactly four hex digits; -1 if they are not there. */
+static gint32
+read_hex4 (const char *p)
+{
+  gint32 value = 0;
+
+  for (int i = 0; i < 4; i++)
+    {
+      int h = hex_value (p[i]);
+
+      if (h < 0)
+        return -1;
+      value = value * 16 + h;
+    }
+  return value;
+}
+
+/* `\p{…}` body in PCRE's spelling. */
+static void
+append_property (GString    *out,
+                 const char *body,
+                 gsize       len)
+{
+  g_autofree char *name = g_strndup (body, len);
+  const char *value = name;
+  const char *eq = strchr (name, '=');
+
+  if (eq != NULL)
+    value = eq + 1;  /* Script=, sc=, scx=, General_Category=, gc=: PCRE takes the bare value */
+  for (guint i = 0; i < G_N_ELEMENTS (category_names); i++)
+    if (strcmp (category_names[i].ecma, value) == 0)
+      {
+        value = category_names[i].pcre;
+        break;
+      }
+  g_string_append (out, value);
+}
+
+static char *
+translate (const char *src)
+{
+  GString *out = g_string_sized_new (strlen (src) + 16);
+  gboolean in_class = FALSE;
+
+  for (const char *p = src; *p != '\0'; p++)
+    {
+      if (*p == '\\' && p[1] != '\0')
+        {
+          char c = *++p;
+
+          switch (c)
+            {
+            case 'd':
+              g_string_append (out, in_class ? "0-9" : "[0-9]");
+              continue;
+            case 'D':
+              g_string_append (out, in_class ? "\\D" : "[^0-9]");
+              continue;
+            case 'w':
+              g_string_append (out, in_class ? ECMA_WORD : "[" ECMA_WORD "]");
+              continue;
+            case 'W':
+              g_string_append (out, in_class ? "\\W" : "[^" ECMA_WORD "]");
+              continue;
+            case 's':
+              g_string_append (out, in_class ? ECMA_SPACE : "[" ECMA_SPACE "]");
+              continue;
+            case 'S':
+              g_string_append (out, in_class ? "\\S" : "[^" ECMA_SPACE "]");
+              continue;
+            case 'b':
+              g_string_append (out, in_class ? "\\x{8}" : ECMA_BOUNDARY);
+              continue;
+            case 'B':
+              g_string_append (out, in_class ? "\\B" : ECMA_NOT_BOUNDARY);
+              continue;
+            case 'u':
+              if (p[1] == '{')
+                {
+                  const char *close = strchr (p, '}');
+
+                  if (close != NULL)
+                    {
+                      g_string_append (out, "\\x");
+                      g_string_append_len (out, p + 1, close - p);
+                      p = close;
+                      continue;
+                    }
+                }
+              else
+                {
+                  gint32 unit = read_hex4 (p + 1);
+
+                  if (unit >= 0)
+                    {
+                      p += 4;
+                      /* a surrogate pair is one code point */
+                      if (unit >= 0xD800 && unit <= 0xDBFF && p[1] == '\\' && p[2] == 'u')
+                        {
+                          gint32 low = read_hex4 (p + 3);
+
+                          if (low >= 0xDC00 && low <= 0xDFFF)
+                            {
+                              unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                              p += 6;
+                            }
+                        }
+                      g_string_append_printf (out, "\\x{%x}", (guint) unit);
+                      continue;
+                    }
+                }
+              g_string_append (out, "\\u");
+              continue;
+            case 'p':
+            case 'P':
+              if (p[1] == '{')
+                {
+                  const char *close = strchr (p, '}');
+
+                  if (close != NULL)
+                    {
+                      g_string_append_c (out, '\\');
+                      g_string_append_c (out, c);
+                      g_string_append_c (out, '{');
+                      append_property (out, p + 2, (gsize) (close - p - 2));
+                      g_string_append_c (out, '}');
+                      p = close;
+                      continue;
+                    }
+                }
+              break;
+            default:
+              break;
+            }
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, c);
+          continue;
+        }
+
+      if (in_class)
+        {
+          if (*p == ']')
+            in_class = FALSE;
+          else if (*p == '[')
+            {
+              /* a literal '[' in an ECMA class; PCRE could read "[:" as POSIX */
+              g_string_append (out, "\\[");
+              continue;
+            }
+          g_string_append_c (out, *p);
+          continue;
+        }
+
+      switch (*p)
+        {
+        case '[':
+          if (p[1] == '^' && p[2] == ']')
+            {
+              g_string_append (out, "[\\s\\S]");
+              p += 2;
+            }
+          else if (p[1] == ']')
+            {
+              g_string_append (out, "(?!)");
+              p += 1;
+            }
+          else
+            {
+              in_class = TRUE;
+              g_string_append_c (out, '[');
+              if (p[1] == '^')
+                g_string_append_c (out, *++p);
+              /* ECMA: a ']' right after '[' or '[^' ends the class (handled
+               * above for the empty ones); PCRE would take it literally */
+            }
+          break;
+        case '.':
+          g_string_append (out, "[^\\n\\r\\x{2028}\\x{2029}]");
+          break;
+        default:
+          g_string_append_c (out, *p);
+          break;
+        }
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Compiles an ECMA-262 pattern.  The error message quotes GRegex's. */
+GRegex *
+schema_regex_new (const char  *ecma_pattern,
+                  GError     **error)
+{
+  g_autofree char *pcre = translate (ecma_pattern);
+  GRegex *regex;
+
+  /* DOLLAR_ENDONLY: ECMA-262's `$` does not match before a final newline */
+  regex = g_regex_new (pcre, G_REGEX_OPTIMIZE | G_REGEX_DOLLAR_ENDONLY, 0, error);
+  if (regex == NULL)
+    return NULL;
+  /* GLib JIT-compiles an optimized regex on its first match and writes the
+   * GRegex while doing so; match once here, single-threaded, so concurrent
+   * validations only ever read it. */
+  g_regex_match (regex, "", 0, NULL);
+  return regex;
+}
+
+/* Whether @regex matches anywhere in @str.  A match that exceeds PCRE's
+ * backtracking limits counts as no match, with @too_costly set. */
+gboolean
+schema_regex_search (GRegex     *regex,
+                     const char *str,
+                     gboolean   *too_costly)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean matched = g_regex_match_full (regex, str, -1, 0, 0, NULL, too_costly != NULL ? &error : NULL);
+
+  if (too_costly != NULL)
+    *too_costly = error != NULL;
+  return matched;
+}
