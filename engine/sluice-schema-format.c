@@ -147,6 +147,7 @@ check_ipv4_n (const char *s,
 
   while (s < end)
     {
+      const char *start = s;
       guint value = 0, n = 0;
 
       while (s < end && g_ascii_isdigit (*s))
@@ -157,7 +158,7 @@ check_ipv4_n (const char *s,
           if (n > 3)
             return FALSE;
         }
-      if (n == 0 || value > 255 || (n > 1 && s[-n] == '0'))
+      if (n == 0 || value > 255 || (n > 1 && *start == '0'))
         return FALSE;
       parts++;
       if (s == end)

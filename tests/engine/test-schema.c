@@ -511,15 +511,18 @@ test_malformed (void)
 static void
 test_all_keywords (void)
 {
-  static const char *names[] = {
-    "if", "then", "else", "prefixItems", "contains", "minContains", "maxContains", "dependentRequired",
-    "dependentSchemas", "propertyNames", "patternProperties", "unevaluatedProperties", "unevaluatedItems",
-    "$recursiveRef", "dependencies", "additionalItems",
+  static const char *keywords[] = {
+    "\"if\":{}", "\"then\":{}", "\"else\":{}", "\"prefixItems\":[{}]", "\"contains\":{}", "\"minContains\":0",
+    "\"maxContains\":3", "\"dependentRequired\":{\"a\":[]}", "\"dependentSchemas\":{\"a\":{}}",
+    "\"propertyNames\":{}", "\"patternProperties\":{\"a\":{}}", "\"unevaluatedProperties\":{}",
+    "\"unevaluatedItems\":{}", "\"$dynamicRef\":\"#\"",
+    /* not 2020-12 keywords: annotations */
+    "\"$recursiveRef\":7", "\"dependencies\":7", "\"additionalItems\":7",
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (keywords); i++)
     {
-      g_autofree char *schema = g_strdup_printf ("{\"properties\":{\"a\":{\"items\":{\"%s\":{}}}}}", names[i]);
+      g_autofree char *schema = g_strdup_printf ("{\"properties\":{\"a\":{\"items\":{%s}}}}", keywords[i]);
       g_autoptr(SluiceSchema) s = compile_ok (schema);
 
       assert_valid (s, "{\"a\":[{},1]}");
