@@ -20,6 +20,7 @@
 #define G_LOG_DOMAIN "sluice-schema"
 
 #include "sluice-schema-private.h"
+#include "sluice-regex-private.h"
 #include "sluice.h"
 
 #include <math.h>
@@ -262,7 +263,7 @@ struct _SchemaNode {
 
   Num          minimum, maximum, exclusive_minimum, exclusive_maximum, multiple_of;
   guint64      min_length, max_length;
-  GRegex      *pattern;
+  SluiceRegex *pattern;
   char        *pattern_source;
 
   Prop        *props;
@@ -300,7 +301,7 @@ schema_node_free (gpointer data)
     json_node_unref (n->enum_values[i]);
   g_free (n->enum_values);
   g_clear_pointer (&n->enum_strings, g_hash_table_unref);
-  g_clear_pointer (&n->pattern, g_regex_unref);
+  g_clear_pointer (&n->pattern, sluice_regex_free);
   g_free (n->pattern_source);
   for (guint i = 0; i < n->n_props; i++)
     g_free (n->props[i].name);
@@ -925,14 +926,9 @@ compile_pattern (Compiler   *cc,
   if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_STRING)
     return compile_fail (cc, location, "'pattern' must be a string");
   n->pattern_source = g_strdup (json_node_get_string (value));
-  /* DOLLAR_ENDONLY: ECMA-262's `$` does not match before a final newline */
-  n->pattern = g_regex_new (n->pattern_source, G_REGEX_OPTIMIZE | G_REGEX_DOLLAR_ENDONLY, 0, &local_error);
+  n->pattern = sluice_regex_new (n->pattern_source, &local_error);
   if (n->pattern == NULL)
     return compile_fail (cc, location, "invalid regular expression: %s", local_error->message);
-  /* GLib JIT-compiles an optimized regex on its first match and writes the
-   * GRegex while doing so; match once here, single-threaded, so concurrent
-   * validations only ever read it. */
-  g_regex_match (n->pattern, "", 0, NULL);
   n->has |= HAS_PATTERN;
   return TRUE;
 }
@@ -1937,7 +1933,7 @@ validate_string (const SchemaNode *n,
     REPORT ("maxLength", path,
             g_strdup_printf ("string is longer than %" G_GUINT64_FORMAT " character%s",
                              n->max_length, n->max_length == 1 ? "" : "s"));
-  if ((n->has & HAS_PATTERN) && !g_regex_match_full (n->pattern, str, (gssize) bytes, 0, 0, NULL, NULL))
+  if ((n->has & HAS_PATTERN) && !sluice_regex_match (n->pattern, str, bytes))
     REPORT ("pattern", path, g_strdup_printf ("string does not match the pattern '%s'", n->pattern_source));
   return valid;
 }
