@@ -414,3 +414,19 @@ sluice_context_dup_result (SluiceContext *self)
   json_node_set_object (node, wrapper);
   return node;
 }
+
+/* Kept as object data: a flag few requests carry. */
+void
+sluice_context_set_dry_run (SluiceContext *self,
+                            gboolean       dry_run)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_object_set_data (G_OBJECT (self), "sluice-dry-run", GINT_TO_POINTER (dry_run ? 1 : 0));
+}
+
+gboolean
+sluice_context_get_dry_run (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), FALSE);
+  return GPOINTER_TO_INT (g_object_get_data (G_OBJECT (self), "sluice-dry-run")) != 0;
+}

@@ -203,4 +203,17 @@ const char     *sluice_context_get_error_stage    (SluiceContext  *self);
  */
 JsonNode       *sluice_context_dup_result         (SluiceContext  *self);
 
+/**
+ * sluice_context_set_dry_run:
+ * @dry_run: whether the request is only rendered
+ *
+ * A dry run (`sluice snapshot`) goes through the stages up to the
+ * `call`, which renders the request it would send as the output instead
+ * of sending it and responds; stages that spend or wait (rate limits,
+ * budgets, cost sinks) let a dry run pass without counting it.
+ */
+void            sluice_context_set_dry_run        (SluiceContext  *self,
+                                                   gboolean        dry_run);
+gboolean        sluice_context_get_dry_run        (SluiceContext  *self);
+
 G_END_DECLS

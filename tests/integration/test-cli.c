@@ -1128,6 +1128,73 @@ test_labels (void)
   g_assert_cmpint (mock_requests (env), ==, 3);
 }
 
+/* `sluice snapshot`: the first run writes the rendered request, a later
+ * one matches it, a prompt change shows as a diff and exits 1, --update
+ * accepts it. Nothing is sent, nothing reaches the ledger, and the key
+ * is masked. */
+static void
+test_snapshot (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *original = sentiment_pipeline ();
+  g_autofree char *source = read_text (original);
+  g_autofree char *pipeline = env_write (env, "sentiment.yaml", source);
+  g_autofree char *input = env_write (env, "review.json", "{\"text\": \"Great battery, awful screen.\"}");
+  g_autofree char *snap = env_path (env, "__snapshots__/sentiment-review.snap");
+  g_autofree char *stored = NULL;
+  g_autoptr(GString) changed = g_string_new (source);
+  g_autoptr(Result) first = NULL;
+  g_autoptr(Result) again = NULL;
+  g_autoptr(Result) diff = NULL;
+  g_autoptr(Result) update = NULL;
+  g_autoptr(Result) ci = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *request;
+
+  mock_start (env, NULL);
+  first = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (first, 0);
+  g_assert_nonnull (strstr (first->out, "snapshot written: "));
+  stored = read_text (snap);
+  g_assert_null (strstr (stored, PLAIN_KEY));
+  node = parse_json (stored);
+  request = json_object_get_object_member (json_node_get_object (node), "request");
+  g_assert_cmpstr (string_member (request, "path"), ==, "/chat/completions");
+  g_assert_cmpstr (string_member (json_object_get_object_member (request, "headers"), "Authorization"), ==, "[secret]");
+  g_assert_cmpstr (string_member (json_object_get_object_member (request, "body"), "model"), ==, "gpt-4o-mini");
+  g_assert_nonnull (strstr (stored, "\"content\": \"Great battery, awful screen.\""));
+
+  again = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (again, 0);
+  g_assert_nonnull (strstr (again->out, "snapshot matches: "));
+
+  g_assert_cmpint (g_string_replace (changed, "You classify the sentiment", "You classify the overall sentiment", 1), ==, 1);
+  g_assert_true (g_file_set_contents (pipeline, changed->str, -1, NULL));
+  diff = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (diff, 1);
+  g_assert_nonnull (strstr (diff->out, "-          \"content\": \"You classify the sentiment"));
+  g_assert_nonnull (strstr (diff->out, "+          \"content\": \"You classify the overall sentiment"));
+  g_assert_nonnull (strstr (diff->err, "run with --update to accept it"));
+
+  update = run_cli (env, NULL, "snapshot", pipeline, input, "--update", NULL);
+  assert_status (update, 0);
+  g_free (stored);
+  stored = read_text (snap);
+  g_assert_nonnull (strstr (stored, "You classify the overall sentiment"));
+
+  ci = run_cli (env, NULL, "snapshot", "--ci", pipeline, input, "--snapshot", "elsewhere.snap", NULL);
+  assert_status (ci, 1);
+  g_assert_nonnull (strstr (ci->err, "elsewhere.snap does not exist"));
+
+  g_assert_cmpint (mock_requests (env), ==, 0);
+  {
+    g_autofree char *ledger = ledger_path (env);
+
+    g_assert_false (g_file_test (ledger, G_FILE_TEST_EXISTS) &&
+                    db_int (ledger, "SELECT count(*) FROM requests") > 0);
+  }
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2239,6 +2306,7 @@ main (int    argc,
   add ("/cli/mock/outage", test_mock_outage);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/labels", test_labels);
+  add ("/cli/snapshot", test_snapshot);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);

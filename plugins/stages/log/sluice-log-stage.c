@@ -154,6 +154,11 @@ sluice_log_stage_complete_async (SluiceStage         *stage,
   g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
 
   g_task_set_source_tag (task, sluice_log_stage_complete_async);
+  if (sluice_context_get_dry_run (context))
+    {
+      g_task_return_boolean (task, TRUE);   /* nothing was sent or spent */
+      return;
+    }
 
   for (guint i = 0; i < json_array_get_length (attempts); i++)
     {
