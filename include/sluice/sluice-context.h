@@ -224,6 +224,11 @@ const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
  */
 void            sluice_context_record_format_check (SluiceContext *self,
                                                    gboolean        valid);
+/**
+ * sluice_context_get_compliance:
+ * Returns: whether the request's answer kept to the format, as the last
+ *   check (or correction) found
+ */
 SluiceCompliance sluice_context_get_compliance    (SluiceContext  *self);
 /**
  * sluice_context_get_answer_target:

@@ -97,45 +97,26 @@ bounded_violations (JsonArray *violations)
   return bounded;
 }
 
-/* "- /confidence: 1.7 is greater than the maximum 1", one line each. */
+/* Each violation as "PATH: MESSAGE" ("/" for the root), each after
+ * @lead (the first after @first_lead), then @more when some were left out
+ * (NULL: none were). */
 static void
-append_violation_lines (GString   *text,
-                        JsonArray *violations,
-                        gboolean   more)
+append_violations (GString    *text,
+                   JsonArray  *violations,
+                   const char *first_lead,
+                   const char *lead,
+                   const char *more)
 {
   for (guint i = 0; i < json_array_get_length (violations); i++)
     {
       JsonObject *v = json_array_get_object_element (violations, i);
       const char *path = sluice_json_get_string (v, "instance_path");
 
-      g_string_append_printf (text, "\n- %s: %s", *path != '\0' ? path : "/",
+      g_string_append_printf (text, "%s%s: %s", i > 0 ? lead : first_lead, *path != '\0' ? path : "/",
                               sluice_json_get_string (v, "message"));
     }
-  if (more)
-    g_string_append (text, "\n- (and more)");
-}
-
-static char *
-error_message (JsonArray *violations,
-               gboolean   more,
-               guint      corrections)
-{
-  GString *message = g_string_new ("the answer does not match the output schema");
-
-  if (corrections > 0)
-    g_string_append_printf (message, " after %u correction%s", corrections, corrections == 1 ? "" : "s");
-  g_string_append (message, ": ");
-  for (guint i = 0; i < json_array_get_length (violations); i++)
-    {
-      JsonObject *v = json_array_get_object_element (violations, i);
-      const char *path = sluice_json_get_string (v, "instance_path");
-
-      g_string_append_printf (message, "%s%s: %s", i > 0 ? "; " : "", *path != '\0' ? path : "/",
-                              sluice_json_get_string (v, "message"));
-    }
-  if (more)
-    g_string_append (message, "; and more");
-  return g_string_free (message, FALSE);
+  if (more != NULL)
+    g_string_append_printf (text, "%s%s", lead, more);
 }
 
 static char *
@@ -160,8 +141,9 @@ sluice_validate_stage_process (SluiceStage    *stage,
   g_autoptr(JsonArray) found = NULL;
   g_autoptr(JsonArray) violations = NULL;
   g_autoptr(JsonObject) details = NULL;
-  g_autofree char *message = NULL;
+  g_autoptr(GString) message = NULL;
   g_autofree char *raw_output = NULL;
+  guint corrections;
   gboolean more;
 
   if (output == NULL)
@@ -187,7 +169,7 @@ sluice_validate_stage_process (SluiceStage    *stage,
       g_autoptr(GString) feedback =
         g_string_new ("Your answer does not satisfy the required JSON Schema:");
 
-      append_violation_lines (feedback, violations, more);
+      append_violations (feedback, violations, "\n- ", "\n- ", more ? "(and more)" : NULL);
       g_string_append (feedback, "\nReply again with only the corrected JSON.");
       sluice_context_ask_for_correction_by (context, "validate", feedback->str);
       return SLUICE_VERDICT_RERUN;
@@ -200,10 +182,14 @@ sluice_validate_stage_process (SluiceStage    *stage,
   json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
   sluice_context_set_error_details (context, details);
 
-  message = error_message (json_object_get_array_member (details, "violations"), more,
-                           sluice_context_get_n_corrections (context, "validate"));
+  message = g_string_new ("the answer does not match the output schema");
+  corrections = sluice_context_get_n_corrections (context, "validate");
+  if (corrections > 0)
+    g_string_append_printf (message, " after %u correction%s", corrections, corrections == 1 ? "" : "s");
+  append_violations (message, json_object_get_array_member (details, "violations"), ": ", "; ",
+                     more ? "and more" : NULL);
   sluice_context_set_output (context, NULL);
-  g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_VALIDATION, message);
+  g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_VALIDATION, message->str);
   return SLUICE_VERDICT_FAIL;
 }
 
