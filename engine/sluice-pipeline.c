@@ -550,6 +550,23 @@ sluice_pipeline_get_output_schema (SluicePipeline *self)
   return self->output_schema;
 }
 
+/* NULL when @instance is valid (or there is no schema), else at most
+ * @max violations (SluiceViolation). */
+static GPtrArray *
+find_violations (SluiceSchema *schema,
+                 JsonNode     *instance,
+                 guint         max)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+
+  if (schema == NULL)
+    return NULL;
+  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+  if (sluice_schema_validate (schema, instance, violations, max))
+    return NULL;
+  return g_steal_pointer (&violations);
+}
+
 static gboolean
 validate_with (SluiceSchema    *schema,
                JsonNode        *instance,
@@ -557,14 +574,10 @@ validate_with (SluiceSchema    *schema,
                const char      *what,
                GError         **error)
 {
-  g_autoptr(GPtrArray) violations = NULL;
+  g_autoptr(GPtrArray) violations = find_violations (schema, instance, 5);
   g_autoptr(GString) message = NULL;
 
-  if (schema == NULL)
-    return TRUE;
-
-  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
-  if (sluice_schema_validate (schema, instance, violations, 5))
+  if (violations == NULL)
     return TRUE;
 
   message = g_string_new (NULL);
@@ -596,6 +609,41 @@ sluice_pipeline_validate_output (SluicePipeline  *self,
 {
   g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
   return validate_with (self->output_validator, instance, SLUICE_ERROR_VALIDATION, "output", error);
+}
+
+JsonArray *
+sluice_pipeline_check_output (SluicePipeline *self,
+                              JsonNode       *instance,
+                              guint           max_violations)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+  JsonArray *array;
+
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (instance != NULL, NULL);
+
+  violations = find_violations (self->output_validator, instance, MAX (max_violations, 1));
+  if (violations == NULL)
+    return NULL;
+  array = json_array_sized_new (violations->len);
+  for (guint i = 0; i < violations->len; i++)
+    {
+      SluiceViolation *v = g_ptr_array_index (violations, i);
+      JsonObject *object = json_object_new ();
+
+      json_object_set_string_member (object, "instance_path", v->instance_path);
+      json_object_set_string_member (object, "keyword_path", v->keyword_path);
+      json_object_set_string_member (object, "message", v->message);
+      json_array_add_object_element (array, object);
+    }
+  return array;
+}
+
+guint
+sluice_pipeline_get_max_reruns (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), 0);
+  return self->max_reruns;
 }
 
 guint
@@ -670,6 +718,7 @@ fail_request (GTask        *task,
   Run *run = g_task_get_task_data (task);
 
   sluice_context_set_error (run->context, error, stage);
+  _sluice_context_waste_answers (run->context);
   run->completing = (gint) SLUICE_PIPELINE (g_task_get_source_object (task))->stages->len - 1;
   run_next_complete (task);
 }

@@ -576,13 +576,13 @@ compile_enum (Compiler   *cc,
   return TRUE;
 }
 
-static GRegex *
+static SluiceRegex *
 compile_regex (Compiler   *cc,
                const char *location,
                const char *source)
 {
   g_autoptr(GError) local_error = NULL;
-  GRegex *regex = schema_regex_new (source, &local_error);
+  SluiceRegex *regex = schema_regex_new (source, &local_error);
 
   if (regex == NULL)
     compile_fail (cc, location, "invalid regular expression: %s", local_error->message);
@@ -1603,7 +1603,7 @@ check_cycles (Compiler   *cc,
  * @error: return location for a %SLUICE_SCHEMA_ERROR_INVALID error
  *
  * Compiles a JSON Schema.  Fails when the schema is malformed, names a
- * dialect that is not supported, has a pattern GRegex cannot compile, or a
+ * dialect that is not supported, has a pattern PCRE2 cannot compile, or a
  * reference that cannot be resolved or loops without descending into the
  * value.  The error message starts with the JSON Pointer of the offending
  * location.  Neither @schema nor @registry is referenced after this

@@ -5,12 +5,13 @@
  *                          the public object's lifetime
  * sluice-schema-compile.c  documents, URIs, keywords, $ref linking, loops
  * sluice-schema-validate.c validation and its messages
- * sluice-schema-regex.c    ECMA-262 patterns translated for GRegex
+ * sluice-schema-regex.c    ECMA-262 patterns translated for PCRE2
  * sluice-schema-format.c   `format` assertions
  */
 #pragma once
 
 #include "sluice-schema-private.h"
+#include "sluice-regex-private.h"
 
 G_BEGIN_DECLS
 
@@ -136,7 +137,7 @@ typedef struct {
 
 typedef struct {
   char       *source;
-  GRegex     *regex;
+  SluiceRegex *regex;
   SchemaNode *schema;
 } PatternProp;
 
@@ -167,7 +168,7 @@ struct _SchemaNode {
   Num             minimum, maximum, exclusive_minimum, exclusive_maximum, multiple_of;
   Decimal         multiple_of_decimal;
   guint64         min_length, max_length;
-  GRegex         *pattern;
+  SluiceRegex    *pattern;
   char           *pattern_source;
   SchemaFormat    format;
   char           *format_name;
@@ -229,8 +230,8 @@ G_GNUC_INTERNAL void        schema_node_free (gpointer data);
 G_GNUC_INTERNAL void        schema_resource_free (gpointer data);
 
 /* sluice-schema-regex.c */
-G_GNUC_INTERNAL GRegex     *schema_regex_new (const char *ecma_pattern, GError **error);
-G_GNUC_INTERNAL gboolean    schema_regex_search (GRegex *regex, const char *str, gboolean *too_costly);
+G_GNUC_INTERNAL SluiceRegex *schema_regex_new (const char *ecma_pattern, GError **error);
+G_GNUC_INTERNAL gboolean     schema_regex_search (SluiceRegex *regex, const char *str, gsize length);
 
 /* sluice-schema-format.c */
 G_GNUC_INTERNAL SchemaFormat schema_format_lookup (const char *name);

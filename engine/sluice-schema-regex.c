@@ -1,7 +1,8 @@
-/* sluice-schema-regex.c — ECMA-262 patterns on GRegex
+/* sluice-schema-regex.c — ECMA-262 patterns on PCRE2
  *
  * JSON Schema patterns are ECMA-262 regular expressions (with the "u"
- * flag, unanchored); GRegex is PCRE2 with Unicode properties on.  Before
+ * flag, unanchored); they run on PCRE2, GLib's own engine, through
+ * SluiceRegex (sluice-regex.c: JIT, no allocation per match).  Before
  * compiling, the pattern is rewritten where the two read the same text
  * differently:
  *  - `\d` `\w` `\s` and `\D` `\W` `\S` outside classes: ECMA's sets (ASCII
@@ -23,6 +24,7 @@
 #define G_LOG_DOMAIN "sluice-schema"
 
 #include "sluice-schema-node-private.h"
+#include "sluice-regex-private.h"
 
 #include <string.h>
 
@@ -247,36 +249,22 @@ translate (const char *src)
   return g_string_free (out, FALSE);
 }
 
-/* Compiles an ECMA-262 pattern.  The error message quotes GRegex's. */
-GRegex *
+/* Compiles an ECMA-262 pattern.  The error message is PCRE2's. */
+SluiceRegex *
 schema_regex_new (const char  *ecma_pattern,
                   GError     **error)
 {
   g_autofree char *pcre = translate (ecma_pattern);
-  GRegex *regex;
 
-  /* DOLLAR_ENDONLY: ECMA-262's `$` does not match before a final newline */
-  regex = g_regex_new (pcre, G_REGEX_OPTIMIZE | G_REGEX_DOLLAR_ENDONLY, 0, error);
-  if (regex == NULL)
-    return NULL;
-  /* GLib JIT-compiles an optimized regex on its first match and writes the
-   * GRegex while doing so; match once here, single-threaded, so concurrent
-   * validations only ever read it. */
-  g_regex_match (regex, "", 0, NULL);
-  return regex;
+  return sluice_regex_new (pcre, error);
 }
 
-/* Whether @regex matches anywhere in @str.  A match that exceeds PCRE's
- * backtracking limits counts as no match, with @too_costly set. */
+/* Whether @regex matches anywhere in @str.  A match that passes PCRE2's
+ * backtracking limit counts as no match. */
 gboolean
-schema_regex_search (GRegex     *regex,
-                     const char *str,
-                     gboolean   *too_costly)
+schema_regex_search (SluiceRegex *regex,
+                     const char  *str,
+                     gsize        length)
 {
-  g_autoptr(GError) error = NULL;
-  gboolean matched = g_regex_match_full (regex, str, -1, 0, 0, NULL, too_costly != NULL ? &error : NULL);
-
-  if (too_costly != NULL)
-    *too_costly = error != NULL;
-  return matched;
+  return sluice_regex_match (regex, str, length);
 }

@@ -478,7 +478,7 @@ validate_object (const SchemaNode *n,
           gboolean matched = FALSE;
 
           for (guint i = 0; i < n->n_pattern_props; i++)
-            if (schema_regex_search (n->pattern_props[i].regex, name, NULL))
+            if (schema_regex_search (n->pattern_props[i].regex, name, strlen (name)))
               {
                 matched = TRUE;
                 if (ev != NULL)
@@ -665,16 +665,8 @@ validate_string (const SchemaNode *n,
     REPORT ("maxLength", path,
             g_strdup_printf ("string is longer than %" G_GUINT64_FORMAT " character%s",
                              n->max_length, n->max_length == 1 ? "" : "s"));
-  if (n->has & HAS_PATTERN)
-    {
-      gboolean too_costly = FALSE;
-
-      if (!schema_regex_search (n->pattern, str, &too_costly))
-        REPORT ("pattern", path,
-                too_costly ? g_strdup_printf ("the pattern '%s' is too costly to evaluate on this string",
-                                              n->pattern_source)
-                           : g_strdup_printf ("string does not match the pattern '%s'", n->pattern_source));
-    }
+  if ((n->has & HAS_PATTERN) && !schema_regex_search (n->pattern, str, bytes))
+    REPORT ("pattern", path, g_strdup_printf ("string does not match the pattern '%s'", n->pattern_source));
   if ((n->has & HAS_FORMAT) && !schema_format_check (n->format, str))
     REPORT ("format", path, g_strdup_printf ("string is not a valid %s", n->format_name));
   return valid;

@@ -20,7 +20,7 @@
  * becomes a temporary string node).
  *
  * What is not exactly the specification:
- *  - `pattern` and `patternProperties` run on GRegex (PCRE2), after
+ *  - `pattern` and `patternProperties` run on PCRE2 (SluiceRegex), after
  *    sluice-schema-regex.c has translated what differs from ECMA-262: see
  *    the gaps listed there.
  *  - `format` asserts only date-time, date, time, email, hostname, ipv4,
@@ -609,7 +609,7 @@ schema_node_free (gpointer data)
     json_node_unref (n->enum_values[i]);
   g_free (n->enum_values);
   g_clear_pointer (&n->enum_strings, g_hash_table_unref);
-  g_clear_pointer (&n->pattern, g_regex_unref);
+  g_clear_pointer (&n->pattern, sluice_regex_free);
   g_free (n->pattern_source);
   g_free (n->format_name);
   for (guint i = 0; i < n->n_props; i++)
@@ -619,7 +619,7 @@ schema_node_free (gpointer data)
   for (guint i = 0; i < n->n_pattern_props; i++)
     {
       g_free (n->pattern_props[i].source);
-      g_clear_pointer (&n->pattern_props[i].regex, g_regex_unref);
+      g_clear_pointer (&n->pattern_props[i].regex, sluice_regex_free);
     }
   g_free (n->pattern_props);
   g_strfreev (n->required);

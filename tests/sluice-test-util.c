@@ -155,7 +155,13 @@ sluice_test_mock_stop (void)
 JsonObject *
 sluice_test_mock_stats (void)
 {
-  g_autofree char *uri = g_strconcat (mock_url, "/mock/stats", NULL);
+  return sluice_test_mock_get ("/mock/stats");
+}
+
+JsonObject *
+sluice_test_mock_get (const char *path)
+{
+  g_autofree char *uri = g_strconcat (mock_url, path, NULL);
   g_autoptr(SoupSession) session = soup_session_new ();
   g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
   g_autoptr(GError) error = NULL;

@@ -30,6 +30,8 @@ char           *sluice_test_mock_start     (const char     *first_arg,
 void            sluice_test_mock_stop      (void);
 /* GET /mock/stats of the running mock, parsed. */
 JsonObject     *sluice_test_mock_stats     (void);
+/* GET @path (such as /mock/requests) of the running mock, a JSON object. */
+JsonObject     *sluice_test_mock_get       (const char     *path);
 
 /* From now on keep the text of every log message (debug ones too, which
  * are still printed only on request), so a test can look through it. */

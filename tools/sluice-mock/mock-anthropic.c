@@ -228,10 +228,7 @@ anthropic_parse (JsonParser  *parser,
                                  is_user ? collect : NULL);
       req->prompt_tokens += mock_tokens_for_bytes (bytes) + 4;
       if (is_user)
-        {
-          req->user_text = text != NULL ? text : "";
-          req->user_len = text == NULL ? 0 : text == collect->str ? collect->len : bytes;
-        }
+        mock_request_set_user_text (req, text, bytes, collect);
     }
   return TRUE;
 }

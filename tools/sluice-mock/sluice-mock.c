@@ -83,6 +83,7 @@ static struct {
   /* per-request helpers, reused */
   JsonParser   *parser;
   GString      *user_scratch;
+  GString      *user_kept;
   GString      *content_scratch;
   GString      *log_scratch;
   GString      *error_scratch;
@@ -96,8 +97,40 @@ static struct {
   guint64       serial;
   GHashTable   *paths;             /* path -> guint64 count, both owned */
 
+  /* --keep-requests: the last bodies, for GET /mock/requests */
+  guint         keep_requests;
+  GQueue        kept;              /* KeptRequest, oldest first */
+
   GMainLoop    *loop;
 } mock;
+
+typedef struct {
+  const char *path;                /* static or interned */
+  GBytes     *body;
+} KeptRequest;
+
+static void
+kept_request_free (KeptRequest *kept)
+{
+  g_bytes_unref (kept->body);
+  g_free (kept);
+}
+
+static void
+keep_request (const char *path,
+              GBytes     *body)
+{
+  KeptRequest *kept;
+
+  if (mock.keep_requests == 0)
+    return;
+  if (mock.kept.length == mock.keep_requests)
+    kept_request_free (g_queue_pop_head (&mock.kept));
+  kept = g_new (KeptRequest, 1);
+  kept->path = path;
+  kept->body = g_bytes_ref (body);
+  g_queue_push_tail (&mock.kept, kept);
+}
 
 /* Logging */
 
@@ -282,6 +315,31 @@ serve_stats (SoupServerMessage *msg)
       g_string_append_printf (body, ":%" G_GUINT64_FORMAT, *(guint64 *) value);
     }
   g_string_append (body, "}}");
+  respond_string (msg, SOUP_STATUS_OK, "application/json", body);
+}
+
+/* GET /mock/requests: {"requests": [{"path": P, "body": TEXT}, ...]}, the
+ * last --keep-requests model requests, oldest first; a body that is not
+ * UTF-8 is made valid. */
+static void
+serve_kept_requests (SoupServerMessage *msg)
+{
+  GString *body = g_string_new ("{\"requests\":[");
+
+  for (GList *l = mock.kept.head; l != NULL; l = l->next)
+    {
+      KeptRequest *kept = l->data;
+      gsize len;
+      const char *data = g_bytes_get_data (kept->body, &len);
+      g_autofree char *valid = g_utf8_make_valid (data != NULL ? data : "", (gssize) len);
+
+      g_string_append (body, l == mock.kept.head ? "{\"path\":" : ",{\"path\":");
+      mock_append_json_string (body, kept->path, strlen (kept->path));
+      g_string_append (body, ",\"body\":");
+      mock_append_json_string (body, valid, strlen (valid));
+      g_string_append_c (body, '}');
+    }
+  g_string_append (body, "]}");
   respond_string (msg, SOUP_STATUS_OK, "application/json", body);
 }
 
@@ -622,8 +680,10 @@ serve_request (SoupServerMessage  *msg,
 
   bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (bytes, &len);
+  keep_request (path, bytes);
   req.serial = mock.serial;
   req.user_text = "";
+  req.user_kept = mock.user_kept;
   error_body = mock.error_scratch;
   g_string_truncate (error_body, 0);
   if (!provider->parse (mock.parser, path, data, len, &req, mock.user_scratch, error_body))
@@ -743,6 +803,11 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
   if (g_str_equal (path, "/mock/stats") && g_str_equal (method, "GET"))
     {
       serve_stats (msg);
+      return;
+    }
+  if (g_str_equal (path, "/mock/requests") && g_str_equal (method, "GET"))
+    {
+      serve_kept_requests (msg);
       return;
     }
 
@@ -936,6 +1001,7 @@ main (int   argc,
   g_autoptr(GArray) outage_list = g_array_new (FALSE, FALSE, sizeof (Outage));
   gint port = 0;
   gint64 seed = 1;
+  gint keep_requests = 0;
   double faults = 0;
   const GOptionEntry entries[] = {
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -971,6 +1037,8 @@ main (int   argc,
       "START+DURATION[:KIND]" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,
       "Write one JSON line per request to FILE", "FILE" },
+    { "keep-requests", 0, 0, G_OPTION_ARG_INT, &keep_requests,
+      "Keep the bodies of the last N model requests for GET /mock/requests (default 0)", "N" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -1036,7 +1104,12 @@ main (int   argc,
     "  for refuse), \"in_flight\": N,\n"
     "  \"connections\": N (TCP connections accepted), \"streams\": N (answers written in\n"
     "  pieces: event streams, cut and stall answers, chunked status steps),\n"
-    "  \"paths\": {PATH: N}}.\n");
+    "  \"paths\": {PATH: N}}.\n"
+    "GET /mock/requests returns {\"requests\": [{\"path\": PATH, \"body\": TEXT}, ...]}: the\n"
+    "  last --keep-requests model requests, oldest first.\n"
+    "\n"
+    "A last user message that starts with \"Your answer \" (sluice asking for a\n"
+    "correction) is not classified: the user message before it is.\n");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (error->message);
@@ -1046,6 +1119,9 @@ main (int   argc,
     return usage_error ("--port must be between 0 and 65535");
   if (!(faults >= 0 && faults <= 1))
     return usage_error ("--faults must be between 0 and 1");
+  if (keep_requests < 0 || keep_requests > 10000)
+    return usage_error ("--keep-requests must be between 0 and 10000");
+  mock.keep_requests = (guint) keep_requests;
   mock.seed = seed;
   mock.fault_rate = faults;
   if (!parse_fault_kinds (fault_kinds ? fault_kinds : MOCK_FAULT_KIND_LIST, &error))
@@ -1086,6 +1162,7 @@ main (int   argc,
   mock_sentiment_init ();
   mock.parser = json_parser_new ();
   mock.user_scratch = g_string_sized_new (1024);
+  mock.user_kept = g_string_sized_new (1024);
   mock.content_scratch = g_string_sized_new (1024);
   mock.log_scratch = g_string_sized_new (256);
   mock.error_scratch = g_string_sized_new (256);
@@ -1149,6 +1226,8 @@ main (int   argc,
   g_free (mock.seen.counts);
   g_object_unref (mock.parser);
   g_string_free (mock.user_scratch, TRUE);
+  g_string_free (mock.user_kept, TRUE);
+  g_queue_clear_full (&mock.kept, (GDestroyNotify) kept_request_free);
   g_string_free (mock.content_scratch, TRUE);
   g_string_free (mock.log_scratch, TRUE);
   g_string_free (mock.error_scratch, TRUE);

@@ -877,6 +877,40 @@ first_target (SluiceCallStage *self,
   return next_target (self, call, -1, NULL);
 }
 
+/* A dry run (`sluice snapshot`): the request the first target would be
+ * sent, rendered as the output, and nothing sent, waited for or spent. */
+static void
+render_dry_run (SluiceCallStage *self,
+                GTask           *task,
+                SluiceContext   *context)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) request = NULL;
+  g_autoptr(JsonObject) rendered = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  Call *call = g_task_get_task_data (task);
+  gint index = next_target (self, call, -1, NULL);
+  CallTarget *target = target_at (self, index >= 0 ? (guint) index : 0);
+
+  sluice_context_set_target (context, target->public_target);
+  request = sluice_provider_render_request (target->provider, context, &error);
+  if (request == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  rendered = json_object_new ();
+  json_object_set_string_member (rendered, "target", target->name);
+  json_object_set_string_member (rendered, "provider", target->provider_name);
+  json_object_set_string_member (rendered, "model", target->model);
+  json_object_set_object_member (rendered, "request", g_steal_pointer (&request));
+  node = json_node_init_object (json_node_alloc (), rendered);
+  sluice_context_set_output (context, node);
+  g_task_return_int (task, SLUICE_VERDICT_RESPOND);
+  g_object_unref (task);
+}
+
 static void
 sluice_call_stage_process_async (SluiceStage         *stage,
                                  SluiceContext       *context,
@@ -908,6 +942,11 @@ sluice_call_stage_process_async (SluiceStage         *stage,
   if (g_cancellable_is_cancelled (cancellable))
     {
       call_finish (task, cancelled_error ());
+      return;
+    }
+  if (sluice_context_get_dry_run (context))
+    {
+      render_dry_run (self, task, context);
       return;
     }
   sluice_cancel_watch_start (&call->cancel_watch, cancellable, g_task_get_context (task),

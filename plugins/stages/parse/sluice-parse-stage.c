@@ -147,12 +147,13 @@ sluice_parse_stage_process (SluiceStage    *stage,
 
   if (node == NULL && sluice_context_get_n_reruns (context) < SLUICE_PARSE_STAGE (stage)->correction_retries)
     {
-      sluice_context_ask_for_correction (context,
-                                         "Your answer held no JSON. Reply again with only the JSON "
-                                         "object, no prose and no Markdown.");
+      sluice_context_ask_for_correction_by (context, "parse",
+                                            "Your answer held no JSON. Reply again with only the JSON "
+                                            "object, no prose and no Markdown.");
       return SLUICE_VERDICT_RERUN;
     }
 
+  sluice_context_record_format_check (context, node != NULL);
   if (node == NULL)
     {
       /* The answer itself is not quoted: it may carry personal data. */
@@ -174,7 +175,10 @@ sluice_parse_stage_configure (SluiceStage     *stage,
 {
   SluiceParseStage *self = SLUICE_PARSE_STAGE (stage);
 
-  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 0);
+  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 1);
+  if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call") &&
+      !json_object_has_member (config, "correction_retries"))
+    self->correction_retries = 0;   /* the default asks only when there is a call stage */
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,

@@ -1,0 +1,28 @@
+/* sluice-regex-private.h — a compiled regular expression that matches
+ * without allocating
+ *
+ * GRegex allocates a GMatchInfo (and PCRE2 match data) on every match;
+ * the schema validator matches `pattern` on every string it checks, so
+ * it goes to PCRE2 (GLib's own engine) directly: the pattern is
+ * JIT-compiled once and each thread keeps one match block.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _SluiceRegex SluiceRegex;
+
+SluiceRegex *sluice_regex_new   (const char   *pattern,
+                                 GError      **error);
+gboolean     sluice_regex_match (SluiceRegex  *regex,
+                                 const char   *subject,
+                                 gsize         length);
+void         sluice_regex_free  (SluiceRegex  *regex);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SluiceRegex, sluice_regex_free)
+
+G_END_DECLS
