@@ -816,8 +816,9 @@ validate_branches (const SchemaNode *n,
   return valid;
 }
 
-/* Every keyword but the unevaluated ones. */
-static gboolean
+/* Every keyword but the unevaluated ones.  Inlined into validate_node():
+ * one call per subschema is what the pre-split validator cost. */
+G_ALWAYS_INLINE static inline gboolean
 validate_applicators (const SchemaNode *n,
                       JsonNode         *inst,
                       const PathFrame  *path,
@@ -857,19 +858,24 @@ validate_applicators (const SchemaNode *n,
   else if ((itype & T_ARRAY) && (n->has & ARRAY_KEYWORDS))
     CHECK (validate_array (n, json_node_get_array (inst), path, depth, ctx, ev));
 
-  for (guint i = 0; i < n->n_all_of; i++)
-    CHECK (validate_node (n->all_of[i], inst, path, depth, ctx, ev));
+  /* one test for the applicators most schemas do not use */
+  if (n->has & (HAS_ALL_OF | HAS_ANY_OF | HAS_ONE_OF | HAS_IF | HAS_NOT | HAS_DYNAMIC_REF))
+    {
+      for (guint i = 0; i < n->n_all_of; i++)
+        CHECK (validate_node (n->all_of[i], inst, path, depth, ctx, ev));
 
-  if (n->has & (HAS_ANY_OF | HAS_ONE_OF | HAS_IF))
-    CHECK (validate_branches (n, inst, path, depth, ctx, ev));
+      if (n->has & (HAS_ANY_OF | HAS_ONE_OF | HAS_IF))
+        CHECK (validate_branches (n, inst, path, depth, ctx, ev));
 
-  if ((n->has & HAS_NOT) && probe (n->not, inst, path, depth, ctx, NULL))
-    REPORT ("not", path, g_strdup ("value must not match the schema in 'not'"));
+      if ((n->has & HAS_NOT) && probe (n->not, inst, path, depth, ctx, NULL))
+        REPORT ("not", path, g_strdup ("value must not match the schema in 'not'"));
+
+      if (n->dynamic_ref != NULL)
+        CHECK (validate_node (resolve_dynamic_ref (n, ctx), inst, path, depth, ctx, ev));
+    }
 
   if (n->ref != NULL)
     CHECK (validate_node (n->ref, inst, path, depth, ctx, ev));
-  if (n->dynamic_ref != NULL)
-    CHECK (validate_node (resolve_dynamic_ref (n, ctx), inst, path, depth, ctx, ev));
 
   return valid;
 }
@@ -928,7 +934,28 @@ validate_unevaluated (const SchemaNode *n,
   return valid;
 }
 
+/* A node with unevaluatedProperties or unevaluatedItems: they see only the
+ * annotations of this node's own keywords. */
 static gboolean
+validate_with_annotations (const SchemaNode *n,
+                           JsonNode         *inst,
+                           const PathFrame  *path,
+                           guint             depth,
+                           Ctx              *ctx,
+                           Eval             *ev)
+{
+  Eval local = { 0 };
+  gboolean valid = validate_applicators (n, inst, path, depth, ctx, &local);
+
+  if (!ctx->stop && !validate_unevaluated (n, inst, path, depth, ctx, &local))
+    valid = FALSE;
+  if (valid && ev != NULL)
+    eval_merge (ev, &local);
+  eval_clear (&local);
+  return valid;
+}
+
+G_ALWAYS_INLINE static inline gboolean
 validate_keywords (const SchemaNode *n,
                    JsonNode         *inst,
                    const PathFrame  *path,
@@ -936,20 +963,9 @@ validate_keywords (const SchemaNode *n,
                    Ctx              *ctx,
                    Eval             *ev)
 {
-  Eval local = { 0 };
-  gboolean valid;
-
-  if (!(n->has & (HAS_UNEVAL_PROPS | HAS_UNEVAL_ITEMS)))
+  if (G_LIKELY (!(n->has & (HAS_UNEVAL_PROPS | HAS_UNEVAL_ITEMS))))
     return validate_applicators (n, inst, path, depth, ctx, ev);
-
-  /* the unevaluated keywords see only this node's own annotations */
-  valid = validate_applicators (n, inst, path, depth, ctx, &local);
-  if (!ctx->stop && !validate_unevaluated (n, inst, path, depth, ctx, &local))
-    valid = FALSE;
-  if (valid && ev != NULL)
-    eval_merge (ev, &local);
-  eval_clear (&local);
-  return valid;
+  return validate_with_annotations (n, inst, path, depth, ctx, ev);
 }
 
 static gboolean
