@@ -138,7 +138,10 @@ static const struct {
   { "required", KW_REQUIRED, D7 | D20, VOC_VALIDATION },
   { "dependentRequired", KW_DEP_REQUIRED, D20, VOC_VALIDATION },
   { "dependentSchemas", KW_DEP_SCHEMAS, D20, VOC_APPLICATOR },
-  { "dependencies", KW_DEPENDENCIES, D7, 0 },
+  /* split into the two above in 2019-09; still honoured there, as the
+   * suite's optional dependencies-compatibility expects, so that schemas
+   * written for draft 7 keep their meaning */
+  { "dependencies", KW_DEPENDENCIES, D7 | D20, VOC_APPLICATOR },
   { "propertyNames", KW_PROPERTY_NAMES, D7 | D20, VOC_APPLICATOR },
   { "minProperties", KW_MIN_PROPS, D7 | D20, VOC_VALIDATION },
   { "maxProperties", KW_MAX_PROPS, D7 | D20, VOC_VALIDATION },
@@ -960,6 +963,7 @@ compile_keyword (const Site *site,
       return compile_dependencies (site, loc, name, value, FALSE, TRUE);
 
     case KW_DEPENDENCIES:
+      n->legacy_dependencies = TRUE;
       return compile_dependencies (site, loc, name, value, TRUE, TRUE);
 
     case KW_PROPERTY_NAMES:
@@ -1516,7 +1520,7 @@ in_place_edges (const SchemaNode *n,
   for (guint i = 0; i < n->n_one_of; i++)
     EDGE (n->one_of[i], "oneOf/%u", i);
   for (guint i = 0; i < n->n_dep_schemas; i++)
-    EDGE (n->dep_schemas[i].schema, "%s/%.40s", n->draft == SLUICE_SCHEMA_DRAFT_7 ? "dependencies" : "dependentSchemas",
+    EDGE (n->dep_schemas[i].schema, "%s/%.40s", n->legacy_dependencies ? "dependencies" : "dependentSchemas",
           n->dep_schemas[i].name);
 #undef EDGE
   *out = edges;

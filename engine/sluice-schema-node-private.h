@@ -151,7 +151,8 @@ struct _SchemaNode {
   guint64         has;         /* HAS_*: which keywords are present */
   gboolean        is_false;    /* the boolean schema `false` */
   guint8          mark;        /* cycle check scratch, compile time only */
-  guint8          draft;       /* SluiceSchemaDraft, for keyword names in messages */
+  guint8          draft;       /* SluiceSchemaDraft */
+  guint8          legacy_dependencies; /* dep_* come from `dependencies`: name it in messages */
   guint16         vocabularies; /* compile time only */
   SchemaResource *resource;
   char           *dynamic_anchor; /* this node's `$dynamicAnchor`, or NULL */

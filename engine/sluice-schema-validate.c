@@ -449,7 +449,7 @@ validate_object (const SchemaNode *n,
     if (json_object_has_member (object, n->dep_required[i].name))
       for (char **r = n->dep_required[i].required; *r != NULL; r++)
         if (!json_object_has_member (object, *r))
-          REPORT (n->draft == SLUICE_SCHEMA_DRAFT_7 ? "dependencies" : "dependentRequired", path,
+          REPORT (n->legacy_dependencies ? "dependencies" : "dependentRequired", path,
                   g_strdup_printf ("missing property '%s', which is required when '%s' is present",
                                    *r, n->dep_required[i].name));
 
