@@ -776,6 +776,15 @@ test_loops (void)
                          "/$defs/b/anyOf/0/$ref: '$ref' leads back to '/$defs/a' without descending into the value, "
                          "which would loop forever");
 
+  /* a loop only the dynamic scope creates: a violation, not a crash */
+  {
+    g_autoptr(SluiceSchema) s = compile_ok (
+      "{\"$id\":\"https://example.com/a\",\"$dynamicAnchor\":\"x\",\"$ref\":\"b\",\"$defs\":{"
+      "\"b\":{\"$id\":\"b\",\"$dynamicRef\":\"#x\",\"$defs\":{\"y\":{\"$dynamicAnchor\":\"x\"}}}}}");
+
+    assert_one (s, "1", "", "", "the schema nests too deeply to check this value");
+  }
+
   for (guint i = 0; i < 600; i++)
     g_string_append (deep, "{\"not\":");
   g_string_append (deep, "{}");
@@ -996,6 +1005,48 @@ validate_many (gpointer data)
   return GUINT_TO_POINTER (failures);
 }
 
+static gpointer
+validate_annotated (gpointer data)
+{
+  SluiceSchema *s = data;
+  g_autoptr(JsonNode) good = parse ("{\"kind\":\"a\",\"x-1\":\"s\",\"items\":[1,\"t\"]}");
+  g_autoptr(JsonNode) bad = parse ("{\"kind\":\"a\",\"x-1\":\"s\",\"other\":1,\"items\":[1,\"t\",2]}");
+  guint failures = 0;
+
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+
+      if (!sluice_schema_validate (s, good, NULL, 0))
+        failures++;
+      if (sluice_schema_validate (s, bad, v, 10) || v->len != 2)
+        failures++;
+    }
+  return GUINT_TO_POINTER (failures);
+}
+
+/* The same with the keywords that keep state while validating:
+ * annotations, the dynamic scope, patternProperties, propertyNames. */
+static void
+test_threads_annotations (void)
+{
+  g_autoptr(SluiceSchema) s = compile_ok (
+    "{\"$id\":\"https://example.com/t\",\"$dynamicAnchor\":\"node\",\"propertyNames\":{\"maxLength\":8},"
+    "\"anyOf\":[{\"properties\":{\"kind\":{\"const\":\"a\"}}},{\"required\":[\"z\"]}],"
+    "\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},"
+    "\"properties\":{\"items\":{\"prefixItems\":[{\"$dynamicRef\":\"#leaf\"}],\"contains\":{\"type\":\"string\"},"
+    "\"unevaluatedItems\":false}},"
+    "\"unevaluatedProperties\":false,\"$defs\":{\"leaf\":{\"$dynamicAnchor\":\"leaf\",\"type\":\"integer\"}}}");
+  GThread *threads[4];
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("validate", validate_annotated, sluice_schema_ref (s));
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_assert_cmpuint (GPOINTER_TO_UINT (g_thread_join (threads[i])), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    sluice_schema_unref (s);
+}
+
 static void
 test_threads (void)
 {
@@ -1051,6 +1102,7 @@ main (int   argc,
   g_test_add_func ("/schema/check", test_check);
   g_test_add_func ("/schema/property-names", test_property_names);
   g_test_add_func ("/schema/threads", test_threads);
+  g_test_add_func ("/schema/threads-annotations", test_threads_annotations);
 
   return g_test_run ();
 }
