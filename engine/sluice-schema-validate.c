@@ -714,15 +714,79 @@ enum_contains (const SchemaNode *n,
   return FALSE;
 }
 
+/* Why the alternative that came closest failed: the one with the fewest
+ * violations, not counting one that fails on its type (a one-line
+ * mismatch that says little).  Only on the failure path, with violations
+ * wanted. */
 static char *
-alternatives_message (guint matched,
-                      guint total)
+closest_failure (SchemaNode      **alternatives,
+                 guint             n_alternatives,
+                 JsonNode         *inst,
+                 const PathFrame  *path,
+                 guint             depth,
+                 Ctx              *ctx,
+                 guint            *index)
 {
+  g_autofree char *here = build_instance_path (path);
+  g_autoptr(SluiceViolation) best = NULL;
+  guint best_rank = G_MAXUINT;
+
+  for (guint i = 0; i < n_alternatives; i++)
+    {
+      g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+      Ctx sub = { found, 8, 0, ctx->frames, FALSE, ctx->scope };
+      SluiceViolation *first;
+      guint rank;
+
+      validate_node (alternatives[i], inst, path, depth, &sub, NULL);
+      if (found->len == 0)
+        continue;
+      first = g_ptr_array_index (found, 0);
+      rank = found->len;
+      if (g_str_has_suffix (first->keyword_path, "/type") && strcmp (first->instance_path, here) == 0)
+        rank += 1000;
+      if (alternatives[i]->is_false)
+        rank += 2000;
+      if (rank < best_rank)
+        {
+          best_rank = rank;
+          g_clear_pointer (&best, sluice_violation_free);
+          best = g_ptr_array_steal_index (found, 0);
+          *index = i;
+        }
+    }
+  /* every alternative wants another type: nothing closer to say */
+  if (best == NULL || best_rank >= 1000)
+    return NULL;
+  if (strcmp (best->instance_path, here) != 0)
+    return g_strdup_printf ("%s: %s", best->instance_path, best->message);
+  return g_steal_pointer (&best->message);
+}
+
+static char *
+alternatives_message (const SchemaNode *n,
+                      const char       *keyword,
+                      SchemaNode      **alternatives,
+                      guint             total,
+                      guint             matched,
+                      JsonNode         *inst,
+                      const PathFrame  *path,
+                      guint             depth,
+                      Ctx              *ctx)
+{
+  g_autofree char *why = NULL;
+  guint index = 0;
+
   if (matched > 1)
     return g_strdup_printf ("value matches %u alternatives, expected exactly one", matched);
+  why = closest_failure (alternatives, total, inst, path, depth, ctx, &index);
   if (total == 1)
-    return g_strdup ("value does not match the only alternative");
-  return g_strdup_printf ("value matches none of the %u alternatives", total);
+    return why != NULL ? g_strdup_printf ("value does not match the only alternative (%s)", why)
+                       : g_strdup ("value does not match the only alternative");
+  if (why == NULL)
+    return g_strdup_printf ("value matches none of the %u alternatives", total);
+  return g_strdup_printf ("value matches none of the %u alternatives; the closest, %s/%s/%u, fails: %s",
+                          total, n->path, keyword, index, why);
 }
 
 /* Where `$dynamicRef` leads now: the outermost resource in the dynamic
@@ -776,7 +840,8 @@ validate_branches (const SchemaNode *n,
           eval_clear (&branch);
         }
       if (matched == 0)
-        REPORT ("anyOf", path, alternatives_message (0, n->n_any_of));
+        REPORT ("anyOf", path,
+                alternatives_message (n, "anyOf", n->any_of, n->n_any_of, 0, inst, path, depth, ctx));
     }
 
   if (n->has & HAS_ONE_OF)
@@ -798,7 +863,8 @@ validate_branches (const SchemaNode *n,
           eval_clear (&branch);
         }
       if (matched != 1)
-        REPORT ("oneOf", path, alternatives_message (matched, n->n_one_of));
+        REPORT ("oneOf", path,
+                alternatives_message (n, "oneOf", n->one_of, n->n_one_of, matched, inst, path, depth, ctx));
     }
 
   if (n->has & HAS_IF)

@@ -396,6 +396,25 @@ test_combinators (void)
   assert_one (one, "\"s\"", "", "/oneOf", "value matches 2 alternatives, expected exactly one");
 }
 
+/* A failed anyOf/oneOf says why the closest alternative failed. */
+static void
+test_combinators_closest (void)
+{
+  g_autoptr(SluiceSchema) any = compile_ok (
+    "{\"anyOf\":[{\"type\":\"object\",\"required\":[\"a\"]},{\"type\":\"string\"}]}");
+  g_autoptr(SluiceSchema) one = compile_ok (
+    "{\"properties\":{\"v\":{\"oneOf\":[{\"type\":\"null\"},"
+    "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}}}]}}}");
+
+  assert_one (any, "{\"b\":1}", "", "/anyOf",
+              "value matches none of the 2 alternatives; the closest, /anyOf/0, fails: missing required property 'a'");
+  assert_one (one, "{\"v\":{\"x\":\"s\"}}", "/v", "/properties/v/oneOf",
+              "value matches none of the 2 alternatives; the closest, /properties/v/oneOf/1, fails: "
+              "/v/x: expected integer, got string");
+  /* when every alternative wants another type, there is no closest */
+  assert_one (any, "1", "", "/anyOf", "value matches none of the 2 alternatives");
+}
+
 static void
 test_combinators_one_of_none (void)
 {
@@ -1080,6 +1099,7 @@ main (int   argc,
   g_test_add_func ("/schema/keyword/arrays", test_arrays);
   g_test_add_func ("/schema/keyword/combinators", test_combinators);
   g_test_add_func ("/schema/keyword/one-of-none-and-not", test_combinators_one_of_none);
+  g_test_add_func ("/schema/keyword/combinators-closest", test_combinators_closest);
   g_test_add_func ("/schema/keyword/boolean-schemas", test_boolean_schemas);
   g_test_add_func ("/schema/keyword/ignored", test_ignored_keywords);
   g_test_add_func ("/schema/collect-limit", test_collect_limit);
