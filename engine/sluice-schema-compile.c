@@ -1330,6 +1330,18 @@ add_document (Compiler   *cc,
           if (!dialect_from_uri (cc, loc, json_node_get_string (schema), &dialect, 0))
             return NULL;
         }
+      if (id != NULL && !(dialect.draft == SLUICE_SCHEMA_DRAFT_7 && json_object_has_member (object, "$ref")))
+        {
+          g_autofree char *loc = g_strconcat (doc->key_prefix, "/$id", NULL);
+          const char *hash;
+
+          if (!holds_string (id))
+            return compile_fail (cc, loc, "'$id' must be a string"), NULL;
+          hash = strchr (json_node_get_string (id), '#');
+          if (hash != NULL && hash[1] != '\0' && dialect.draft != SLUICE_SCHEMA_DRAFT_7)
+            return compile_fail (cc, loc, "'$id' must not have a fragment ('%s'); use '$anchor' for a name",
+                                 json_node_get_string (id)), NULL;
+        }
       if (holds_string (id) &&
           !(dialect.draft == SLUICE_SCHEMA_DRAFT_7 && json_object_has_member (object, "$ref")) &&
           json_node_get_string (id)[0] != '#')

@@ -520,6 +520,22 @@ test_malformed (void)
                          "\"$ref\":\"#/$defs/a\"}",
                          "/$defs/b/allOf/0/$ref: '$ref' leads back to '/$defs/a' without descending into the value, "
                          "which would loop forever");
+  /* identifiers and the newer keywords */
+  assert_invalid_schema ("{\"$id\":5}", "/$id: '$id' must be a string");
+  assert_invalid_schema ("{\"$defs\":{\"a\":{\"$id\":\"http://x/y#frag\"}}}",
+                         "/$defs/a/$id: '$id' must not have a fragment ('http://x/y#frag'); use '$anchor' for a name");
+  assert_invalid_schema ("{\"$anchor\":\"1bad\"}",
+                         "/$anchor: '$anchor' must be a plain name (a letter or '_', then letters, digits, '-', '_', '.')");
+  assert_invalid_schema ("{\"$dynamicRef\":5}", "/$dynamicRef: '$dynamicRef' must be a string");
+  assert_invalid_schema ("{\"prefixItems\":{}}", "/prefixItems: 'prefixItems' must be a non-empty array of schemas");
+  assert_invalid_schema ("{\"dependentRequired\":{\"a\":\"b\"}}",
+                         "/dependentRequired/a: 'dependentRequired' must map names to arrays of strings");
+  assert_invalid_schema ("{\"minContains\":-1}", "/minContains: 'minContains' must be a non-negative integer");
+  assert_invalid_schema ("{\"format\":5}", "/format: 'format' must be a string");
+  assert_invalid_schema ("{\"$ref\":\"#/$defs/a%zz\"}", "/$ref: '$ref' value '#/$defs/a%zz' is not a valid URI fragment");
+  assert_invalid_schema ("{\"$ref\":\"http://[bad\"}", "/$ref: '$ref' value 'http://[bad' is not a valid URI reference");
+  assert_invalid_schema ("{\"if\":[]}", "/if: a schema must be an object or a boolean, got array");
+
   /* a broken definition is reported even when nothing uses it */
   assert_invalid_schema ("{\"$defs\":{\"unused\":{\"maximum\":null}}}",
                          "/$defs/unused/maximum: 'maximum' must be a number, got null");
