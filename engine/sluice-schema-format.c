@@ -7,8 +7,8 @@
  *  - email: RFC 5321 Mailbox (dot-atom or quoted local part; a host name,
  *    [IPv4] or [IPv6:…] domain);
  *  - hostname: RFC 1123 labels; an A-label ("xn--") must decode as
- *    Punycode, but IDNA2008's per-code-point and contextual rules are not
- *    checked (a gap);
+ *    Punycode and pass IDNA2008's contextual rules and DISALLOWED
+ *    exceptions, but not the full table of valid code points (a gap);
  *  - ipv4: dotted quad without leading zeros; ipv6: RFC 4291 text forms,
  *    without zone or prefix;
  *  - uri: RFC 3986 URI (with a scheme; a relative reference is not one);
@@ -290,22 +290,32 @@ check_email (const char *s)
   return check_hostname (s, strlen (s));
 }
 
-/* RFC 3492 Punycode: whether the label decodes. */
-static gboolean
-punycode_decodes (const char *s,
-                  gsize       len)
+/* RFC 3492 Punycode: decodes an A-label's tail into at most @max code
+ * points; -1 if it does not decode. */
+static int
+punycode_decode (const char *s,
+                 gsize       len,
+                 gunichar   *out,
+                 int         max)
 {
   const char *delim = NULL;
-  guint64 n = 128, i = 0, bias = 72, out = 0;
+  guint64 n = 128, i = 0, bias = 72;
+  int count = 0;
   const char *p;
 
   for (p = s; p < s + len; p++)
     if (*p == '-')
       delim = p;
-  out = delim != NULL ? (guint64) (delim - s) : 0;
+  if (delim != NULL)
+    for (p = s; p < delim; p++)
+      {
+        if (count == max || (guchar) *p >= 0x80)
+          return -1;
+        out[count++] = (gunichar) *p;
+      }
   p = delim != NULL ? delim + 1 : s;
   if (p >= s + len)
-    return FALSE;  /* nothing encoded */
+    return -1;  /* nothing encoded */
   while (p < s + len)
     {
       guint64 old_i = i, w = 1;
@@ -316,7 +326,7 @@ punycode_decodes (const char *s,
           guint64 t;
 
           if (p >= s + len)
-            return FALSE;
+            return -1;
           if (g_ascii_islower (*p))
             digit = *p - 'a';
           else if (g_ascii_isupper (*p))
@@ -324,22 +334,21 @@ punycode_decodes (const char *s,
           else if (g_ascii_isdigit (*p))
             digit = *p - '0' + 26;
           else
-            return FALSE;
+            return -1;
           p++;
           i += (guint64) digit * w;
-          if (i > 0x10FFFF * 64)
-            return FALSE;
+          if (i > (guint64) 0x10FFFF * 64)
+            return -1;
           t = k <= bias ? 1 : k >= bias + 26 ? 26 : k - bias;
           if ((guint64) digit < t)
             break;
           w *= 36 - t;
         }
-      out++;
       {
         guint64 delta = old_i == 0 ? i / 700 : (i - old_i) / 2;
         guint64 k = 0;
 
-        delta += delta / out;
+        delta += delta / (guint64) (count + 1);
         while (delta > 455)
           {
             delta /= 35;
@@ -347,13 +356,63 @@ punycode_decodes (const char *s,
           }
         bias = k + (36 * delta) / (delta + 38);
       }
-      n += i / out;
-      i %= out;
-      if (n > 0x10FFFF || (n >= 0xD800 && n <= 0xDFFF))
-        return FALSE;
+      n += i / (guint64) (count + 1);
+      i %= (guint64) (count + 1);
+      if (n > 0x10FFFF || (n >= 0xD800 && n <= 0xDFFF) || count == max)
+        return -1;
+      memmove (out + i + 1, out + i, (gsize) (count - (int) i) * sizeof (gunichar));
+      out[i] = (gunichar) n;
+      count++;
       i++;
     }
-  return TRUE;
+  return count;
+}
+
+/* Some of IDNA2008's rules (RFC 5891 §5.4, RFC 5892 appendix A) on a
+ * decoded label: no leading combining mark, the DISALLOWED exceptions,
+ * and the contextual rules for the characters that have them.  The full
+ * PVALID table is not checked. */
+static gboolean
+idna_label_ok (const gunichar *cp,
+               int             len)
+{
+  gboolean has_arabic_indic = FALSE, has_extended = FALSE, has_kana_han = FALSE, has_katakana_dot = FALSE;
+
+  if (len == 0)
+    return FALSE;
+  switch (g_unichar_type (cp[0]))
+    {
+    case G_UNICODE_SPACING_MARK:
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+      return FALSE;
+    default:
+      break;
+    }
+  for (int i = 0; i < len; i++)
+    {
+      gunichar c = cp[i];
+      GUnicodeScript script = g_unichar_get_script (c);
+
+      if (c == 0x0640 || c == 0x07FA || c == 0x302E || c == 0x302F || (c >= 0x3031 && c <= 0x3035) || c == 0x303B)
+        return FALSE;
+      if (c == 0x00B7 && (i == 0 || i == len - 1 || cp[i - 1] != 'l' || cp[i + 1] != 'l'))
+        return FALSE;
+      if (c == 0x0375 && (i == len - 1 || g_unichar_get_script (cp[i + 1]) != G_UNICODE_SCRIPT_GREEK))
+        return FALSE;
+      if ((c == 0x05F3 || c == 0x05F4) && (i == 0 || g_unichar_get_script (cp[i - 1]) != G_UNICODE_SCRIPT_HEBREW))
+        return FALSE;
+      if (c == 0x200D && (i == 0 || g_unichar_combining_class (cp[i - 1]) != 9))
+        return FALSE;
+      if (c == 0x30FB)
+        has_katakana_dot = TRUE;
+      else if (script == G_UNICODE_SCRIPT_HIRAGANA || script == G_UNICODE_SCRIPT_KATAKANA ||
+               script == G_UNICODE_SCRIPT_HAN)
+        has_kana_han = TRUE;
+      has_arabic_indic |= c >= 0x0660 && c <= 0x0669;
+      has_extended |= c >= 0x06F0 && c <= 0x06F9;
+    }
+  return !(has_katakana_dot && !has_kana_han) && !(has_arabic_indic && has_extended);
 }
 
 static gboolean
@@ -380,8 +439,13 @@ check_hostname (const char *s,
         /* "--" at 3 and 4 is reserved for A-labels */
         if (n >= 4 && label[2] == '-' && label[3] == '-')
           {
-            if (strncmp (label, "xn", 2) != 0 ||
-                !punycode_decodes (label + 4, n - 4))
+            gunichar decoded[64];
+            int count;
+
+            if (strncmp (label, "xn", 2) != 0)
+              return FALSE;
+            count = punycode_decode (label + 4, n - 4, decoded, G_N_ELEMENTS (decoded));
+            if (count < 0 || !idna_label_ok (decoded, count))
               return FALSE;
           }
         label = p + 1;
