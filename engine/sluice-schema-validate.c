@@ -393,6 +393,11 @@ declares_property (const SchemaNode *n,
   return FALSE;
 }
 
+static gboolean validate_string (const SchemaNode *n,
+                                 const char       *str,
+                                 const PathFrame  *path,
+                                 Ctx              *ctx);
+
 static gboolean
 validate_property_names (const SchemaNode *n,
                          JsonObject       *object,
@@ -405,18 +410,29 @@ validate_property_names (const SchemaNode *n,
   const char *name;
   JsonNode *member;
 
-  if (n->property_names->has == 0 && !n->property_names->is_false)
+  const SchemaNode *names = n->property_names;
+  /* the usual name schemas (pattern, lengths, format) check the string
+   * itself; others need it as a JSON node */
+  gboolean strings_only = (names->has & ~(STRING_KEYWORDS | HAS_TYPE)) == 0 &&
+                          (!(names->has & HAS_TYPE) || (names->type_mask & T_STRING));
+
+  if (names->has == 0 && !names->is_false)
     return TRUE;
   json_object_iter_init_ordered (&iter, object);
   while (json_object_iter_next_ordered (&iter, &name, &member))
     {
-      g_autoptr(JsonNode) key = json_node_init_string (json_node_alloc (), name);
       PathFrame child = { path, name, 0 };
 
-      if (n->property_names->is_false)
+      if (names->is_false)
         REPORT ("propertyNames", &child, g_strdup_printf ("property '%s' is not allowed: no names are", name));
+      else if (strings_only)
+        CHECK (validate_string (names, name, &child, ctx));
       else
-        CHECK (validate_node (n->property_names, key, &child, depth + 1, ctx, NULL));
+        {
+          g_autoptr(JsonNode) key = json_node_init_string (json_node_alloc (), name);
+
+          CHECK (validate_node (names, key, &child, depth + 1, ctx, NULL));
+        }
     }
   return valid;
 }
@@ -1084,7 +1100,8 @@ validate_node (const SchemaNode *n,
  *
  * Validates @instance.  Safe to call from several threads on the same schema.
  * Allocates nothing when the instance is valid, unless the schema uses
- * unevaluatedProperties, unevaluatedItems or propertyNames.
+ * unevaluatedProperties or unevaluatedItems, or a propertyNames schema
+ * with more than string keywords.
  *
  * Returns: %TRUE if @instance is valid
  */

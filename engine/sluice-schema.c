@@ -21,8 +21,8 @@
  * probes); patterns match through SluiceRegex (PCRE2, one match block per
  * thread).  The exceptions are the keywords that need annotations from
  * other keywords (unevaluatedProperties and unevaluatedItems collect the
- * evaluated names and indices in hash sets) and propertyNames (each name
- * becomes a temporary string node).
+ * evaluated names and indices in hash sets) and a propertyNames schema
+ * with more than string keywords (each name becomes a temporary node).
  *
  * Where it departs from the letter of the specifications:
  *  - `pattern` and `patternProperties` are ECMA-262 translated for PCRE2
