@@ -73,7 +73,7 @@ static const char * const attempt_columns[] = {
   "latency_ms", "delay_ms", "labels",
   "retryable", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
   "usage_estimated", "streamed", "ttft_ms", "provider_request_id",
-  "target", "target_index", "wasted", "hedge", NULL
+  "target", "target_index", "wasted", "hedge", "structured_output", "parsed_from", "repairs", NULL
 };
 
 /* Columns added after the first release: a ledger written by an older
@@ -84,6 +84,9 @@ static const struct { const char *name; const char *type; } added_attempt_column
   { "usage_estimated", "INTEGER" }, { "streamed", "INTEGER" }, { "ttft_ms", "REAL" },
   { "provider_request_id", "TEXT" },
   { "target", "TEXT" }, { "target_index", "INTEGER" }, { "wasted", "INTEGER" }, { "hedge", "INTEGER" },
+  /* how the answer's shape was asked for; where parse found the JSON and
+   * the repairs it made (a JSON array; NULL: a clean answer) */
+  { "structured_output", "TEXT" }, { "parsed_from", "TEXT" }, { "repairs", "TEXT" },
 };
 
 static gboolean

@@ -9,6 +9,7 @@
  */
 #include "sluice-test-provider.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 /* Not strict-mode material for OpenAI: no additionalProperties: false. */
@@ -315,6 +316,47 @@ test_tool_call (void)
   sluice_test_mock_stop ();
 }
 
+/* The sqlite ledger keeps, per attempt, how the shape was asked for,
+ * where the JSON was found and the repairs made. */
+static void
+test_ledger (void)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *ledger = sluice_test_write_file ("ledger.db", "");
+  g_autofree char *parse = NULL;
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonArray) rows = NULL;
+  JsonObject *row;
+
+  g_assert_cmpint (g_unlink (ledger), ==, 0);
+  sluice_test_add_rule (rules, "<clean>", ok_step ("{\"sentiment\": \"positive\"}", FALSE));
+  sluice_test_add_rule (rules, "<comma>", ok_step ("{'sentiment': \"positive\",}", FALSE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  parse = g_strdup_printf ("{repair: true}\n  - log: {sinks: [{sqlite: {path: \"%s\"}}]}", ledger);
+  pipeline = load (SENTIMENT_SCHEMA, target, "", parse);
+  g_object_unref (run_text (pipeline, "<clean>"));
+  g_object_unref (run_text (pipeline, "<comma>"));
+  sluice_test_flush (pipeline);
+
+  rows = sluice_db_query (ledger, "SELECT outcome, structured_output, parsed_from, repairs FROM attempts ORDER BY id",
+                          &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (json_array_get_length (rows), ==, 2);
+  row = json_array_get_object_element (rows, 0);
+  g_assert_cmpstr (sluice_json_get_string (row, "outcome"), ==, "ok");
+  g_assert_cmpstr (sluice_json_get_string (row, "structured_output"), ==, "prompt");
+  g_assert_cmpstr (sluice_json_get_string (row, "parsed_from"), ==, "whole");
+  g_assert_true (json_object_get_null_member (row, "repairs"));
+  row = json_array_get_object_element (rows, 1);
+  g_assert_cmpstr (sluice_json_get_string (row, "parsed_from"), ==, "whole");
+  g_assert_cmpstr (sluice_json_get_string (row, "repairs"), ==, "[\"trailing_comma\",\"single_quotes\"]");
+  sluice_test_mock_stop ();
+}
+
 /* ---- structured output ------------------------------------------------------ */
 
 /* The system message the mock last received (for Anthropic its `system`,
@@ -512,6 +554,7 @@ main (int   argc,
   g_test_add_func ("/parse/errors", test_errors);
   g_test_add_func ("/parse/correction", test_correction);
   g_test_add_func ("/parse/tool-call", test_tool_call);
+  g_test_add_func ("/parse/ledger", test_ledger);
   g_test_add_func ("/parse/structured-modes", test_structured_modes);
   g_test_add_func ("/parse/structured-per-target", test_structured_per_target);
   g_test_add_func ("/parse/structured-config-errors", test_structured_config_errors);
