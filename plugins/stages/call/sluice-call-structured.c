@@ -153,12 +153,18 @@ sluice_call_structured_resolve (CallStructured  mode,
                                 const char     *provider,
                                 JsonNode       *schema)
 {
+  gboolean object;
+
   if (mode != CALL_STRUCTURED_AUTO)
     return mode;
-  if (g_strcmp0 (provider, "anthropic") == 0 || g_strcmp0 (provider, "gemini") == 0)
+  object = schema != NULL && JSON_NODE_HOLDS_OBJECT (schema) && is_object_schema (json_node_get_object (schema));
+  if (g_strcmp0 (provider, "gemini") == 0)
     return CALL_STRUCTURED_NATIVE;
+  /* A tool's input and OpenAI's strict schema must be objects at the root. */
+  if (g_strcmp0 (provider, "anthropic") == 0)
+    return object ? CALL_STRUCTURED_NATIVE : CALL_STRUCTURED_PROMPT;
   if (g_strcmp0 (provider, "openai") == 0)
-    return fits_openai_strict (schema, 0) ? CALL_STRUCTURED_NATIVE : CALL_STRUCTURED_PROMPT;
+    return object && fits_openai_strict (schema, 0) ? CALL_STRUCTURED_NATIVE : CALL_STRUCTURED_PROMPT;
   /* openai-compatible servers differ in what they honour, and other
    * providers' means are unknown: a target says structured_output: native
    * when its server takes response_format json_schema. */

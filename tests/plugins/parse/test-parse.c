@@ -19,6 +19,8 @@
 #define STRICT_SCHEMA \
   "{type: object, additionalProperties: false, required: [sentiment], " \
   "properties: {sentiment: {type: string, enum: [positive, negative, neutral]}}}"
+#define LIST_SCHEMA "{type: array, items: {type: string}}"
+#define LIST_JSON "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
 #define SYSTEM_PROMPT "You classify reviews."
 #define INSTRUCTION_START "Reply with only a JSON value that follows this JSON Schema"
 
@@ -458,6 +460,11 @@ test_structured_modes (void)
     { "openai", "gpt-4o-mini", "/v1", SENTIMENT_SCHEMA, ", structured_output: native", "", "{}", SENT_NATIVE, "native" },
     { "gemini", "gemini-2.0-flash", "/v1beta", SENTIMENT_SCHEMA, ", structured_output: prompt", "", NULL,
       SENT_INSTRUCTION, "prompt" },
+    /* A list at the root: no forced tool for Anthropic (its input is an
+     * object), no strict mode for OpenAI; Gemini takes it. */
+    { "anthropic", "claude-haiku-4-5", "/v1", LIST_SCHEMA, ", structured_output: auto", "", NULL, SENT_INSTRUCTION, "prompt" },
+    { "openai", "gpt-4o-mini", "/v1", LIST_SCHEMA, ", structured_output: auto", "", NULL, SENT_INSTRUCTION, "prompt" },
+    { "gemini", "gemini-2.0-flash", "/v1beta", LIST_SCHEMA, ", structured_output: auto", "", NULL, SENT_NATIVE, "native" },
   };
   g_autofree char *url = sluice_test_mock_start ("--seed", "1", NULL);
 
@@ -474,6 +481,7 @@ test_structured_modes (void)
       g_assert_no_error ((GError *) sluice_context_get_error (context));
       assert_sent (cases[i].provider, cases[i].sent,
                    g_str_equal (cases[i].schema ?: "", SENTIMENT_SCHEMA) ? SENTIMENT_JSON
+                   : g_str_equal (cases[i].schema ?: "", LIST_SCHEMA) ? LIST_JSON
                    : "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"sentiment\"],"
                      "\"properties\":{\"sentiment\":{\"type\":\"string\",\"enum\":[\"positive\",\"negative\",\"neutral\"]}}}");
       g_assert_cmpstr (sluice_json_get_string (last_attempt (context), "structured_output"), ==, cases[i].recorded);
