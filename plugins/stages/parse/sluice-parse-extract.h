@@ -1,6 +1,7 @@
-/* sluice-parse-extract.h — finding, and optionally repairing, the JSON in
- * a model's answer. Plain functions, no GObject: the unit tests compile
- * sluice-parse-extract.c directly.
+/* sluice-parse-extract.h — finding (sluice-parse-extract.c), and
+ * optionally repairing (sluice-parse-scanner.c), the JSON in a model's
+ * answer. Plain functions, no GObject: the unit tests compile both files
+ * directly.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
