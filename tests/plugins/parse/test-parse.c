@@ -191,6 +191,44 @@ test_answers (void)
   sluice_test_mock_stop ();
 }
 
+/* A cut answer is a cut answer in every wire format, streamed or not:
+ * each says so in its own words (length, max_tokens, MAX_TOKENS). */
+static void
+test_cut_in_every_format (void)
+{
+  static const struct { const char *provider, *model, *base_path; } formats[] = {
+    { "openai", "gpt-4o-mini", "/v1" },
+    { "anthropic", "claude-haiku-4-5", "/v1" },
+    { "gemini", "gemini-2.0-flash", "/v1beta" },
+    { "openai-compatible", "llama3.2", "/v1" },
+  };
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+
+  sluice_test_add_rule (rules, "<cut>", ok_step ("Sure: {\"sentiment\": \"negative\", \"reasoning\": \"The screen crack", TRUE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    for (guint streamed = 0; streamed <= 1; streamed++)
+      {
+        g_autofree char *target = g_strdup_printf ("target: {provider: %s, model: %s, base_url: \"%s%s\", api_key: k}",
+                                                   formats[i].provider, formats[i].model, url, formats[i].base_path);
+        g_autoptr(SluicePipeline) pipeline = load (NULL, target, streamed ? ", stream: true" : "", "{repair: true}");
+        g_autoptr(SluiceContext) context = run_text (pipeline, "<cut>");
+        JsonObject *attempt = last_attempt (context);
+        g_autofree char *repairs = repairs_of (attempt);
+
+        g_test_message ("%s, stream: %u", formats[i].provider, streamed);
+        g_assert_no_error ((GError *) sluice_context_get_error (context));
+        g_assert_cmpstr (sluice_json_get_string (attempt, "finish_reason"), ==, "length");
+        g_assert_true (json_object_get_boolean_member (attempt, "streamed") == (gboolean) streamed);
+        sluice_test_assert_json (sluice_context_get_output (context),
+                                 "{\"sentiment\":\"negative\",\"reasoning\":\"The screen crack\"}");
+        g_assert_cmpstr (sluice_json_get_string (attempt, "parsed_from"), ==, "prose");
+        g_assert_cmpstr (repairs, ==, "closed_string,closed_brackets");
+      }
+  sluice_test_mock_stop ();
+}
+
 /* The error says what went wrong and how to fix it, quoting at most the
  * excerpt's length of the answer. */
 static void
@@ -559,6 +597,7 @@ main (int   argc,
   engine = sluice_test_provider_setup (NULL);
 
   g_test_add_func ("/parse/answers", test_answers);
+  g_test_add_func ("/parse/cut-in-every-format", test_cut_in_every_format);
   g_test_add_func ("/parse/errors", test_errors);
   g_test_add_func ("/parse/correction", test_correction);
   g_test_add_func ("/parse/tool-call", test_tool_call);
