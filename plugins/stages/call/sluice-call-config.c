@@ -194,7 +194,7 @@ read_target_structured (SluiceCallStage  *self,
     return sluice_config_invalid (error, "structured_output: %s needs the pipeline's output schema (an 'output:' block)",
                                   sluice_call_structured_name (mode));
 
-  *out = sluice_call_structured_resolve (mode, provider_name, schema);
+  *out = sluice_call_structured_resolve (mode, provider_name, target, schema);
   if (*out == CALL_STRUCTURED_NATIVE)
     json_object_set_member (provider_target, "output_schema", json_node_copy (schema));
   else if (*out == CALL_STRUCTURED_PROMPT && self->schema_instruction == NULL)

@@ -88,9 +88,10 @@ gint64    sluice_call_record_tokens     (JsonObject       *record);
 gboolean  sluice_call_structured_from_name   (const char     *name,
                                               CallStructured *out);
 const char *sluice_call_structured_name      (CallStructured  mode);
-/* auto becomes native or prompt for @provider (the others stay). */
+/* auto becomes native or prompt for @provider and @target (the others stay). */
 CallStructured sluice_call_structured_resolve (CallStructured  mode,
                                               const char     *provider,
+                                              JsonObject     *target,
                                               JsonNode       *schema);
 char     *sluice_call_structured_instruction (JsonNode       *schema);
 /* (transfer full): @messages with @instruction appended to the system

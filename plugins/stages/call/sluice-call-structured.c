@@ -151,12 +151,17 @@ fits_openai_strict (JsonNode *node,
 CallStructured
 sluice_call_structured_resolve (CallStructured  mode,
                                 const char     *provider,
+                                JsonObject     *target,
                                 JsonNode       *schema)
 {
   gboolean object;
 
   if (mode != CALL_STRUCTURED_AUTO)
     return mode;
+  /* The target's own tools stay: native structured output would replace
+   * them (Anthropic's forced tool) or be refused beside them (Gemini). */
+  if (target != NULL && json_object_has_member (target, "tools"))
+    return CALL_STRUCTURED_PROMPT;
   object = schema != NULL && JSON_NODE_HOLDS_OBJECT (schema) && is_object_schema (json_node_get_object (schema));
   if (g_strcmp0 (provider, "gemini") == 0)
     return CALL_STRUCTURED_NATIVE;

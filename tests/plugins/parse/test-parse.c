@@ -498,6 +498,10 @@ test_structured_modes (void)
     { "openai", "gpt-4o-mini", "/v1", SENTIMENT_SCHEMA, ", structured_output: native", "", "{}", SENT_NATIVE, "native" },
     { "gemini", "gemini-2.0-flash", "/v1beta", SENTIMENT_SCHEMA, ", structured_output: prompt", "", NULL,
       SENT_INSTRUCTION, "prompt" },
+    /* A target with tools of its own keeps them: auto asks by the prompt. */
+    { "anthropic", "claude-haiku-4-5", "/v1", SENTIMENT_SCHEMA, "",
+      ", tools: [{name: lookup, description: Look a word up, input_schema: {type: object}}]", "{}",
+      SENT_INSTRUCTION, "prompt" },
     /* A list at the root: no forced tool for Anthropic (its input is an
      * object), no strict mode for OpenAI; Gemini takes it. */
     { "anthropic", "claude-haiku-4-5", "/v1", LIST_SCHEMA, ", structured_output: auto", "", NULL, SENT_INSTRUCTION, "prompt" },
@@ -523,6 +527,14 @@ test_structured_modes (void)
                    : "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"sentiment\"],"
                      "\"properties\":{\"sentiment\":{\"type\":\"string\",\"enum\":[\"positive\",\"negative\",\"neutral\"]}}}");
       g_assert_cmpstr (sluice_json_get_string (last_attempt (context), "structured_output"), ==, cases[i].recorded);
+      if (strstr (cases[i].target_extra, "tools") != NULL)
+        {
+          g_autoptr(JsonObject) body = sluice_test_mock_last_request ();
+          JsonArray *tools = json_object_get_array_member (body, "tools");
+
+          g_assert_cmpuint (json_array_get_length (tools), ==, 1);
+          g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (tools, 0), "name"), ==, "lookup");
+        }
       /* The context keeps the messages the pipeline made. */
       g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (messages, 0), "content"), ==, SYSTEM_PROMPT);
       if (cases[i].parse != NULL)
