@@ -24,6 +24,7 @@ typedef enum
   SLUICE_PARSE_REPAIR_CLOSED_STRING    = 1 << 4,   /* "closed_string" */
   SLUICE_PARSE_REPAIR_DROPPED_MEMBER   = 1 << 5,   /* "dropped_partial_member" */
   SLUICE_PARSE_REPAIR_CLOSED_BRACKETS  = 1 << 6,   /* "closed_brackets" */
+  SLUICE_PARSE_REPAIR_COMMENTS         = 1 << 7,   /* "comments": line and block comments removed */
 } SluiceParseRepair;
 
 typedef enum

@@ -23,6 +23,7 @@ static const struct { guint repair; const char *name; } repair_names[] = {
   { SLUICE_PARSE_REPAIR_SINGLE_QUOTES, "single_quotes" },
   { SLUICE_PARSE_REPAIR_UNQUOTED_KEYS, "unquoted_keys" },
   { SLUICE_PARSE_REPAIR_PYTHON_LITERALS, "python_literals" },
+  { SLUICE_PARSE_REPAIR_COMMENTS, "comments" },
   { SLUICE_PARSE_REPAIR_CLOSED_STRING, "closed_string" },
   { SLUICE_PARSE_REPAIR_DROPPED_MEMBER, "dropped_partial_member" },
   { SLUICE_PARSE_REPAIR_CLOSED_BRACKETS, "closed_brackets" },
@@ -229,6 +230,29 @@ close_truncated (Scanner  *s,
   return TRUE;
 }
 
+/* Skips a line (//) or block comment at s->p (to the end of the input if it is
+ * cut); FALSE when the / starts none. */
+static gboolean
+skip_comment (Scanner *s)
+{
+  const char *close;
+
+  if (s->p + 1 >= s->end || (s->p[1] != '/' && s->p[1] != '*'))
+    return FALSE;
+  if (s->p[1] == '/')
+    {
+      close = memchr (s->p, '\n', s->end - s->p);
+      s->p = close != NULL ? close : s->end;
+    }
+  else
+    {
+      close = g_strstr_len (s->p + 2, s->end - (s->p + 2), "*/");
+      s->p = close != NULL ? close + 2 : s->end;
+    }
+  s->repairs |= SLUICE_PARSE_REPAIR_COMMENTS;
+  return TRUE;
+}
+
 static gboolean
 scan (Scanner          *s,
       SluiceParseFlags  flags,
@@ -292,6 +316,11 @@ scan (Scanner          *s,
           top->expect = top->closer == '}' ? EXPECT_KEY : EXPECT_VALUE;
           g_string_append_c (s->out, c);
           s->p++;
+          break;
+
+        case '/':
+          if (!s->repair || !skip_comment (s))
+            return FALSE;
           break;
 
         case ':':

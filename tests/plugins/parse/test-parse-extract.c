@@ -102,6 +102,9 @@ test_repairs (void)
   /* Raw newlines in strings pass as they are (json-glib takes them). */
   check ("{\"a\": \"line 1\nline 2\",}", SLUICE_PARSE_REPAIR, "{\"a\":\"line 1\\nline 2\"}", "whole",
          "trailing_comma");
+  check ("{\"a\": 1, // the count\n \"b\": /* two */ 2}", SLUICE_PARSE_REPAIR, "{\"a\":1,\"b\":2}", "whole", "comments");
+  check ("{\"a\": 1, // the count\n \"b\": /* two */ 2}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("{\"a\": 1 / 2}", SLUICE_PARSE_REPAIR, NULL, NULL, NULL);
   /* Several at once, in prose and in a fence. */
   check ("Sure:\n```json\n{sentiment: 'positive', confidence: 0.9,}\n```", SLUICE_PARSE_REPAIR,
          "{\"sentiment\":\"positive\",\"confidence\":0.9}", "fence", "trailing_comma,single_quotes,unquoted_keys");
