@@ -71,6 +71,9 @@ test_extract_strict (void)
   /* json-glib alone would take these: without repair they are refused. */
   check ("{'a': 1}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
   check ("{\"a\": 'x'}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("{\"a\": /* x */ 1}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("{\"a\": 0x10}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("{\"a\": 0x10}", SLUICE_PARSE_REPAIR, NULL, NULL, NULL);
   /* A value followed by prose is not the whole text. */
   check ("{\"a\": 1} is my answer", SLUICE_PARSE_STRICT, "{\"a\":1}", "prose", "");
 }
