@@ -30,7 +30,12 @@ G_DECLARE_FINAL_TYPE (SluiceContext, sluice_context, SLUICE, CONTEXT, GObject)
  * (`ok` or `error`), `error_kind`, `error_message`, `http_status`,
  * `retry_after_ms`, `delay_ms` (backoff waited before it), `latency_ms`,
  * `prompt_tokens`, `completion_tokens`, `cost_usd` (null when the model's
- * price is unknown), `provider_request_id`.
+ * price is unknown), `provider_request_id`; the call stage adds
+ * `structured_output` (`native` or `prompt`) when it asked for the output
+ * schema, and the parse stage adds to the attempt whose answer it took
+ * `parsed_from` (`tool_call`, `whole`, `fence` or `prose`) and, when it
+ * repaired the JSON, `repairs` (an array of names such as
+ * `trailing_comma` and `closed_brackets`).
  */
 
 /**

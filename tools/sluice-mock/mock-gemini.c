@@ -238,13 +238,14 @@ static void
 append_candidate (GString    *out,
                   const char *text,
                   gsize       len,
-                  gboolean    last)
+                  gboolean    last,
+                  gboolean    length_cut)
 {
   g_string_append (out, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":");
   mock_append_json_string (out, text, len);
   g_string_append (out, "}],\"role\":\"model\"}");
   if (last)
-    g_string_append (out, ",\"finishReason\":\"STOP\"");
+    g_string_append_printf (out, ",\"finishReason\":\"%s\"", length_cut ? "MAX_TOKENS" : "STOP");
   g_string_append (out, ",\"index\":0}]");
 }
 
@@ -270,7 +271,7 @@ gemini_append_answer (GString           *out,
                       const MockRequest *req,
                       const MockAnswer  *answer)
 {
-  append_candidate (out, answer->content, answer->content_len, TRUE);
+  append_candidate (out, answer->content, answer->content_len, TRUE, answer->length_cut);
   append_tail (out, req, answer, TRUE);
 }
 
@@ -291,7 +292,7 @@ gemini_append_events (GArray            *events,
       e->terminal = last;
       e->break_at = strlen ("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":") + 1 +
                     mock_utf8_piece (answer->content + at, n, n / 2);
-      append_candidate (e->data, answer->content + at, n, last);
+      append_candidate (e->data, answer->content + at, n, last, answer->length_cut);
       append_tail (e->data, req, answer, last);
       at += n;
     }

@@ -190,7 +190,8 @@ openai_append_answer (GString           *out,
                    ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                    "\"content\":");
   mock_append_json_string (out, answer->content, answer->content_len);
-  g_string_append (out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],");
+  g_string_append_printf (out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"%s\"}],",
+                          answer->length_cut ? "length" : "stop");
   if (answer->with_usage)
     {
       append_usage (out, answer);
@@ -256,7 +257,8 @@ openai_append_events (GArray            *events,
   e = mock_event_add (events, NULL);
   e->terminal = TRUE;
   chunk_head (e->data, req, answer, created);
-  g_string_append (e->data, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+  g_string_append_printf (e->data, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}]",
+                          answer->length_cut ? "length" : "stop");
   chunk_tail (e->data, usage);
 
   if (usage)

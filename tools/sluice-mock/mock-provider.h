@@ -33,6 +33,7 @@ typedef struct {
   const char *content;         /* the assistant text */
   gsize       content_len;
   gboolean    with_usage;      /* FALSE for the no_usage fault */
+  gboolean    length_cut;      /* ends at the token limit, in the format's words */
   gint64      prompt_tokens;
   gint64      completion_tokens;
   gint64      total_tokens;

@@ -89,6 +89,7 @@ static struct {
   GString      *error_scratch;
   GArray       *events;            /* MockEvent */
   BodyCounter   seen;
+  GBytes       *last_request;      /* the body of the last POST, for GET /mock/last-request */
 
   /* counters */
   guint64       requests;
@@ -383,6 +384,7 @@ build_answer (MockAnswer        *answer,
     }
   answer->serial = mock.serial;
   answer->with_usage = with_usage;
+  answer->length_cut = step != NULL && step->length_cut;
   answer->prompt_tokens = step != NULL && step->prompt_tokens >= 0 ? step->prompt_tokens
                                                                   : req->prompt_tokens;
   answer->completion_tokens = step != NULL && step->completion_tokens >= 0
@@ -789,6 +791,23 @@ is_gemini_path (const char *path)
           g_str_has_suffix (model, ":streamGenerateContent"));
 }
 
+/* The body of the last POST as it came (tests check what sluice sent);
+ * 404 before the first. */
+static void
+serve_last_request (SoupServerMessage *msg)
+{
+  gsize len = 0;
+  const char *data = mock.last_request != NULL ? g_bytes_get_data (mock.last_request, &len) : NULL;
+
+  if (data == NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, data, len);
+}
+
 static void
 server_callback (SoupServer        *server G_GNUC_UNUSED,
                  SoupServerMessage *msg,
@@ -810,6 +829,11 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
       serve_kept_requests (msg);
       return;
     }
+  if (g_str_equal (path, "/mock/last-request") && g_str_equal (method, "GET"))
+    {
+      serve_last_request (msg);
+      return;
+    }
 
   start_us = g_get_monotonic_time ();
   mock.requests++;
@@ -818,6 +842,8 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
 
   if (g_str_equal (method, "POST"))
     {
+      g_clear_pointer (&mock.last_request, g_bytes_unref);
+      mock.last_request = soup_message_body_flatten (soup_server_message_get_request_body (msg));
       if (g_str_equal (path, "/v1/chat/completions"))
         {
           serve_request (msg, &mock_openai, "/v1/chat/completions", query, start_us);
@@ -1064,6 +1090,7 @@ main (int   argc,
     "  POST /v1beta/models/MODEL:generateContent      Gemini\n"
     "  POST /v1beta/models/MODEL:streamGenerateContent  Gemini, server-sent events\n"
     "  GET  /mock/stats\n"
+    "  GET  /mock/last-request                       the body of the last POST, as sent\n"
     "Every answer is the sentiment of the last user message; every fault comes in\n"
     "the format's own error shape.\n"
     "The first line on stdout is the base URL (http://HOST:PORT).\n"
@@ -1089,7 +1116,8 @@ main (int   argc,
     "  sequence one step per matching request, then gives \"then\" (default \"ok\").\n"
     "  Requests matching no rule get the --faults behaviour.\n"
     "  A STEP is a kind name or {\"kind\": KIND, \"latency\": SPEC, ...} where KIND is\n"
-    "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens}\n"
+    "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens},\n"
+    "                 finish_reason: stop (default) or length (the format's own word for it)\n"
     "    rate_limit   retry_after (Retry-After value), retry_after_ms (retry-after-ms header)\n"
     "    status       status (200..599), body, content_type, headers {name: value},\n"
     "                 chunk_bytes N (send the body N bytes at a time, chunked),\n"
@@ -1229,6 +1257,7 @@ main (int   argc,
   g_string_free (mock.user_kept, TRUE);
   g_queue_clear_full (&mock.kept, (GDestroyNotify) kept_request_free);
   g_string_free (mock.content_scratch, TRUE);
+  g_clear_pointer (&mock.last_request, g_bytes_unref);
   g_string_free (mock.log_scratch, TRUE);
   g_string_free (mock.error_scratch, TRUE);
   g_array_unref (mock.events);

@@ -73,7 +73,7 @@ static const char * const attempt_columns[] = {
   "latency_ms", "delay_ms", "labels",
   "retryable", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
   "usage_estimated", "streamed", "ttft_ms", "provider_request_id",
-  "target", "target_index", "wasted", "hedge", NULL
+  "target", "target_index", "wasted", "hedge", "structured_output", "parsed_from", "repairs", NULL
 };
 
 /* Columns added after the first release: a ledger written by an older
@@ -86,6 +86,10 @@ static const struct { const char *table; const char *name; const char *type; } a
   { "attempts", "provider_request_id", "TEXT" },
   { "attempts", "target", "TEXT" }, { "attempts", "target_index", "INTEGER" },
   { "attempts", "wasted", "INTEGER" }, { "attempts", "hedge", "INTEGER" },
+  /* how the answer's shape was asked for; where parse found the JSON and
+   * the repairs it made (a JSON array; NULL: a clean answer) */
+  { "attempts", "structured_output", "TEXT" }, { "attempts", "parsed_from", "TEXT" },
+  { "attempts", "repairs", "TEXT" },
   /* format compliance: valid_first_try, valid_after_correction, invalid
    * or NULL (nothing checked), and the target of the final answer */
   { "requests", "compliance", "TEXT" }, { "requests", "target", "TEXT" },

@@ -145,11 +145,12 @@ mock_pipeline (const char *url,
   g_autofree char *yaml = g_strdup_printf (
     "name: t\n"
     "max_reruns: %u\n"
+    /* structured_output off: the bodies are the bare conversation */
     "output: {type: array, items: {type: integer}}\n"
     "stages:\n"
     "  - assemble: {user: \"{{text}}\"}\n"
     "  - call: {target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", api_key: k},\n"
-    "           retry: {max_attempts: 1}}\n"
+    "           retry: {max_attempts: 1}, structured_output: off}\n"
     "  - parse: {}\n"
     "  - validate: %s\n",
     max_reruns, url, validate_config);
