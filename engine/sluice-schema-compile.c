@@ -562,11 +562,18 @@ compile_enum (Compiler   *cc,
   array = json_node_get_array (value);
   n->n_enum = json_array_get_length (array);
   n->enum_values = g_new0 (JsonNode *, MAX (n->n_enum, 1));
+  n->enum_scalars = g_new0 (EnumScalar, MAX (n->n_enum, 1));
   for (guint i = 0; i < n->n_enum; i++)
     {
       n->enum_values[i] = json_node_copy (json_array_get_element (array, i));
       if (holds_string (n->enum_values[i]))
-        n_strings++;
+        {
+          n_strings++;
+          n->enum_scalars[i].kind = T_STRING;
+          n->enum_scalars[i].str = json_node_get_string (n->enum_values[i]);
+        }
+      else if (schema_num_from_node (n->enum_values[i], &n->enum_scalars[i].num))
+        n->enum_scalars[i].kind = T_NUMBER;
     }
   if (n_strings > SMALL_SET)
     {
@@ -1293,6 +1300,19 @@ compile_node (Compiler       *cc,
   /* then and else mean nothing without if */
   if (!(n->has & HAS_IF))
     n->then_ = n->else_ = NULL;
+
+  /* required names that properties declares are found by index */
+  if (n->n_required > 0 && n->n_props > 0)
+    {
+      n->required_prop = g_new (int, n->n_required);
+      for (guint r = 0; r < n->n_required; r++)
+        {
+          n->required_prop[r] = -1;
+          for (guint p = 0; p < n->n_props; p++)
+            if (strcmp (n->required[r], n->props[p].name) == 0)
+              n->required_prop[r] = (int) p;
+        }
+    }
   return n;
 }
 

@@ -123,6 +123,12 @@ typedef enum {
 
 typedef struct _SchemaNode SchemaNode;
 
+typedef struct {
+  guint8      kind;  /* T_STRING, T_NUMBER, or 0 for any other value */
+  const char *str;   /* borrowed from the enum's JsonNode */
+  Num         num;
+} EnumScalar;
+
 /* A schema resource (a document root or a subschema with `$id`): the unit
  * of `$dynamicRef` scope. */
 typedef struct {
@@ -165,6 +171,7 @@ struct _SchemaNode {
   JsonNode      **enum_values;
   guint           n_enum;
   GHashTable     *enum_strings; /* set of the string values, when the enum is large */
+  EnumScalar     *enum_scalars; /* each value as a C string or number, for the quick comparisons */
 
   Num             minimum, maximum, exclusive_minimum, exclusive_maximum, multiple_of;
   Decimal         multiple_of_decimal;
@@ -182,6 +189,7 @@ struct _SchemaNode {
   SchemaNode     *additional;
   char          **required;
   guint           n_required;
+  int            *required_prop; /* index into props of each required name, or -1 */
   DepRequired    *dep_required;
   guint           n_dep_required;
   Prop           *dep_schemas;

@@ -381,17 +381,34 @@ probe (const SchemaNode *n,
   return validate_node (n, inst, path, depth, &sub, ev);
 }
 
+/* Index of the `properties` entry for @name, or -1. */
+static int
+find_property (const SchemaNode *n,
+               const char       *name)
+{
+  if (n->prop_index != NULL)
+    {
+      const Prop *prop = g_hash_table_lookup (n->prop_index, name);
+
+      return prop != NULL ? (int) (prop - n->props) : -1;
+    }
+  for (guint i = 0; i < n->n_props; i++)
+    if (n->props[i].name[0] == name[0] && strcmp (n->props[i].name, name) == 0)
+      return (int) i;
+  return -1;
+}
+
 static gboolean
 declares_property (const SchemaNode *n,
                    const char       *name)
 {
-  if (n->prop_index != NULL)
-    return g_hash_table_contains (n->prop_index, name);
-  for (guint i = 0; i < n->n_props; i++)
-    if (strcmp (n->props[i].name, name) == 0)
-      return TRUE;
-  return FALSE;
+  return find_property (n, name) >= 0;
 }
+
+/* Objects whose schema declares at most this many properties are matched
+ * to them in one pass over the members (an array on the stack), instead
+ * of one hash lookup per declared and per required name. */
+#define MEMBER_MAP_MAX 32
 
 static gboolean validate_string (const SchemaNode *n,
                                  const char       *str,
@@ -447,6 +464,30 @@ validate_object (const SchemaNode *n,
 {
   gboolean valid = TRUE;
   guint size = json_object_get_size (object);
+  JsonNode *found_stack[MEMBER_MAP_MAX];
+  JsonNode **found = NULL;
+  guint unknown = 0;
+
+  if (n->n_props > 0 && n->n_props <= MEMBER_MAP_MAX && n->n_pattern_props == 0)
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      found = found_stack;
+      memset (found, 0, n->n_props * sizeof (JsonNode *));
+      /* unordered: the ordered iterator looks every member up by name */
+      json_object_iter_init (&iter, object);
+      while (json_object_iter_next (&iter, &name, &member))
+        {
+          int index = find_property (n, name);
+
+          if (index >= 0)
+            found[index] = member;
+          else
+            unknown++;
+        }
+    }
 
   if ((n->has & HAS_MIN_PROPS) && size < n->min_props)
     REPORT ("minProperties", path,
@@ -458,8 +499,14 @@ validate_object (const SchemaNode *n,
                              n->max_props, n->max_props == 1 ? "y" : "ies"));
 
   for (guint i = 0; i < n->n_required; i++)
-    if (!json_object_has_member (object, n->required[i]))
-      REPORT ("required", path, g_strdup_printf ("missing required property '%s'", n->required[i]));
+    {
+      gboolean present = found != NULL && n->required_prop != NULL && n->required_prop[i] >= 0
+                           ? found[n->required_prop[i]] != NULL
+                           : json_object_has_member (object, n->required[i]);
+
+      if (!present)
+        REPORT ("required", path, g_strdup_printf ("missing required property '%s'", n->required[i]));
+    }
 
   for (guint i = 0; i < n->n_dep_required; i++)
     if (json_object_has_member (object, n->dep_required[i].name))
@@ -471,7 +518,7 @@ validate_object (const SchemaNode *n,
 
   for (guint i = 0; i < n->n_props; i++)
     {
-      JsonNode *member = json_object_get_member (object, n->props[i].name);
+      JsonNode *member = found != NULL ? found[i] : json_object_get_member (object, n->props[i].name);
       PathFrame child = { path, n->props[i].name, 0 };
 
       if (member == NULL)
@@ -481,7 +528,13 @@ validate_object (const SchemaNode *n,
       CHECK (descend (n->props[i].schema, member, &child, depth + 1, ctx));
     }
 
-  if (n->has & (HAS_PATTERN_PROPS | HAS_ADDITIONAL))
+  /* every member is declared: additionalProperties has nothing to check */
+  if ((n->has & HAS_ADDITIONAL) && found != NULL && unknown == 0)
+    {
+      if (ev != NULL)
+        ev->all_props = TRUE;
+    }
+  else if (n->has & (HAS_PATTERN_PROPS | HAS_ADDITIONAL))
     {
       JsonObjectIter iter;
       const char *name;
@@ -720,10 +773,28 @@ validate_number (const SchemaNode *n,
 static gboolean
 enum_contains (const SchemaNode *n,
                JsonNode         *inst,
-               guint             itype)
+               guint             itype,
+               const Num        *num)
 {
-  if ((itype & T_STRING) && n->enum_strings != NULL)
-    return g_hash_table_contains (n->enum_strings, json_node_get_string (inst));
+  /* a string equals only strings, a number only numbers */
+  if (itype & T_STRING)
+    {
+      const char *str = json_node_get_string (inst);
+
+      if (n->enum_strings != NULL)
+        return g_hash_table_contains (n->enum_strings, str);
+      for (guint i = 0; i < n->n_enum; i++)
+        if (n->enum_scalars[i].kind == T_STRING && strcmp (n->enum_scalars[i].str, str) == 0)
+          return TRUE;
+      return FALSE;
+    }
+  if (itype & T_NUMBER)
+    {
+      for (guint i = 0; i < n->n_enum; i++)
+        if (n->enum_scalars[i].kind == T_NUMBER && schema_num_cmp (&n->enum_scalars[i].num, num) == 0)
+          return TRUE;
+      return FALSE;
+    }
   for (guint i = 0; i < n->n_enum; i++)
     if (schema_json_equal (n->enum_values[i], inst, 0))
       return TRUE;
@@ -919,7 +990,7 @@ validate_applicators (const SchemaNode *n,
       return FALSE;
     }
 
-  if ((n->has & HAS_ENUM) && !enum_contains (n, inst, itype))
+  if ((n->has & HAS_ENUM) && !enum_contains (n, inst, itype, &num))
     REPORT ("enum", path, enum_message (n));
   if ((n->has & HAS_CONST) && !schema_json_equal (n->const_value, inst, 0))
     REPORT ("const", path, const_message (n));

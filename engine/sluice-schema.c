@@ -618,6 +618,8 @@ schema_node_free (gpointer data)
     json_node_unref (n->enum_values[i]);
   g_free (n->enum_values);
   g_clear_pointer (&n->enum_strings, g_hash_table_unref);
+  g_free (n->enum_scalars);
+  g_free (n->required_prop);
   g_clear_pointer (&n->pattern, sluice_regex_free);
   g_free (n->pattern_source);
   g_free (n->format_name);
