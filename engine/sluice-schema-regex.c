@@ -6,20 +6,22 @@
  * compiling, the pattern is rewritten where the two read the same text
  * differently:
  *  - `\d` `\w` `\s` and `\D` `\W` `\S` outside classes: ECMA's sets (ASCII
- *    digits and word characters; ECMA's whitespace list, which has U+FEFF
- *    and lacks U+0085); inside a class the positive ones expand the same
- *    way;
- *  - `\b` `\B`: word boundaries by ECMA's ASCII word characters;
+ *    digits and word characters; ECMA's whitespace list, which has U+FEFF,
+ *    U+00A0 and the other Unicode spaces, and lacks U+0085); inside a class
+ *    the positive ones expand the same way;
  *  - `.`: anything but the ECMA line terminators (\n \r U+2028 U+2029);
- *  - `$`: end of input only (G_REGEX_DOLLAR_ENDONLY);
+ *  - `\b` inside a class: backspace;
  *  - `\uXXXX` (a surrogate pair becomes one code point) and `\u{X…}`;
  *  - `\p{…}`/`\P{…}` with ECMA's long names (`Letter`, `Script=Greek`,
  *    `gc=Lu`, `sc=`, `scx=`) in PCRE's spelling;
  *  - `[^]` (any character) and `[]` (nothing).
- * Known gaps: `\D` `\W` `\S` inside a class keep PCRE's Unicode meaning;
- * lookbehind must have a bounded length (PCRE2); `\a`, `\e` and other
- * escapes ECMA rejects in "u" mode are accepted with their PCRE meaning;
- * case-insensitive matching and `(?i)`-style flags are PCRE's.
+ * SluiceRegex compiles without PCRE2_UCP, so `\d` `\w` `\b` (and their
+ * negations, also inside classes) are ASCII as in ECMA-262, and with
+ * PCRE2_DOLLAR_ENDONLY, so `$` does not match before a final newline.
+ * Known gaps: `\S` inside a class is PCRE2's (ASCII whitespace excluded,
+ * so U+00A0 and the other ECMA spaces are in it); lookbehind must have a
+ * bounded length (PCRE2); syntax ECMA rejects in "u" mode (`\a`, `\e`,
+ * `(?P<name>…)`, `(?i)`, `(?#…)`) is accepted with its PCRE2 meaning.
  */
 #define G_LOG_DOMAIN "sluice-schema"
 
@@ -30,8 +32,6 @@
 
 #define ECMA_WORD "A-Za-z0-9_"
 #define ECMA_SPACE "\\t\\n\\x0b\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}"
-#define ECMA_BOUNDARY "(?:(?<=[" ECMA_WORD "])(?![" ECMA_WORD "])|(?<![" ECMA_WORD "])(?=[" ECMA_WORD "]))"
-#define ECMA_NOT_BOUNDARY "(?:(?<=[" ECMA_WORD "])(?=[" ECMA_WORD "])|(?<![" ECMA_WORD "])(?![" ECMA_WORD "]))"
 
 static const struct {
   const char *ecma;
@@ -133,10 +133,9 @@ translate (const char *src)
               g_string_append (out, in_class ? "\\S" : "[^" ECMA_SPACE "]");
               continue;
             case 'b':
-              g_string_append (out, in_class ? "\\x{8}" : ECMA_BOUNDARY);
-              continue;
-            case 'B':
-              g_string_append (out, in_class ? "\\B" : ECMA_NOT_BOUNDARY);
+              if (!in_class)
+                break;
+              g_string_append (out, "\\x{8}");
               continue;
             case 'u':
               if (p[1] == '{')
