@@ -709,6 +709,37 @@ test_registry (void)
   g_rmdir (dir);
 }
 
+/* The caller's base URI: relative references and the document's own
+ * location. */
+static void
+test_base_uri (void)
+{
+  g_autoptr(SluiceSchemaRegistry) registry = sluice_schema_registry_new ();
+  g_autoptr(JsonNode) other = parse ("{\"type\":\"string\"}");
+  g_autoptr(JsonNode) doc = parse ("{\"properties\":{\"a\":{\"$ref\":\"other.json\"},"
+                                   "\"b\":{\"$ref\":\"https://example.com/dir/main.json#/properties/a\"}}}");
+  g_autoptr(SluiceSchema) s = NULL;
+  g_autoptr(SluiceSchema) none = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) missing = NULL;
+
+  sluice_schema_registry_add (registry, "https://example.com/dir/other.json", other);
+  s = sluice_schema_new_full (doc, "https://example.com/dir/main.json", SLUICE_SCHEMA_DRAFT_2020_12, 0,
+                              registry, &error);
+  g_assert_no_error (error);
+  assert_valid (s, "{\"a\":\"x\",\"b\":\"y\"}");
+  assert_one (s, "{\"b\":1}", "/b", "https://example.com/dir/other.json#/type", "expected string, got integer");
+
+  none = sluice_schema_new_full (doc, "dir/main.json", SLUICE_SCHEMA_DRAFT_2020_12, 0, registry, &error);
+  g_assert_null (none);
+  g_assert_cmpstr (error->message, ==, "the base URI 'dir/main.json' is not absolute");
+  g_clear_error (&error);
+
+  missing = sluice_schema_registry_lookup (registry, "https://example.com/nothing.json", &error);
+  g_assert_null (missing);
+  g_assert_no_error (error);
+}
+
 static void
 test_dynamic_ref (void)
 {
@@ -1129,6 +1160,7 @@ main (int   argc,
   g_test_add_func ("/schema/keyword/multiple-of-exact", test_multiple_of_exact);
   g_test_add_func ("/schema/draft7", test_draft7);
   g_test_add_func ("/schema/ref/registry", test_registry);
+  g_test_add_func ("/schema/ref/base-uri", test_base_uri);
   g_test_add_func ("/schema/ref/dynamic", test_dynamic_ref);
   g_test_add_func ("/schema/compile/loops", test_loops);
   g_test_add_func ("/schema/ref/recursive", test_recursive_ref);
