@@ -468,7 +468,10 @@ validate_object (const SchemaNode *n,
   JsonNode **found = NULL;
   guint unknown = 0;
 
-  if (n->n_props > 0 && n->n_props <= MEMBER_MAP_MAX && n->n_pattern_props == 0)
+  /* (an object with far more members than the schema declares, and no
+   * additionalProperties to check them, is cheaper by name lookups) */
+  if (n->n_props > 0 && n->n_props <= MEMBER_MAP_MAX && n->n_pattern_props == 0 &&
+      ((n->has & HAS_ADDITIONAL) || size <= 4 * n->n_props))
     {
       JsonObjectIter iter;
       const char *name;
