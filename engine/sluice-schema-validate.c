@@ -312,6 +312,15 @@ add_violation (Ctx              *ctx,
   return TRUE;
 }
 
+/* Like REPORT, for a violation located at another node (a `false`
+ * subschema, whose own message would say less than its parent can). */
+#define REPORT_AT(node, path_, message_expr)                                         \
+  G_STMT_START {                                                                     \
+    valid = FALSE;                                                                   \
+    if (!add_violation (ctx, node, NULL, path_, ctx->out != NULL ? (message_expr) : NULL)) \
+      return FALSE;                                                                  \
+  } G_STMT_END
+
 /* The message expression is only evaluated when it will be kept. */
 #define REPORT(keyword, path_, message_expr)                                         \
   G_STMT_START {                                                                     \
@@ -528,7 +537,11 @@ validate_object (const SchemaNode *n,
         continue;
       if (ev != NULL)
         eval_add_prop (ev, n->props[i].name);
-      CHECK (descend (n->props[i].schema, member, &child, depth + 1, ctx));
+      if (n->props[i].schema->is_false)
+        REPORT_AT (n->props[i].schema, &child,
+                   g_strdup_printf ("property '%s' is not allowed", n->props[i].name));
+      else
+        CHECK (descend (n->props[i].schema, member, &child, depth + 1, ctx));
     }
 
   /* every member is declared: additionalProperties has nothing to check */
@@ -706,7 +719,14 @@ validate_array (const SchemaNode *n,
         {
           PathFrame child = { path, NULL, i };
 
-          CHECK (descend (n->items, json_array_get_element (array, i), &child, depth + 1, ctx));
+          if (n->items->is_false)
+            REPORT_AT (n->items, &child,
+                       n->n_prefix_items == 0
+                         ? g_strdup ("the array must be empty")
+                         : g_strdup_printf ("item %u is not allowed: the array has at most %u item%s", i,
+                                            n->n_prefix_items, n->n_prefix_items == 1 ? "" : "s"));
+          else
+            CHECK (descend (n->items, json_array_get_element (array, i), &child, depth + 1, ctx));
         }
       if (ev != NULL)
         ev->all_items = TRUE;
