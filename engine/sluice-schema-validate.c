@@ -183,6 +183,7 @@ typedef struct {
   guint             frames;
   gboolean          stop;
   const ScopeFrame *scope;
+  gboolean          explaining;  /* inside closest_failure(): no nested explanations */
 } Ctx;
 
 /* What the keywords applied to one instance location evaluated: the
@@ -844,7 +845,7 @@ closest_failure (SchemaNode      **alternatives,
   for (guint i = 0; i < n_alternatives; i++)
     {
       g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
-      Ctx sub = { found, 8, 0, ctx->frames, FALSE, ctx->scope };
+      Ctx sub = { found, 8, 0, ctx->frames, FALSE, ctx->scope, TRUE };
       SluiceViolation *first;
       guint rank;
 
@@ -889,7 +890,10 @@ alternatives_message (const SchemaNode *n,
 
   if (matched > 1)
     return g_strdup_printf ("value matches %u alternatives, expected exactly one", matched);
-  why = closest_failure (alternatives, total, inst, path, depth, ctx, &index);
+  /* one level of explanation: nested ones would re-validate the subtree
+   * once per alternative per level */
+  if (!ctx->explaining)
+    why = closest_failure (alternatives, total, inst, path, depth, ctx, &index);
   if (total == 1)
     return why != NULL ? g_strdup_printf ("value does not match the only alternative (%s)", why)
                        : g_strdup ("value does not match the only alternative");

@@ -413,6 +413,26 @@ test_combinators_closest (void)
               "/v/x: expected integer, got string");
   /* when every alternative wants another type, there is no closest */
   assert_one (any, "1", "", "/anyOf", "value matches none of the 2 alternatives");
+
+  /* one level of explanation: a recursive anyOf that fails deep down would
+   * otherwise be re-validated once per alternative per level */
+  {
+    g_autoptr(SluiceSchema) tree = compile_ok (
+      "{\"$defs\":{\"t\":{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}},"
+      "\"required\":[\"c\"]},{\"type\":\"object\",\"properties\":{\"d\":{\"$ref\":\"#/$defs/t\"}},"
+      "\"required\":[\"d\"]},{\"type\":\"integer\"}]}},\"$ref\":\"#/$defs/t\"}");
+    GString *deep = g_string_new (NULL);
+
+    for (guint i = 0; i < 200; i++)
+      g_string_append (deep, "{\"c\":");
+    g_string_append (deep, "\"x\"");
+    for (guint i = 0; i < 200; i++)
+      g_string_append (deep, "}");
+    assert_one (tree, deep->str, "", "/$defs/t/anyOf",
+                "value matches none of the 3 alternatives; the closest, /$defs/t/anyOf/0, fails: "
+                "/c: value matches none of the 3 alternatives");
+    g_string_free (deep, TRUE);
+  }
 }
 
 static void
