@@ -1,67 +1,26 @@
-/* sluice-schema-compile.c — JSON Schema documents to a SchemaNode graph
+/* sluice-schema-compile.c — one subschema to a SchemaNode
  *
- * Each document (the schema itself, then every registry document a `$ref`
- * reaches) is walked once, through the keywords that hold subschemas only
- * (an `$id` inside `enum` or an unknown keyword is data, not an
- * identifier).  The walk records every schema resource (`$id`) and anchor
- * (`$anchor`, `$dynamicAnchor`, draft 7's `"$id": "#name"`) under its
- * absolute URI, so that references, which are linked after the walk, find
- * them wherever they are.  A reference to a location the walk did not reach
- * (a JSON Pointer into an unknown keyword) compiles that location on
- * demand.
+ * Walks a subschema through the keywords that hold subschemas only (an
+ * `$id` inside `enum` or an unknown keyword is data, not an identifier),
+ * checks each keyword's value and fills the node.  Identifiers (`$id`,
+ * `$anchor`, `$dynamicAnchor`, draft 7's `"$id": "#name"`) are recorded
+ * under their absolute URIs as the walk meets them; `$ref` and
+ * `$dynamicRef` are only recorded, for sluice-schema-resolve.c to link once
+ * every document is compiled.
  *
- * The dialect comes from the document's `$schema` (or an embedded
- * resource's), else from the caller: it decides which keywords exist
- * (draft 7 has `dependencies`, `additionalItems` and the array form of
- * `items`; 2020-12 has `prefixItems`, `$anchor`, `$dynamicRef`,
- * `unevaluated*` ...) and, for a custom metaschema, which vocabularies are
- * on.  In draft 7, `$ref` makes its siblings ignored.
+ * The dialect decides which keywords exist (draft 7 has `dependencies`,
+ * `additionalItems` and the array form of `items`; 2020-12 has
+ * `prefixItems`, `$anchor`, `$dynamicRef`, `unevaluated*` ...) and, for a
+ * custom metaschema, which vocabularies are on.  In draft 7, `$ref` makes
+ * its siblings ignored.
  */
 #define G_LOG_DOMAIN "sluice-schema"
 
-#include "sluice-schema-node-private.h"
+#include "sluice-schema-compile-private.h"
 #include "sluice.h"
 
 #include <math.h>
 #include <string.h>
-
-/* The base URI of a document that has neither `$id` nor a URI from the
- * caller: relative references then resolve to something readable. */
-#define DEFAULT_BASE_URI "sluice:/schema.json"
-/* How many custom metaschemas a `$schema` chain may pass through. */
-#define MAX_METASCHEMA_CHAIN 8
-
-enum {
-  VOC_CORE              = 1 << 0,
-  VOC_APPLICATOR        = 1 << 1,
-  VOC_UNEVALUATED       = 1 << 2,
-  VOC_VALIDATION        = 1 << 3,
-  VOC_META_DATA         = 1 << 4,
-  VOC_FORMAT_ANNOTATION = 1 << 5,
-  VOC_FORMAT_ASSERTION  = 1 << 6,
-  VOC_CONTENT           = 1 << 7,
-};
-#define VOC_DEFAULT (VOC_CORE | VOC_APPLICATOR | VOC_UNEVALUATED | VOC_VALIDATION | VOC_META_DATA | \
-                     VOC_FORMAT_ANNOTATION | VOC_CONTENT)
-
-static const struct {
-  const char *uri;
-  guint       bit;
-} vocabularies[] = {
-  { "https://json-schema.org/draft/2020-12/vocab/core", VOC_CORE },
-  { "https://json-schema.org/draft/2020-12/vocab/applicator", VOC_APPLICATOR },
-  { "https://json-schema.org/draft/2020-12/vocab/unevaluated", VOC_UNEVALUATED },
-  { "https://json-schema.org/draft/2020-12/vocab/validation", VOC_VALIDATION },
-  { "https://json-schema.org/draft/2020-12/vocab/meta-data", VOC_META_DATA },
-  { "https://json-schema.org/draft/2020-12/vocab/format-annotation", VOC_FORMAT_ANNOTATION },
-  { "https://json-schema.org/draft/2020-12/vocab/format-assertion", VOC_FORMAT_ASSERTION },
-  { "https://json-schema.org/draft/2020-12/vocab/content", VOC_CONTENT },
-};
-
-typedef struct {
-  guint8  draft;         /* SluiceSchemaDraft */
-  guint16 vocabularies;  /* VOC_*, 2020-12 only */
-} Dialect;
 
 typedef enum {
   KW_UNKNOWN,
@@ -196,239 +155,8 @@ lookup_keyword (const char *name,
   return KW_UNKNOWN;
 }
 
-typedef struct {
-  JsonNode *root;
-  char     *uri;         /* where it was retrieved from (or the caller's base URI) */
-  char     *key_prefix;  /* "" for the first document, else "URI#": prefixes node paths */
-} Doc;
-
-/* A place a URI names: a resource or an anchor. */
-typedef struct {
-  Doc            *doc;
-  char           *pointer;
-  SchemaResource *resource;
-  Dialect         dialect;
-} Loc;
-
-typedef struct {
-  SchemaNode *node;
-  char       *location;  /* path of the keyword, for errors */
-  char       *text;      /* the reference as written */
-  char       *base;      /* the base URI it resolves against */
-  gboolean    dynamic;
-} PendingRef;
-
-typedef struct {
-  SluiceSchema         *schema;
-  SluiceSchemaRegistry *registry;
-  SluiceSchemaFlags     flags;
-  Dialect               default_dialect;
-  GPtrArray            *docs;     /* Doc* */
-  GHashTable           *uris;     /* absolute URI ("…#anchor" for anchors) → Loc* */
-  GArray               *pending;  /* PendingRef */
-  GError               *error;
-} Compiler;
-
-static void
-doc_free (gpointer data)
-{
-  Doc *doc = data;
-
-  json_node_unref (doc->root);
-  g_free (doc->uri);
-  g_free (doc->key_prefix);
-  g_free (doc);
-}
-
-static void
-loc_free (gpointer data)
-{
-  Loc *loc = data;
-
-  g_free (loc->pointer);
-  g_free (loc);
-}
-
-static void
-pending_ref_clear (gpointer data)
-{
-  PendingRef *pr = data;
-
-  g_free (pr->location);
-  g_free (pr->text);
-  g_free (pr->base);
-}
-
-static gboolean compile_fail (Compiler   *cc,
-                              const char *location,
-                              const char *format,
-                              ...) G_GNUC_PRINTF (3, 4);
-
-static gboolean
-compile_fail (Compiler   *cc,
-              const char *location,
-              const char *format,
-              ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  if (cc->error != NULL)
-    return FALSE;
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error (&cc->error, SLUICE_SCHEMA_ERROR, SLUICE_SCHEMA_ERROR_INVALID,
-               "%s: %s", location[0] != '\0' ? location : "/", message);
-  return FALSE;
-}
-
-static gboolean
-holds_string (JsonNode *node)
-{
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
-}
-
-/* Resolves a reference (without fragment) against a base URI; NULL if
- * either is malformed.  Percent-encoding is kept as written. */
-static char *
-resolve_uri (const char *base,
-             const char *reference)
-{
-  if (reference[0] == '\0')
-    return g_strdup (base);
-  return g_uri_resolve_relative (base, reference, G_URI_FLAGS_ENCODED, NULL);
-}
-
-static void
-register_uri (Compiler       *cc,
-              const char     *uri,
-              Doc            *doc,
-              const char     *pointer,
-              SchemaResource *resource,
-              Dialect         dialect)
-{
-  Loc *loc;
-
-  /* the first registration wins: a duplicate `$id` is the schema's error,
-   * and the spec leaves its meaning open */
-  if (g_hash_table_contains (cc->uris, uri))
-    return;
-  loc = g_new0 (Loc, 1);
-  loc->doc = doc;
-  loc->pointer = g_strdup (pointer);
-  loc->resource = resource;
-  loc->dialect = dialect;
-  g_hash_table_insert (cc->uris, g_strdup (uri), loc);
-}
-
-static SchemaResource *
-new_resource (Compiler   *cc,
-              const char *uri)
-{
-  SchemaResource *r = g_new0 (SchemaResource, 1);
-
-  r->uri = g_strdup (uri);
-  g_ptr_array_add (cc->schema->resources, r);
-  return r;
-}
-
-static const char *
-strip_empty_fragment (const char *uri,
-                      char      **tmp)
-{
-  gsize len = strlen (uri);
-
-  if (len > 0 && uri[len - 1] == '#')
-    return *tmp = g_strndup (uri, len - 1);
-  return uri;
-}
-
-/* The dialect a `$schema` URI names.  Custom metaschemas come from the
- * registry: their `$vocabulary` says which keywords are on. */
-static gboolean
-dialect_from_uri (Compiler   *cc,
-                  const char *location,
-                  const char *schema_uri,
-                  Dialect    *out,
-                  guint       chain)
-{
-  g_autofree char *tmp = NULL;
-  g_autoptr(JsonNode) meta = NULL;
-  g_autoptr(GError) local_error = NULL;
-  const char *uri = strip_empty_fragment (schema_uri, &tmp);
-  JsonNode *vocab;
-
-  if (strcmp (uri, "https://json-schema.org/draft/2020-12/schema") == 0)
-    {
-      *out = (Dialect) { SLUICE_SCHEMA_DRAFT_2020_12, VOC_DEFAULT };
-      return TRUE;
-    }
-  if (strcmp (uri, "http://json-schema.org/draft-07/schema") == 0 ||
-      strcmp (uri, "https://json-schema.org/draft-07/schema") == 0)
-    {
-      *out = (Dialect) { SLUICE_SCHEMA_DRAFT_7, 0 };
-      return TRUE;
-    }
-  if (g_str_has_prefix (uri, "http://json-schema.org/") || g_str_has_prefix (uri, "https://json-schema.org/"))
-    return compile_fail (cc, location, "dialect '%s' is not supported (only draft 2020-12 and draft 7 are)",
-                         schema_uri);
-
-  if (cc->registry != NULL)
-    meta = sluice_schema_registry_lookup (cc->registry, uri, &local_error);
-  if (local_error != NULL)
-    return compile_fail (cc, location, "%s", local_error->message);
-  if (meta == NULL || !JSON_NODE_HOLDS_OBJECT (meta))
-    return compile_fail (cc, location, "'$schema' names an unknown dialect '%s' (no such metaschema is registered)",
-                         schema_uri);
-
-  vocab = json_object_get_member (json_node_get_object (meta), "$vocabulary");
-  if (vocab != NULL && JSON_NODE_HOLDS_OBJECT (vocab))
-    {
-      JsonObjectIter iter;
-      const char *name;
-      JsonNode *required;
-
-      *out = (Dialect) { SLUICE_SCHEMA_DRAFT_2020_12, VOC_CORE };
-      json_object_iter_init (&iter, json_node_get_object (vocab));
-      while (json_object_iter_next (&iter, &name, &required))
-        {
-          guint v;
-
-          for (v = 0; v < G_N_ELEMENTS (vocabularies); v++)
-            if (strcmp (vocabularies[v].uri, name) == 0)
-              break;
-          if (v < G_N_ELEMENTS (vocabularies))
-            out->vocabularies |= vocabularies[v].bit;
-          else if (JSON_NODE_HOLDS_VALUE (required) && json_node_get_value_type (required) == G_TYPE_BOOLEAN &&
-                   json_node_get_boolean (required))
-            return compile_fail (cc, location, "the metaschema '%s' requires the vocabulary '%s', which is not supported",
-                                 schema_uri, name);
-        }
-      return TRUE;
-    }
-
-  /* no vocabularies of its own: the dialect of its own metaschema */
-  {
-    JsonNode *parent = json_object_get_member (json_node_get_object (meta), "$schema");
-
-    if (!holds_string (parent) || chain >= MAX_METASCHEMA_CHAIN ||
-        strcmp (json_node_get_string (parent), schema_uri) == 0)
-      return compile_fail (cc, location, "the metaschema '%s' names no dialect", schema_uri);
-    return dialect_from_uri (cc, location, json_node_get_string (parent), out, chain + 1);
-  }
-}
-
 /* ------------------------------------------------------------------------ */
 /* Keywords                                                                  */
-
-static SchemaNode *compile_node (Compiler       *cc,
-                                 Doc            *doc,
-                                 JsonNode       *json,
-                                 const char     *pointer,
-                                 SchemaResource *resource,
-                                 Dialect         dialect,
-                                 guint           depth);
 
 /* Everything a keyword's compiler needs to know about where it is. */
 typedef struct {
@@ -463,7 +191,7 @@ compile_child (const Site *site,
 
       pointer = sluice_json_pointer_append (inner, token2);
     }
-  return compile_node (site->cc, site->doc, json, pointer, site->resource, site->dialect, site->depth + 1);
+  return schema_compile_node (site->cc, site->doc, json, pointer, site->resource, site->dialect, site->depth + 1);
 }
 
 static gboolean
@@ -475,12 +203,12 @@ compile_number (Compiler   *cc,
 {
   if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_BOOLEAN &&
       g_str_has_prefix (keyword, "exclusive"))
-    return compile_fail (cc, location,
+    return schema_compile_fail (cc, location,
                          "'%s' must be a number (the boolean form is draft 4 syntax)", keyword);
   if (!schema_num_from_node (value, out))
-    return compile_fail (cc, location, "'%s' must be a number, got %s", keyword, schema_json_kind_name (value));
+    return schema_compile_fail (cc, location, "'%s' must be a number, got %s", keyword, schema_json_kind_name (value));
   if (!isfinite (out->d))
-    return compile_fail (cc, location, "'%s' must be a finite number", keyword);
+    return schema_compile_fail (cc, location, "'%s' must be a finite number", keyword);
   return TRUE;
 }
 
@@ -494,7 +222,7 @@ compile_count (Compiler   *cc,
   Num num;
 
   if (!schema_num_from_node (value, &num) || !schema_num_is_integral (&num) || (num.is_int ? num.i < 0 : num.d < 0))
-    return compile_fail (cc, location, "'%s' must be a non-negative integer", keyword);
+    return schema_compile_fail (cc, location, "'%s' must be a non-negative integer", keyword);
   if (num.is_int)
     *out = (guint64) num.i;
   else
@@ -516,8 +244,8 @@ compile_type (Compiler   *cc,
       array = json_node_get_array (value);
       len = json_array_get_length (array);
     }
-  else if (!holds_string (value))
-    return compile_fail (cc, location, "'type' must be a string or an array of strings");
+  else if (!schema_holds_string (value))
+    return schema_compile_fail (cc, location, "'type' must be a string or an array of strings");
 
   for (guint i = 0; i < len; i++)
     {
@@ -528,19 +256,19 @@ compile_type (Compiler   *cc,
 
       if (array != NULL)
         where = g_strdup_printf ("%s/%u", location, i);
-      if (!holds_string (element))
-        return compile_fail (cc, where != NULL ? where : location,
+      if (!schema_holds_string (element))
+        return schema_compile_fail (cc, where != NULL ? where : location,
                              "'type' must be a string or an array of strings");
       name = json_node_get_string (element);
       for (t = 0; t < N_TYPE_NAMES; t++)
         if (strcmp (schema_type_names[t].name, name) == 0)
           break;
       if (t == N_TYPE_NAMES)
-        return compile_fail (cc, where != NULL ? where : location,
+        return schema_compile_fail (cc, where != NULL ? where : location,
                              "unknown type '%s' (expected null, boolean, object, array, number, string or integer)",
                              name);
       if (n->type_mask & schema_type_names[t].bit)
-        return compile_fail (cc, where != NULL ? where : location, "type '%s' is listed twice", name);
+        return schema_compile_fail (cc, where != NULL ? where : location, "type '%s' is listed twice", name);
       n->type_mask |= schema_type_names[t].bit;
       n->type_order[n->n_types++] = (guint8) t;
     }
@@ -558,7 +286,7 @@ compile_enum (Compiler   *cc,
   guint n_strings = 0;
 
   if (!JSON_NODE_HOLDS_ARRAY (value))
-    return compile_fail (cc, location, "'enum' must be an array");
+    return schema_compile_fail (cc, location, "'enum' must be an array");
   array = json_node_get_array (value);
   n->n_enum = json_array_get_length (array);
   n->enum_values = g_new0 (JsonNode *, MAX (n->n_enum, 1));
@@ -566,7 +294,7 @@ compile_enum (Compiler   *cc,
   for (guint i = 0; i < n->n_enum; i++)
     {
       n->enum_values[i] = json_node_copy (json_array_get_element (array, i));
-      if (holds_string (n->enum_values[i]))
+      if (schema_holds_string (n->enum_values[i]))
         {
           n_strings++;
           n->enum_scalars[i].kind = T_STRING;
@@ -579,7 +307,7 @@ compile_enum (Compiler   *cc,
     {
       n->enum_strings = g_hash_table_new (g_str_hash, g_str_equal);
       for (guint i = 0; i < n->n_enum; i++)
-        if (holds_string (n->enum_values[i]))
+        if (schema_holds_string (n->enum_values[i]))
           g_hash_table_add (n->enum_strings, (gpointer) json_node_get_string (n->enum_values[i]));
     }
   n->has |= HAS_ENUM;
@@ -595,7 +323,7 @@ compile_regex (Compiler   *cc,
   SluiceRegex *regex = schema_regex_new (source, &local_error);
 
   if (regex == NULL)
-    compile_fail (cc, location, "invalid regular expression: %s", local_error->message);
+    schema_compile_fail (cc, location, "invalid regular expression: %s", local_error->message);
   return regex;
 }
 
@@ -605,8 +333,8 @@ compile_pattern (Compiler   *cc,
                  const char *location,
                  JsonNode   *value)
 {
-  if (!holds_string (value))
-    return compile_fail (cc, location, "'pattern' must be a string");
+  if (!schema_holds_string (value))
+    return schema_compile_fail (cc, location, "'pattern' must be a string");
   n->pattern_source = g_strdup (json_node_get_string (value));
   n->pattern = compile_regex (cc, location, n->pattern_source);
   if (n->pattern == NULL)
@@ -630,7 +358,7 @@ compile_properties (const Site *site,
   guint i = 0;
 
   if (!JSON_NODE_HOLDS_OBJECT (value))
-    return compile_fail (site->cc, location, "'%s' must be an object of schemas", keyword);
+    return schema_compile_fail (site->cc, location, "'%s' must be an object of schemas", keyword);
   object = json_node_get_object (value);
 
   if (out != NULL)
@@ -668,7 +396,7 @@ compile_pattern_properties (const Site *site,
   guint i = 0;
 
   if (!JSON_NODE_HOLDS_OBJECT (value))
-    return compile_fail (site->cc, location, "'patternProperties' must be an object of schemas");
+    return schema_compile_fail (site->cc, location, "'patternProperties' must be an object of schemas");
   n->n_pattern_props = json_object_get_size (json_node_get_object (value));
   n->pattern_props = g_new0 (PatternProp, MAX (n->n_pattern_props, 1));
   json_object_iter_init_ordered (&iter, json_node_get_object (value));
@@ -703,7 +431,7 @@ compile_schema_list (const Site   *site,
 
   if (!JSON_NODE_HOLDS_ARRAY (value) ||
       (!allow_empty && json_array_get_length (json_node_get_array (value)) == 0))
-    return compile_fail (site->cc, location, "'%s' must be a non-empty array of schemas", keyword);
+    return schema_compile_fail (site->cc, location, "'%s' must be a non-empty array of schemas", keyword);
   array = json_node_get_array (value);
   len = json_array_get_length (array);
   *out = g_new0 (SchemaNode *, MAX (len, 1));
@@ -732,7 +460,7 @@ compile_string_list (Compiler   *cc,
 
   if (!JSON_NODE_HOLDS_ARRAY (value))
     {
-      compile_fail (cc, location, "'%s' must be an array of strings", keyword);
+      schema_compile_fail (cc, location, "'%s' must be an array of strings", keyword);
       return NULL;
     }
   array = json_node_get_array (value);
@@ -743,14 +471,14 @@ compile_string_list (Compiler   *cc,
       JsonNode *element = json_array_get_element (array, i);
       g_autofree char *where = g_strdup_printf ("%s/%u", location, i);
 
-      if (!holds_string (element))
+      if (!schema_holds_string (element))
         {
-          compile_fail (cc, where, "'%s' must be an array of strings", keyword);
+          schema_compile_fail (cc, where, "'%s' must be an array of strings", keyword);
           return NULL;
         }
       if (g_strv_contains ((const char * const *) names, json_node_get_string (element)))
         {
-          compile_fail (cc, where, "'%s' is listed twice in '%s'", json_node_get_string (element), keyword);
+          schema_compile_fail (cc, where, "'%s' is listed twice in '%s'", json_node_get_string (element), keyword);
           return NULL;
         }
       names[i] = g_strdup (json_node_get_string (element));
@@ -789,7 +517,7 @@ compile_dependencies (const Site *site,
   guint size;
 
   if (!JSON_NODE_HOLDS_OBJECT (value))
-    return compile_fail (site->cc, location, "'%s' must be an object", keyword);
+    return schema_compile_fail (site->cc, location, "'%s' must be an object", keyword);
   size = json_object_get_size (json_node_get_object (value));
   if (arrays)
     n->dep_required = g_renew (DepRequired, n->dep_required, n->n_dep_required + size + 1);
@@ -824,7 +552,7 @@ compile_dependencies (const Site *site,
           n->has |= HAS_DEP_SCHEMAS;
         }
       else
-        return compile_fail (site->cc, where, "'%s' must map names to arrays of strings", keyword);
+        return schema_compile_fail (site->cc, where, "'%s' must map names to arrays of strings", keyword);
     }
   return TRUE;
 }
@@ -840,8 +568,8 @@ compile_ref (const Site *site,
 {
   PendingRef pr = { 0 };
 
-  if (!holds_string (value))
-    return compile_fail (site->cc, location, "'%s' must be a string", keyword);
+  if (!schema_holds_string (value))
+    return schema_compile_fail (site->cc, location, "'%s' must be a string", keyword);
   pr.node = site->n;
   pr.location = g_strdup (location);
   pr.text = g_strdup (json_node_get_string (value));
@@ -859,8 +587,8 @@ compile_format (const Site *site,
 {
   SchemaNode *n = site->n;
 
-  if (!holds_string (value))
-    return compile_fail (site->cc, location, "'format' must be a string");
+  if (!schema_holds_string (value))
+    return schema_compile_fail (site->cc, location, "'format' must be a string");
   if (!(site->cc->flags & SLUICE_SCHEMA_ASSERT_FORMAT) &&
       !(site->dialect.draft == SLUICE_SCHEMA_DRAFT_2020_12 && (site->dialect.vocabularies & VOC_FORMAT_ASSERTION)))
     return TRUE;  /* an annotation */
@@ -922,7 +650,7 @@ compile_keyword (const Site *site,
       if (!compile_number (cc, loc, name, value, &n->multiple_of))
         return FALSE;
       if (n->multiple_of.d <= 0)
-        return compile_fail (cc, loc, "'multipleOf' must be greater than 0");
+        return schema_compile_fail (cc, loc, "'multipleOf' must be greater than 0");
       schema_num_to_decimal (&n->multiple_of, &n->multiple_of_decimal);
       return TRUE;
 
@@ -994,7 +722,7 @@ compile_keyword (const Site *site,
       if (JSON_NODE_HOLDS_ARRAY (value))
         {
           if (site->dialect.draft != SLUICE_SCHEMA_DRAFT_7)
-            return compile_fail (cc, loc,
+            return schema_compile_fail (cc, loc,
                                  "'items' must be a schema; the array form is draft 7 syntax "
                                  "(use 'prefixItems' in draft 2020-12)");
           n->has |= HAS_PREFIX_ITEMS;
@@ -1046,7 +774,7 @@ compile_keyword (const Site *site,
 
     case KW_UNIQUE:
       if (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_BOOLEAN)
-        return compile_fail (cc, loc, "'uniqueItems' must be a boolean");
+        return schema_compile_fail (cc, loc, "'uniqueItems' must be a boolean");
       if (json_node_get_boolean (value))
         n->has |= HAS_UNIQUE;
       return TRUE;
@@ -1130,11 +858,11 @@ register_anchor (const Site *site,
     {
       g_autofree char *loc = site_location (site, keyword);
 
-      return compile_fail (site->cc, loc, "'%s' must be a plain name (a letter or '_', then letters, digits, '-', '_', '.')",
+      return schema_compile_fail (site->cc, loc, "'%s' must be a plain name (a letter or '_', then letters, digits, '-', '_', '.')",
                            keyword);
     }
   uri = g_strconcat (site->resource->uri, "#", name, NULL);
-  register_uri (site->cc, uri, site->doc, site->pointer, site->resource, site->dialect);
+  schema_register_uri (site->cc, uri, site->doc, site->pointer, site->resource, site->dialect);
   return TRUE;
 }
 
@@ -1156,19 +884,19 @@ compile_identifiers (Site       *site,
       g_autofree char *uri = NULL;
       g_autofree char *loc = site_location (site, "$id");
 
-      if (!holds_string (id))
-        return compile_fail (cc, loc, "'$id' must be a string");
+      if (!schema_holds_string (id))
+        return schema_compile_fail (cc, loc, "'$id' must be a string");
       text = json_node_get_string (id);
       hash = strchr (text, '#');
       if (site->dialect.draft == SLUICE_SCHEMA_DRAFT_7 && text[0] == '#')
         return text[1] == '\0' || register_anchor (site, "$id", text + 1);
       if (hash != NULL && hash[1] != '\0' && site->dialect.draft != SLUICE_SCHEMA_DRAFT_7)
-        return compile_fail (cc, loc, "'$id' must not have a fragment ('%s'); use '$anchor' for a name", text);
+        return schema_compile_fail (cc, loc, "'$id' must not have a fragment ('%s'); use '$anchor' for a name", text);
 
       base_part = hash != NULL ? g_strndup (text, (gsize) (hash - text)) : g_strdup (text);
-      uri = resolve_uri (site->resource->uri, base_part);
+      uri = schema_resolve_uri (site->resource->uri, base_part);
       if (uri == NULL)
-        return compile_fail (cc, loc, "'$id' ('%s') is not a valid URI reference", text);
+        return schema_compile_fail (cc, loc, "'$id' ('%s') is not a valid URI reference", text);
       if (strcmp (uri, site->resource->uri) != 0)
         {
           JsonNode *schema = json_object_get_member (object, "$schema");
@@ -1177,15 +905,15 @@ compile_identifiers (Site       *site,
             {
               g_autofree char *schema_loc = site_location (site, "$schema");
 
-              if (!holds_string (schema))
-                return compile_fail (cc, schema_loc, "'$schema' must be a string");
-              if (!dialect_from_uri (cc, schema_loc, json_node_get_string (schema), &site->dialect, 0))
+              if (!schema_holds_string (schema))
+                return schema_compile_fail (cc, schema_loc, "'$schema' must be a string");
+              if (!schema_dialect_from_uri (cc, schema_loc, json_node_get_string (schema), &site->dialect, 0))
                 return FALSE;
             }
-          site->resource = new_resource (cc, uri);
+          site->resource = schema_new_resource (cc, uri);
           n->resource = site->resource;
           n->draft = site->dialect.draft;
-          register_uri (cc, uri, site->doc, site->pointer, site->resource, site->dialect);
+          schema_register_uri (cc, uri, site->doc, site->pointer, site->resource, site->dialect);
         }
       if (hash != NULL && hash[1] != '\0' && !register_anchor (site, "$id", hash + 1))
         return FALSE;
@@ -1199,8 +927,8 @@ compile_identifiers (Site       *site,
     {
       g_autofree char *loc = site_location (site, "$anchor");
 
-      if (!holds_string (anchor))
-        return compile_fail (cc, loc, "'$anchor' must be a string");
+      if (!schema_holds_string (anchor))
+        return schema_compile_fail (cc, loc, "'$anchor' must be a string");
       if (!register_anchor (site, "$anchor", json_node_get_string (anchor)))
         return FALSE;
     }
@@ -1211,8 +939,8 @@ compile_identifiers (Site       *site,
       g_autofree char *loc = site_location (site, "$dynamicAnchor");
       const char *name;
 
-      if (!holds_string (dynamic_anchor))
-        return compile_fail (cc, loc, "'$dynamicAnchor' must be a string");
+      if (!schema_holds_string (dynamic_anchor))
+        return schema_compile_fail (cc, loc, "'$dynamicAnchor' must be a string");
       name = json_node_get_string (dynamic_anchor);
       if (!register_anchor (site, "$dynamicAnchor", name))
         return FALSE;
@@ -1225,24 +953,24 @@ compile_identifiers (Site       *site,
   return TRUE;
 }
 
-static char *
-node_key (Doc        *doc,
-          const char *pointer)
+char *
+schema_node_key (Doc        *doc,
+                 const char *pointer)
 {
   return g_strconcat (doc->key_prefix, pointer, NULL);
 }
 
 /* Compiles the subschema @json found at @pointer in @doc. */
-static SchemaNode *
-compile_node (Compiler       *cc,
-              Doc            *doc,
-              JsonNode       *json,
-              const char     *pointer,
-              SchemaResource *resource,
-              Dialect         dialect,
-              guint           depth)
+SchemaNode *
+schema_compile_node (Compiler       *cc,
+                     Doc            *doc,
+                     JsonNode       *json,
+                     const char     *pointer,
+                     SchemaResource *resource,
+                     Dialect         dialect,
+                     guint           depth)
 {
-  g_autofree char *key = node_key (doc, pointer);
+  g_autofree char *key = schema_node_key (doc, pointer);
   Site site = { cc, doc, NULL, pointer, resource, dialect, depth };
   SchemaNode *n;
   JsonObject *object;
@@ -1257,7 +985,7 @@ compile_node (Compiler       *cc,
 
   if (depth > MAX_SCHEMA_DEPTH)
     {
-      compile_fail (cc, key, "the schema nests deeper than %u levels", MAX_SCHEMA_DEPTH);
+      schema_compile_fail (cc, key, "the schema nests deeper than %u levels", MAX_SCHEMA_DEPTH);
       return NULL;
     }
 
@@ -1276,7 +1004,7 @@ compile_node (Compiler       *cc,
     }
   if (!JSON_NODE_HOLDS_OBJECT (json))
     {
-      compile_fail (cc, n->path, "a schema must be an object or a boolean, got %s", schema_json_kind_name (json));
+      schema_compile_fail (cc, n->path, "a schema must be an object or a boolean, got %s", schema_json_kind_name (json));
       return NULL;
     }
 
@@ -1316,394 +1044,3 @@ compile_node (Compiler       *cc,
   return n;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Documents and references                                                  */
-
-static Doc *
-add_document (Compiler   *cc,
-              JsonNode   *json,
-              const char *uri)
-{
-  Doc *doc = g_new0 (Doc, 1);
-  Dialect dialect = cc->default_dialect;
-  g_autofree char *root_uri = NULL;
-  SchemaResource *resource;
-
-  doc->root = json_node_ref (json);
-  doc->uri = g_strdup (uri);
-  doc->key_prefix = cc->docs->len == 0 ? g_strdup ("") : g_strconcat (uri, "#", NULL);
-  g_ptr_array_add (cc->docs, doc);
-
-  root_uri = g_strdup (uri);
-  if (JSON_NODE_HOLDS_OBJECT (json))
-    {
-      JsonObject *object = json_node_get_object (json);
-      JsonNode *schema = json_object_get_member (object, "$schema");
-      JsonNode *id = json_object_get_member (object, "$id");
-
-      if (schema != NULL)
-        {
-          g_autofree char *loc = g_strconcat (doc->key_prefix, "/$schema", NULL);
-
-          if (!holds_string (schema))
-            return compile_fail (cc, loc, "'$schema' must be a string"), NULL;
-          if (!dialect_from_uri (cc, loc, json_node_get_string (schema), &dialect, 0))
-            return NULL;
-        }
-      if (id != NULL && !(dialect.draft == SLUICE_SCHEMA_DRAFT_7 && json_object_has_member (object, "$ref")))
-        {
-          g_autofree char *loc = g_strconcat (doc->key_prefix, "/$id", NULL);
-          const char *hash;
-
-          if (!holds_string (id))
-            return compile_fail (cc, loc, "'$id' must be a string"), NULL;
-          hash = strchr (json_node_get_string (id), '#');
-          if (hash != NULL && hash[1] != '\0' && dialect.draft != SLUICE_SCHEMA_DRAFT_7)
-            return compile_fail (cc, loc, "'$id' must not have a fragment ('%s'); use '$anchor' for a name",
-                                 json_node_get_string (id)), NULL;
-        }
-      if (holds_string (id) &&
-          !(dialect.draft == SLUICE_SCHEMA_DRAFT_7 && json_object_has_member (object, "$ref")) &&
-          json_node_get_string (id)[0] != '#')
-        {
-          const char *text = json_node_get_string (id);
-          const char *hash = strchr (text, '#');
-          g_autofree char *base_part = hash != NULL ? g_strndup (text, (gsize) (hash - text)) : g_strdup (text);
-          g_autofree char *loc = g_strconcat (doc->key_prefix, "/$id", NULL);
-
-          g_free (root_uri);
-          root_uri = resolve_uri (uri, base_part);
-          if (root_uri == NULL)
-            return compile_fail (cc, loc, "'$id' ('%s') is not a valid URI reference", text), NULL;
-        }
-    }
-
-  resource = new_resource (cc, root_uri);
-  register_uri (cc, uri, doc, "", resource, dialect);
-  register_uri (cc, root_uri, doc, "", resource, dialect);
-  if (compile_node (cc, doc, json, "", resource, dialect, 0) == NULL)
-    return NULL;
-
-  /* draft 7's root `$id` with a fragment names the root too */
-  if (dialect.draft == SLUICE_SCHEMA_DRAFT_7 && JSON_NODE_HOLDS_OBJECT (json))
-    {
-      JsonNode *id = json_object_get_member (json_node_get_object (json), "$id");
-      const char *hash = holds_string (id) ? strchr (json_node_get_string (id), '#') : NULL;
-
-      if (hash != NULL && hash[1] != '\0')
-        {
-          g_autofree char *anchor = g_strconcat (root_uri, hash, NULL);
-
-          register_uri (cc, anchor, doc, "", resource, dialect);
-        }
-    }
-  return doc;
-}
-
-/* The node at @pointer inside @loc's document, compiled now if the walk
- * did not reach it (a pointer into an unknown keyword). */
-static SchemaNode *
-node_at (Compiler   *cc,
-         const Loc  *loc,
-         const char *pointer,
-         const char *location,
-         const char *text)
-{
-  g_autofree char *key = node_key (loc->doc, pointer);
-  SchemaNode *target = g_hash_table_lookup (cc->schema->by_path, key);
-  JsonNode *json;
-
-  if (target != NULL)
-    return target;
-  json = sluice_json_pointer_resolve (loc->doc->root, pointer);
-  if (json == NULL)
-    {
-      compile_fail (cc, location, "'%s' target '%s' does not exist",
-                    strstr (location, "$dynamicRef") != NULL ? "$dynamicRef" : "$ref", text);
-      return NULL;
-    }
-  return compile_node (cc, loc->doc, json, pointer, loc->resource, loc->dialect, 1);
-}
-
-static gboolean
-link_ref (Compiler   *cc,
-          PendingRef *pr_in)
-{
-  /* copies: compiling a remote document can move the pending array */
-  SchemaNode *node = pr_in->node;
-  g_autofree char *location = g_strdup (pr_in->location);
-  g_autofree char *text = g_strdup (pr_in->text);
-  g_autofree char *base = g_strdup (pr_in->base);
-  gboolean dynamic = pr_in->dynamic;
-  const char *keyword = dynamic ? "$dynamicRef" : "$ref";
-  const char *hash = strchr (text, '#');
-  const char *fragment = hash != NULL ? hash + 1 : "";
-  g_autofree char *reference = hash != NULL ? g_strndup (text, (gsize) (hash - text)) : g_strdup (text);
-  g_autofree char *uri = resolve_uri (base, reference);
-  Loc *loc;
-  SchemaNode *target;
-
-  if (uri == NULL)
-    return compile_fail (cc, location, "'%s' value '%s' is not a valid URI reference", keyword, text);
-
-  loc = g_hash_table_lookup (cc->uris, uri);
-  if (loc == NULL && cc->registry != NULL)
-    {
-      g_autoptr(GError) local_error = NULL;
-      g_autoptr(JsonNode) document = sluice_schema_registry_lookup (cc->registry, uri, &local_error);
-
-      if (local_error != NULL)
-        return compile_fail (cc, location, "%s", local_error->message);
-      if (document != NULL && add_document (cc, document, uri) == NULL)
-        return FALSE;
-      loc = g_hash_table_lookup (cc->uris, uri);
-    }
-  if (loc == NULL)
-    {
-      if (cc->registry == NULL)
-        return compile_fail (cc, location,
-                             "'%s' target '%s' is not in this schema, and there is no registry to find '%s' in",
-                             keyword, text, uri);
-      return compile_fail (cc, location, "'%s' target '%s' cannot be resolved: no document is registered as '%s'",
-                           keyword, text, uri);
-    }
-
-  if (fragment[0] == '\0' || fragment[0] == '/')
-    {
-      g_autofree char *decoded = g_uri_unescape_string (fragment, NULL);
-      g_autofree char *pointer = NULL;
-
-      if (decoded == NULL)
-        return compile_fail (cc, location, "'%s' value '%s' is not a valid URI fragment", keyword, text);
-      pointer = g_strconcat (loc->pointer, decoded, NULL);
-      target = node_at (cc, loc, pointer, location, text);
-    }
-  else
-    {
-      g_autofree char *anchor_uri = g_strconcat (uri, "#", fragment, NULL);
-      Loc *anchor = g_hash_table_lookup (cc->uris, anchor_uri);
-
-      if (anchor == NULL)
-        return compile_fail (cc, location, "'%s' target '%s' names an anchor that does not exist", keyword, text);
-      target = node_at (cc, anchor, anchor->pointer, location, text);
-    }
-  if (target == NULL)
-    return FALSE;
-
-  if (!dynamic)
-    node->ref = target;
-  else
-    {
-      node->dynamic_ref = target;
-      /* only a reference that lands on a matching $dynamicAnchor is dynamic;
-       * any other behaves as $ref */
-      if (target->dynamic_anchor != NULL && strcmp (target->dynamic_anchor, fragment) == 0)
-        node->dynamic_ref_anchor = g_strdup (fragment);
-    }
-  return TRUE;
-}
-
-static gboolean
-link_refs (Compiler *cc)
-{
-  /* linking can compile new documents, which can add pending refs */
-  for (guint i = 0; i < cc->pending->len; i++)
-    if (!link_ref (cc, &g_array_index (cc->pending, PendingRef, i)))
-      return FALSE;
-  return TRUE;
-}
-
-/* In-place applicators: they check the same value, so a cycle of them
- * would recurse forever. */
-typedef struct {
-  SchemaNode *node;
-  char        name[64];
-} Edge;
-
-static guint
-in_place_edges (const SchemaNode *n,
-                Edge            **out)
-{
-  guint count = 0;
-  Edge *edges;
-
-  count = n->n_all_of + n->n_any_of + n->n_one_of + n->n_dep_schemas + 6;
-  edges = g_new0 (Edge, count);
-  count = 0;
-#define EDGE(target, ...)                                                  \
-  G_STMT_START {                                                           \
-    if ((target) != NULL)                                                  \
-      {                                                                    \
-        edges[count].node = (target);                                      \
-        g_snprintf (edges[count].name, sizeof edges[count].name, __VA_ARGS__); \
-        count++;                                                           \
-      }                                                                    \
-  } G_STMT_END
-  EDGE (n->ref, "$ref");
-  EDGE (n->dynamic_ref, "$dynamicRef");
-  EDGE (n->not, "not");
-  EDGE (n->if_, "if");
-  EDGE (n->then_, "then");
-  EDGE (n->else_, "else");
-  for (guint i = 0; i < n->n_all_of; i++)
-    EDGE (n->all_of[i], "allOf/%u", i);
-  for (guint i = 0; i < n->n_any_of; i++)
-    EDGE (n->any_of[i], "anyOf/%u", i);
-  for (guint i = 0; i < n->n_one_of; i++)
-    EDGE (n->one_of[i], "oneOf/%u", i);
-  for (guint i = 0; i < n->n_dep_schemas; i++)
-    EDGE (n->dep_schemas[i].schema, "%s/%.40s", n->legacy_dependencies ? "dependencies" : "dependentSchemas",
-          n->dep_schemas[i].name);
-#undef EDGE
-  *out = edges;
-  return count;
-}
-
-/* A cycle of in-place edges would re-validate the same value forever:
- * reject it at compile time.  Iterative, so a long chain cannot overflow
- * the stack. */
-static gboolean
-check_cycles (Compiler   *cc,
-              SchemaNode *start)
-{
-  typedef struct {
-    SchemaNode *node;
-    Edge       *edges;
-    guint       n_edges;
-    guint       next;
-  } Frame;
-  g_autoptr(GArray) stack = NULL;
-  gboolean ok = TRUE;
-
-  if (start->mark == 2)
-    return TRUE;
-  stack = g_array_new (FALSE, TRUE, sizeof (Frame));
-  {
-    Frame f = { start, NULL, 0, 0 };
-
-    f.n_edges = in_place_edges (start, &f.edges);
-    start->mark = 1;
-    g_array_append_val (stack, f);
-  }
-
-  while (stack->len > 0 && ok)
-    {
-      Frame *top = &g_array_index (stack, Frame, stack->len - 1);
-
-      if (top->next == top->n_edges)
-        {
-          top->node->mark = 2;
-          g_free (top->edges);
-          g_array_set_size (stack, stack->len - 1);
-          continue;
-        }
-      {
-        Edge *e = &top->edges[top->next++];
-        SchemaNode *child = e->node;
-        Frame f = { child, NULL, 0, 0 };
-
-        if (child->mark == 2)
-          continue;
-        if (child->mark == 1)
-          {
-            g_autofree char *loc = g_strconcat (top->node->path, "/", e->name, NULL);
-            char *slash = strchr (e->name, '/');
-
-            if (slash != NULL)
-              *slash = '\0';
-            ok = compile_fail (cc, loc,
-                               "'%s' leads back to '%s' without descending into the value, which would loop forever",
-                               e->name, child->path[0] != '\0' ? child->path : "#");
-            break;
-          }
-        f.n_edges = in_place_edges (child, &f.edges);
-        child->mark = 1;
-        g_array_append_val (stack, f);
-      }
-    }
-  for (guint i = 0; i < stack->len; i++)
-    g_free (g_array_index (stack, Frame, i).edges);
-  return ok;
-}
-
-/**
- * sluice_schema_new_full:
- * @schema: the schema document (an object or a boolean)
- * @base_uri: (nullable): the absolute URI the document was retrieved from,
- *   which relative references and `$id`s resolve against; %NULL when it has
- *   none
- * @default_draft: the dialect when the document has no `$schema`
- * @flags: compile options
- * @registry: (nullable): where remote references and custom metaschemas
- *   are looked up; %NULL allows references inside @schema only
- * @error: return location for a %SLUICE_SCHEMA_ERROR_INVALID error
- *
- * Compiles a JSON Schema.  Fails when the schema is malformed, names a
- * dialect that is not supported, has a pattern PCRE2 cannot compile, or a
- * reference that cannot be resolved or loops without descending into the
- * value.  The error message starts with the JSON Pointer of the offending
- * location.  Neither @schema nor @registry is referenced after this
- * returns.
- *
- * Returns: (transfer full) (nullable): the compiled schema
- */
-SluiceSchema *
-sluice_schema_new_full (JsonNode              *schema,
-                        const char            *base_uri,
-                        SluiceSchemaDraft      default_draft,
-                        SluiceSchemaFlags      flags,
-                        SluiceSchemaRegistry  *registry,
-                        GError               **error)
-{
-  g_autoptr(SluiceSchema) self = NULL;
-  Compiler cc = { 0 };
-  Doc *doc;
-  gboolean ok;
-
-  g_return_val_if_fail (schema != NULL, NULL);
-  g_return_val_if_fail (default_draft == SLUICE_SCHEMA_DRAFT_2020_12 || default_draft == SLUICE_SCHEMA_DRAFT_7, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  self = g_new0 (SluiceSchema, 1);
-  g_atomic_ref_count_init (&self->ref_count);
-  self->nodes = g_ptr_array_new_with_free_func (schema_node_free);
-  self->resources = g_ptr_array_new_with_free_func (schema_resource_free);
-  self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
-
-  cc.schema = self;
-  cc.registry = registry;
-  cc.flags = flags;
-  cc.default_dialect = (Dialect) { default_draft, default_draft == SLUICE_SCHEMA_DRAFT_7 ? 0 : VOC_DEFAULT };
-  cc.docs = g_ptr_array_new_with_free_func (doc_free);
-  cc.uris = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, loc_free);
-  cc.pending = g_array_new (FALSE, TRUE, sizeof (PendingRef));
-  g_array_set_clear_func (cc.pending, pending_ref_clear);
-
-  if (base_uri != NULL && g_uri_peek_scheme (base_uri) == NULL)
-    {
-      g_set_error (error, SLUICE_SCHEMA_ERROR, SLUICE_SCHEMA_ERROR_INVALID,
-                   "the base URI '%s' is not absolute", base_uri);
-      ok = FALSE;
-    }
-  else
-    {
-      g_autofree char *tmp = NULL;
-
-      doc = add_document (&cc, schema, base_uri != NULL ? strip_empty_fragment (base_uri, &tmp) : DEFAULT_BASE_URI);
-      ok = doc != NULL && link_refs (&cc);
-      if (ok)
-        self->root = g_hash_table_lookup (self->by_path, "");
-      for (guint i = 0; ok && i < self->nodes->len; i++)
-        ok = check_cycles (&cc, g_ptr_array_index (self->nodes, i));
-      if (!ok)
-        g_propagate_error (error, g_steal_pointer (&cc.error));
-    }
-
-  g_clear_error (&cc.error);
-  g_array_unref (cc.pending);
-  g_hash_table_unref (cc.uris);
-  g_ptr_array_unref (cc.docs);
-  if (!ok)
-    return NULL;
-  return g_steal_pointer (&self);
-}

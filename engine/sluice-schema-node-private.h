@@ -3,7 +3,8 @@
  *
  * sluice-schema.c          JSON Pointer, numbers and equality, the registry,
  *                          the public object's lifetime
- * sluice-schema-compile.c  documents, URIs, keywords, $ref linking, loops
+ * sluice-schema-compile.c  one subschema: keywords and identifiers
+ * sluice-schema-resolve.c  documents, dialects, $ref linking, loops
  * sluice-schema-validate.c validation and its messages
  * sluice-schema-regex.c    ECMA-262 patterns translated for PCRE2
  * sluice-schema-format.c   `format` assertions

@@ -4,9 +4,10 @@
  * pass (tests/engine/test-schema-suite.c: 1,299 of draft 2020-12, 927 of
  * draft 7, none skipped).
  *
- * Design: compilation (sluice-schema-compile.c) walks the schema document
- * once and builds a graph of SchemaNode structs (one per subschema, all
- * owned by the SluiceSchema's `nodes` array).  `$ref` and `$dynamicRef`
+ * Design: compilation (sluice-schema-compile.c for keywords,
+ * sluice-schema-resolve.c for documents and references) walks the schema
+ * document once and builds a graph of SchemaNode structs (one per
+ * subschema, all owned by the SluiceSchema's `nodes` array).  `$ref` and `$dynamicRef`
  * edges are plain pointers to other nodes, linked after the walk, so
  * recursive schemas cost nothing extra and validation never looks a keyword
  * up by name.  Remote references load whole documents from a
