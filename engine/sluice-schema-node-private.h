@@ -24,6 +24,10 @@ G_BEGIN_DECLS
 /* Total validate_node() frames on the stack: allOf/$ref chains that do not
  * descend into the instance also use stack. */
 #define MAX_FRAMES 2048
+/* Subschema visits one validation may make (about a second of work): an
+ * anyOf or oneOf in a recursive schema can otherwise take time exponential
+ * in the depth of the instance. */
+#define MAX_VISITS (1u << 24)
 /* Above this many entries, lookups go through a hash table. */
 #define SMALL_SET 8
 /* How many names or values a message lists before "…". */

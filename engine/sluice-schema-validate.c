@@ -176,6 +176,14 @@ struct _ScopeFrame {
   const SchemaResource *resource;
 };
 
+/* Work shared by a validation and all its probes: anyOf and oneOf inside
+ * recursive schemas can take time exponential in the instance's depth, so
+ * the number of subschema visits is capped. */
+typedef struct {
+  guint    visits;
+  gboolean exhausted;
+} Budget;
+
 typedef struct {
   GPtrArray        *out;     /* NULL: only the verdict matters, stop at the first failure */
   guint             max;
@@ -184,6 +192,7 @@ typedef struct {
   gboolean          stop;
   const ScopeFrame *scope;
   gboolean          explaining;  /* inside closest_failure(): no nested explanations */
+  Budget           *budget;
 } Ctx;
 
 /* What the keywords applied to one instance location evaluated: the
@@ -384,7 +393,7 @@ probe (const SchemaNode *n,
        Ctx              *ctx,
        Eval             *ev)
 {
-  Ctx sub = { NULL, 0, 0, ctx->frames, FALSE, ctx->scope };
+  Ctx sub = { NULL, 0, 0, ctx->frames, FALSE, ctx->scope, FALSE, ctx->budget };
 
   if (too_deep (inst, depth))
     return FALSE;
@@ -845,7 +854,7 @@ closest_failure (SchemaNode      **alternatives,
   for (guint i = 0; i < n_alternatives; i++)
     {
       g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
-      Ctx sub = { found, 8, 0, ctx->frames, FALSE, ctx->scope, TRUE };
+      Ctx sub = { found, 8, 0, ctx->frames, FALSE, ctx->scope, TRUE, ctx->budget };
       SluiceViolation *first;
       guint rank;
 
@@ -1172,6 +1181,13 @@ validate_node (const SchemaNode *n,
       REPORT (NULL, path, g_strdup ("the schema nests too deeply to check this value"));
       return FALSE;
     }
+  if (G_UNLIKELY (++ctx->budget->visits > MAX_VISITS))
+    {
+      /* sluice_schema_validate() reports it once */
+      ctx->budget->exhausted = TRUE;
+      ctx->stop = TRUE;
+      return FALSE;
+    }
 
   if (ctx->scope == NULL || ctx->scope->resource != n->resource)
     {
@@ -1209,7 +1225,10 @@ sluice_schema_validate (SluiceSchema *s,
                         GPtrArray    *violations,
                         guint         max_violations)
 {
+  Budget budget = { 0, FALSE };
   Ctx ctx = { 0 };
+  guint first = violations != NULL ? violations->len : 0;
+  gboolean valid;
 
   g_return_val_if_fail (s != NULL, FALSE);
   g_return_val_if_fail (instance != NULL, FALSE);
@@ -1217,7 +1236,22 @@ sluice_schema_validate (SluiceSchema *s,
   if (max_violations > 0)
     ctx.out = violations;
   ctx.max = max_violations;
-  return validate_node (s->root, instance, NULL, 0, &ctx, NULL);
+  ctx.budget = &budget;
+  valid = validate_node (s->root, instance, NULL, 0, &ctx, NULL);
+  if (budget.exhausted && ctx.out != NULL)
+    {
+      SluiceViolation *v = g_new0 (SluiceViolation, 1);
+
+      /* what was found before giving up may be wrong: alternatives were
+       * cut short */
+      g_ptr_array_remove_range (violations, first, violations->len - first);
+      v->instance_path = g_strdup ("");
+      v->keyword_path = g_strdup (s->root->path);
+      v->message = g_strdup_printf ("the value is too costly to check against this schema "
+                                    "(more than %u subschema visits)", MAX_VISITS);
+      g_ptr_array_add (violations, v);
+    }
+  return valid && !budget.exhausted;
 }
 
 /**

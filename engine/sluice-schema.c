@@ -41,7 +41,9 @@
  *    what the compiler needs (types of keyword values, valid patterns and
  *    anchors, resolvable references).  `{"$ref": "#"}` and other loops that
  *    do not descend into the instance are refused at compile time; a loop
- *    only the dynamic scope creates ends at MAX_FRAMES with a violation.
+ *    only the dynamic scope creates ends at MAX_FRAMES with a violation,
+ *    and a validation that would visit more than MAX_VISITS subschemas
+ *    (exponential anyOf/oneOf) gives up with one.
  *  - Strings are json-glib's C strings: a NUL character ends them.
  */
 #define G_LOG_DOMAIN "sluice-schema"

@@ -871,6 +871,24 @@ test_loops (void)
     assert_one (s, "1", "", "", "the schema nests too deeply to check this value");
   }
 
+  /* two alternatives that both descend: 2^40 visits without the budget */
+  {
+    g_autoptr(SluiceSchema) s = compile_ok (
+      "{\"$defs\":{\"t\":{\"anyOf\":[{\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}}},"
+      "{\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}},\"minProperties\":1}],\"not\":{\"type\":\"string\"}}},"
+      "\"$ref\":\"#/$defs/t\"}");
+    GString *costly = g_string_new (NULL);
+
+    for (guint i = 0; i < 40; i++)
+      g_string_append (costly, "{\"c\":");
+    g_string_append (costly, "\"x\"");
+    for (guint i = 0; i < 40; i++)
+      g_string_append (costly, "}");
+    assert_one (s, costly->str, "", "",
+                "the value is too costly to check against this schema (more than 16777216 subschema visits)");
+    g_string_free (costly, TRUE);
+  }
+
   for (guint i = 0; i < 600; i++)
     g_string_append (deep, "{\"not\":");
   g_string_append (deep, "{}");
