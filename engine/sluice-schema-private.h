@@ -53,7 +53,8 @@ typedef struct _SluiceSchema SluiceSchema;
  *   escaped, e.g. "/items/2/name"
  * @keyword_path: JSON Pointer of the failing keyword in the schema document,
  *   after `$ref` resolution, e.g. "/properties/confidence/maximum" or
- *   "/$defs/node/properties/value/type"
+ *   "/$defs/node/properties/value/type"; inside a document from the
+ *   registry, prefixed by its URI: "https://example.com/money.json#/minimum"
  * @message: a sentence for a person, e.g. "1.5 is greater than the maximum 1".
  *   It never quotes a string value of the instance (those may be secrets);
  *   numbers, lengths, property names and type names may appear.
