@@ -46,7 +46,9 @@ typedef struct {
   gsize     name_start;  /* tags: the trimmed name */
   gsize     name_len;
   gboolean  removed;     /* text of a standalone line */
-  gsize     indent_start;/* partials and parents on a standalone line */
+  gboolean  standalone;  /* tags alone on their line */
+  gboolean  newline;     /* ... which ends with a line break */
+  gsize     indent_start;/* ... and the blanks before them */
   gsize     indent_len;
 } Token;
 
@@ -70,7 +72,9 @@ typedef struct {
   gsize     text_len;    /* NODE_TEXT: source + offset, text_len bytes */
   char     *name;        /* as written, trimmed (without '*') */
   char    **parts;       /* dotted name split; NULL for '.' */
-  char     *indent;      /* standalone partials and parents */
+  char     *indent;      /* standalone partials, parents and blocks */
+  gboolean  standalone;  /* NODE_BLOCK: alone on its line */
+  gboolean  newline;     /* NODE_BLOCK: ... which ends with a line break */
 } Node;
 
 struct _SluiceMustache
@@ -495,8 +499,13 @@ apply_standalone_rules (SluiceMustache *t,
       if (standalone && tags > 0)
         {
           Token *first = &g_array_index (tokens, Token, i);
+          Token *last = &g_array_index (tokens, Token, j);
           gsize indent_start = first->start;
-          gsize indent_len = first->kind == TOK_TEXT ? first->end - first->start : 0;
+          gsize indent_len = 0;
+
+          if (first->kind == TOK_TEXT)
+            while (indent_len < first->end - first->start && is_blank (s[first->start + indent_len]))
+              indent_len++;
 
           for (guint k = i; k <= j; k++)
             {
@@ -504,8 +513,10 @@ apply_standalone_rules (SluiceMustache *t,
 
               if (token->kind == TOK_TEXT)
                 token->removed = TRUE;
-              else if (token->kind == TOK_PARTIAL || token->kind == TOK_PARENT)
+              else
                 {
+                  token->standalone = TRUE;
+                  token->newline = last->kind == TOK_TEXT && s[last->end - 1] == '\n';
                   token->indent_start = indent_start;
                   token->indent_len = indent_len;
                 }
@@ -619,8 +630,10 @@ parse (SluiceMustache *t,
       if ((node.kind == NODE_VAR || node.kind == NODE_SECTION || node.kind == NODE_INVERTED || node.dynamic) &&
           !g_str_equal (node.name, "."))
         node.parts = g_strsplit (node.name, ".", -1);
-      if (token->indent_len > 0)
+      if (token->indent_len > 0 && token->kind != TOK_SECTION && token->kind != TOK_INVERTED)
         node.indent = g_strndup (s + token->indent_start, token->indent_len);
+      node.standalone = token->standalone;
+      node.newline = token->newline;
 
       g_array_append_val (t->nodes, node);
       if (node.kind == NODE_SECTION || node.kind == NODE_INVERTED ||
@@ -927,6 +940,7 @@ typedef struct {
 } Render;
 
 static gboolean render_range (Render *r, SluiceMustache *t, guint begin, guint end, GArray *overrides);
+static gboolean is_blank (char c);
 
 static JsonNode *
 lookup (Render  *r,
@@ -1163,6 +1177,85 @@ resolve_partial (Render          *r,
   return fail (r, t, node, "names partial '%s', which does not compile", name);
 }
 
+static gsize
+blanks (const char *text,
+        gsize       len)
+{
+  gsize n = 0;
+
+  while (n < len && is_blank (text[n]))
+    n++;
+  return n;
+}
+
+/* A block given in a parent's call replaces the block of that name. A
+ * block defined on lines of its own loses the indentation of its first
+ * line; put where a block stands on lines of its own, it takes that
+ * block's indentation (that of its default content, else of its tag), line
+ * by line, and ends its last line. */
+static gboolean
+render_override (Render         *r,
+                 SluiceMustache *t,
+                 guint           index,
+                 Override       *o,
+                 GArray         *overrides)
+{
+  Node *node = &g_array_index (t->nodes, Node, index);
+  Node *definition = &g_array_index (o->t->nodes, Node, o->index);
+  g_autoptr(GString) text = NULL;
+  GString *out = r->out;
+  const char *indent = "";
+  gsize strip = 0;
+  gboolean ok;
+
+  if (!node->standalone && !definition->standalone)
+    return render_range (r, o->t, o->index + 1, definition->end, overrides);
+
+  text = g_string_new (NULL);
+  r->out = text;
+  ok = render_range (r, o->t, o->index + 1, definition->end, overrides);
+  r->out = out;
+  if (!ok)
+    return FALSE;
+
+  if (definition->standalone)
+    strip = blanks (text->str, text->len);
+  if (node->standalone)
+    {
+      Node *first = index + 1 < node->end ? &g_array_index (t->nodes, Node, index + 1) : NULL;
+      gsize n = first != NULL && first->kind == NODE_TEXT ? blanks (t->source + first->offset, first->text_len) : 0;
+
+      if (n > 0)
+        indent = t->source + first->offset;
+      else if (node->indent != NULL)
+        indent = node->indent;
+      n = n > 0 ? n : strlen (indent);
+      for (const char *line = text->str; line < text->str + text->len;)
+        {
+          const char *next = memchr (line, '\n', text->str + text->len - line);
+          gsize len = next != NULL ? (gsize) (next - line) + 1 : (gsize) (text->str + text->len - line);
+          gsize cut = MIN (strip, blanks (line, len));
+
+          g_string_append_len (out, indent, n);
+          g_string_append_len (out, line + cut, len - cut);
+          line += len;
+        }
+      if (node->newline && text->len > 0 && text->str[text->len - 1] != '\n')
+        g_string_append_c (out, '\n');
+    }
+  else
+    for (const char *line = text->str; line < text->str + text->len;)
+      {
+        const char *next = memchr (line, '\n', text->str + text->len - line);
+        gsize len = next != NULL ? (gsize) (next - line) + 1 : (gsize) (text->str + text->len - line);
+        gsize cut = MIN (strip, blanks (line, len));
+
+        g_string_append_len (out, line + cut, len - cut);
+        line += len;
+      }
+  return check_size (r, t, node);
+}
+
 static gboolean
 render_range (Render         *r,
               SluiceMustache *t,
@@ -1238,9 +1331,8 @@ render_range (Render         *r,
             if (override_find (overrides, node->name, &k) != NULL)
               {
                 Override *o = &g_array_index (overrides, Override, k);
-                Node *definition = &g_array_index (o->t->nodes, Node, o->index);
 
-                if (!render_range (r, o->t, o->index + 1, definition->end, overrides))
+                if (!render_override (r, t, i, o, overrides))
                   return FALSE;
               }
             else if (!render_range (r, t, i + 1, node->end, overrides))
