@@ -1072,9 +1072,13 @@ check_size (Render         *r,
             SluiceMustache *t,
             Node           *node)
 {
-  if (r->out->len <= r->lib->max_output)
+  gsize max = r->lib->max_output;
+
+  if (r->out->len <= max)
     return TRUE;
-  return fail (r, t, node, "passes %" G_GSIZE_FORMAT " MiB when rendered", r->lib->max_output >> 20);
+  if (max % (1 << 20) == 0)
+    return fail (r, t, node, "passes %" G_GSIZE_FORMAT " MiB when rendered", max >> 20);
+  return fail (r, t, node, "passes %" G_GSIZE_FORMAT " bytes when rendered", max);
 }
 
 static gboolean
