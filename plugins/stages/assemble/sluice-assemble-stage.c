@@ -2,10 +2,10 @@
  *
  * system, each of messages and user are Mustache templates (libsluice's
  * renderer, engine/sluice-mustache.c), compiled once at configure with the
- * stage's partials and rendered for each request against its input. An
- * item {history: NAME} of messages inserts the input's array of {role,
- * content} messages at that place as they are: a conversation's text is
- * never rendered as a template. A message whose content renders empty is
+ * stage's partials and rendered for each request against its input.
+ * history names the input's array of {role, content} messages (the
+ * conversation so far), sent between the few-shot messages and user as
+ * they are: a conversation's text is never rendered as a template. A message whose content renders empty is
  * left out (an optional few-shot turn, an empty system prompt).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -131,21 +131,26 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
         {
           JsonObject *message = json_array_get_object_element (messages, i);
           g_autofree char *where = g_strdup_printf ("messages[%u]", i);
-          const char *history = sluice_json_get_string (message, "history");
 
-          if (history != NULL)
-            {
-              Item *item = g_new0 (Item, 1);
-
-              item->where = g_steal_pointer (&where);
-              item->history = g_strdup (history);
-              item->last = sluice_json_get_int (message, "last", 0);
-              g_ptr_array_add (self->items, item);
-            }
-          else if (!add_template (self, lib, sluice_json_get_string (message, "role"),
-                                  sluice_json_get_string (message, "content"), where, error))
+          if (!add_template (self, lib, sluice_json_get_string (message, "role"),
+                             sluice_json_get_string (message, "content"), where, error))
             return FALSE;
         }
+    }
+
+  if ((node = json_object_get_member (config, "history")) != NULL)
+    {
+      Item *item = g_new0 (Item, 1);
+
+      item->where = g_strdup ("history");
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        {
+          item->history = g_strdup (sluice_json_get_string (json_node_get_object (node), "from"));
+          item->last = sluice_json_get_int (json_node_get_object (node), "last", 0);
+        }
+      else
+        item->history = g_strdup (json_node_get_string (node));
+      g_ptr_array_add (self->items, item);
     }
 
   if ((text = sluice_json_get_string (config, "user")) != NULL &&
@@ -155,7 +160,7 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
   if (self->items->len == 0)
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "give at least one of system, user or messages");
+                           "give at least one of system, messages, history or user");
       return FALSE;
     }
   return TRUE;
@@ -189,7 +194,7 @@ add_history (Item       *item,
   if (!JSON_NODE_HOLDS_ARRAY (node))
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
-                   "%s: '%s' must be an array of {role, content} messages", item->where, item->history);
+                   "history: '%s' must be an array of {role, content} messages", item->history);
       return FALSE;
     }
   history = json_node_get_array (node);

@@ -136,7 +136,7 @@ test_messages_in_order (void)
     "      messages:\n"
     "        - {role: user, content: \"{{#example}}{{q}}{{/example}}\"}\n"
     "        - {role: assistant, content: \"{{#example}}{{a}}{{/example}}\"}\n"
-    "        - {history: chat.turns, last: 2}\n"
+    "      history: {from: chat.turns, last: 2}\n"
     "      user: \"{{question}}\"\n");
   g_autoptr(GError) error = NULL;
   g_autofree char *got = assemble (pipeline,
@@ -200,12 +200,12 @@ test_bad_input (void)
   g_autofree char *dir = make_dir (NULL, NULL);
   g_autoptr(SluicePipeline) pipeline = load (dir,
     "name: bad\nstages:\n  - assemble:\n      max_bytes: 100\n"
-    "      messages: [{history: history}]\n      user: \"{{#items}}{{.}}{{/items}}\"\n");
+    "      history: history\n      user: \"{{#items}}{{.}}{{/items}}\"\n");
   static const struct {
     const char *input;
     const char *message;
   } cases[] = {
-    { "{\"history\": {\"role\": \"user\"}}", "messages[0]: 'history' must be an array of {role, content} messages" },
+    { "{\"history\": {\"role\": \"user\"}}", "history: 'history' must be an array of {role, content} messages" },
     { "{\"history\": [1]}", "history[0]: a message must be an object with role and content" },
     { "{\"history\": [{\"role\": \"tool\", \"content\": \"x\"}]}", "history[0].role: expected user, assistant or system" },
     { "{\"history\": [{\"role\": \"user\", \"content\": 5}]}", "history[0].content: expected a string" },
