@@ -157,13 +157,12 @@ add_problem (GPtrArray      *problems,
   problem->file = g_strdup (t->file);
   problem->offset = offset;
   problem->is_warning = is_warning;
-  snippet_len = MIN (snippet_len, 80);
+  snippet_len = MIN (MIN (snippet_len, 80), strlen (snippet));
   newline = memchr (snippet, '\n', snippet_len);
   if (newline != NULL)
     snippet_len = (gsize) (newline - snippet);
-  /* Whole characters only. */
-  while (snippet_len > 0 && snippet_len < strlen (snippet) &&
-         (((guchar) snippet[snippet_len]) & 0xc0) == 0x80)
+  /* Whole characters only (snippet[snippet_len] is at most the NUL). */
+  while (snippet_len > 0 && (((guchar) snippet[snippet_len]) & 0xc0) == 0x80)
     snippet_len--;
   problem->snippet = g_strndup (snippet, snippet_len);
   offset_to_position (t->source, offset, &problem->line, &problem->column);
@@ -1000,6 +999,10 @@ sluice_mustache_append_value (GString  *out,
     g_string_append (out, json_node_get_string (value));
   else if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_DOUBLE)
     sluice_json_append_double (out, json_node_get_double (value));
+  else if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_INT64)
+    g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (value));
+  else if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_BOOLEAN)
+    g_string_append (out, json_node_get_boolean (value) ? "true" : "false");
   else
     {
       g_autofree char *json = sluice_json_to_string (value);
@@ -1112,12 +1115,16 @@ render_var (Render         *r,
   else
     {
       sluice_mustache_append_value (r->out, value);
-      if (!g_utf8_validate_len (r->out->str + before, r->out->len - before, &bad))
+      /* Numbers and booleans are ASCII; strings inside objects may not
+       * be UTF-8. */
+      if ((JSON_NODE_HOLDS_OBJECT (value) || JSON_NODE_HOLDS_ARRAY (value)) &&
+          !g_utf8_validate_len (r->out->str + before, r->out->len - before, &bad))
         {
           g_string_truncate (r->out, before);
           return fail (r, t, node, "cannot use '%s': it holds text that is not valid UTF-8", node->name);
         }
-      if (node->escape && (r->lib->flags & SLUICE_MUSTACHE_ESCAPE_HTML))
+      if (node->escape && (r->lib->flags & SLUICE_MUSTACHE_ESCAPE_HTML) &&
+          memchr (r->out->str + before, '"', r->out->len - before) != NULL)
         {
           g_autofree char *raw = g_strndup (r->out->str + before, r->out->len - before);
 
