@@ -12,6 +12,13 @@ G_BEGIN_DECLS
 
 /* Partials may nest this deep when rendering (recursion bounded by data). */
 #define SLUICE_MUSTACHE_MAX_DEPTH 64
+/* Sections may nest this deep in one template. */
+#define SLUICE_MUSTACHE_MAX_NESTING 100
+/* Sections, blocks and partials together, when rendering: the renderer
+ * recurses once for each, so this bounds its stack. */
+#define SLUICE_MUSTACHE_MAX_RENDER_NESTING 1000
+/* Name warnings reported for one template at most. */
+#define SLUICE_MUSTACHE_MAX_WARNINGS 100
 /* A rendered text longer than this is an error, not an out-of-memory. */
 #define SLUICE_MUSTACHE_DEFAULT_MAX_OUTPUT ((gsize) 64 << 20)
 /* A partial file larger than this is refused before it is read. */

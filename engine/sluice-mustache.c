@@ -355,7 +355,7 @@ tokenize (SluiceMustache *t,
       if (token.kind != TOK_VAR)
         c++;
 
-      if (c < n + 1 && s[c - 1] == '{' && token.kind == TOK_RAW)
+      if (token.kind == TOK_RAW && s[c - 1] == '{')
         g_snprintf (closer, sizeof closer, "}%s", close);
       else if (token.kind == TOK_DELIMITERS)
         g_snprintf (closer, sizeof closer, "=%s", close);
@@ -436,7 +436,8 @@ tokenize (SluiceMustache *t,
             dotted = FALSE;
           if (!valid_name (name, len, dotted))
             {
-              g_autofree char *shown = g_strndup (s + tag_start, MIN (token.end - tag_start, 60));
+              g_autofree char *cut = g_strndup (s + tag_start, MIN (token.end - tag_start, 60));
+              g_autofree char *shown = g_utf8_make_valid (cut, -1);
 
               if (token.name_len == 0)
                 add_problem (problems, t, tag_start, token.end - tag_start, FALSE,
@@ -640,6 +641,12 @@ parse (SluiceMustache *t,
         {
           guint index = t->nodes->len - 1;
 
+          if (open->len >= SLUICE_MUSTACHE_MAX_NESTING)
+            {
+              add_problem (problems, t, node.offset, node.tag_len, FALSE,
+                           "sections nest more than %u deep here", SLUICE_MUSTACHE_MAX_NESTING);
+              return FALSE;
+            }
           g_array_append_val (open, index);
         }
     }
@@ -934,7 +941,8 @@ typedef struct {
   SluiceMustacheLibrary *lib;
   GPtrArray             *stack;   /* JsonNode*, the innermost last */
   GString               *out;
-  guint                  depth;
+  guint                  depth;     /* partials */
+  guint                  nesting;   /* calls of render_range */
   GError               **error;
 } Render;
 
@@ -1267,8 +1275,28 @@ render_override (Render         *r,
   return check_size (r, t, node);
 }
 
+static gboolean render_nodes (Render *r, SluiceMustache *t, guint begin, guint end, GArray *overrides);
+
 static gboolean
 render_range (Render         *r,
+              SluiceMustache *t,
+              guint           begin,
+              guint           end,
+              GArray         *overrides)
+{
+  gboolean ok;
+
+  if (r->nesting >= SLUICE_MUSTACHE_MAX_RENDER_NESTING)
+    return fail (r, t, &g_array_index (t->nodes, Node, begin > 0 ? begin - 1 : 0),
+                 "nests sections and partials more than %u deep", SLUICE_MUSTACHE_MAX_RENDER_NESTING);
+  r->nesting++;
+  ok = render_nodes (r, t, begin, end, overrides);
+  r->nesting--;
+  return ok;
+}
+
+static gboolean
+render_nodes (Render         *r,
               SluiceMustache *t,
               guint           begin,
               guint           end,
@@ -1405,7 +1433,7 @@ sluice_mustache_render (SluiceMustache  *self,
                         GError         **error)
 {
   g_autoptr(GPtrArray) stack = g_ptr_array_new ();
-  Render r = { self->lib, stack, out, 0, error };
+  Render r = { self->lib, stack, out, 0, 0, error };
   gsize before = out->len;
 
   g_return_val_if_fail (self->lib != NULL, FALSE);
@@ -1437,6 +1465,7 @@ typedef struct {
   GPtrArray  *problems;
   GHashTable *reported;    /* "file\1offset" */
   guint       budget;      /* nodes left to visit */
+  guint       warnings;
   guint       depth;
   SluiceMustacheLibrary *lib;
 } Check;
@@ -1572,8 +1601,9 @@ check_warn (Check          *c,
   g_autofree char *message = NULL;
   va_list args;
 
-  if (!g_hash_table_add (c->reported, g_steal_pointer (&key)))
+  if (c->warnings >= SLUICE_MUSTACHE_MAX_WARNINGS || !g_hash_table_add (c->reported, g_steal_pointer (&key)))
     return;
+  c->warnings++;
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
@@ -1707,7 +1737,7 @@ sluice_mustache_check_names (SluiceMustache *self,
 {
   g_autoptr(GArray) frames = g_array_new (FALSE, FALSE, sizeof (Frame));
   g_autoptr(GHashTable) reported = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Check c = { schema, frames, problems, reported, 100000, 0, self->lib };
+  Check c = { schema, frames, problems, reported, 100000, 0, 0, self->lib };
   Frame root = { schema, FALSE };
 
   if (schema == NULL)

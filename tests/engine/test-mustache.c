@@ -305,6 +305,80 @@ test_large_inputs (void)
   g_assert_cmpint (t_large, <, 8 * t_small + 50000);
 }
 
+static void
+test_nesting_limits (void)
+{
+  g_autoptr(GString) deep = g_string_new (NULL);
+  g_autoptr(GString) partial = g_string_new (NULL);
+  g_autofree char *message = NULL;
+  g_autofree char *got = NULL;
+  const char *partials[] = { "p", NULL, NULL };
+
+  for (guint i = 0; i < 101; i++)
+    g_string_append (deep, "{{#a}}");
+  got = render_full (0, deep->str, "{}", NULL, &message);
+  g_assert_null (got);
+  g_assert_cmpstr (message, ==, "template, line 1, column 601: sections nest more than 100 deep here");
+
+  /* 20 sections in a partial that includes itself: the renderer's own
+   * bound stops it before the partial depth does. */
+  for (guint i = 0; i < 20; i++)
+    g_string_append (partial, "{{#a}}");
+  g_string_append (partial, "{{>p}}");
+  for (guint i = 0; i < 20; i++)
+    g_string_append (partial, "{{/a}}");
+  partials[1] = partial->str;
+  g_clear_pointer (&message, g_free);
+  got = render_full (SLUICE_MUSTACHE_LENIENT_PARTIALS, "{{>p}}", "{\"a\": true}", partials, &message);
+  g_assert_null (got);
+  g_assert_true (g_str_has_prefix (message, "nests sections and partials more than 1000 deep (partial 'p', line 1, column "));
+}
+
+/* Random templates made of Mustache's pieces: each compiles or says why,
+ * renders or says why; nothing crashes, hangs or leaks. */
+static void
+test_random_templates (void)
+{
+  static const char * const pieces[] = {
+    "{{", "}}", "{{{", "}}}", "#", "^", "/", "!", ">", "&", "=", "$", "<", "*", "a", "b", "p", ".",
+    " ", "\n", "  ", "\r\n", "x", "{{#a}}", "{{/a}}", "{{^b}}", "{{/b}}", "{{>p}}", "{{<p}}", "{{/p}}",
+    "{{$a}}", "{{=| |=}}", "|", "{{a}}", "{{.}}", "{{>*p}}", "\xc3\xa9",
+  };
+  g_autoptr(JsonNode) data = json ("{\"a\": [1, {\"b\": \"<x>\"}, [2]], \"b\": true, \"p\": \"p\"}");
+
+  for (guint round = 0; round < 5000; round++)
+    {
+      g_autoptr(SluiceMustacheLibrary) lib = sluice_mustache_library_new (
+        (round % 2 ? SLUICE_MUSTACHE_LENIENT_PARTIALS : 0) | (round % 3 ? SLUICE_MUSTACHE_ESCAPE_HTML : 0) |
+        (round % 5 ? 0 : SLUICE_MUSTACHE_STRICT));
+      g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_mustache_problem_free);
+      g_autoptr(SluiceMustache) template = NULL;
+      g_autoptr(GString) text = g_string_new (NULL);
+      g_autoptr(GString) partial = g_string_new (NULL);
+      g_autoptr(GString) out = g_string_new (NULL);
+      g_autoptr(GError) error = NULL;
+      guint n = (guint) g_test_rand_int_range (0, 30);
+
+      for (guint i = 0; i < n; i++)
+        g_string_append (text, pieces[g_test_rand_int_range (0, G_N_ELEMENTS (pieces))]);
+      n = (guint) g_test_rand_int_range (0, 12);
+      for (guint i = 0; i < n; i++)
+        g_string_append (partial, pieces[g_test_rand_int_range (0, G_N_ELEMENTS (pieces))]);
+      sluice_mustache_library_add_partial (lib, "p", partial->str, NULL);
+      sluice_mustache_library_set_max_output (lib, 1 << 20);
+
+      template = sluice_mustache_compile (lib, text->str, problems);
+      if (template == NULL)
+        {
+          g_assert_cmpuint (problems->len, >, 0);
+          continue;
+        }
+      sluice_mustache_check_names (template, data, problems);
+      if (!sluice_mustache_render (template, data, out, &error))
+        g_assert_nonnull (error);
+    }
+}
+
 static char *
 check_names (const char *template_text,
              const char *schema,
@@ -380,5 +454,7 @@ main (int    argc,
   g_test_add_func ("/mustache/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/mustache/large-inputs", test_large_inputs);
   g_test_add_func ("/mustache/check-names", test_check_names);
+  g_test_add_func ("/mustache/nesting-limits", test_nesting_limits);
+  g_test_add_func ("/mustache/random-templates", test_random_templates);
   return g_test_run ();
 }
