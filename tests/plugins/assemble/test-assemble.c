@@ -12,6 +12,7 @@
 #include "sluice-test-util.h"
 
 #include <string.h>
+#include <sys/wait.h>
 
 #include <glib/gstdio.h>
 
@@ -303,6 +304,50 @@ test_check (void)
   remove_tree (dir);
 }
 
+/* The command itself: the pipeline file's problems first, in file order,
+ * then each partial file's; exit 1 for errors, 0 with warnings alone. */
+static void
+test_check_command (void)
+{
+  g_autofree char *dir = make_dir ("prompts/head.mustache", "{{#a}}\n{{b}\n",
+                                   "pipeline.yaml",
+                                   "name: cmd\n"
+                                   "input: {type: object, properties: {text: {type: string}}}\n"
+                                   "stages:\n"
+                                   "  - assemble:\n"
+                                   "      partials: {head: prompts/head.mustache}\n"
+                                   "      system: \"{{>head}}\"\n"
+                                   "      user: \"{{text}} {{txet}}\"\n",
+                                   "good.yaml",
+                                   "name: good\n"
+                                   "input: {type: object, properties: {text: {type: string}}}\n"
+                                   "stages:\n"
+                                   "  - assemble: {user: \"{{text}} {{txet}}\"}\n", NULL);
+  const char *argv[] = { g_getenv ("SLUICE_CLI"), "check", "pipeline.yaml", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_assert_nonnull (argv[0]);
+  g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (err, ==,
+                   "pipeline.yaml:7:23: warning: 'txet' is not declared by the pipeline's input schema\n"
+                   "prompts/head.mustache:2:1: error: tag is not closed: no '}}' after '{{'\n");
+  g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+
+  argv[2] = "good.yaml";
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_spawn_sync (dir, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (err, ==, "good.yaml:4:32: warning: 'txet' is not declared by the pipeline's input schema\n");
+  g_assert_cmpstr (out, ==, "good.yaml: ok (pipeline 'good', 1 stage)\n");
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  remove_tree (dir);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -315,5 +360,6 @@ main (int    argc,
   g_test_add_func ("/assemble/escape-and-strict", test_escape_and_strict);
   g_test_add_func ("/assemble/bad-input", test_bad_input);
   g_test_add_func ("/assemble/check", test_check);
+  g_test_add_func ("/assemble/check-command", test_check_command);
   return g_test_run ();
 }
