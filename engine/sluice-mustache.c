@@ -1224,7 +1224,7 @@ render_override (Render         *r,
   g_autoptr(GString) text = NULL;
   GString *out = r->out;
   const char *indent = "";
-  gsize strip = 0;
+  gsize indent_len = 0, strip = 0;
   gboolean ok;
 
   if (!node->standalone && !definition->standalone)
@@ -1242,36 +1242,26 @@ render_override (Render         *r,
   if (node->standalone)
     {
       Node *first = index + 1 < node->end ? &g_array_index (t->nodes, Node, index + 1) : NULL;
-      gsize n = first != NULL && first->kind == NODE_TEXT ? blanks (t->source + first->offset, first->text_len) : 0;
 
-      if (n > 0)
+      indent_len = first != NULL && first->kind == NODE_TEXT ? blanks (t->source + first->offset, first->text_len) : 0;
+      if (indent_len > 0)
         indent = t->source + first->offset;
       else if (node->indent != NULL)
-        indent = node->indent;
-      n = n > 0 ? n : strlen (indent);
-      for (const char *line = text->str; line < text->str + text->len;)
-        {
-          const char *next = memchr (line, '\n', text->str + text->len - line);
-          gsize len = next != NULL ? (gsize) (next - line) + 1 : (gsize) (text->str + text->len - line);
-          gsize cut = MIN (strip, blanks (line, len));
-
-          g_string_append_len (out, indent, n);
-          g_string_append_len (out, line + cut, len - cut);
-          line += len;
-        }
-      if (node->newline && text->len > 0 && text->str[text->len - 1] != '\n')
-        g_string_append_c (out, '\n');
+        indent_len = strlen (indent = node->indent);
     }
-  else
-    for (const char *line = text->str; line < text->str + text->len;)
-      {
-        const char *next = memchr (line, '\n', text->str + text->len - line);
-        gsize len = next != NULL ? (gsize) (next - line) + 1 : (gsize) (text->str + text->len - line);
-        gsize cut = MIN (strip, blanks (line, len));
 
-        g_string_append_len (out, line + cut, len - cut);
-        line += len;
-      }
+  for (const char *line = text->str; line < text->str + text->len;)
+    {
+      const char *next = memchr (line, '\n', text->str + text->len - line);
+      gsize len = next != NULL ? (gsize) (next - line) + 1 : (gsize) (text->str + text->len - line);
+      gsize cut = MIN (strip, blanks (line, len));
+
+      g_string_append_len (out, indent, indent_len);
+      g_string_append_len (out, line + cut, len - cut);
+      line += len;
+    }
+  if (node->standalone && node->newline && text->len > 0 && text->str[text->len - 1] != '\n')
+    g_string_append_c (out, '\n');
   return check_size (r, t, node);
 }
 
