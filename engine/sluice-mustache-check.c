@@ -247,6 +247,10 @@ _sluice_check_stage_templates (SluiceDocument *doc,
           sluice_document_get_node_position (doc, path, &line, &column);
           sluice_diagnostics_add (diagnostics, filename, line, column, FALSE, "%s", error->message);
           ok = FALSE;
+          /* Said once, here: the templates that include it are not
+           * told again that it is missing. */
+          sluice_mustache_library_add_partial (lib, name, "", file);
+          sluice_mustache_library_add_partial (lenient, name, "", file);
         }
       found_free (partials);
     }

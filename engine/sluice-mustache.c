@@ -23,6 +23,8 @@
 
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <glib/gstdio.h>
 
 typedef enum {
@@ -744,6 +746,13 @@ sluice_mustache_library_load_partial (SluiceMustacheLibrary  *lib,
   GStatBuf st;
   gsize len;
 
+  /* Not a device or a pipe: reading one might never end. */
+  if (g_stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                   "partial '%s': %s is not a regular file", name, path);
+      return FALSE;
+    }
   if (g_stat (path, &st) == 0 && (gsize) st.st_size > SLUICE_MUSTACHE_MAX_PARTIAL_BYTES)
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,

@@ -285,7 +285,7 @@ test_check (void)
     "DIR/p/broken.mustache:2:3: error: '#open' is never closed: add '{{/open}}' where it ends\n"
     "DIR/p/b.mustache:2:1: error: partial 'a' includes itself (a → b → a)\n"
     "DIR/pipeline.yaml:18:48: error: '#x' is never closed: add '{{/x}}' where it ends\n"
-    "DIR/pipeline.yaml:19:23: error: no partial named 'nope' (declared: a, b, broken, header)\n"
+    "DIR/pipeline.yaml:19:23: error: no partial named 'nope' (declared: a, b, broken, gone, header)\n"
     "DIR/pipeline.yaml:19:33: warning: 'tetx' is not declared by the pipeline's input schema\n"
     "DIR/p/header.mustache:1:24: warning: 'lang' is not declared by the pipeline's input schema\n"
     "DIR/pipeline.yaml:14:21: warning: 'answer' is not declared by the pipeline's input schema\n"
@@ -301,6 +301,18 @@ test_check (void)
   g_assert_cmpstr (got, ==,
     "DIR/pipeline.yaml:4:54: warning: 'missing' is not declared by the pipeline's input schema\n"
     "loaded");
+
+  /* A device is never read (it might never end), and a partial that
+   * cannot be read is reported once, where it is declared. */
+  g_clear_pointer (&got, g_free);
+  got = check (dir,
+    "name: devices\n"
+    "stages:\n"
+    "  - assemble: {partials: {z: /dev/zero, d: p}, user: \"{{>z}}{{>d}}\"}\n");
+  g_assert_cmpstr (got, ==,
+    "DIR/pipeline.yaml:3:30: error: partial 'z': /dev/zero is not a regular file\n"
+    "DIR/pipeline.yaml:3:44: error: partial 'd': DIR/p is not a regular file\n"
+    "refused");
   remove_tree (dir);
 }
 
