@@ -17,6 +17,10 @@ G_BEGIN_DECLS
 /* Sections, blocks and partials together, when rendering: the renderer
  * recurses once for each, so this bounds its stack. */
 #define SLUICE_MUSTACHE_MAX_RENDER_NESTING 1000
+/* A template (or partial) is at most this long, with at most this many
+ * tags: a million tags take about 100 MB to compile. */
+#define SLUICE_MUSTACHE_MAX_SOURCE ((gsize) 64 << 20)
+#define SLUICE_MUSTACHE_MAX_TAGS 1000000
 /* Name warnings reported for one template at most. */
 #define SLUICE_MUSTACHE_MAX_WARNINGS 100
 /* A rendered text longer than this is an error, not an out-of-memory. */

@@ -41,17 +41,19 @@ typedef enum {
   TOK_PARENT,       /* {{<name}} */
 } TokenKind;
 
+/* Offsets are 32-bit: a template is at most SLUICE_MUSTACHE_MAX_SOURCE. */
 typedef struct {
-  TokenKind kind;
-  gsize     start;       /* the whole tag or text */
-  gsize     end;
-  gsize     name_start;  /* tags: the trimmed name */
-  gsize     name_len;
-  gboolean  removed;     /* text of a standalone line */
-  gboolean  standalone;  /* tags alone on their line */
-  gboolean  newline;     /* ... which ends with a line break */
-  gsize     indent_start;/* ... and the blanks before them */
-  gsize     indent_len;
+  guint8    kind;        /* TokenKind */
+  guint8    standalone;  /* tags alone on their line */
+  guint8    newline;     /* ... which ends with a line break */
+  guint32   start;       /* the whole tag or text */
+  guint32   end;
+  guint32   name_start;  /* tags: the trimmed name */
+  guint32   name_len;
+  guint32   keep_start;  /* text: what the standalone rules leave of it */
+  guint32   keep_end;
+  guint32   indent_start;/* standalone tags: the blanks before them */
+  guint32   indent_len;
 } Token;
 
 typedef enum {
@@ -65,18 +67,19 @@ typedef enum {
 } NodeKind;
 
 typedef struct {
-  NodeKind  kind;
-  gboolean  escape;      /* NODE_VAR */
-  gboolean  dynamic;     /* NODE_PARTIAL, NODE_PARENT: {{>*name}} */
-  gsize     offset;      /* of the tag (or text) in the source */
-  gsize     tag_len;
-  guint     end;         /* containers: the index after the last child */
-  gsize     text_len;    /* NODE_TEXT: source + offset, text_len bytes */
-  char     *name;        /* as written, trimmed (without '*') */
-  char    **parts;       /* dotted name split; NULL for '.' */
+  guint8    kind;        /* NodeKind */
+  guint8    escape;      /* NODE_VAR */
+  guint8    dynamic;     /* NODE_PARTIAL, NODE_PARENT: {{>*name}} */
+  guint8    standalone;  /* NODE_BLOCK: alone on its line */
+  guint8    newline;     /* NODE_BLOCK: ... which ends with a line break */
+  guint32   offset;      /* of the tag (or text) in the source */
+  guint32   tag_len;
+  guint32   end;         /* containers: the index after the last child */
+  guint32   text_len;    /* NODE_TEXT: source + offset, text_len bytes */
+  char     *name;        /* as written, trimmed (without '*'); in block */
+  char    **parts;       /* dotted name split, in block; NULL for '.' */
+  gpointer  block;       /* one allocation for name and parts */
   char     *indent;      /* standalone partials, parents and blocks */
-  gboolean  standalone;  /* NODE_BLOCK: alone on its line */
-  gboolean  newline;     /* NODE_BLOCK: ... which ends with a line break */
 } Node;
 
 struct _SluiceMustache
@@ -200,9 +203,51 @@ sluice_mustache_problems_to_message (GPtrArray  *problems,
 static void
 node_clear (Node *node)
 {
-  g_free (node->name);
-  g_strfreev (node->parts);
+  g_free (node->block);
   g_free (node->indent);
+}
+
+/* The name as written, and split at its dots when dotted (not for '.'),
+ * in one allocation: a template may hold a million of them. */
+static void
+node_set_name (Node       *node,
+               const char *name,
+               gsize       len,
+               gboolean    dotted)
+{
+  guint n_parts = 1;
+  gsize pointers;
+  char *block, *written;
+
+  dotted = dotted && !(len == 1 && name[0] == '.');
+  for (gsize i = 0; dotted && i < len; i++)
+    n_parts += name[i] == '.';
+  pointers = dotted ? (n_parts + 1) * sizeof (char *) : 0;
+  block = g_malloc (pointers + (len + 1) * (dotted ? 2 : 1));
+  written = block + pointers;
+  memcpy (written, name, len);
+  written[len] = '\0';
+  node->block = block;
+  node->name = written;
+  node->parts = NULL;
+  if (dotted)
+    {
+      char **parts = (char **) block;
+      char *copy = written + len + 1;
+      guint k = 1;
+
+      memcpy (copy, name, len);
+      copy[len] = '\0';
+      parts[0] = copy;
+      for (gsize i = 0; i < len; i++)
+        if (copy[i] == '.')
+          {
+            copy[i] = '\0';
+            parts[k++] = copy + i + 1;
+          }
+      parts[k] = NULL;
+      node->parts = parts;
+    }
 }
 
 static SluiceMustache *
@@ -272,21 +317,14 @@ is_blank (char c)
 }
 
 static void
-add_text_tokens (GArray     *tokens,
-                 const char *source,
-                 gsize       start,
-                 gsize       end)
+add_text_token (GArray *tokens,
+                gsize   start,
+                gsize   end)
 {
-  /* One token per line piece, so the standalone rules see lines. */
-  while (start < end)
-    {
-      const char *newline = memchr (source + start, '\n', end - start);
-      gsize stop = newline != NULL ? (gsize) (newline - source) + 1 : end;
-      Token token = { .kind = TOK_TEXT, .start = start, .end = stop };
+  Token token = { .kind = TOK_TEXT, .start = start, .end = end, .keep_start = start, .keep_end = end };
 
-      g_array_append_val (tokens, token);
-      start = stop;
-    }
+  if (start < end)
+    g_array_append_val (tokens, token);
 }
 
 static gboolean
@@ -319,7 +357,15 @@ tokenize (SluiceMustache *t,
   const char *s = t->source;
   gsize n = strlen (s);
   char open[32] = "{{", close[32] = "}}";
+  guint n_tags = 0;
   gsize p = 0;
+
+  if (n > SLUICE_MUSTACHE_MAX_SOURCE)
+    {
+      add_problem (problems, t, 0, 0, FALSE, "a template may be at most %u MiB long",
+                   (guint) (SLUICE_MUSTACHE_MAX_SOURCE >> 20));
+      return FALSE;
+    }
 
   while (p < n)
     {
@@ -332,11 +378,17 @@ tokenize (SluiceMustache *t,
 
       if (hit == NULL)
         {
-          add_text_tokens (tokens, s, p, n);
+          add_text_token (tokens, p, n);
           break;
         }
       tag_start = (gsize) (hit - s);
-      add_text_tokens (tokens, s, p, tag_start);
+      add_text_token (tokens, p, tag_start);
+      if (++n_tags > SLUICE_MUSTACHE_MAX_TAGS)
+        {
+          add_problem (problems, t, tag_start, 40, FALSE,
+                       "a template may hold at most %u tags", SLUICE_MUSTACHE_MAX_TAGS);
+          return FALSE;
+        }
 
       c = tag_start + open_len;
       token.kind = TOK_VAR;
@@ -463,68 +515,115 @@ may_stand_alone (TokenKind kind)
   return kind != TOK_TEXT && kind != TOK_VAR && kind != TOK_RAW;
 }
 
+static gboolean
+all_blank (const char *s,
+           gsize       start,
+           gsize       end)
+{
+  for (gsize k = start; k < end; k++)
+    if (!is_blank (s[k]))
+      return FALSE;
+  return TRUE;
+}
+
 /* A line holding only tags that print nothing of their own, and blanks,
  * disappears whole: its blanks and its line break. Blanks before a
- * partial on such a line indent every line of the partial. */
+ * partial on such a line indent every line of the partial. The tags of a
+ * line are those with no line break in the text between them (a tag
+ * itself, a comment say, may hold line breaks). */
 static void
 apply_standalone_rules (SluiceMustache *t,
                         GArray         *tokens)
 {
   const char *s = t->source;
+  guint n = tokens->len;
   guint i = 0;
 
-  while (i < tokens->len)
+  while (i < n)
     {
-      guint j = i, tags = 0;
+      Token *before, *after;
       gboolean standalone = TRUE;
+      gsize line_start, after_cut;
+      const char *newline;
+      guint last = i;
 
-      for (; j < tokens->len; j++)
+      if (g_array_index (tokens, Token, i).kind == TOK_TEXT)
         {
-          Token *token = &g_array_index (tokens, Token, j);
-
-          if (token->kind == TOK_TEXT)
-            {
-              for (gsize k = token->start; k < token->end && standalone; k++)
-                if (!is_blank (s[k]) && s[k] != '\n' && !(s[k] == '\r' && k + 1 < token->end && s[k + 1] == '\n'))
-                  standalone = FALSE;
-              if (s[token->end - 1] == '\n')
-                break;
-            }
-          else if (may_stand_alone (token->kind))
-            tags++;
-          else
-            standalone = FALSE;
+          i++;
+          continue;
         }
-      if (j == tokens->len)
-        j--;
 
-      if (standalone && tags > 0)
+      /* The tags of this line: i .. last. */
+      for (guint k = i; ; )
         {
-          Token *first = &g_array_index (tokens, Token, i);
-          Token *last = &g_array_index (tokens, Token, j);
-          gsize indent_start = first->start;
-          gsize indent_len = 0;
+          Token *tag = &g_array_index (tokens, Token, k);
+          Token *next = k + 1 < n ? &g_array_index (tokens, Token, k + 1) : NULL;
 
-          if (first->kind == TOK_TEXT)
-            while (indent_len < first->end - first->start && is_blank (s[first->start + indent_len]))
-              indent_len++;
+          standalone &= may_stand_alone (tag->kind);
+          last = k;
+          if (next != NULL && next->kind != TOK_TEXT)
+            k++;
+          else if (next != NULL && k + 2 < n && memchr (s + next->start, '\n', next->end - next->start) == NULL)
+            {
+              standalone &= all_blank (s, next->start, next->end);
+              k += 2;
+            }
+          else
+            break;
+        }
 
-          for (guint k = i; k <= j; k++)
+      /* Blanks only from the start of the line, and to its end. */
+      before = i > 0 ? &g_array_index (tokens, Token, i - 1) : NULL;
+      after = last + 1 < n ? &g_array_index (tokens, Token, last + 1) : NULL;
+      line_start = before != NULL ? before->start : 0;
+      if (before != NULL)
+        {
+          const char *p = s + before->end;
+
+          while (p > s + before->start && p[-1] != '\n')
+            p--;
+          line_start = (gsize) (p - s);
+          standalone &= (p > s + before->start || i == 1) && all_blank (s, line_start, before->end);
+        }
+      after_cut = after != NULL ? after->end : 0;
+      if (after != NULL)
+        {
+          newline = memchr (s + after->start, '\n', after->end - after->start);
+          if (newline != NULL)
+            {
+              gsize stop = (gsize) (newline - s);
+
+              if (stop > after->start && s[stop - 1] == '\r')
+                stop--;
+              standalone &= all_blank (s, after->start, stop);
+              after_cut = (gsize) (newline - s) + 1;
+            }
+          else
+            standalone &= last + 2 == n && all_blank (s, after->start, after->end);
+        }
+
+      if (standalone)
+        {
+          if (before != NULL)
+            before->keep_end = MIN (before->keep_end, line_start);
+          if (after != NULL)
+            after->keep_start = MAX (after->keep_start, after_cut);
+          for (guint k = i; k <= last; k++)
             {
               Token *token = &g_array_index (tokens, Token, k);
 
               if (token->kind == TOK_TEXT)
-                token->removed = TRUE;
+                token->keep_end = token->keep_start;
               else
                 {
                   token->standalone = TRUE;
-                  token->newline = last->kind == TOK_TEXT && s[last->end - 1] == '\n';
-                  token->indent_start = indent_start;
-                  token->indent_len = indent_len;
+                  token->newline = after != NULL && s[after_cut - 1] == '\n';
+                  token->indent_start = line_start;
+                  token->indent_len = before != NULL ? before->end - line_start : 0;
                 }
             }
         }
-      i = j + 1;
+      i = last + 1;
     }
 }
 
@@ -562,34 +661,28 @@ parse (SluiceMustache *t,
       Token *token = &g_array_index (tokens, Token, i);
       Node node = { 0 };
 
-      if (token->removed || token->kind == TOK_COMMENT || token->kind == TOK_DELIMITERS)
+      if (token->kind == TOK_COMMENT || token->kind == TOK_DELIMITERS)
         continue;
 
       if (token->kind == TOK_TEXT)
         {
-          Node *last = t->nodes->len > 0 ? &g_array_index (t->nodes, Node, t->nodes->len - 1) : NULL;
-
-          /* Adjacent pieces of text are one node. */
-          if (last != NULL && last->kind == NODE_TEXT && last->offset + last->text_len == token->start)
-            {
-              last->text_len += token->end - token->start;
-              continue;
-            }
+          if (token->keep_start >= token->keep_end)
+            continue;
           node.kind = NODE_TEXT;
-          node.offset = token->start;
-          node.text_len = token->end - token->start;
+          node.offset = token->keep_start;
+          node.text_len = token->keep_end - token->keep_start;
           g_array_append_val (t->nodes, node);
           continue;
         }
 
       node.offset = token->start;
       node.tag_len = token->end - token->start;
-      node.name = g_strndup (s + token->name_start, token->name_len);
 
       if (token->kind == TOK_CLOSE)
         {
           Node *opener;
 
+          node_set_name (&node, s + token->name_start, token->name_len, FALSE);
           if (open->len == 0)
             {
               add_problem (problems, t, token->start, node.tag_len, FALSE,
@@ -621,17 +714,20 @@ parse (SluiceMustache *t,
 
       node.kind = node_kind (token->kind);
       node.escape = token->kind == TOK_VAR;
-      if ((token->kind == TOK_PARTIAL || token->kind == TOK_PARENT) && node.name[0] == '*')
-        {
-          char *bare = g_strchug (g_strdup (node.name + 1));
+      {
+        const char *name = s + token->name_start;
+        gsize len = token->name_len;
 
-          g_free (node.name);
-          node.name = bare;
-          node.dynamic = TRUE;
-        }
-      if ((node.kind == NODE_VAR || node.kind == NODE_SECTION || node.kind == NODE_INVERTED || node.dynamic) &&
-          !g_str_equal (node.name, "."))
-        node.parts = g_strsplit (node.name, ".", -1);
+        if ((token->kind == TOK_PARTIAL || token->kind == TOK_PARENT) && name[0] == '*')
+          {
+            node.dynamic = TRUE;
+            for (name++, len--; len > 0 && g_ascii_isspace (*name); name++, len--)
+              ;
+          }
+        node_set_name (&node, name, len,
+                       node.kind == NODE_VAR || node.kind == NODE_SECTION || node.kind == NODE_INVERTED ||
+                       node.dynamic);
+      }
       if (token->indent_len > 0 && token->kind != TOK_SECTION && token->kind != TOK_INVERTED)
         node.indent = g_strndup (s + token->indent_start, token->indent_len);
       node.standalone = token->standalone;
@@ -1596,7 +1692,7 @@ check_warn (Check          *c,
             const char     *format,
             ...)
 {
-  g_autofree char *key = g_strdup_printf ("%s\1%" G_GSIZE_FORMAT, t->file != NULL ? t->file : "", node->offset);
+  g_autofree char *key = g_strdup_printf ("%s\1%u", t->file != NULL ? t->file : "", node->offset);
   g_autofree char *message = NULL;
   va_list args;
 

@@ -334,6 +334,34 @@ test_nesting_limits (void)
   g_assert_true (g_str_has_prefix (message, "nests sections and partials more than 1000 deep (partial 'p', line 1, column "));
 }
 
+/* A million tags compile (in about 100 MB); one more is refused. */
+static void
+test_many_tags (void)
+{
+  g_autoptr(SluiceMustacheLibrary) lib = sluice_mustache_library_new (0);
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_mustache_problem_free);
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(SluiceMustache) template = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(JsonNode) data = json ("{\"a\": \"x\"}");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+
+  for (guint i = 0; i < SLUICE_MUSTACHE_MAX_TAGS; i++)
+    g_string_append (text, "{{a}}");
+  template = sluice_mustache_compile (lib, text->str, problems);
+  g_assert_nonnull (template);
+  g_assert_true (sluice_mustache_render (template, data, out, &error));
+  g_assert_cmpuint (out->len, ==, SLUICE_MUSTACHE_MAX_TAGS);
+
+  g_string_append (text, "\n{{a}}");
+  g_clear_pointer (&template, sluice_mustache_unref);
+  template = sluice_mustache_compile (lib, text->str, problems);
+  g_assert_null (template);
+  message = sluice_mustache_problems_to_message (problems, "template");
+  g_assert_cmpstr (message, ==, "template, line 2, column 1: a template may hold at most 1000000 tags");
+}
+
 /* Random templates made of Mustache's pieces: each compiles or says why,
  * renders or says why; nothing crashes, hangs or leaks. */
 static void
@@ -456,5 +484,6 @@ main (int    argc,
   g_test_add_func ("/mustache/check-names", test_check_names);
   g_test_add_func ("/mustache/nesting-limits", test_nesting_limits);
   g_test_add_func ("/mustache/random-templates", test_random_templates);
+  g_test_add_func ("/mustache/many-tags", test_many_tags);
   return g_test_run ();
 }
