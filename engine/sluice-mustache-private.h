@@ -18,7 +18,7 @@ G_BEGIN_DECLS
  * recurses once for each, so this bounds its stack. */
 #define SLUICE_MUSTACHE_MAX_RENDER_NESTING 1000
 /* A template (or partial) is at most this long, with at most this many
- * tags: a million tags take about 100 MB to compile. */
+ * tags: a million tags take about 230 MB at the peak to compile. */
 #define SLUICE_MUSTACHE_MAX_SOURCE ((gsize) 64 << 20)
 #define SLUICE_MUSTACHE_MAX_TAGS 1000000
 /* Name warnings reported for one template at most. */

@@ -334,7 +334,7 @@ test_nesting_limits (void)
   g_assert_true (g_str_has_prefix (message, "nests sections and partials more than 1000 deep (partial 'p', line 1, column "));
 }
 
-/* A million tags compile (in about 100 MB); one more is refused. */
+/* A million tags compile (about 230 MB at the peak); one more is refused. */
 static void
 test_many_tags (void)
 {
