@@ -7,6 +7,7 @@
 #include "sluice-private.h"
 #include "sluice-document-private.h"
 #include "sluice-schema-private.h"
+#include "sluice-mustache-private.h"
 
 #include <string.h>
 
@@ -273,7 +274,9 @@ check_stage_block (SluicePipeline *self,
       json_node_take_object (empty, json_object_new ());
     }
   compiled = compile_schema (loader, schema, pointer);
-  return compiled != NULL && check_against_schema (loader, compiled, config, pointer);
+  return compiled != NULL && check_against_schema (loader, compiled, config, pointer) &&
+         _sluice_check_stage_templates (loader->doc, loader->diagnostics, self->base_dir,
+                                        self->input_schema, schema, config, pointer);
 }
 
 /* Every stage's name and block are checked, loading no code, so that one
