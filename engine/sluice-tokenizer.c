@@ -84,12 +84,20 @@ static const EncodingInfo encodings[] = {
 };
 
 #define NO_RANK G_MAXUINT32
-#define MERGE_HEAP_MIN 128
+#define MERGE_HEAP_MIN 32
+#define MERGE_STACK 512   /* bytes of a piece merged without allocating */
 
+/* A slot holds its key's first bytes, so that most lookups (pieces of up
+ * to 8 bytes) compare without touching the arena: one cache line each. */
 typedef struct {
-  guint32 tag;     /* high half of the hash */
-  guint32 rank;    /* NO_RANK: empty */
+  guint64 head;       /* see load_head() */
+  guint32 tag;        /* high half of the hash */
+  guint32 rank_len;   /* rank | length << 18; EMPTY: free */
 } Slot;
+
+#define RANK_BITS 18
+#define RANK_MASK ((1u << RANK_BITS) - 1)
+#define EMPTY G_MAXUINT32
 
 struct _SluiceTokenizer
 {
@@ -143,38 +151,76 @@ mix (guint64 h)
   return h;
 }
 
-/* Most pieces are under 8 bytes: one or two loads and a multiply. */
-static inline guint64
-hash_bytes (const guint8 *p,
-            gsize         len)
+static inline guint32
+load32 (const guint8 *p)
 {
-  guint64 h = 0x9e3779b97f4a7c15ull * (len + 1);
+  guint32 w;
 
-  while (len >= 8)
-    {
-      guint64 w;
+  memcpy (&w, p, 4);
+  return w;
+}
 
-      memcpy (&w, p, 8);
-      h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-      h ^= h >> 29;
-      p += 8;
-      len -= 8;
-    }
+static inline guint64
+load64 (const guint8 *p)
+{
+  guint64 w;
+
+  memcpy (&w, p, 8);
+  return w;
+}
+
+/* Up to 8 bytes of the key, in a form that, with the length, names them
+ * exactly: short keys are read with overlapping loads, never past their
+ * end. */
+static inline guint64
+load_head (const guint8 *p,
+           gsize         len)
+{
+  if (len >= 8)
+    return load64 (p);
   if (len >= 4)
-    {
-      guint32 a, b;
+    return load32 (p) | (guint64) load32 (p + len - 4) << 32;
+  return len == 0 ? 0 : (guint64) p[0] | (guint64) p[len / 2] << 8 | (guint64) p[len - 1] << 16;
+}
 
-      memcpy (&a, p, 4);
-      memcpy (&b, p + len - 4, 4);
-      h = (h ^ ((guint64) a << 32 | b)) * 0x94d049bb133111ebull;
-    }
-  else if (len > 0)
-    {
-      guint64 w = (guint64) p[0] << 16 | (guint64) p[len / 2] << 8 | p[len - 1];
+static inline guint64
+hash_key (guint64       head,
+          const guint8 *p,
+          gsize         len)
+{
+  guint64 h = (head ^ (0x9e3779b97f4a7c15ull * (len + 1))) * 0xbf58476d1ce4e5b9ull;
 
-      h = (h ^ w) * 0x94d049bb133111ebull;
+  if (G_UNLIKELY (len > 8))
+    {
+      gsize i;
+
+      for (i = 8; i + 8 <= len; i += 8)
+        h = ((h ^ (h >> 29)) ^ load64 (p + i)) * 0x94d049bb133111ebull;
+      if (i < len)
+        h = ((h ^ (h >> 29)) ^ load64 (p + len - 8)) * 0x94d049bb133111ebull;
     }
   return mix (h);
+}
+
+static inline guint32
+lookup_hashed (SluiceTokenizer *self,
+               const guint8    *p,
+               gsize            len,
+               guint64          head,
+               guint64          h)
+{
+  guint32 tag = (guint32) (h >> 32);
+
+  for (guint64 i = h & self->mask;; i = (i + 1) & self->mask)
+    {
+      const Slot *slot = &self->slots[i];
+
+      if (slot->rank_len == EMPTY)
+        return NO_RANK;
+      if (slot->tag == tag && slot->head == head && slot->rank_len >> RANK_BITS == len &&
+          (len <= 8 || memcmp (self->arena + self->offsets[slot->rank_len & RANK_MASK] + 8, p + 8, len - 8) == 0))
+        return slot->rank_len & RANK_MASK;
+    }
 }
 
 static inline guint32
@@ -182,20 +228,9 @@ lookup_rank (SluiceTokenizer *self,
              const guint8    *p,
              gsize            len)
 {
-  guint64 h = hash_bytes (p, len);
-  guint32 tag = (guint32) (h >> 32);
+  guint64 head = load_head (p, len);
 
-  for (guint64 i = h & self->mask;; i = (i + 1) & self->mask)
-    {
-      const Slot *slot = &self->slots[i];
-
-      if (slot->rank == NO_RANK)
-        return NO_RANK;
-      if (slot->tag == tag &&
-          self->offsets[slot->rank + 1] - self->offsets[slot->rank] == len &&
-          memcmp (self->arena + self->offsets[slot->rank], p, len) == 0)
-        return slot->rank;
-    }
+  return lookup_hashed (self, p, len, head, hash_key (head, p, len));
 }
 
 static const gint8 *
@@ -262,6 +297,7 @@ load_ranks (SluiceTokenizer *self,
   self->arena = g_malloc (size / 4 * 3 + 16);
   self->offsets = g_new (guint32, self->info->n_ranks + 1);
   self->n_ranks = self->info->n_ranks;
+  g_assert (self->n_ranks <= RANK_MASK);
 
   for (p = contents, end = contents + size; p < end; n++)
     {
@@ -306,19 +342,22 @@ load_ranks (SluiceTokenizer *self,
     {
       const guint8 *bytes = self->arena + self->offsets[rank];
       gsize len = self->offsets[rank + 1] - self->offsets[rank];
-      guint64 h = hash_bytes (bytes, len);
+      guint64 head = load_head (bytes, len);
+      guint64 h = hash_key (head, bytes, len);
       guint64 i = h & self->mask;
 
-      if (lookup_rank (self, bytes, len) != NO_RANK)
+      if (len >= (1u << (32 - RANK_BITS)) || lookup_rank (self, bytes, len) != NO_RANK)
         {
           g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
-                       "%s:%u: the same bytes as an earlier rank", path, rank + 1);
+                       "%s:%u: %s", path, rank + 1,
+                       len >= (1u << (32 - RANK_BITS)) ? "a token too long" : "the same bytes as an earlier rank");
           return FALSE;
         }
-      while (self->slots[i].rank != NO_RANK)
+      while (self->slots[i].rank_len != EMPTY)
         i = (i + 1) & self->mask;
+      self->slots[i].head = head;
       self->slots[i].tag = (guint32) (h >> 32);
-      self->slots[i].rank = rank;
+      self->slots[i].rank_len = rank | (guint32) len << RANK_BITS;
     }
   return TRUE;
 }
@@ -529,10 +568,14 @@ merge_long (SluiceTokenizer *self,
             gsize            len,
             Out             *out)
 {
-  g_autofree guint32 *next = g_new (guint32, len);
-  g_autofree guint32 *prev = g_new (guint32, len);
-  g_autofree guint32 *pair = g_new (guint32, len);
-  g_autofree guint64 *heap = g_new (guint64, 3 * len);
+  guint32 stack32[3 * MERGE_STACK];
+  guint64 stack64[3 * MERGE_STACK];
+  g_autofree guint32 *heap32 = len > MERGE_STACK ? g_new (guint32, 3 * len) : NULL;
+  g_autofree guint64 *heap64 = len > MERGE_STACK ? g_new (guint64, 3 * len) : NULL;
+  guint32 *next = heap32 != NULL ? heap32 : stack32;
+  guint32 *prev = next + len;
+  guint32 *pair = prev + len;
+  guint64 *heap = heap64 != NULL ? heap64 : stack64;
   gsize n_heap = 0;
 
   g_assert (len < G_MAXUINT32);
