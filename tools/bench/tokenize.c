@@ -8,7 +8,8 @@
  * The best round is printed: the machines are shared, and the best round
  * is the least disturbed one.
  *
- * Prints "sluice ENCODING bytes B tokens N MB/s R".
+ * Prints "sluice ENCODING bytes B tokens N MB/s R load_ms L", L being
+ * the time to load the rank file and compile the pattern.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,7 +27,8 @@ main (int   argc,
   SluiceTokenizer *tokenizer;
   gsize size = 0, n_tokens = 0;
   guint rounds;
-  gdouble best = 0;
+  gdouble best = 0, load_ms;
+  gint64 load_start;
 
   if (argc < 3)
     {
@@ -34,8 +36,15 @@ main (int   argc,
       return 2;
     }
   rounds = argc > 3 ? (guint) atoi (argv[3]) : 5;
-  if (!g_file_get_contents (argv[1], &text, &size, &error) ||
-      (tokenizer = sluice_tokenizer_get (argv[2], &error)) == NULL)
+  if (!g_file_get_contents (argv[1], &text, &size, &error))
+    {
+      fprintf (stderr, "tokenize-client: %s\n", error->message);
+      return 1;
+    }
+  load_start = g_get_monotonic_time ();
+  tokenizer = sluice_tokenizer_get (argv[2], &error);
+  load_ms = (g_get_monotonic_time () - load_start) / 1e3;
+  if (tokenizer == NULL)
     {
       fprintf (stderr, "tokenize-client: %s\n", error->message);
       return 1;
@@ -49,7 +58,7 @@ main (int   argc,
 
       best = MAX (best, size / 1e6 / seconds);
     }
-  printf ("sluice %s bytes %" G_GSIZE_FORMAT " tokens %" G_GSIZE_FORMAT " MB/s %.2f\n",
-          argv[2], size, n_tokens, best);
+  printf ("sluice %s bytes %" G_GSIZE_FORMAT " tokens %" G_GSIZE_FORMAT " MB/s %.2f load_ms %.1f\n",
+          argv[2], size, n_tokens, best, load_ms);
   return 0;
 }
