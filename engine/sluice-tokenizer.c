@@ -11,11 +11,16 @@
  *   (what Rust's regex, which tiktoken uses, means by it); PCRE2's `\s`
  *   lacks U+0085.
  * - Ranks live in one open-addressed table keyed by the token's bytes
- *   (the bytes themselves in one arena), built once per encoding.
+ *   (the bytes themselves in one arena, the first 8 in the slot so that
+ *   short lookups touch one cache line), built once per encoding, when
+ *   first asked for, from data/ENCODING.tiktoken; tables of the 256 bytes
+ *   and 65536 byte pairs start every merge without a lookup.
  * - Merging scans the pairs of a short piece, as tiktoken does; a long
- *   piece (over MERGE_HEAP_MIN bytes) is merged through a binary heap of
+ *   piece (from MERGE_HEAP_MIN bytes) is merged through a binary heap of
  *   pairs over a linked list of parts, so that a 1 MB "word" costs
- *   O(n log n) instead of O(n²). Both pick the same pair at each step.
+ *   O(n log n) instead of O(n²). Both pick the same pair at each step
+ *   (the lowest rank, then the leftmost) and carry each part's token, so
+ *   only the pairs merges create are looked up.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
