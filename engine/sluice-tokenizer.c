@@ -714,25 +714,21 @@ encode_ordinary (SluiceTokenizer *self,
 
   while (at < len)
     {
-      /* Every character starts some alternative, so each piece begins
-       * where the last ended: anchored is the same, and faster. */
+      /* Searching on from the end of the last piece, as tiktoken's
+       * find_iter does (every character starts some alternative, so the
+       * next piece begins there). */
       int rc = self->jit
-        ? pcre2_jit_match (self->code, (PCRE2_SPTR) text, len, at, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, data, NULL)
-        : pcre2_match (self->code, (PCRE2_SPTR) text, len, at, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, data, NULL);
+        ? pcre2_jit_match (self->code, (PCRE2_SPTR) text, len, at, 0, data, NULL)
+        : pcre2_match (self->code, (PCRE2_SPTR) text, len, at, PCRE2_NO_UTF_CHECK, data, NULL);
 
+      if (G_UNLIKELY (rc == PCRE2_ERROR_NOMATCH))
+        break;   /* tiktoken drops text no alternative matches (none does) */
       if (G_UNLIKELY (rc < 0))
         {
-          rc = pcre2_match (self->code, (PCRE2_SPTR) text, len, at, PCRE2_NO_UTF_CHECK, data, NULL);
-          if (rc < 0)
-            {
-              if (rc != PCRE2_ERROR_NOMATCH)
-                g_warning ("%s: pre-tokenizer failed at byte %" G_GSIZE_FORMAT " (PCRE2 error %d); "
-                           "the rest is encoded as one piece", self->info->name, at, rc);
-              else
-                break;   /* tiktoken drops text no alternative matches (none does) */
-              encode_piece (self, (const guint8 *) text + at, len - at, out);
-              break;
-            }
+          g_warning ("%s: pre-tokenizer failed at byte %" G_GSIZE_FORMAT " (PCRE2 error %d); "
+                     "the rest is encoded as one piece", self->info->name, at, rc);
+          encode_piece (self, (const guint8 *) text + at, len - at, out);
+          break;
         }
       if (ovector[1] <= ovector[0])
         break;   /* no empty matches in these patterns; never loop */

@@ -175,8 +175,8 @@ gint64           sluice_tokenizer_count_messages (SluiceTokenizer     *self,
  * The prompt tokens of @messages for @model. Exact for a model with a
  * local tokenizer (see sluice_tokenizer_get_for_model()); for any other
  * model an estimate: the o200k_base count of the messages, framing
- * included, times @safety_factor, rounded up (bytes / 4 if even o200k_base
- * cannot be loaded).
+ * included, times @safety_factor, rounded up (sluice_estimate_message_tokens()
+ * times @safety_factor if even o200k_base cannot be loaded).
  *
  * Returns: the count
  */

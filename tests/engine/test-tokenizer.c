@@ -206,7 +206,7 @@ test_one_megabyte_word (void)
 {
   const gsize size = 1 << 20;
   g_autofree char *text = g_malloc (size + 1);
-  const char *fills[] = { "x", "ab", " ", "\n", "!", "0", "\xe4\xb8\x80" /* 一 */, "Xy" };
+  const char *fills[] = { "x", "X", "ab", " ", "\n", " \n", "!", "0", "\xe4\xb8\x80" /* 一 */, "\xc3\xa9" /* é */, "Xy" };
 
   for (guint f = 0; f < G_N_ELEMENTS (fills); f++)
     {
