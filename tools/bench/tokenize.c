@@ -8,8 +8,10 @@
  * The best round is printed: the machines are shared, and the best round
  * is the least disturbed one.
  *
- * Prints "sluice ENCODING bytes B tokens N MB/s R load_ms L", L being
- * the time to load the rank file and compile the pattern.
+ * Prints "sluice ENCODING bytes B tokens N MB/s R load_ms L ids H", L
+ * being the time to load the rank file and compile the pattern and H a
+ * checksum of the token ids (h = h * 31 + id, modulo 2^32), so that the
+ * benchmark compares ids, not only their number.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,6 +28,7 @@ main (int   argc,
   g_autofree char *text = NULL;
   SluiceTokenizer *tokenizer;
   gsize size = 0, n_tokens = 0;
+  guint32 checksum = 0;
   guint rounds;
   gdouble best = 0, load_ms;
   gint64 load_start;
@@ -57,8 +60,11 @@ main (int   argc,
       gdouble seconds = (g_get_monotonic_time () - start) / 1e6;
 
       best = MAX (best, size / 1e6 / seconds);
+      checksum = 0;
+      for (gsize i = 0; i < n_tokens; i++)
+        checksum = checksum * 31 + tokens[i];
     }
-  printf ("sluice %s bytes %" G_GSIZE_FORMAT " tokens %" G_GSIZE_FORMAT " MB/s %.2f load_ms %.1f\n",
-          argv[2], size, n_tokens, best, load_ms);
+  printf ("sluice %s bytes %" G_GSIZE_FORMAT " tokens %" G_GSIZE_FORMAT " MB/s %.2f load_ms %.1f ids %08x\n",
+          argv[2], size, n_tokens, best, load_ms, checksum);
   return 0;
 }
