@@ -90,6 +90,8 @@ static const EncodingInfo encodings[] = {
 
 #define NO_RANK G_MAXUINT32
 #define MERGE_HEAP_MIN 32
+/* Tests move it to compare the heap with tiktoken's scan. */
+static gsize merge_heap_min = MERGE_HEAP_MIN;
 #define MERGE_STACK 512   /* bytes of a piece merged without allocating */
 
 /* A slot holds its key's first bytes, so that most lookups (pieces of up
@@ -510,9 +512,11 @@ merge_short (SluiceTokenizer *self,
              gsize            len,
              Out             *out)
 {
-  guint32 start[MERGE_HEAP_MIN + 1];
-  guint32 rank[MERGE_HEAP_MIN + 1];   /* of the pair of parts i and i + 1 */
-  guint32 token[MERGE_HEAP_MIN + 1];  /* of part i */
+  guint32 stack[3 * (MERGE_STACK + 1)];
+  g_autofree guint32 *heap = len > MERGE_STACK ? g_new (guint32, 3 * (len + 1)) : NULL;
+  guint32 *start = heap != NULL ? heap : stack;
+  guint32 *rank = start + len + 1;    /* of the pair of parts i and i + 1 */
+  guint32 *token = rank + len + 1;    /* of part i */
   gsize n = len + 1;   /* boundaries */
 
   for (gsize i = 0; i < n; i++)
@@ -671,7 +675,7 @@ encode_piece (SluiceTokenizer *self,
 
   if (rank != NO_RANK)
     out_push (out, rank);
-  else if (len < MERGE_HEAP_MIN)
+  else if (len < merge_heap_min)
     merge_short (self, piece, len, out);
   else
     merge_long (self, piece, len, out);
@@ -1036,4 +1040,10 @@ sluice_count_prompt_tokens (JsonArray  *messages,
   if (estimated != NULL)
     *estimated = !exact;
   return tokens;
+}
+
+void
+_sluice_tokenizer_set_merge_heap_min (gsize bytes)
+{
+  merge_heap_min = bytes != 0 ? bytes : MERGE_HEAP_MIN;
 }
