@@ -29,8 +29,10 @@ SluiceBudget *sluice_budget_new_with_clock (JsonObject        *config,
                                             SluiceBudgetClock  clock,
                                             gpointer           clock_data,
                                             GError           **error);
-/* The pre-flight cost of an attempt: the prompt's estimated tokens (the
- * integer variable input_tokens if set) plus @target's max_tokens (else
+/* The pre-flight cost of an attempt: the prompt's tokens (as the
+ * token-count stage counted them for @model, else the integer variable
+ * input_tokens if set, else sluice_count_prompt_tokens(): exact for a
+ * model with a local tokenizer) plus @target's max_tokens (else
  * estimate_completion_tokens), at the catalog's price for @provider and
  * @model; -1 when the catalog has no price (a warning, once per model). */
 gdouble       sluice_budget_estimate   (SluiceBudget      *self,

@@ -520,14 +520,19 @@ sluice_budget_estimate (SluiceBudget  *self,
                         JsonObject    *target)
 {
   gint64 prompt, completion;
+  const char *counted_for = NULL;
   gdouble cost;
 
   g_return_val_if_fail (SLUICE_IS_BUDGET (self), -1);
   g_return_val_if_fail (SLUICE_IS_CONTEXT (context), -1);
 
-  prompt = sluice_json_get_int (sluice_context_get_variables (context), "input_tokens", -1);
+  prompt = sluice_context_get_counted_prompt_tokens (context, NULL, &counted_for);
+  if (prompt >= 0 && counted_for != NULL && model != NULL && !g_str_equal (counted_for, model))
+    prompt = -1;   /* counted for another target's model */
   if (prompt < 0)
-    prompt = sluice_estimate_message_tokens (sluice_context_get_messages (context));
+    prompt = sluice_json_get_int (sluice_context_get_variables (context), "input_tokens", -1);
+  if (prompt < 0)
+    prompt = sluice_count_prompt_tokens (sluice_context_get_messages (context), provider, model, 0, NULL);
   completion = sluice_json_get_int (target, "max_tokens", -1);
   if (completion < 0)
     completion = self->completion_tokens;

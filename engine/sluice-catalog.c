@@ -173,3 +173,64 @@ sluice_catalog_compute_cost (SluiceCatalog *self,
           cached_tokens * cached +
           completion_tokens * output) / 1e6;
 }
+
+/* "ft:gpt-4o-mini-2024-07-18:org::id" and "openai/gpt-4o" (a router's
+ * name) are the model after the colon or slash. */
+static const char *
+base_model_name (const char *model)
+{
+  const char *slash = strrchr (model, '/');
+
+  if (slash != NULL)
+    model = slash + 1;
+  if (g_str_has_prefix (model, "ft:"))
+    model += 3;
+  return model;
+}
+
+const char *
+sluice_catalog_get_tokenizer (SluiceCatalog *self,
+                              const char    *provider,
+                              const char    *model)
+{
+  JsonObject *entry;
+  JsonNode *table;
+  JsonObjectIter iter;
+  const char *encoding, *best = NULL;
+  JsonNode *prefixes;
+  gsize best_len = 0;
+
+  g_return_val_if_fail (SLUICE_IS_CATALOG (self), NULL);
+
+  if (model == NULL)
+    return NULL;
+  entry = sluice_catalog_lookup (self, provider, model);
+  if (entry != NULL && (encoding = sluice_json_get_string (entry, "tokenizer")) != NULL)
+    return encoding;
+
+  if (self->root == NULL ||
+      (table = json_object_get_member (json_node_get_object (self->root), "tokenizers")) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (table))
+    return NULL;
+  model = base_model_name (model);
+  json_object_iter_init (&iter, json_node_get_object (table));
+  while (json_object_iter_next (&iter, &encoding, &prefixes))
+    {
+      JsonArray *list = JSON_NODE_HOLDS_ARRAY (prefixes) ? json_node_get_array (prefixes) : NULL;
+
+      for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
+        {
+          const char *prefix = json_array_get_string_element (list, i);
+          gsize len = prefix != NULL ? strlen (prefix) : 0;
+
+          /* A whole name or a name and a suffix after '-': "o1" is not "o1x". */
+          if (len > best_len && strncmp (model, prefix, len) == 0 &&
+              (model[len] == '\0' || model[len] == '-'))
+            {
+              best = encoding;
+              best_len = len;
+            }
+        }
+    }
+  return best;
+}

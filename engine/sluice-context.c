@@ -15,6 +15,9 @@ struct _SluiceContext
   JsonNode       *input;
   JsonObject     *variables;
   JsonArray      *messages;
+  gint64          counted_tokens;   /* -1: the messages are not counted */
+  gboolean        counted_estimated;
+  char           *counted_model;
   JsonObject     *target;
   SluiceResponse *response;
   JsonNode       *output;
@@ -41,6 +44,7 @@ sluice_context_finalize (GObject *object)
   g_clear_pointer (&self->input, json_node_unref);
   g_clear_pointer (&self->variables, json_object_unref);
   g_clear_pointer (&self->messages, json_array_unref);
+  g_free (self->counted_model);
   g_clear_pointer (&self->target, json_object_unref);
   g_clear_object (&self->response);
   g_clear_pointer (&self->output, json_node_unref);
@@ -73,6 +77,7 @@ sluice_context_init (SluiceContext *self)
   self->labels = json_object_new ();
   self->variables = json_object_new ();
   self->corrections = json_object_new ();
+  self->counted_tokens = -1;
 }
 
 SluiceContext *
@@ -133,6 +138,35 @@ sluice_context_set_messages (SluiceContext *self,
     json_array_ref (messages);
   g_clear_pointer (&self->messages, json_array_unref);
   self->messages = messages;
+  /* A count of the messages that were is no count of these. */
+  self->counted_tokens = -1;
+  g_clear_pointer (&self->counted_model, g_free);
+}
+
+void
+sluice_context_set_counted_prompt_tokens (SluiceContext *self,
+                                          gint64         tokens,
+                                          gboolean       estimated,
+                                          const char    *model)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  self->counted_tokens = MAX (tokens, -1);
+  self->counted_estimated = estimated;
+  g_free (self->counted_model);
+  self->counted_model = tokens >= 0 ? g_strdup (model) : NULL;
+}
+
+gint64
+sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
+                                          gboolean       *estimated,
+                                          const char    **model)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), -1);
+  if (estimated != NULL)
+    *estimated = self->counted_tokens >= 0 && self->counted_estimated;
+  if (model != NULL)
+    *model = self->counted_model;
+  return self->counted_tokens;
 }
 
 JsonObject *

@@ -58,11 +58,17 @@ finish_answer (SluiceHttpStream *attempt)
     {
       gint64 prompt = sluice_response_get_prompt_tokens (response);
       gint64 completion = sluice_response_get_completion_tokens (response);
+      const char *model = PRIV (attempt->provider)->model;
+      SluiceTokenizer *tokenizer = sluice_tokenizer_get_for_model (NULL, model);
+      const char *text = sluice_response_get_text (response);
 
-      sluice_response_set_usage (response,
-                                 prompt >= 0 ? prompt : sluice_estimate_message_tokens (sluice_context_get_messages (attempt->context)),
-                                 completion >= 0 ? completion
-                                                 : sluice_estimate_tokens (sluice_response_get_text (response)),
+      if (prompt < 0)
+        prompt = sluice_count_prompt_tokens (sluice_context_get_messages (attempt->context), NULL, model, 0, NULL);
+      if (completion < 0)
+        completion = tokenizer != NULL && text != NULL
+          ? sluice_tokenizer_count (tokenizer, text, -1, SLUICE_SPECIAL_TOKENS_AS_TEXT, NULL)
+          : sluice_estimate_tokens (text);
+      sluice_response_set_usage (response, prompt, completion,
                                  sluice_response_get_cached_tokens (response),
                                  sluice_response_get_reasoning_tokens (response), TRUE);
     }

@@ -30,9 +30,17 @@ struct _SluicePipeline
   guint         max_reruns;
   GPtrArray    *stages;       /* SluiceStage* */
   GPtrArray    *stage_names;  /* char* */
+  GPtrArray    *stage_configs; /* JsonObject* or NULL, as in the file */
 };
 
 G_DEFINE_FINAL_TYPE (SluicePipeline, sluice_pipeline, G_TYPE_OBJECT)
+
+static void
+stage_config_free (gpointer config)
+{
+  if (config != NULL)
+    json_object_unref (config);
+}
 
 /* The shape of a pipeline file; each stage's block is then checked against
  * the schema its plugin declares. */
@@ -76,6 +84,7 @@ sluice_pipeline_finalize (GObject *object)
   g_clear_pointer (&self->labels, json_object_unref);
   g_clear_pointer (&self->stages, g_ptr_array_unref);
   g_clear_pointer (&self->stage_names, g_ptr_array_unref);
+  g_clear_pointer (&self->stage_configs, g_ptr_array_unref);
 
   G_OBJECT_CLASS (sluice_pipeline_parent_class)->finalize (object);
 }
@@ -98,6 +107,7 @@ sluice_pipeline_init (SluicePipeline *self)
 {
   self->stages = g_ptr_array_new_with_free_func ((GDestroyNotify) object_unref0);
   self->stage_names = g_ptr_array_new_with_free_func (g_free);
+  self->stage_configs = g_ptr_array_new_with_free_func (stage_config_free);
   self->max_reruns = DEFAULT_MAX_RERUNS;
 }
 
@@ -298,7 +308,11 @@ load_stages (SluicePipeline *self,
       JsonObject *item = json_array_get_object_element (stages, i);
       g_autoptr(GList) members = json_object_get_members (item);
 
+      JsonNode *block = json_object_get_member (item, members->data);
+
       g_ptr_array_add (self->stage_names, g_strdup (members->data));
+      g_ptr_array_add (self->stage_configs, block != NULL && JSON_NODE_HOLDS_OBJECT (block)
+                                              ? json_object_ref (json_node_get_object (block)) : NULL);
       g_ptr_array_add (self->stages, NULL);
     }
 
@@ -683,6 +697,18 @@ find_earlier_stage (SluicePipeline *self,
     if (g_strcmp0 (g_ptr_array_index (self->stage_names, i), name) == 0)
       return (gint) i;
   return -1;
+}
+
+JsonObject *
+sluice_pipeline_get_stage_config (SluicePipeline *self,
+                                  const char     *name)
+{
+  gint index;
+
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  index = find_earlier_stage (self, name, G_MAXUINT);
+  return index >= 0 && (guint) index < self->stage_configs->len
+    ? g_ptr_array_index (self->stage_configs, index) : NULL;
 }
 
 gboolean

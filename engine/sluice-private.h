@@ -23,6 +23,11 @@ SluicePipeline *_sluice_pipeline_load (SluiceEngine *engine,
 /* Joins diagnostics into one error message, one per line. */
 char *_sluice_diagnostics_join (GPtrArray *diagnostics);
 
+/* Tests only: pieces of at least @bytes merge through the heap, shorter
+ * ones through tiktoken's scan (G_MAXSIZE: all through the scan; 0: back
+ * to the default). */
+void _sluice_tokenizer_set_merge_heap_min (gsize bytes);
+
 G_END_DECLS
 
 G_BEGIN_DECLS

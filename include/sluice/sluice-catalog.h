@@ -67,4 +67,23 @@ gdouble        sluice_catalog_compute_cost     (SluiceCatalog *self,
                                                 gint64         completion_tokens,
                                                 gint64         cached_tokens);
 
+/**
+ * sluice_catalog_get_tokenizer:
+ * @self: a #SluiceCatalog
+ * @provider: (nullable): the provider
+ * @model: (nullable): the model
+ *
+ * The byte-pair encoding @model uses: the `tokenizer` member of its
+ * catalog entry, else the longest prefix that names it in the catalog's
+ * top-level `tokenizers` table (`{"o200k_base": ["gpt-4o", ...]}`; a
+ * prefix matches the whole name or the name up to a `-`). A fine-tuned
+ * name (`ft:gpt-4o-mini:...`) and a router's name (`openai/gpt-4o`) count
+ * as the base model.
+ *
+ * Returns: (transfer none) (nullable): the encoding's name, or %NULL
+ */
+const char    *sluice_catalog_get_tokenizer    (SluiceCatalog *self,
+                                                const char    *provider,
+                                                const char    *model);
+
 G_END_DECLS

@@ -71,6 +71,33 @@ JsonArray      *sluice_context_get_messages       (SluiceContext  *self);
 void            sluice_context_set_messages       (SluiceContext  *self,
                                                    JsonArray      *messages);
 /**
+ * sluice_context_set_counted_prompt_tokens:
+ * @tokens: the prompt tokens of the current messages (-1: forget the count)
+ * @estimated: %TRUE when @tokens is an estimate rather than an exact count
+ * @model: (nullable): the model the messages were counted for
+ *
+ * Records what the `token-count` stage (or another counter) found, for
+ * the stages and the budget that need the prompt's size before the call.
+ * Replacing the messages (sluice_context_set_messages(), a correction)
+ * forgets the count.
+ */
+void            sluice_context_set_counted_prompt_tokens (SluiceContext  *self,
+                                                          gint64          tokens,
+                                                          gboolean        estimated,
+                                                          const char     *model);
+/**
+ * sluice_context_get_counted_prompt_tokens:
+ * @estimated: (out) (optional): whether the count is an estimate
+ * @model: (out) (optional) (transfer none) (nullable): the model it was
+ *   counted for
+ *
+ * Returns: the prompt tokens of the current messages as last counted, or
+ *   -1 when they have not been counted
+ */
+gint64          sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
+                                                          gboolean       *estimated,
+                                                          const char    **model);
+/**
  * sluice_context_get_target:
  * Returns: (transfer none) (nullable): the provider target in use
  */

@@ -132,6 +132,22 @@ const char     *sluice_pipeline_get_stage_name   (SluicePipeline      *self,
                                                   guint                index);
 
 /**
+ * sluice_pipeline_get_stage_config:
+ * @self: a #SluicePipeline
+ * @name: a stage's plugin name
+ *
+ * The block of the first stage of that name, as the pipeline file gives
+ * it (variables expanded); available while the pipeline is being
+ * configured too, for stages that come later in the file (the
+ * `token-count` stage reads the `call` stage's target this way).
+ *
+ * Returns: (transfer none) (nullable): the block, or %NULL when there is
+ *   no such stage or its block is not an object
+ */
+JsonObject     *sluice_pipeline_get_stage_config (SluicePipeline      *self,
+                                                  const char          *name);
+
+/**
  * sluice_pipeline_has_stage:
  * @self: a #SluicePipeline
  * @name: a stage's plugin name

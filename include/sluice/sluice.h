@@ -19,6 +19,7 @@
 #include "sluice-engine.h"
 #include "sluice-pipeline.h"
 #include "sluice-catalog.h"
+#include "sluice-tokenizer.h"
 #include "sluice-sse.h"
 #include "sluice-http.h"
 #include "sluice-http-provider.h"

@@ -423,26 +423,39 @@ test_estimate (void)
   g_autoptr(SluiceBudget) longer = budget ("{\"daily_usd\": 5, \"estimate_completion_tokens\": 2000}");
   g_autoptr(SluiceContext) context = context_for ("alice");
   g_autoptr(JsonNode) messages = json_from_string (
-    "[{\"role\": \"system\", \"content\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},"   /* 40 bytes: 10 */
+    "[{\"role\": \"system\", \"content\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},"   /* 40 bytes: 5 tokens */
     " {\"role\": \"user\", \"content\": \"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"}]",   /* 58: 15 */
     NULL);
   g_autoptr(JsonNode) target_node = json_from_string (
     "{\"provider\": \"openai\", \"model\": \"gpt-4o-mini\", \"max_tokens\": 500}", NULL);
   JsonObject *target = json_node_get_object (target_node);
 
-  /* gpt-4o-mini: $0.15 in, $0.60 out per million tokens. Prompt: 10 + 15
-   * tokens of content and 4 of framing per message = 33. */
+  /* gpt-4o-mini: $0.15 in, $0.60 out per million tokens. Prompt, counted
+   * exactly with o200k_base: 5 + 15 tokens of content, 1 + 1 of roles, 3
+   * of framing per message and 3 for the reply = 31. */
   sluice_context_set_messages (context, json_node_get_array (messages));
   g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (self, context, "openai", "gpt-4o-mini", target),
-                                  (33 * 0.15 + 500 * 0.60) / 1e6, 1e-15);
+                                  (31 * 0.15 + 500 * 0.60) / 1e6, 1e-15);
   g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (self, context, "openai", "gpt-4o-mini", NULL),
-                                  (33 * 0.15 + 1024 * 0.60) / 1e6, 1e-15);
+                                  (31 * 0.15 + 1024 * 0.60) / 1e6, 1e-15);
   g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (longer, context, "openai", "gpt-4o-mini", NULL),
-                                  (33 * 0.15 + 2000 * 0.60) / 1e6, 1e-15);
+                                  (31 * 0.15 + 2000 * 0.60) / 1e6, 1e-15);
   /* The caller's count of input tokens wins over the estimate. */
   json_object_set_int_member (sluice_context_get_variables (context), "input_tokens", 10000);
   g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (self, context, "openai", "gpt-4o-mini", target),
                                   (10000 * 0.15 + 500 * 0.60) / 1e6, 1e-15);
+  /* The token-count stage's count for this model wins over both... */
+  sluice_context_set_counted_prompt_tokens (context, 2000, FALSE, "gpt-4o-mini");
+  g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (self, context, "openai", "gpt-4o-mini", target),
+                                  (2000 * 0.15 + 500 * 0.60) / 1e6, 1e-15);
+  /* ...but not a count made for another model. */
+  sluice_context_set_counted_prompt_tokens (context, 2000, FALSE, "gpt-4.1");
+  g_assert_cmpfloat_with_epsilon (sluice_budget_estimate (self, context, "openai", "gpt-4o-mini", target),
+                                  (10000 * 0.15 + 500 * 0.60) / 1e6, 1e-15);
+  /* New messages forget the count. */
+  sluice_context_set_counted_prompt_tokens (context, 2000, FALSE, "gpt-4o-mini");
+  sluice_context_set_messages (context, json_node_get_array (messages));
+  g_assert_cmpint (sluice_context_get_counted_prompt_tokens (context, NULL, NULL), ==, -1);
   g_assert_cmpstr (warnings->str, ==, "");
 }
 

@@ -387,7 +387,10 @@ record_loser (SluiceCallStage *self,
   g_autoptr(SluiceResponse) billed = sluice_response_new ();
   JsonObject *record;
 
-  sluice_response_set_usage (billed, sluice_estimate_message_tokens (sluice_context_get_messages (call->context)),
+  sluice_response_set_usage (billed,
+                             sluice_count_prompt_tokens (sluice_context_get_messages (call->context),
+                                                         target_at (self, attempt->target)->provider_name,
+                                                         target_at (self, attempt->target)->model, 0, NULL),
                              0, 0, 0, TRUE);
   record = sluice_call_attempt_record (target_at (self, attempt->target), attempt->target, call->context,
                                       billed, error, attempt->started_at, attempt->delay_ms,
