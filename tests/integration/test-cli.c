@@ -1190,6 +1190,8 @@ test_snapshot (void)
   g_assert_cmpstr (string_member (json_object_get_object_member (request, "headers"), "Authorization"), ==, "[secret]");
   g_assert_cmpstr (string_member (json_object_get_object_member (request, "body"), "model"), ==, "gpt-4o-mini");
   g_assert_nonnull (strstr (stored, "\"content\": \"Great battery, awful screen.\""));
+  /* structured_output auto picks prompt mode here: the instruction is part of the request */
+  g_assert_nonnull (strstr (stored, "Reply with only a JSON value that follows this JSON Schema"));
 
   again = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
   assert_status (again, 0);

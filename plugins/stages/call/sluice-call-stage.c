@@ -685,6 +685,23 @@ maybe_schedule_hedge (GTask   *task,
  * (corrections append to those, a hedge on a native target must not see
  * the instruction), so they are swapped in only while the provider builds
  * its request: SluiceHttpProvider does that within send_async. */
+static JsonArray *
+swap_in_instruction (SluiceCallStage *self,
+                     SluiceContext   *context,
+                     CallTarget      *target)
+{
+  JsonArray *plain = sluice_context_get_messages (context);
+  g_autoptr(JsonArray) instructed = NULL;
+
+  /* Nothing to instruct (no messages: the provider says so). */
+  if (target->structured != CALL_STRUCTURED_PROMPT || plain == NULL || json_array_get_length (plain) == 0)
+    return NULL;
+  plain = json_array_ref (plain);
+  instructed = sluice_call_structured_messages (plain, self->schema_instruction);
+  sluice_context_set_messages (context, instructed);
+  return plain;
+}
+
 static void
 send_instructed (SluiceCallStage *self,
                  SluiceContext   *context,
@@ -692,20 +709,11 @@ send_instructed (SluiceCallStage *self,
                  GCancellable    *cancellable,
                  Send            *send)
 {
-  g_autoptr(JsonArray) plain = NULL;
-  g_autoptr(JsonArray) instructed = NULL;
+  g_autoptr(JsonArray) plain = swap_in_instruction (self, context, target);
 
-  if (sluice_context_get_messages (context) == NULL || json_array_get_length (sluice_context_get_messages (context)) == 0)
-    {
-      /* Nothing to instruct: the provider says so. */
-      sluice_provider_send_async (target->provider, context, cancellable, on_sent, send);
-      return;
-    }
-  plain = json_array_ref (sluice_context_get_messages (context));
-  instructed = sluice_call_structured_messages (plain, self->schema_instruction);
-  sluice_context_set_messages (context, instructed);
   sluice_provider_send_async (target->provider, context, cancellable, on_sent, send);
-  sluice_context_set_messages (context, plain);
+  if (plain != NULL)
+    sluice_context_set_messages (context, plain);
 }
 
 static void
@@ -747,10 +755,7 @@ start_attempt (GTask    *task,
   send = g_new (Send, 1);
   send->task = g_object_ref (task);
   send->attempt = g_rc_box_acquire (attempt);
-  if (target->structured == CALL_STRUCTURED_PROMPT)
-    send_instructed (self, call->context, target, attempt->cancellable, send);
-  else
-    sluice_provider_send_async (target->provider, call->context, attempt->cancellable, on_sent, send);
+  send_instructed (self, call->context, target, attempt->cancellable, send);
 }
 
 /* Reserves the attempt's estimated cost; FALSE when a cap would be
@@ -927,7 +932,14 @@ render_dry_run (SluiceCallStage *self,
   CallTarget *target = target_at (self, index >= 0 ? (guint) index : 0);
 
   sluice_context_set_target (context, target->public_target);
-  request = sluice_provider_render_request (target->provider, context, &error);
+  {
+    /* rendered as start_attempt() sends it: a prompt-mode instruction included */
+    g_autoptr(JsonArray) plain = swap_in_instruction (self, context, target);
+
+    request = sluice_provider_render_request (target->provider, context, &error);
+    if (plain != NULL)
+      sluice_context_set_messages (context, plain);
+  }
   if (request == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
