@@ -127,6 +127,10 @@ replace_all (const char *text,
   return replaced != NULL ? replaced : replace_literal (text, needle);
 }
 
+/* No provider issues keys this short; scrubbing a placeholder such as
+ * "x" or "test" would mangle ordinary text (a prompt, a request id). */
+#define MIN_SECRET_LEN 8
+
 char *
 sluice_text_scrub_secret (const char *text,
                           const char *secret)
@@ -134,7 +138,7 @@ sluice_text_scrub_secret (const char *text,
   /* Valid UTF-8 first: the patterns match text, not bytes. */
   g_autofree char *whole = g_utf8_make_valid (text != NULL ? text : "", -1);
   GString *out = g_string_new (NULL);
-  gsize secret_len = secret != NULL ? strlen (secret) : 0;
+  gsize secret_len = secret != NULL && strlen (secret) >= MIN_SECRET_LEN ? strlen (secret) : 0;
   gsize prefix_len = MIN (secret_len / 2, 8);
   const char *p;
 

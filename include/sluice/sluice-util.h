@@ -187,7 +187,9 @@ char       *sluice_get_default_ledger_path   (void);
  *
  * Provider text can quote the key back (OpenAI's 401 shows a masked form
  * of it): every word that holds @secret, its first half (up to 8
- * characters), or a run of asterisks becomes "[redacted]".
+ * characters), or a run of asterisks becomes "[redacted]". A @secret
+ * shorter than 8 characters is no issued credential (a placeholder such
+ * as "x"): text is not scrubbed for it, which would mangle it.
  *
  * Returns: (transfer full): the scrubbed text
  */
