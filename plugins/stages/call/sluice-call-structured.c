@@ -176,6 +176,25 @@ sluice_call_structured_resolve (CallStructured  mode,
   return CALL_STRUCTURED_PROMPT;
 }
 
+/* What a provider will refuse when asked for native structured output
+ * with @schema: NULL when it takes it (or when sluice cannot know). */
+const char *
+sluice_call_structured_native_refusal (const char *provider,
+                                       JsonNode   *schema)
+{
+  gboolean object = schema != NULL && JSON_NODE_HOLDS_OBJECT (schema) &&
+                    is_object_schema (json_node_get_object (schema));
+
+  if (g_strcmp0 (provider, "anthropic") == 0 && !object)
+    return "Anthropic's forced tool call needs an object at the schema's root";
+  if (g_strcmp0 (provider, "openai") == 0 && !object)
+    return "OpenAI's strict mode needs an object at the schema's root";
+  if (g_strcmp0 (provider, "openai") == 0 && !fits_openai_strict (schema, 0))
+    return "OpenAI's strict mode refuses this schema with a 400 (it needs additionalProperties: false and "
+           "every property required on each object, and only the keywords strict mode supports)";
+  return NULL;
+}
+
 char *
 sluice_call_structured_instruction (JsonNode *schema)
 {

@@ -474,7 +474,8 @@ test_native_structured_output (void)
       {
         g_autofree char *yaml = g_strdup_printf (
           "name: t\n"
-          "output: {type: object, required: [sentiment], properties: {sentiment: {enum: [positive, negative, neutral]}}}\n"
+          "output: {type: object, required: [sentiment], additionalProperties: false,\n"
+          "         properties: {sentiment: {enum: [positive, negative, neutral]}}}\n"
           "stages:\n"
           "  - call: {target: {provider: %s, model: %s, base_url: \"%s%s\", api_key: \"${SLUICE_TEST_KEY}\"},\n"
           "           structured_output: native, stream: %s}\n",
@@ -504,6 +505,20 @@ test_native_structured_output (void)
                       "stages:\n"
                       "  - call: {target: {provider: openai, model: m, api_key: k}, structured_output: native}\n");
   sluice_test_assert_contains (error->message, "structured_output: native needs the pipeline's output schema");
+  g_clear_error (&error);
+
+  /* What the provider would refuse is refused before anything is sent. */
+  error = load_error ("name: t\n"
+                      "output: {type: object, properties: {a: {type: string, minLength: 1}}}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: openai, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "structured_output: native: OpenAI's strict mode refuses this schema");
+  g_clear_error (&error);
+  error = load_error ("name: t\n"
+                      "output: {type: array, items: {type: string}}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: anthropic, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "Anthropic's forced tool call needs an object at the schema's root");
 }
 
 static void

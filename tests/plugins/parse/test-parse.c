@@ -495,7 +495,6 @@ test_structured_modes (void)
     { "openai", "gpt-4o-mini", "/v1", STRICT_SCHEMA, ", structured_output: off", "", "{}", SENT_PLAIN, NULL },
     { "anthropic", "claude-haiku-4-5", "/v1", SENTIMENT_SCHEMA, ", structured_output: prompt", "", "{}",
       SENT_INSTRUCTION, "prompt" },
-    { "openai", "gpt-4o-mini", "/v1", SENTIMENT_SCHEMA, ", structured_output: native", "", "{}", SENT_NATIVE, "native" },
     { "gemini", "gemini-2.0-flash", "/v1beta", SENTIMENT_SCHEMA, ", structured_output: prompt", "", NULL,
       SENT_INSTRUCTION, "prompt" },
     /* A target with tools of its own keeps them: auto asks by the prompt. */
