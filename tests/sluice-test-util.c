@@ -168,6 +168,20 @@ sluice_test_mock_stats (void)
   return json_object_ref (json_node_get_object (node));
 }
 
+char *
+sluice_test_mock_last_request (void)
+{
+  g_autofree char *uri = g_strconcat (mock_url, "/mock/last-request", NULL);
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read (session, message, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (message), ==, 200);
+  return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
 static GString *captured_logs;
 
 static GLogWriterOutput

@@ -5,7 +5,7 @@
  *   Gemini     POST /v1beta/models/MODEL:generateContent
  *              POST /v1beta/models/MODEL:streamGenerateContent
  * each streamed (server-sent events) or not, with injected faults in the
- * format's own error shapes, plus GET /mock/stats.
+ * format's own error shapes, plus GET /mock/stats and GET /mock/last-request.
  *
  * Single-threaded on purpose: one GMainContext serves every connection, so
  * the state below needs no locks and the per-request work stays small.
@@ -95,6 +95,7 @@ static struct {
   guint64       by_kind[MOCK_N_KINDS];
   guint64       serial;
   GHashTable   *paths;             /* path -> guint64 count, both owned */
+  GBytes       *last_body;         /* of the last model request, for GET /mock/last-request */
 
   GMainLoop    *loop;
 } mock;
@@ -622,6 +623,8 @@ serve_request (SoupServerMessage  *msg,
 
   bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (bytes, &len);
+  g_clear_pointer (&mock.last_body, g_bytes_unref);
+  mock.last_body = g_bytes_ref (bytes);
   req.serial = mock.serial;
   req.user_text = "";
   error_body = mock.error_scratch;
@@ -743,6 +746,20 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
   if (g_str_equal (path, "/mock/stats") && g_str_equal (method, "GET"))
     {
       serve_stats (msg);
+      return;
+    }
+  if (g_str_equal (path, "/mock/last-request") && g_str_equal (method, "GET"))
+    {
+      /* The body exactly as the client sent it; 404 before any. */
+      if (mock.last_body == NULL)
+        soup_server_message_set_status (msg, 404, NULL);
+      else
+        {
+          soup_server_message_set_status (msg, 200, NULL);
+          soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY,
+                                            g_bytes_get_data (mock.last_body, NULL),
+                                            g_bytes_get_size (mock.last_body));
+        }
       return;
     }
 
@@ -996,6 +1013,7 @@ main (int   argc,
     "  POST /v1beta/models/MODEL:generateContent      Gemini\n"
     "  POST /v1beta/models/MODEL:streamGenerateContent  Gemini, server-sent events\n"
     "  GET  /mock/stats\n"
+    "  GET  /mock/last-request   the body of the last model request, as it was sent\n"
     "Every answer is the sentiment of the last user message; every fault comes in\n"
     "the format's own error shape.\n"
     "The first line on stdout is the base URL (http://HOST:PORT).\n"
@@ -1154,6 +1172,7 @@ main (int   argc,
   g_string_free (mock.error_scratch, TRUE);
   g_array_unref (mock.events);
   g_hash_table_unref (mock.paths);
+  g_clear_pointer (&mock.last_body, g_bytes_unref);
   g_main_loop_unref (mock.loop);
   mock_scenario_free (mock.scenario);
   mock_sentiment_shutdown ();

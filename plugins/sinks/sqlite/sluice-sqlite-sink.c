@@ -78,12 +78,16 @@ static const char * const attempt_columns[] = {
 
 /* Columns added after the first release: a ledger written by an older
  * sluice gains them when it is opened (older rows hold NULL). */
-static const struct { const char *name; const char *type; } added_attempt_columns[] = {
-  { "retryable", "INTEGER" }, { "finish_reason", "TEXT" }, { "cached_tokens", "INTEGER" },
-  { "cache_write_tokens", "INTEGER" }, { "reasoning_tokens", "INTEGER" },
-  { "usage_estimated", "INTEGER" }, { "streamed", "INTEGER" }, { "ttft_ms", "REAL" },
-  { "provider_request_id", "TEXT" },
-  { "target", "TEXT" }, { "target_index", "INTEGER" }, { "wasted", "INTEGER" }, { "hedge", "INTEGER" },
+static const struct { const char *table; const char *name; const char *type; } added_columns[] = {
+  { "attempts", "retryable", "INTEGER" }, { "attempts", "finish_reason", "TEXT" },
+  { "attempts", "cached_tokens", "INTEGER" }, { "attempts", "cache_write_tokens", "INTEGER" },
+  { "attempts", "reasoning_tokens", "INTEGER" }, { "attempts", "usage_estimated", "INTEGER" },
+  { "attempts", "streamed", "INTEGER" }, { "attempts", "ttft_ms", "REAL" },
+  { "attempts", "provider_request_id", "TEXT" }, { "attempts", "target", "TEXT" },
+  { "attempts", "target_index", "INTEGER" }, { "attempts", "wasted", "INTEGER" },
+  { "attempts", "hedge", "INTEGER" },
+  /* the sanitize stage's notes: {"email": 2, ...} and ["ignore_previous", ...] */
+  { "requests", "redactions", "TEXT" }, { "requests", "injection_suspected", "TEXT" },
 };
 
 static gboolean
@@ -91,13 +95,14 @@ add_missing_columns (sqlite3  *db,
                      gpointer  data,
                      GError  **error)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (added_attempt_columns); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (added_columns); i++)
     {
-      g_autofree char *probe = g_strdup_printf ("SELECT count(*) FROM pragma_table_info('attempts') "
-                                                "WHERE name = '%s'", added_attempt_columns[i].name);
-      g_autofree char *alter = g_strdup_printf ("ALTER TABLE attempts ADD COLUMN %s %s",
-                                                added_attempt_columns[i].name,
-                                                added_attempt_columns[i].type);
+      g_autofree char *probe = g_strdup_printf ("SELECT count(*) FROM pragma_table_info('%s') "
+                                                "WHERE name = '%s'", added_columns[i].table,
+                                                added_columns[i].name);
+      g_autofree char *alter = g_strdup_printf ("ALTER TABLE %s ADD COLUMN %s %s",
+                                                added_columns[i].table, added_columns[i].name,
+                                                added_columns[i].type);
       sqlite3_stmt *stmt = NULL;
       gboolean present;
 
@@ -119,7 +124,8 @@ add_missing_columns (sqlite3  *db,
 }
 static const char * const request_columns[] = {
   "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
-  "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels", NULL
+  "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels",
+  "redactions", "injection_suspected", NULL
 };
 
 static void

@@ -1,0 +1,52 @@
+/* sluice-sanitize-private.h — shared by the sanitize stage's files
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <sluice.h>
+
+#include "sluice-sanitize-rules.h"
+
+G_BEGIN_DECLS
+
+/* The key of the request's SluiceSanitizeState on its context
+ * (g_object_get_data()): a later stage that wants to put the original
+ * values back finds the placeholder table there. */
+#define SLUICE_SANITIZE_STATE_KEY "sluice-sanitize-state"
+
+typedef struct
+{
+  GHashTable *by_value;    /* "rule\037same-key" → placeholder */
+  GHashTable *originals;   /* placeholder → the original text */
+  GHashTable *distinct;    /* rule name → distinct values so far (numbering) */
+  GHashTable *counts;      /* rule name → values redacted */
+  GPtrArray  *injection;   /* names of the injection rules that matched */
+} SluiceSanitizeState;
+
+/* One string the stage works on: a node of the request's own copy. */
+typedef struct
+{
+  JsonNode *node;
+  char     *path;          /* JSON Pointer, for messages */
+} SluiceSanitizeLeaf;
+
+typedef struct
+{
+  guint redacted;
+  guint controls;
+  guint invalid_bytes;
+  guint truncated;
+} SluiceSanitizeTally;
+
+/* Replaces the template variables (and the messages a batch line
+ * brought) with copies the stage may change, and returns their string
+ * leaves: every one, or those under @fields (JSON Pointers). */
+GArray   *sluice_sanitize_collect (SluiceContext *context,
+                                   GPtrArray     *fields);
+/* A copy of @node whose strings have each placeholder of @originals
+ * replaced by its original. */
+JsonNode *sluice_sanitize_restore (JsonNode      *node,
+                                   GHashTable    *originals);
+
+G_END_DECLS

@@ -1,0 +1,298 @@
+/* sluice-sanitize-tree.c — which strings of a request the sanitize stage
+ * rewrites, in copies of its own, and putting originals back into an
+ * answer (see sluice-sanitize-private.h)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "sluice-sanitize-private.h"
+
+#include <string.h>
+
+/* json_node_copy() shares objects and arrays: the input belongs to the
+ * caller (a batch job, a test), so the stage writes into a tree of its
+ * own. */
+static JsonNode *
+deep_copy (JsonNode *node)
+{
+  JsonNode *copy;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObject *object = json_object_new ();
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &name, &member))
+        json_object_set_member (object, name, deep_copy (member));
+      copy = json_node_init_object (json_node_alloc (), object);
+      json_object_unref (object);
+      return copy;
+    }
+  if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *source = json_node_get_array (node);
+      JsonArray *array = json_array_sized_new (json_array_get_length (source));
+
+      for (guint i = 0; i < json_array_get_length (source); i++)
+        json_array_add_element (array, deep_copy (json_array_get_element (source, i)));
+      copy = json_node_init_array (json_node_alloc (), array);
+      json_array_unref (array);
+      return copy;
+    }
+  return json_node_copy (node);
+}
+
+static char *
+pointer_append (const char *base,
+                const char *token)
+{
+  GString *pointer = g_string_new (base);
+
+  g_string_append_c (pointer, '/');
+  for (const char *c = token; *c != '\0'; c++)
+    if (*c == '~')
+      g_string_append (pointer, "~0");
+    else if (*c == '/')
+      g_string_append (pointer, "~1");
+    else
+      g_string_append_c (pointer, *c);
+  return g_string_free (pointer, FALSE);
+}
+
+static char *
+unescape_token (const char *token)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *c = token; *c != '\0'; c++)
+    if (c[0] == '~' && c[1] == '1')
+      g_string_append_c (out, '/'), c++;
+    else if (c[0] == '~' && c[1] == '0')
+      g_string_append_c (out, '~'), c++;
+    else
+      g_string_append_c (out, *c);
+  return g_string_free (out, FALSE);
+}
+
+static void
+leaf_clear (gpointer data)
+{
+  g_free (((SluiceSanitizeLeaf *) data)->path);
+}
+
+/* Every string under @node; @seen keeps a string that two fields reach
+ * from being done twice. */
+static void
+add_leaves (JsonNode   *node,
+            const char *path,
+            GArray     *leaves,
+            GHashTable *seen)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &name, &member))
+        {
+          g_autofree char *child = pointer_append (path, name);
+
+          add_leaves (member, child, leaves, seen);
+        }
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          g_autofree char *index = g_strdup_printf ("%u", i);
+          g_autofree char *child = pointer_append (path, index);
+
+          add_leaves (json_array_get_element (array, i), child, leaves, seen);
+        }
+    }
+  else if (json_node_get_value_type (node) == G_TYPE_STRING && g_hash_table_add (seen, node))
+    {
+      SluiceSanitizeLeaf leaf = { node, g_strdup (path) };
+
+      g_array_append_val (leaves, leaf);
+    }
+}
+
+/* The variable @name, replaced by a copy the first time. */
+static JsonNode *
+own_variable (JsonObject *variables,
+              const char *name,
+              GHashTable *copied)
+{
+  JsonNode *member = json_object_get_member (variables, name);
+
+  if (member == NULL || g_hash_table_contains (copied, name))
+    return member;
+  json_object_set_member (variables, name, deep_copy (member));
+  g_hash_table_add (copied, g_strdup (name));
+  return json_object_get_member (variables, name);
+}
+
+static JsonNode *
+resolve (JsonNode    *node,
+         char       **tokens)
+{
+  for (guint i = 0; node != NULL && tokens[i] != NULL; i++)
+    {
+      g_autofree char *token = unescape_token (tokens[i]);
+
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        node = json_object_get_member (json_node_get_object (node), token);
+      else if (JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *array = json_node_get_array (node);
+          char *end = NULL;
+          guint64 index = g_ascii_strtoull (token, &end, 10);
+
+          node = *token != '\0' && *end == '\0' && index < json_array_get_length (array)
+                   ? json_array_get_element (array, (guint) index) : NULL;
+        }
+      else
+        node = NULL;
+    }
+  return node;
+}
+
+GArray *
+sluice_sanitize_collect (SluiceContext *context,
+                         GPtrArray     *fields)
+{
+  GArray *leaves = g_array_new (FALSE, FALSE, sizeof (SluiceSanitizeLeaf));
+  g_autoptr(GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr(GHashTable) copied = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  JsonObject *variables = sluice_context_get_variables (context);
+  JsonArray *messages = sluice_context_get_messages (context);
+  JsonNode *input_messages = json_object_get_member (variables, "messages");
+  gboolean all = fields == NULL;
+
+  g_array_set_clear_func (leaves, leaf_clear);
+  for (guint i = 0; fields != NULL && i < fields->len; i++)
+    all |= *(const char *) g_ptr_array_index (fields, i) == '\0';
+
+  if (!all)
+    {
+      for (guint i = 0; i < fields->len; i++)
+        {
+          const char *pointer = g_ptr_array_index (fields, i);
+          g_auto(GStrv) tokens = g_strsplit (pointer + 1, "/", -1);
+          g_autofree char *name = unescape_token (tokens[0]);
+          JsonNode *node = own_variable (variables, name, copied);
+
+          node = node != NULL ? resolve (node, tokens + 1) : NULL;
+          if (node != NULL)
+            add_leaves (node, pointer, leaves, seen);
+        }
+      return leaves;
+    }
+
+  {
+    g_autoptr(GList) names = json_object_get_members (variables);
+
+    for (GList *l = names; l != NULL; l = l->next)
+      {
+        g_autofree char *path = pointer_append ("", l->data);
+
+        add_leaves (own_variable (variables, l->data, copied), path, leaves, seen);
+      }
+  }
+
+  /* Messages a batch line brought are its input's `messages`: they take
+   * the sanitized copy. Messages from elsewhere (an earlier assemble)
+   * have their contents done here. */
+  if (messages == NULL)
+    return leaves;
+  if (input_messages != NULL && JSON_NODE_HOLDS_ARRAY (input_messages) &&
+      json_node_get_array (input_messages) == messages)
+    sluice_context_set_messages (context, json_node_get_array (json_object_get_member (variables, "messages")));
+  else
+    {
+      g_autoptr(JsonNode) wrapped = json_node_init_array (json_node_alloc (), messages);
+      g_autoptr(JsonNode) copy = deep_copy (wrapped);
+      JsonArray *array = json_node_get_array (copy);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *message = json_array_get_element (array, i);
+          JsonNode *content = JSON_NODE_HOLDS_OBJECT (message)
+                                ? json_object_get_member (json_node_get_object (message), "content") : NULL;
+          g_autofree char *path = g_strdup_printf ("(messages)/%u/content", i);
+
+          if (content != NULL)
+            add_leaves (content, path, leaves, seen);
+        }
+      sluice_context_set_messages (context, array);
+    }
+  return leaves;
+}
+
+/* ---- restoring ----------------------------------------------------------- */
+
+static char *
+restore_text (const char *text,
+              GHashTable *originals)
+{
+  GString *out = NULL;
+  const char *done = text, *p = text, *end = text + strlen (text);
+
+  while ((p = memchr (p, '[', end - p)) != NULL)
+    {
+      /* placeholders are short ("[EMPLOYEE_ID_12]"): look no further */
+      const char *close = memchr (p, ']', MIN (end - p, 80));
+      g_autofree char *candidate = NULL;
+      const char *original;
+
+      if (close == NULL)
+        {
+          p++;
+          continue;
+        }
+      candidate = g_strndup (p, close - p + 1);
+      original = g_hash_table_lookup (originals, candidate);
+      if (original == NULL)
+        {
+          p++;
+          continue;
+        }
+      if (out == NULL)
+        out = g_string_new (NULL);
+      g_string_append_len (out, done, p - done);
+      g_string_append (out, original);
+      done = p = close + 1;
+    }
+  if (out == NULL)
+    return NULL;
+  g_string_append (out, done);
+  return g_string_free (out, FALSE);
+}
+
+JsonNode *
+sluice_sanitize_restore (JsonNode   *node,
+                         GHashTable *originals)
+{
+  JsonNode *copy = deep_copy (node);
+  g_autoptr(GArray) leaves = g_array_new (FALSE, FALSE, sizeof (SluiceSanitizeLeaf));
+  g_autoptr(GHashTable) seen = g_hash_table_new (NULL, NULL);
+
+  g_array_set_clear_func (leaves, leaf_clear);
+  add_leaves (copy, "", leaves, seen);
+  for (guint i = 0; i < leaves->len; i++)
+    {
+      JsonNode *leaf = g_array_index (leaves, SluiceSanitizeLeaf, i).node;
+      g_autofree char *restored = restore_text (json_node_get_string (leaf), originals);
+
+      if (restored != NULL)
+        json_node_set_string (leaf, restored);
+    }
+  return copy;
+}
