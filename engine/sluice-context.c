@@ -85,8 +85,10 @@ sluice_context_new (JsonNode *input)
       const char *name;
       JsonNode *value;
 
-      json_object_iter_init (&iter, object);
-      while (json_object_iter_next (&iter, &name, &value))
+      /* in the input's order: stages that walk the variables (sanitize)
+       * then give the same result every time */
+      json_object_iter_init_ordered (&iter, object);
+      while (json_object_iter_next_ordered (&iter, &name, &value))
         json_object_set_member (self->variables, name, json_node_ref (value));
     }
 

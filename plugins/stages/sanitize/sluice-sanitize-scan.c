@@ -461,6 +461,9 @@ sluice_sanitize_find_phone (const char *text,
             }
           if (j < length && text[j] == '(' && paren == FALSE)
             continue;
+          /* "(0)30": digits may follow a closing parenthesis directly */
+          if (in_paren && j < length && g_ascii_isdigit (text[j]))
+            continue;
           break;
         }
       i = run_end > s ? run_end : s + 1;
@@ -470,7 +473,7 @@ sluice_sanitize_find_phone (const char *text,
       if (plus)
         ok = digits >= 8 && digits <= 15;
       else if (text[s] == '(')
-        ok = groups >= 2 && digits >= 9 && digits <= 11 && !mixed;
+        ok = groups >= 2 && digits >= 9 && digits <= 11;
       else
         ok = groups >= 2 && digits >= 9 && digits <= 12 && group_sizes_ok && !mixed &&
              !all_years && !(thousands && sep != '-') &&

@@ -23,8 +23,8 @@ deep_copy (JsonNode *node)
       const char *name;
       JsonNode *member;
 
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &name, &member))
+      json_object_iter_init_ordered (&iter, json_node_get_object (node));
+      while (json_object_iter_next_ordered (&iter, &name, &member))
         json_object_set_member (object, name, deep_copy (member));
       copy = json_node_init_object (json_node_alloc (), object);
       json_object_unref (object);
@@ -41,6 +41,9 @@ deep_copy (JsonNode *node)
       json_array_unref (array);
       return copy;
     }
+  /* a parsed tree is sealed, and so would a copy of its string be */
+  if (json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_init_string (json_node_alloc (), json_node_get_string (node));
   return json_node_copy (node);
 }
 
@@ -96,8 +99,8 @@ add_leaves (JsonNode   *node,
       const char *name;
       JsonNode *member;
 
-      json_object_iter_init (&iter, json_node_get_object (node));
-      while (json_object_iter_next (&iter, &name, &member))
+      json_object_iter_init_ordered (&iter, json_node_get_object (node));
+      while (json_object_iter_next_ordered (&iter, &name, &member))
         {
           g_autofree char *child = pointer_append (path, name);
 
@@ -197,13 +200,17 @@ sluice_sanitize_collect (SluiceContext *context,
     }
 
   {
-    g_autoptr(GList) names = json_object_get_members (variables);
+    /* replacing a member frees its name: the list must own copies */
+    g_autoptr(GList) members = json_object_get_members (variables);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
 
-    for (GList *l = names; l != NULL; l = l->next)
+    for (GList *l = members; l != NULL; l = l->next)
+      g_ptr_array_add (names, g_strdup (l->data));
+    for (guint i = 0; i < names->len; i++)
       {
-        g_autofree char *path = pointer_append ("", l->data);
+        g_autofree char *path = pointer_append ("", g_ptr_array_index (names, i));
 
-        add_leaves (own_variable (variables, l->data, copied), path, leaves, seen);
+        add_leaves (own_variable (variables, g_ptr_array_index (names, i), copied), path, leaves, seen);
       }
   }
 
