@@ -550,6 +550,9 @@ sluice_pipeline_get_output_schema (SluicePipeline *self)
   return self->output_schema;
 }
 
+/* How many violations an input or output error lists. */
+#define MAX_VIOLATIONS_IN_ERROR 5
+
 static gboolean
 validate_with (SluiceSchema    *schema,
                JsonNode        *instance,
@@ -563,19 +566,22 @@ validate_with (SluiceSchema    *schema,
   if (schema == NULL)
     return TRUE;
 
+  /* one more than is shown, to know whether there are more */
   violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
-  if (sluice_schema_validate (schema, instance, violations, 5))
+  if (sluice_schema_validate (schema, instance, violations, MAX_VIOLATIONS_IN_ERROR + 1))
     return TRUE;
 
   message = g_string_new (NULL);
   g_string_append_printf (message, "%s does not match its schema: ", what);
-  for (guint i = 0; i < violations->len; i++)
+  for (guint i = 0; i < violations->len && i < MAX_VIOLATIONS_IN_ERROR; i++)
     {
       SluiceViolation *v = g_ptr_array_index (violations, i);
 
       g_string_append_printf (message, "%s%s: %s", i > 0 ? "; " : "",
                               *v->instance_path != '\0' ? v->instance_path : "/", v->message);
     }
+  if (violations->len > MAX_VIOLATIONS_IN_ERROR)
+    g_string_append_printf (message, "; and more (the first %u are shown)", MAX_VIOLATIONS_IN_ERROR);
   g_set_error_literal (error, SLUICE_ERROR, code, message->str);
   return FALSE;
 }
