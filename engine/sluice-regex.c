@@ -94,9 +94,10 @@ sluice_regex_match (SluiceRegex *regex,
  * start). @subject must be valid UTF-8 and @offset on a character
  * boundary: PCRE2 is told not to check, because checking the whole
  * subject on every call would make finding every match in a long text
- * quadratic. A match that passes PCRE2's backtracking limit counts as
- * none. */
-gboolean
+ * quadratic. A pattern that backtracks past PCRE2's limits gives up,
+ * which the caller must not take for "no match" where that matters (a
+ * deny rule). */
+SluiceRegexResult
 sluice_regex_find (SluiceRegex *regex,
                    const char  *subject,
                    gsize        length,
@@ -106,17 +107,22 @@ sluice_regex_find (SluiceRegex *regex,
 {
   pcre2_match_data *data = get_match_data ();
   PCRE2_SIZE *ovector;
+  int rc;
 
-  if (offset > length ||
-      pcre2_match (regex->code, (PCRE2_SPTR) subject, length, offset, PCRE2_NO_UTF_CHECK, data, NULL) < 0)
-    return FALSE;
+  if (offset > length)
+    return SLUICE_REGEX_NO_MATCH;
+  rc = pcre2_match (regex->code, (PCRE2_SPTR) subject, length, offset, PCRE2_NO_UTF_CHECK, data, NULL);
+  if (rc == PCRE2_ERROR_NOMATCH)
+    return SLUICE_REGEX_NO_MATCH;
+  if (rc < 0)
+    return SLUICE_REGEX_GAVE_UP;
   ovector = pcre2_get_ovector_pointer (data);
   *match_start = ovector[0];
   *match_end = ovector[1];
   /* \K in a lookahead can put the start after the end: no span. */
   if (*match_end < *match_start)
     *match_end = *match_start;
-  return TRUE;
+  return SLUICE_REGEX_FOUND;
 }
 
 void

@@ -17,18 +17,20 @@ const char * const sluice_sanitize_builtin_kinds[] = {
  * (only the value is redacted: \K starts the match after the name). A
  * key is random, so each shape also wants a digit somewhere: that keeps
  * "sk-learn-is-a-great-library" and "token: authentication_required"
- * out. */
+ * out. That digit is looked for in the next 64 characters only: an
+ * unbounded look-ahead from every "sk-" of "sk-sk-sk-..." would read
+ * the rest of the text each time. */
 static const char api_key_pattern[] =
   "\\b(?:"
-    "sk-(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}"           /* OpenAI, Anthropic sk-ant- */
+    "sk-(?=[A-Za-z0-9_-]{0,64}[0-9])[A-Za-z0-9_-]{20,}"           /* OpenAI, Anthropic sk-ant- */
     "|AIza[0-9A-Za-z_-]{35}"                                   /* Google */
     "|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}" /* GitHub */
     "|(?:AKIA|ASIA)[0-9A-Z]{16}"                               /* AWS access key id */
-    "|xox[abposr]-(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9-]{10,}"     /* Slack */
+    "|xox[abposr]-(?=[A-Za-z0-9-]{0,64}[0-9])[A-Za-z0-9-]{10,}"     /* Slack */
   ")(?![A-Za-z0-9_-])"
-  "|\\b(?i:bearer)\\s+\\K(?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*"
+  "|\\b(?i:bearer)\\s+\\K(?=[A-Za-z0-9._~+/-]{0,64}[0-9])[A-Za-z0-9._~+/-]{16,}=*"
   "|(?<![A-Za-z0-9])(?i:api[_-]?key|access[_-]?key|secret(?:[_-]?key)?|(?:access[_-]?|auth[_-]?)?token|key|password|passwd)"
-    "[\"']?\\s*[:=]\\s*[\"']?\\K(?=[A-Za-z0-9+/_.-]*[0-9])[A-Za-z0-9+/_.-]{16,}={0,2}";
+    "[\"']?\\s*[:=]\\s*[\"']?\\K(?=[A-Za-z0-9+/_.-]{0,64}[0-9])[A-Za-z0-9+/_.-]{16,}={0,2}";
 
 SluiceSanitizeRule *
 sluice_sanitize_rule_new_builtin (const char *kind)
@@ -101,7 +103,7 @@ sluice_sanitize_rule_free (SluiceSanitizeRule *rule)
   g_free (rule);
 }
 
-gboolean
+SluiceRegexResult
 sluice_sanitize_rule_find (SluiceSanitizeRule *rule,
                            const char         *text,
                            gsize               length,
@@ -110,7 +112,7 @@ sluice_sanitize_rule_find (SluiceSanitizeRule *rule,
                            gsize              *end)
 {
   if (rule->find != NULL)
-    return rule->find (text, length, from, start, end);
+    return rule->find (text, length, from, start, end) ? SLUICE_REGEX_FOUND : SLUICE_REGEX_NO_MATCH;
   return sluice_regex_find (rule->regex, text, length, from, start, end);
 }
 

@@ -40,7 +40,8 @@ SluiceSanitizeRule *sluice_sanitize_rule_new_pattern (const char          *name,
                                                       gboolean             caseless,
                                                       GError             **error);
 void                sluice_sanitize_rule_free        (SluiceSanitizeRule  *rule);
-gboolean            sluice_sanitize_rule_find        (SluiceSanitizeRule  *rule,
+/* SLUICE_REGEX_GAVE_UP only from a pattern that backtracks too much. */
+SluiceRegexResult   sluice_sanitize_rule_find        (SluiceSanitizeRule  *rule,
                                                       const char          *text,
                                                       gsize                length,
                                                       gsize                from,

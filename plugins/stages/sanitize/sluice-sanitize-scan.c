@@ -24,6 +24,63 @@ is_invisible (gunichar ch)
          (ch >= 0xE0000 && ch <= 0xE007F);
 }
 
+/* UAX #15's stream-safe limit: no real text stacks more combining marks
+ * on one character, and GLib orders a run of them by swapping. */
+#define MAX_COMBINING_RUN 30
+/* NFC is applied this many bytes at a time (at least): g_utf8_normalize()
+ * takes quadratic time over a text with many compositions. */
+#define NFC_CHUNK 16384
+
+/* Whether NFC of a text split before @ch is NFC of its two parts: @ch is
+ * a starter that composes with nothing before it (not a mark, not a
+ * Hangul vowel or trailing consonant jamo). */
+static gboolean
+nfc_boundary_before (gunichar ch)
+{
+  GUnicodeType type;
+
+  if (ch < 0x80)
+    return TRUE;
+  if (g_unichar_combining_class (ch) != 0 ||
+      (ch >= 0x1160 && ch <= 0x11FF) || (ch >= 0xD7B0 && ch <= 0xD7FF))
+    return FALSE;
+  type = g_unichar_type (ch);
+  return type != G_UNICODE_SPACING_MARK && type != G_UNICODE_NON_SPACING_MARK &&
+         type != G_UNICODE_ENCLOSING_MARK;
+}
+
+static void
+append_nfc (GString    *out,
+            const char *text,
+            gsize       length)
+{
+  g_autofree char *normalized = g_utf8_normalize (text, (gssize) length, G_NORMALIZE_NFC);
+
+  g_string_append (out, normalized);
+}
+
+static char *
+normalize_nfc (const char *text,
+               gsize       length,
+               gsize      *out_length)
+{
+  GString *out = g_string_sized_new (length + 1);
+  const char *p = text, *end = text + length, *chunk = text;
+
+  while (p < end)
+    {
+      if ((gsize) (p - chunk) >= NFC_CHUNK && nfc_boundary_before (g_utf8_get_char (p)))
+        {
+          append_nfc (out, chunk, p - chunk);
+          chunk = p;
+        }
+      p = g_utf8_next_char (p);
+    }
+  append_nfc (out, chunk, end - chunk);
+  *out_length = out->len;
+  return g_string_free (out, FALSE);
+}
+
 char *
 sluice_sanitize_clean (const char            *text,
                        gsize                  length,
@@ -34,6 +91,7 @@ sluice_sanitize_clean (const char            *text,
   GString *out = g_string_sized_new (length + 1);
   const char *p = text, *end = text + length;
   gboolean ascii = TRUE;
+  guint marks = 0;     /* combining marks in a row */
   char *normalized;
 
   memset (cleaned, 0, sizeof *cleaned);
@@ -47,6 +105,7 @@ sluice_sanitize_clean (const char            *text,
         {
           /* printable ASCII goes over in runs */
           run = p;
+          marks = 0;
           while (p < end && (guchar) *p >= 0x20 && (guchar) *p < 0x7F)
             p++;
           if (p > run)
@@ -74,7 +133,8 @@ sluice_sanitize_clean (const char            *text,
           p++;
           continue;
         }
-      if (is_invisible (ch))
+      marks = g_unichar_combining_class (ch) != 0 ? marks + 1 : 0;
+      if (is_invisible (ch) || marks > MAX_COMBINING_RUN)
         cleaned->controls++;
       else
         {
@@ -91,9 +151,8 @@ sluice_sanitize_clean (const char            *text,
       *out_length = out->len;
       return g_string_free (out, FALSE);
     }
-  normalized = g_utf8_normalize (out->str, (gssize) out->len, G_NORMALIZE_NFC);
+  normalized = normalize_nfc (out->str, out->len, out_length);
   g_string_free (out, TRUE);
-  *out_length = strlen (normalized);
   return normalized;
 }
 

@@ -25,8 +25,9 @@ typedef struct
 /* A copy of @text (@length bytes, any bytes) as valid UTF-8 in NFC:
  * bytes that are not UTF-8 become U+FFFD, or are dropped when
  * @drop_invalid; C0 and C1 control characters but tab and newline, DEL,
- * bidirectional overrides and isolates, zero-width spaces, the BOM and
- * Unicode tag characters (invisible text) are removed. */
+ * bidirectional overrides and isolates, zero-width spaces, the BOM,
+ * Unicode tag characters (invisible text) and combining marks beyond 30
+ * in a row ("Zalgo" text; Unicode's stream-safe limit) are removed. */
 char     *sluice_sanitize_clean       (const char            *text,
                                        gsize                  length,
                                        gboolean               drop_invalid,

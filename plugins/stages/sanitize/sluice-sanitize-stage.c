@@ -246,7 +246,8 @@ redact (SluiceSanitizeStage *self,
         SluiceSanitizeState *state,
         const char          *text,
         gsize                length,
-        guint               *n_redacted)
+        guint               *n_redacted,
+        const char         **gave_up)
 {
   g_autoptr(GArray) spans = g_array_new (FALSE, FALSE, sizeof (Span));
   GString *out;
@@ -255,10 +256,18 @@ redact (SluiceSanitizeStage *self,
   for (guint r = 0; r < self->redact->len; r++)
     {
       SluiceSanitizeRule *rule = g_ptr_array_index (self->redact, r);
-      gsize from = 0, start, end;
+      gsize from = 0, start = 0, end = 0;
 
-      while (from <= length && sluice_sanitize_rule_find (rule, text, length, from, &start, &end))
+      SluiceRegexResult found;
+
+      while (from <= length &&
+             (found = sluice_sanitize_rule_find (rule, text, length, from, &start, &end)) != SLUICE_REGEX_NO_MATCH)
         {
+          if (found == SLUICE_REGEX_GAVE_UP)
+            {
+              *gave_up = rule->name;
+              return NULL;
+            }
           if (end > start)
             {
               Span span = { start, end, r };
@@ -319,6 +328,7 @@ sanitize_value (SluiceSanitizeStage *self,
   SluiceSanitizeCleaned cleaned;
   g_autofree char *text = NULL;
   g_autofree char *redacted = NULL;
+  const char *gave_up = NULL;
 
   if (self->truncate && raw_length > limit)
     {
@@ -342,7 +352,9 @@ sanitize_value (SluiceSanitizeStage *self,
       SluiceSanitizeRule *rule = g_ptr_array_index (self->deny, i);
       gsize start, end;
 
-      if (sluice_sanitize_rule_find (rule, text, length, 0, &start, &end))
+      /* a rule that gives up refuses too: a crafted input must not
+       * slip past a deny rule by making it backtrack */
+      if (sluice_sanitize_rule_find (rule, text, length, 0, &start, &end) != SLUICE_REGEX_NO_MATCH)
         {
           /* the rule and where, never what matched */
           g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
@@ -352,17 +364,25 @@ sanitize_value (SluiceSanitizeStage *self,
         }
     }
 
+  /* a marker that gives up counts as found */
   for (guint i = 0; self->injection != NULL && i < self->injection->len; i++)
     {
       SluiceSanitizeRule *rule = g_ptr_array_index (self->injection, i);
       gsize start, end;
 
       if (!g_ptr_array_find_with_equal_func (state->injection, rule->name, g_str_equal, NULL) &&
-          sluice_sanitize_rule_find (rule, text, length, 0, &start, &end))
+          sluice_sanitize_rule_find (rule, text, length, 0, &start, &end) != SLUICE_REGEX_NO_MATCH)
         g_ptr_array_add (state->injection, g_strdup (rule->name));
     }
 
-  redacted = redact (self, state, text, length, &tally->redacted);
+  redacted = redact (self, state, text, length, &tally->redacted, &gave_up);
+  if (gave_up != NULL)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "input refused: the sanitize stage's '%s' pattern could not finish on the value "
+                   "at %s (it backtracks too much)", gave_up, leaf->path);
+      return FALSE;
+    }
   json_node_set_string (leaf->node, redacted != NULL ? redacted : text);
   return TRUE;
 }

@@ -317,6 +317,27 @@ test_nfc (void)
   assert_all ("{}", pairs);
 }
 
+/* More than 30 combining marks in a row ("Zalgo" text) are cut to 30. */
+static void
+test_combining_marks (void)
+{
+  g_autoptr(SluicePipeline) pipeline = load_sanitize (NULL);
+  GString *zalgo = g_string_new ("a");
+  GString *expected = g_string_new ("a");
+  g_autofree char *out = NULL;
+
+  for (guint i = 0; i < 40; i++)
+    g_string_append (zalgo, "\xCD\x93");     /* U+0353, below: composes with nothing */
+  for (guint i = 0; i < 30; i++)
+    g_string_append (expected, "\xCD\x93");
+  g_string_append (zalgo, " b\xCD\x93");
+  g_string_append (expected, " b\xCD\x93");
+  out = sanitized (pipeline, zalgo->str);
+  g_assert_cmpstr (out, ==, expected->str);
+  g_string_free (zalgo, TRUE);
+  g_string_free (expected, TRUE);
+}
+
 static void
 test_control_characters (void)
 {
@@ -462,6 +483,40 @@ test_50mb (void)
   g_assert_cmpuint (strlen (out), ==, strlen (text) - n_emails * (strlen ("someone@example.com") - strlen ("[EMAIL_1]")));
 }
 
+/* Texts made of one shape over and over, each a trap for a scanner or a
+ * pattern that looks far ahead from every place it could start: 4 MB
+ * each, so a quadratic scan would take minutes, not milliseconds. */
+static void
+test_adversarial (void)
+{
+  static const char * const units[] = {
+    "sk-", "xoxb-", "AIza", "bearer ", "key=", "token: ", "ignore the ", "reveal your ", "from now on ",
+    "a@", "@a.", "a.", "1 ", "+1", "(1)", "DE89 ", "4111 ", "[EMAIL_1", "\xE2\x80\x8B",
+    "e\xCC\x81",                 /* compositions: GLib's NFC is quadratic in them */
+    "\xCE\xA9\xCC\x81",            /* the same without ASCII: omega and acute */
+    "\xCC\x81\xCC\xA3",            /* marks alone, of classes 230 and 220 by turns */
+  };
+  g_autoptr(SluicePipeline) pipeline = load_sanitize ("{max_bytes: {value: 100000000, request: 100000000}, "
+                                                      "restore: true}");
+
+  for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+    {
+      GString *text = g_string_sized_new (4u << 20);
+      g_autoptr(SluiceContext) context = NULL;
+      gint64 started = g_get_monotonic_time ();
+      gint64 took;
+
+      while (text->len < (4u << 20))
+        g_string_append (text, units[i]);
+      context = run_text (pipeline, text->str);
+      took = g_get_monotonic_time () - started;
+      g_assert_no_error (sluice_context_get_error (context));
+      g_test_message ("4 MB of \"%s\": %.3f s", units[i], took / 1e6);
+      g_assert_cmpint (took, <, 10 * G_USEC_PER_SEC);
+      g_string_free (text, TRUE);
+    }
+}
+
 /* The per-request limit shares its budget among the values in order. */
 static void
 test_request_budget_truncates (void)
@@ -505,6 +560,26 @@ test_deny (void)
   g_assert_cmpstr (sluice_context_get_error (b)->message, ==,
                    "input refused by the sanitize stage's deny rule 'no-drop-table' (at /q)");
   g_assert_no_error (sluice_context_get_error (c));
+}
+
+/* A pattern that backtracks past PCRE2's limits on a crafted value does
+ * not let it through: a deny rule refuses, a redaction fails closed. */
+static void
+test_pattern_gives_up (void)
+{
+  g_autoptr(SluicePipeline) deny = load_sanitize ("{deny: [{name: nested, pattern: \"(a|a)+[bd]\"}]}");
+  g_autoptr(SluicePipeline) redact = load_sanitize (
+    "{redact: {custom: [{label: nested, pattern: \"(a|a)+[bd]\"}]}}");
+  const char *input = "{\"text\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac\"}";
+  g_autoptr(SluiceContext) denied = sluice_test_run (deny, input);
+  g_autoptr(SluiceContext) refused = sluice_test_run (redact, input);
+
+  g_assert_cmpstr (sluice_context_get_error (denied)->message, ==,
+                   "input refused by the sanitize stage's deny rule 'nested' (at /text)");
+  g_assert_error (sluice_context_get_error (refused), SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT);
+  g_assert_cmpstr (sluice_context_get_error (refused)->message, ==,
+                   "input refused: the sanitize stage's 'nested' pattern could not finish on the value "
+                   "at /text (it backtracks too much)");
 }
 
 static void
@@ -777,10 +852,13 @@ main (int   argc,
   g_test_add_func ("/sanitize/overlaps", test_overlaps);
   g_test_add_func ("/sanitize/nfc", test_nfc);
   g_test_add_func ("/sanitize/control-characters", test_control_characters);
+  g_test_add_func ("/sanitize/combining-marks", test_combining_marks);
   g_test_add_func ("/sanitize/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/sanitize/50mb", test_50mb);
+  g_test_add_func ("/sanitize/adversarial", test_adversarial);
   g_test_add_func ("/sanitize/request-budget", test_request_budget_truncates);
   g_test_add_func ("/sanitize/deny", test_deny);
+  g_test_add_func ("/sanitize/pattern-gives-up", test_pattern_gives_up);
   g_test_add_func ("/sanitize/injection-flagged", test_injection_flagged);
   g_test_add_func ("/sanitize/injection-refused", test_injection_refused);
   g_test_add_func ("/sanitize/batch-messages", test_batch_messages);
