@@ -29,7 +29,7 @@ is_invisible (gunichar ch)
 #define MAX_COMBINING_RUN 30
 /* NFC is applied this many bytes at a time (at least): g_utf8_normalize()
  * takes quadratic time over a text with many compositions. */
-#define NFC_CHUNK 16384
+#define NFC_CHUNK 1024
 
 /* Whether NFC of a text split before @ch is NFC of its two parts: @ch is
  * a starter that composes with nothing before it (not a mark, not a

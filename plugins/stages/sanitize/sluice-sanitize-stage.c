@@ -482,8 +482,8 @@ sluice_sanitize_stage_process (SluiceStage    *stage,
       rules = g_strjoinv (", ", (char **) state->injection->pdata);
       g_ptr_array_remove_index (state->injection, state->injection->len - 1);
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
-                   "input refused: it looks like a prompt injection (rule %s; on_injection: refuse)",
-                   rules);
+                   "input refused: it looks like a prompt injection (%s %s; on_injection: refuse)",
+                   state->injection->len > 1 ? "rules" : "rule", rules);
       return SLUICE_VERDICT_FAIL;
     }
   return SLUICE_VERDICT_CONTINUE;

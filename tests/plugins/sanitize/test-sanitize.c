@@ -634,7 +634,7 @@ test_injection_refused (void)
   g_assert_error (sluice_context_get_error (refused), SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT);
   g_assert_cmpstr (sluice_context_get_error (refused)->message, ==,
                    "input refused: it looks like a prompt injection "
-                   "(rule ignore_previous, reveal_system_prompt; on_injection: refuse)");
+                   "(rules ignore_previous, reveal_system_prompt; on_injection: refuse)");
   g_assert_cmpstr (flags, ==, "[\"ignore_previous\",\"reveal_system_prompt\"]");
   g_assert_no_error (sluice_context_get_error (ignored));
   g_assert_null (annotation (ignored, "injection_suspected"));
