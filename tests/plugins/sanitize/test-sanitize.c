@@ -754,7 +754,18 @@ test_end_to_end (void)
   g_autoptr(GError) error = NULL;
   JsonObject *row;
 
+  /* a ledger from before sanitize: its requests table gains the columns */
   g_assert_cmpint (g_unlink (ledger), ==, 0);
+  {
+    SluiceDb *old = sluice_db_open (ledger,
+      "CREATE TABLE requests (request_id TEXT PRIMARY KEY, time TEXT NOT NULL, job_id TEXT, pipeline TEXT,"
+      " outcome TEXT NOT NULL, error_kind TEXT, error_stage TEXT, attempts INTEGER NOT NULL,"
+      " prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, latency_ms INTEGER, labels TEXT);",
+      &error);
+
+    g_assert_no_error (error);
+    sluice_db_close (old);
+  }
   yaml = g_strdup_printf (
     "name: t\n"
     "stages:\n"
