@@ -11,9 +11,12 @@
 G_BEGIN_DECLS
 
 /* The key of the request's SluiceSanitizeState on its context
- * (g_object_get_data()): a later stage that wants to put the original
- * values back finds the placeholder table there. */
+ * (g_object_get_data()), shared by every sanitize stage of a pipeline. */
 #define SLUICE_SANITIZE_STATE_KEY "sluice-sanitize-state"
+/* The key under which any later stage (they cannot see this header)
+ * finds the placeholder table: a GHashTable of placeholder → original,
+ * both strings, owned by the context. */
+#define SLUICE_SANITIZE_PLACEHOLDERS_KEY "sluice-sanitize-placeholders"
 
 typedef struct
 {

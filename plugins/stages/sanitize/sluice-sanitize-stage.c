@@ -182,6 +182,10 @@ get_state (SluiceContext *context)
   state->distinct = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   state->counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   state->injection = g_ptr_array_new_with_free_func (g_free);
+  /* the table gets a reference of its own: the context drops its data
+   * in no particular order */
+  g_object_set_data_full (G_OBJECT (context), SLUICE_SANITIZE_PLACEHOLDERS_KEY,
+                          g_hash_table_ref (state->originals), (GDestroyNotify) g_hash_table_unref);
   g_object_set_data_full (G_OBJECT (context), SLUICE_SANITIZE_STATE_KEY, state, (GDestroyNotify) state_free);
   return state;
 }

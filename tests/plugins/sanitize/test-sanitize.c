@@ -690,12 +690,20 @@ test_restore (void)
   g_autoptr(SluiceContext) kept = sluice_test_run (keeping, input);
   g_autoptr(JsonNode) result = sluice_context_dup_result (restored);
   g_autoptr(JsonNode) kept_result = sluice_context_dup_result (kept);
+  GHashTable *placeholders;
 
   g_assert_no_error (sluice_context_get_error (restored));
   sluice_test_assert_json (result,
     "{\"reply\": \"Wrote to jo@example.com about 4111 1111 1111 1111 ([EMAIL_2]?) [NOT_1] [EMAIL_9]\","
     " \"n\": 1, \"list\": [\"jo@example.comjo@example.com\"]}");
   sluice_test_assert_json (kept_result, "\"to [EMAIL_1]\"");
+
+  /* what any later stage finds on the context */
+  placeholders = g_object_get_data (G_OBJECT (kept), "sluice-sanitize-placeholders");
+  g_assert_nonnull (placeholders);
+  g_assert_cmpuint (g_hash_table_size (placeholders), ==, 2);
+  g_assert_cmpstr (g_hash_table_lookup (placeholders, "[EMAIL_1]"), ==, "jo@example.com");
+  g_assert_cmpstr (g_hash_table_lookup (placeholders, "[CARD_1]"), ==, "4111 1111 1111 1111");
 }
 
 /* ---- end to end ---------------------------------------------------------- */
