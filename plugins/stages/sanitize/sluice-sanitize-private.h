@@ -42,6 +42,18 @@ typedef struct
   guint truncated;
 } SluiceSanitizeTally;
 
+/* The request's table, made on first use and kept on the context. */
+SluiceSanitizeState *sluice_sanitize_get_state (SluiceContext *context);
+/* @text with every match of @rules (SluiceSanitizeRule*, in order of
+ * preference) replaced by its placeholder, or NULL when nothing matched
+ * or when a pattern gave up (its rule's name goes to @gave_up). */
+char     *sluice_sanitize_redact  (GPtrArray            *rules,
+                                   SluiceSanitizeState  *state,
+                                   const char           *text,
+                                   gsize                 length,
+                                   guint                *n_redacted,
+                                   const char          **gave_up);
+
 /* Replaces the template variables (and the messages a batch line
  * brought) with copies the stage may change, and returns their string
  * leaves: every one, or those under @fields (JSON Pointers). */
