@@ -38,8 +38,10 @@ gboolean     sluice_batch_run_finish   (SluiceBatch               *self,
 void         sluice_batch_stop         (SluiceBatch               *self);
 gboolean     sluice_batch_was_stopped  (SluiceBatch               *self);
 /* ok, failed, failed_total (over every run of this batch), resumed, blank,
- * interrupted, retries, cost_usd, cost_unknown, p50_ms, p95_ms, elapsed_s,
- * jobs_per_s, output, state_file */
+ * interrupted, retries, calls, breaker_skips, hedges, wasted_tokens,
+ * served_by, compliance ({valid_first_try, valid_after_correction,
+ * invalid}, empty when nothing was checked), cost_usd, cost_unknown,
+ * p50_ms, p95_ms, elapsed_s, jobs_per_s, output, state_file */
 JsonObject  *sluice_batch_get_summary  (SluiceBatch               *self);
 void         sluice_batch_free         (SluiceBatch               *self);
 

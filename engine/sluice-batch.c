@@ -68,6 +68,7 @@ struct _SluiceBatch
   guint64            hedges;
   gint64             wasted_tokens;
   GHashTable        *served_by;           /* target name → jobs it answered */
+  guint64            compliance[SLUICE_COMPLIANCE_INVALID + 1];   /* jobs by SluiceCompliance */
   gdouble            cost;
   guint64            cost_unknown;
   guint64           *latency_counts;      /* [ms] → jobs; the last bucket is "or more" */
@@ -307,7 +308,7 @@ account_attempts (SluiceBatch   *self,
                   gboolean       ok)
 {
   JsonArray *attempts = sluice_context_get_attempts (context);
-  const char *served = NULL;
+  const char *served = sluice_context_get_answer_target (context);
   guint calls = 0;
   guint hedges = 0;
 
@@ -327,8 +328,6 @@ account_attempts (SluiceBatch   *self,
       if (json_object_get_boolean_member_with_default (attempt, "wasted", FALSE))
         self->wasted_tokens += MAX (sluice_json_get_int (attempt, "prompt_tokens", 0), 0) +
                                MAX (sluice_json_get_int (attempt, "completion_tokens", 0), 0);
-      if (g_strcmp0 (outcome, "ok") == 0)
-        served = sluice_json_get_string (attempt, "target");
     }
   /* A hedge is a race, not a retry: it is counted apart. */
   self->calls += calls;
@@ -356,6 +355,7 @@ account (SluiceBatch   *self,
   else
     self->failed++;
   account_attempts (self, context, ok);
+  self->compliance[sluice_context_get_compliance (context)]++;
   if (cost >= 0)
     self->cost += cost;
   else
@@ -820,6 +820,21 @@ served_by_object (SluiceBatch *self)
   return object;
 }
 
+/* Jobs per format-compliance outcome; empty when no job's answer was
+ * checked (the pipeline has neither parse nor validate). */
+static JsonObject *
+compliance_object (SluiceBatch *self)
+{
+  JsonObject *object = json_object_new ();
+
+  if (self->compliance[SLUICE_COMPLIANCE_VALID_FIRST_TRY] + self->compliance[SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION] +
+      self->compliance[SLUICE_COMPLIANCE_INVALID] == 0)
+    return object;
+  for (SluiceCompliance c = SLUICE_COMPLIANCE_VALID_FIRST_TRY; c <= SLUICE_COMPLIANCE_INVALID; c++)
+    json_object_set_int_member (object, sluice_compliance_to_string (c), (gint64) self->compliance[c]);
+  return object;
+}
+
 JsonObject *
 sluice_batch_get_summary (SluiceBatch *self)
 {
@@ -839,6 +854,7 @@ sluice_batch_get_summary (SluiceBatch *self)
   json_object_set_int_member (summary, "hedges", (gint64) self->hedges);
   json_object_set_int_member (summary, "wasted_tokens", self->wasted_tokens);
   json_object_set_object_member (summary, "served_by", served_by_object (self));
+  json_object_set_object_member (summary, "compliance", compliance_object (self));
   json_object_set_double_member (summary, "cost_usd", self->cost);
   json_object_set_int_member (summary, "cost_unknown", (gint64) self->cost_unknown);
   json_object_set_int_member (summary, "p50_ms", percentile (self, 50));

@@ -24,8 +24,11 @@ struct _SluiceContext
   JsonObject     *annotations;
   char           *rerun_stage;
   guint           n_reruns;
+  JsonObject     *corrections;   /* stage name → corrections it asked for */
+  SluiceCompliance compliance;
   GError         *error;
   char           *error_stage;
+  JsonObject     *error_details;
 };
 
 G_DEFINE_FINAL_TYPE (SluiceContext, sluice_context, G_TYPE_OBJECT)
@@ -47,8 +50,10 @@ sluice_context_finalize (GObject *object)
   g_clear_pointer (&self->labels, json_object_unref);
   g_clear_pointer (&self->annotations, json_object_unref);
   g_free (self->rerun_stage);
+  g_clear_pointer (&self->corrections, json_object_unref);
   g_clear_error (&self->error);
   g_free (self->error_stage);
+  g_clear_pointer (&self->error_details, json_object_unref);
 
   G_OBJECT_CLASS (sluice_context_parent_class)->finalize (object);
 }
@@ -70,6 +75,7 @@ sluice_context_init (SluiceContext *self)
   self->labels = json_object_new ();
   self->annotations = json_object_new ();
   self->variables = json_object_new ();
+  self->corrections = json_object_new ();
 }
 
 SluiceContext *
@@ -337,11 +343,24 @@ void
 sluice_context_ask_for_correction (SluiceContext *self,
                                    const char    *feedback)
 {
+  sluice_context_ask_for_correction_by (self, "", feedback);
+}
+
+void
+sluice_context_ask_for_correction_by (SluiceContext *self,
+                                      const char    *stage,
+                                      const char    *feedback)
+{
   g_autoptr(JsonArray) messages = json_array_new ();
   JsonObject *message;
 
   g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_return_if_fail (stage != NULL);
   g_return_if_fail (feedback != NULL);
+
+  json_object_set_int_member (self->corrections, stage, sluice_json_get_int (self->corrections, stage, 0) + 1);
+  /* Until an answer passes, the request's answer broke the format. */
+  self->compliance = SLUICE_COMPLIANCE_INVALID;
 
   for (guint i = 0; self->messages != NULL && i < json_array_get_length (self->messages); i++)
     json_array_add_element (messages, json_node_copy (json_array_get_element (self->messages, i)));
@@ -360,6 +379,90 @@ sluice_context_ask_for_correction (SluiceContext *self,
 
   sluice_context_set_messages (self, messages);
   sluice_context_request_rerun (self, "call");
+}
+
+guint
+sluice_context_get_n_corrections (SluiceContext *self,
+                                  const char    *stage)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *count;
+  gint64 total = 0;
+
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), 0);
+  if (stage != NULL)
+    return (guint) sluice_json_get_int (self->corrections, stage, 0);
+  json_object_iter_init (&iter, self->corrections);
+  while (json_object_iter_next (&iter, &name, &count))
+    total += json_node_get_int (count);
+  return (guint) total;
+}
+
+const char *
+sluice_compliance_to_string (SluiceCompliance compliance)
+{
+  switch (compliance)
+    {
+    case SLUICE_COMPLIANCE_VALID_FIRST_TRY:
+      return "valid_first_try";
+    case SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION:
+      return "valid_after_correction";
+    case SLUICE_COMPLIANCE_INVALID:
+      return "invalid";
+    case SLUICE_COMPLIANCE_UNCHECKED:
+    default:
+      return NULL;
+    }
+}
+
+void
+sluice_context_record_format_check (SluiceContext *self,
+                                    gboolean       valid)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  if (!valid)
+    self->compliance = SLUICE_COMPLIANCE_INVALID;
+  else if (sluice_context_get_n_corrections (self, NULL) == 0)
+    self->compliance = SLUICE_COMPLIANCE_VALID_FIRST_TRY;
+  else
+    self->compliance = SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION;
+}
+
+SluiceCompliance
+sluice_context_get_compliance (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), SLUICE_COMPLIANCE_UNCHECKED);
+  return self->compliance;
+}
+
+const char *
+sluice_context_get_answer_target (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+
+  for (guint i = json_array_get_length (self->attempts); i > 0; i--)
+    {
+      JsonObject *attempt = json_array_get_object_element (self->attempts, i - 1);
+
+      if (attempt != NULL && g_strcmp0 (sluice_json_get_string (attempt, "outcome"), "ok") == 0)
+        return sluice_json_get_string (attempt, "target");
+    }
+  return NULL;
+}
+
+/* Called by the runner when a request fails: no answer was kept, so the
+ * tokens of those it got (rejected by parse or validate) were wasted. */
+void
+_sluice_context_waste_answers (SluiceContext *self)
+{
+  for (guint i = 0; i < json_array_get_length (self->attempts); i++)
+    {
+      JsonObject *attempt = json_array_get_object_element (self->attempts, i);
+
+      if (attempt != NULL && g_strcmp0 (sluice_json_get_string (attempt, "outcome"), "ok") == 0)
+        json_object_set_boolean_member (attempt, "wasted", TRUE);
+    }
 }
 
 const char *
@@ -399,11 +502,31 @@ sluice_context_set_error (SluiceContext *self,
   g_return_if_fail (SLUICE_IS_CONTEXT (self));
   g_clear_error (&self->error);
   g_clear_pointer (&self->error_stage, g_free);
-  if (error != NULL)
+  if (error == NULL)
+    g_clear_pointer (&self->error_details, json_object_unref);
+  else
     {
       self->error = g_error_copy (error);
       self->error_stage = g_strdup (stage);
     }
+}
+
+void
+sluice_context_set_error_details (SluiceContext *self,
+                                  JsonObject    *details)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  if (details != NULL)
+    json_object_ref (details);
+  g_clear_pointer (&self->error_details, json_object_unref);
+  self->error_details = details;
+}
+
+JsonObject *
+sluice_context_get_error_details (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->error_details;
 }
 
 const char *
@@ -431,6 +554,17 @@ sluice_context_dup_result (SluiceContext *self)
   json_object_set_string_member (error, "message", self->error->message);
   if (self->error_stage != NULL)
     json_object_set_string_member (error, "stage", self->error_stage);
+  if (self->error_details != NULL)
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *value;
+
+      json_object_iter_init (&iter, self->error_details);
+      while (json_object_iter_next (&iter, &name, &value))
+        if (!json_object_has_member (error, name))
+          json_object_set_member (error, name, json_node_copy (value));
+    }
   json_object_set_array_member (error, "attempts", json_array_ref (self->attempts));
 
   wrapper = json_object_new ();
@@ -438,4 +572,20 @@ sluice_context_dup_result (SluiceContext *self)
   node = json_node_new (JSON_NODE_OBJECT);
   json_node_set_object (node, wrapper);
   return node;
+}
+
+/* Kept as object data: a flag few requests carry. */
+void
+sluice_context_set_dry_run (SluiceContext *self,
+                            gboolean       dry_run)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_object_set_data (G_OBJECT (self), "sluice-dry-run", GINT_TO_POINTER (dry_run ? 1 : 0));
+}
+
+gboolean
+sluice_context_get_dry_run (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), FALSE);
+  return GPOINTER_TO_INT (g_object_get_data (G_OBJECT (self), "sluice-dry-run")) != 0;
 }

@@ -399,6 +399,9 @@ sluice_http_provider_new_message (SluiceHttpProvider *self,
   len = strlen (text);
   bytes = g_bytes_new_take (g_steal_pointer (&text), len);
   soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  /* kept for sluice_provider_render_request(): libsoup does not give the body back */
+  g_object_set_data_full (G_OBJECT (msg), "sluice-request-body", json_node_ref (body),
+                          (GDestroyNotify) json_node_unref);
   return msg;
 }
 
@@ -662,10 +665,106 @@ sluice_http_provider_send_finish (SluiceProvider  *provider,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+
+/* ---- rendering without sending ------------------------------------------------ */
+
+/* Whether a header carries a credential: by its name, or because its
+ * value holds one of the target's secrets (an extra header's). */
+static gboolean
+is_secret_header (SluiceHttpProviderPrivate *priv,
+                  const char                *name,
+                  const char                *value)
+{
+  static const char * const secret_words[] = { "authorization", "key", "token", "secret", "cookie", NULL };
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  for (guint i = 0; secret_words[i] != NULL; i++)
+    if (strstr (lower, secret_words[i]) != NULL)
+      return TRUE;
+  for (guint i = 0; priv->secrets != NULL && i < priv->secrets->len; i++)
+    if (strstr (value, g_ptr_array_index (priv->secrets, i)) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct {
+  JsonObject                *headers;
+  SluiceHttpProviderPrivate *priv;
+} HeaderWalk;
+
+static void
+add_header (const char *name,
+            const char *value,
+            gpointer    user_data)
+{
+  HeaderWalk *walk = user_data;
+
+  json_object_set_string_member (walk->headers, name,
+                                 is_secret_header (walk->priv, name, value) ? "[secret]" : value);
+}
+
+/* @node with the target's secrets scrubbed from its text: a key must not
+ * reach a snapshot even where no key belongs. */
+static JsonNode *
+scrub_node (SluiceHttpProviderPrivate *priv,
+            JsonNode                  *node)
+{
+  g_autofree char *text = sluice_json_to_string (node);
+  g_autofree char *scrubbed = sluice_http_provider_scrub (priv, text);
+  JsonNode *parsed;
+
+  if (g_str_equal (text, scrubbed))
+    return json_node_ref (node);
+  parsed = sluice_json_from_string (scrubbed, -1, NULL);
+  return parsed != NULL ? parsed : json_node_init_string (json_node_alloc (), "[secret]");
+}
+
+static JsonObject *
+sluice_http_provider_render_request (SluiceProvider  *provider,
+                                     SluiceContext   *context,
+                                     GError         **error)
+{
+  SluiceHttpProvider *self = SLUICE_HTTP_PROVIDER (provider);
+  SluiceHttpProviderClass *klass = SLUICE_HTTP_PROVIDER_GET_CLASS (self);
+  SluiceHttpProviderPrivate *priv = PRIV (self);
+  g_autoptr(SoupMessage) message = NULL;
+  g_autofree char *url = NULL;
+  JsonNode *body;
+  JsonObject *request;
+  HeaderWalk walk;
+
+  message = klass->build_message (self, context, priv->stream, error);
+  if (message == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_BAD_REQUEST,
+                     "cannot build a request for the base_url of host %s", priv->host);
+      return NULL;
+    }
+
+  request = json_object_new ();
+  json_object_set_string_member (request, "method", soup_message_get_method (message));
+  url = g_uri_to_string_partial (soup_message_get_uri (message), G_URI_HIDE_PASSWORD);
+  {
+    g_autofree char *scrubbed = sluice_http_provider_scrub (priv, url);
+
+    json_object_set_string_member (request, "url", scrubbed);
+  }
+  walk.headers = json_object_new ();
+  walk.priv = priv;
+  soup_message_headers_foreach (soup_message_get_request_headers (message), add_header, &walk);
+  json_object_set_object_member (request, "headers", walk.headers);
+  body = g_object_get_data (G_OBJECT (message), "sluice-request-body");
+  if (body != NULL)
+    json_object_set_member (request, "body", scrub_node (priv, body));
+  return request;
+}
+
 static void
 provider_iface_init (SluiceProviderInterface *iface)
 {
   iface->configure = sluice_http_provider_configure;
   iface->send_async = sluice_http_provider_send_async;
   iface->send_finish = sluice_http_provider_send_finish;
+  iface->render_request = sluice_http_provider_render_request;
 }

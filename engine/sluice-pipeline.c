@@ -7,6 +7,7 @@
 #include "sluice-private.h"
 #include "sluice-document-private.h"
 #include "sluice-schema-private.h"
+#include "sluice-mustache-private.h"
 
 #include <string.h>
 
@@ -273,7 +274,9 @@ check_stage_block (SluicePipeline *self,
       json_node_take_object (empty, json_object_new ());
     }
   compiled = compile_schema (loader, schema, pointer);
-  return compiled != NULL && check_against_schema (loader, compiled, config, pointer);
+  return compiled != NULL && check_against_schema (loader, compiled, config, pointer) &&
+         _sluice_check_stage_templates (loader->doc, loader->diagnostics, self->base_dir,
+                                        self->input_schema, schema, config, pointer);
 }
 
 /* Every stage's name and block are checked, loading no code, so that one
@@ -553,6 +556,23 @@ sluice_pipeline_get_output_schema (SluicePipeline *self)
 /* How many violations an input or output error lists. */
 #define MAX_VIOLATIONS_IN_ERROR 5
 
+/* NULL when @instance is valid (or there is no schema), else at most
+ * @max violations (SluiceViolation). */
+static GPtrArray *
+find_violations (SluiceSchema *schema,
+                 JsonNode     *instance,
+                 guint         max)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+
+  if (schema == NULL)
+    return NULL;
+  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+  if (sluice_schema_validate (schema, instance, violations, max))
+    return NULL;
+  return g_steal_pointer (&violations);
+}
+
 static gboolean
 validate_with (SluiceSchema    *schema,
                JsonNode        *instance,
@@ -560,15 +580,11 @@ validate_with (SluiceSchema    *schema,
                const char      *what,
                GError         **error)
 {
-  g_autoptr(GPtrArray) violations = NULL;
+  /* one more than is shown, to know whether there are more */
+  g_autoptr(GPtrArray) violations = find_violations (schema, instance, MAX_VIOLATIONS_IN_ERROR + 1);
   g_autoptr(GString) message = NULL;
 
-  if (schema == NULL)
-    return TRUE;
-
-  /* one more than is shown, to know whether there are more */
-  violations = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
-  if (sluice_schema_validate (schema, instance, violations, MAX_VIOLATIONS_IN_ERROR + 1))
+  if (violations == NULL)
     return TRUE;
 
   message = g_string_new (NULL);
@@ -602,6 +618,41 @@ sluice_pipeline_validate_output (SluicePipeline  *self,
 {
   g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
   return validate_with (self->output_validator, instance, SLUICE_ERROR_VALIDATION, "output", error);
+}
+
+JsonArray *
+sluice_pipeline_check_output (SluicePipeline *self,
+                              JsonNode       *instance,
+                              guint           max_violations)
+{
+  g_autoptr(GPtrArray) violations = NULL;
+  JsonArray *array;
+
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (instance != NULL, NULL);
+
+  violations = find_violations (self->output_validator, instance, MAX (max_violations, 1));
+  if (violations == NULL)
+    return NULL;
+  array = json_array_sized_new (violations->len);
+  for (guint i = 0; i < violations->len; i++)
+    {
+      SluiceViolation *v = g_ptr_array_index (violations, i);
+      JsonObject *object = json_object_new ();
+
+      json_object_set_string_member (object, "instance_path", v->instance_path);
+      json_object_set_string_member (object, "keyword_path", v->keyword_path);
+      json_object_set_string_member (object, "message", v->message);
+      json_array_add_object_element (array, object);
+    }
+  return array;
+}
+
+guint
+sluice_pipeline_get_max_reruns (SluicePipeline *self)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), 0);
+  return self->max_reruns;
 }
 
 guint
@@ -676,6 +727,7 @@ fail_request (GTask        *task,
   Run *run = g_task_get_task_data (task);
 
   sluice_context_set_error (run->context, error, stage);
+  _sluice_context_waste_answers (run->context);
   run->completing = (gint) SLUICE_PIPELINE (g_task_get_source_object (task))->stages->len - 1;
   run_next_complete (task);
 }

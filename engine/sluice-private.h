@@ -10,6 +10,7 @@
 G_BEGIN_DECLS
 
 void     _sluice_context_count_rerun   (SluiceContext *self);
+void     _sluice_context_waste_answers (SluiceContext *self);
 gboolean _sluice_stage_is_synchronous (SluiceStage   *self);
 gboolean _sluice_stage_has_complete   (SluiceStage   *self);
 

@@ -98,3 +98,31 @@ sluice_provider_send_finish (SluiceProvider  *self,
   g_propagate_error (error, local_error);
   return NULL;
 }
+
+JsonObject *
+sluice_provider_render_request (SluiceProvider  *self,
+                                SluiceContext   *context,
+                                GError         **error)
+{
+  SluiceProviderInterface *iface;
+  GError *local_error = NULL;
+  JsonObject *request;
+
+  g_return_val_if_fail (SLUICE_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (context), NULL);
+
+  iface = SLUICE_PROVIDER_GET_IFACE (self);
+  if (iface->render_request == NULL)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_NOT_IMPLEMENTED,
+                   "provider %s cannot show its request without sending it", G_OBJECT_TYPE_NAME (self));
+      return NULL;
+    }
+  request = iface->render_request (self, context, &local_error);
+  if (request == NULL && local_error == NULL)
+    local_error = g_error_new (SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                               "provider %s rendered no request and no error", G_OBJECT_TYPE_NAME (self));
+  if (local_error != NULL)
+    g_propagate_error (error, local_error);
+  return request;
+}

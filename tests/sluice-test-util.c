@@ -155,7 +155,13 @@ sluice_test_mock_stop (void)
 JsonObject *
 sluice_test_mock_stats (void)
 {
-  g_autofree char *uri = g_strconcat (mock_url, "/mock/stats", NULL);
+  return sluice_test_mock_get ("/mock/stats");
+}
+
+JsonObject *
+sluice_test_mock_get (const char *path)
+{
+  g_autofree char *uri = g_strconcat (mock_url, path, NULL);
   g_autoptr(SoupSession) session = soup_session_new ();
   g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
   g_autoptr(GError) error = NULL;
@@ -168,7 +174,7 @@ sluice_test_mock_stats (void)
   return json_object_ref (json_node_get_object (node));
 }
 
-char *
+JsonObject *
 sluice_test_mock_last_request (void)
 {
   g_autofree char *uri = g_strconcat (mock_url, "/mock/last-request", NULL);
@@ -176,10 +182,14 @@ sluice_test_mock_last_request (void)
   g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = soup_session_send_and_read (session, message, NULL, &error);
+  g_autoptr(JsonNode) node = NULL;
 
   g_assert_no_error (error);
   g_assert_cmpuint (soup_message_get_status (message), ==, 200);
-  return g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  node = sluice_json_from_string (g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
 }
 
 static GString *captured_logs;

@@ -30,9 +30,11 @@ char           *sluice_test_mock_start     (const char     *first_arg,
 void            sluice_test_mock_stop      (void);
 /* GET /mock/stats of the running mock, parsed. */
 JsonObject     *sluice_test_mock_stats     (void);
-/* GET /mock/last-request of the running mock: the body of the last model
- * request it received, as sent. */
-char           *sluice_test_mock_last_request (void);
+/* GET @path (such as /mock/requests) of the running mock, a JSON object. */
+JsonObject     *sluice_test_mock_get       (const char     *path);
+/* The body of the last POST the running mock received (GET
+ * /mock/last-request), parsed: what sluice sent. */
+JsonObject     *sluice_test_mock_last_request (void);
 
 /* From now on keep the text of every log message (debug ones too, which
  * are still printed only on request), so a test can look through it. */

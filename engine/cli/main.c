@@ -16,6 +16,7 @@ static const struct {
   { "run", sluice_cmd_run, "run a pipeline on one input" },
   { "batch", sluice_cmd_batch, "run a pipeline over a JSONL file of jobs (resumable)" },
   { "check", sluice_cmd_check, "check pipeline files without running them" },
+  { "snapshot", sluice_cmd_snapshot, "render the request a pipeline would send; diff it with its snapshot" },
 };
 
 static void

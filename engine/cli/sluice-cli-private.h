@@ -19,9 +19,12 @@ enum {
 int sluice_cmd_run   (int argc, char **argv);
 int sluice_cmd_batch (int argc, char **argv);
 int sluice_cmd_check (int argc, char **argv);
+int sluice_cmd_snapshot (int argc, char **argv);
 
 /* Loads a pipeline, printing every problem on stderr; NULL on failure. */
 SluicePipeline *sluice_cli_load_pipeline (SluiceEngine *engine,
                                           const char   *path);
+JsonNode       *sluice_cli_read_input    (const char   *spec,
+                                          GError      **error);
 
 G_END_DECLS

@@ -82,6 +82,25 @@ print_served_by (JsonObject *summary)
   printf ("\n");
 }
 
+/* "schema:    231 valid first try (96.3%), 7 after correction, 2 invalid";
+ * nothing when no answer was checked. */
+static void
+print_compliance (JsonObject *summary)
+{
+  JsonObject *compliance = json_object_get_object_member (summary, "compliance");
+  gint64 first, corrected, invalid, total;
+
+  if (compliance == NULL || json_object_get_size (compliance) == 0)
+    return;
+  first = json_object_get_int_member (compliance, "valid_first_try");
+  corrected = json_object_get_int_member (compliance, "valid_after_correction");
+  invalid = json_object_get_int_member (compliance, "invalid");
+  total = first + corrected + invalid;
+  printf ("schema:    %" G_GINT64_FORMAT " valid first try (%.1f%%), %" G_GINT64_FORMAT
+          " after correction, %" G_GINT64_FORMAT " invalid\n",
+          first, total > 0 ? 100.0 * (gdouble) first / (gdouble) total : 0, corrected, invalid);
+}
+
 static void
 print_summary (JsonObject *summary,
                gboolean    as_json)
@@ -116,6 +135,7 @@ print_summary (JsonObject *summary,
     printf (", %" G_GINT64_FORMAT " tokens wasted", json_object_get_int_member (summary, "wasted_tokens"));
   printf (")\n");
   print_served_by (summary);
+  print_compliance (summary);
   printf ("cost:      $%.6f", json_object_get_double_member (summary, "cost_usd"));
   if (json_object_get_int_member (summary, "cost_unknown") > 0)
     printf (" (+ %" G_GINT64_FORMAT " jobs of unknown cost)", json_object_get_int_member (summary, "cost_unknown"));

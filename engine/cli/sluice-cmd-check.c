@@ -7,14 +7,25 @@
 #include "sluice-cli-private.h"
 #include "sluice-private.h"
 
-/* File order: a person reads the problems top to bottom. */
+/* File order: a person reads the problems top to bottom. Those in other
+ * files (a template's partials) come after the pipeline file's, each
+ * file's together. */
 static gint
 compare_positions (gconstpointer a,
-                   gconstpointer b)
+                   gconstpointer b,
+                   gpointer      pipeline_path)
 {
   const SluiceDiagnostic *x = *(SluiceDiagnostic * const *) a;
   const SluiceDiagnostic *y = *(SluiceDiagnostic * const *) b;
 
+  if (g_strcmp0 (x->file, y->file) != 0)
+    {
+      if (g_strcmp0 (x->file, pipeline_path) == 0)
+        return -1;
+      if (g_strcmp0 (y->file, pipeline_path) == 0)
+        return 1;
+      return g_strcmp0 (x->file, y->file);
+    }
   if (x->line != y->line)
     return x->line < y->line ? -1 : 1;
   return (x->column > y->column) - (x->column < y->column);
@@ -27,7 +38,7 @@ sluice_cli_load_pipeline (SluiceEngine *engine,
   g_autoptr(GPtrArray) diagnostics = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_diagnostic_free);
   SluicePipeline *pipeline = _sluice_pipeline_load (engine, path, diagnostics);
 
-  g_ptr_array_sort (diagnostics, compare_positions);
+  g_ptr_array_sort_with_data (diagnostics, compare_positions, (gpointer) path);
   for (guint i = 0; i < diagnostics->len; i++)
     {
       g_autofree char *line = sluice_diagnostic_to_string (g_ptr_array_index (diagnostics, i));

@@ -22,9 +22,10 @@ typedef struct
   gboolean      ok;
 } Run;
 
-static JsonNode *
-read_input (const char  *spec,
-            GError     **error)
+/* The request: JSON text, @FILE, or - for standard input. */
+JsonNode *
+sluice_cli_read_input (const char  *spec,
+                       GError     **error)
 {
   g_autofree char *contents = NULL;
   gsize length = 0;
@@ -152,7 +153,7 @@ sluice_cmd_run (int    argc,
       return SLUICE_EXIT_USAGE;
     }
 
-  input = read_input (input_spec, &error);
+  input = sluice_cli_read_input (input_spec, &error);
   if (input == NULL)
     {
       fprintf (stderr, "sluice run: %s\n", error->message);

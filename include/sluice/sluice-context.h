@@ -30,7 +30,12 @@ G_DECLARE_FINAL_TYPE (SluiceContext, sluice_context, SLUICE, CONTEXT, GObject)
  * (`ok` or `error`), `error_kind`, `error_message`, `http_status`,
  * `retry_after_ms`, `delay_ms` (backoff waited before it), `latency_ms`,
  * `prompt_tokens`, `completion_tokens`, `cost_usd` (null when the model's
- * price is unknown), `provider_request_id`.
+ * price is unknown), `provider_request_id`; the call stage adds
+ * `structured_output` (`native` or `prompt`) when it asked for the output
+ * schema, and the parse stage adds to the attempt whose answer it took
+ * `parsed_from` (`tool_call`, `whole`, `fence` or `prose`) and, when it
+ * repaired the JSON, `repairs` (an array of names such as
+ * `trailing_comma` and `closed_brackets`).
  */
 
 /**
@@ -188,6 +193,76 @@ void            sluice_context_request_rerun      (SluiceContext  *self,
 void            sluice_context_ask_for_correction (SluiceContext  *self,
                                                    const char     *feedback);
 /**
+ * sluice_context_ask_for_correction_by:
+ * @stage: the name of the stage that rejected the answer (`parse`, `validate`)
+ * @feedback: what was wrong with the answer, addressed to the model
+ *
+ * As sluice_context_ask_for_correction(), counted for @stage: see
+ * sluice_context_get_n_corrections().
+ */
+void            sluice_context_ask_for_correction_by (SluiceContext *self,
+                                                   const char     *stage,
+                                                   const char     *feedback);
+/**
+ * sluice_context_get_n_corrections:
+ * @stage: (nullable): a stage name, or %NULL for every stage
+ *
+ * Returns: how often @stage (or any stage) sent the answer back for a
+ *   correction in this request
+ */
+guint           sluice_context_get_n_corrections  (SluiceContext  *self,
+                                                   const char     *stage);
+
+/**
+ * SluiceCompliance:
+ * @SLUICE_COMPLIANCE_UNCHECKED: no stage checked the answer's format
+ * @SLUICE_COMPLIANCE_VALID_FIRST_TRY: the first answer passed every check
+ * @SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION: an answer passed after one or
+ *   more corrections
+ * @SLUICE_COMPLIANCE_INVALID: the request ended with an answer that broke
+ *   the format (or without one after a correction was asked for)
+ *
+ * Whether the model's answer kept to the required format (JSON, the
+ * `output` schema), as the `parse` and `validate` stages found.
+ */
+typedef enum
+{
+  SLUICE_COMPLIANCE_UNCHECKED,
+  SLUICE_COMPLIANCE_VALID_FIRST_TRY,
+  SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION,
+  SLUICE_COMPLIANCE_INVALID,
+} SluiceCompliance;
+
+/**
+ * sluice_compliance_to_string:
+ * Returns: (nullable): `valid_first_try`, `valid_after_correction`,
+ *   `invalid`, or %NULL for %SLUICE_COMPLIANCE_UNCHECKED
+ */
+const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
+/**
+ * sluice_context_record_format_check:
+ * @valid: whether the answer passed the stage's check
+ *
+ * Called by a stage that checks the answer's format: the last check
+ * decides the request's compliance, and a pass after a correction counts
+ * as %SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION.
+ */
+void            sluice_context_record_format_check (SluiceContext *self,
+                                                   gboolean        valid);
+/**
+ * sluice_context_get_compliance:
+ * Returns: whether the request's answer kept to the format, as the last
+ *   check (or correction) found
+ */
+SluiceCompliance sluice_context_get_compliance    (SluiceContext  *self);
+/**
+ * sluice_context_get_answer_target:
+ * Returns: (transfer none) (nullable): the name of the target that gave
+ *   the answer the request ended with (the last attempt that answered)
+ */
+const char     *sluice_context_get_answer_target  (SluiceContext  *self);
+
+/**
  * sluice_context_get_rerun_stage:
  * Returns: (transfer none) (nullable): the stage asked for
  */
@@ -208,6 +283,21 @@ void            sluice_context_set_error          (SluiceContext  *self,
                                                    const GError   *error,
                                                    const char     *stage);
 /**
+ * sluice_context_set_error_details:
+ * @details: (transfer none) (nullable): members added to the error object
+ *   of sluice_context_dup_result() (such as `violations`)
+ *
+ * Set by the stage that fails the request, before it returns
+ * %SLUICE_VERDICT_FAIL; they go with the error and are cleared with it.
+ */
+void            sluice_context_set_error_details  (SluiceContext  *self,
+                                                   JsonObject     *details);
+/**
+ * sluice_context_get_error_details:
+ * Returns: (transfer none) (nullable): see sluice_context_set_error_details()
+ */
+JsonObject     *sluice_context_get_error_details  (SluiceContext  *self);
+/**
  * sluice_context_get_error_stage:
  * Returns: (transfer none) (nullable): the stage that failed
  */
@@ -217,10 +307,24 @@ const char     *sluice_context_get_error_stage    (SluiceContext  *self);
  * sluice_context_dup_result:
  *
  * The request's one result: the output, or `{"error": {"kind", "message",
- * "stage", "attempts"}}` when it failed.
+ * "stage", "attempts"}}` when it failed, with the error details, if any,
+ * among the members of the error object.
  *
  * Returns: (transfer full): the result
  */
 JsonNode       *sluice_context_dup_result         (SluiceContext  *self);
+
+/**
+ * sluice_context_set_dry_run:
+ * @dry_run: whether the request is only rendered
+ *
+ * A dry run (`sluice snapshot`) goes through the stages up to the
+ * `call`, which renders the request it would send as the output instead
+ * of sending it and responds; stages that spend or wait (rate limits,
+ * budgets, cost sinks) let a dry run pass without counting it.
+ */
+void            sluice_context_set_dry_run        (SluiceContext  *self,
+                                                   gboolean        dry_run);
+gboolean        sluice_context_get_dry_run        (SluiceContext  *self);
 
 G_END_DECLS

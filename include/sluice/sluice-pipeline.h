@@ -87,6 +87,30 @@ gboolean        sluice_pipeline_validate_input   (SluicePipeline      *self,
 gboolean        sluice_pipeline_validate_output  (SluicePipeline      *self,
                                                   JsonNode            *instance,
                                                   GError             **error);
+/**
+ * sluice_pipeline_check_output:
+ * @self: a #SluicePipeline
+ * @instance: a parsed answer
+ * @max_violations: the most violations to report (at least one)
+ *
+ * Like sluice_pipeline_validate_output(), for a stage that shows the model
+ * (or the user) every reason: each violation is an object with
+ * `instance_path` (a JSON Pointer into @instance, "" for the root),
+ * `keyword_path` (the failing keyword in the schema) and `message` (which
+ * never quotes a string value of @instance).
+ *
+ * Returns: (transfer full) (nullable): %NULL when @instance satisfies the
+ *   `output` schema (or there is none), else its violations
+ */
+JsonArray      *sluice_pipeline_check_output     (SluicePipeline      *self,
+                                                  JsonNode            *instance,
+                                                  guint                max_violations);
+/**
+ * sluice_pipeline_get_max_reruns:
+ * Returns: how often a request may be sent back to an earlier stage
+ *   (`max_reruns`)
+ */
+guint           sluice_pipeline_get_max_reruns   (SluicePipeline      *self);
 guint           sluice_pipeline_get_n_stages     (SluicePipeline      *self);
 /**
  * sluice_pipeline_get_stage:

@@ -49,9 +49,12 @@ struct _SluiceProviderInterface
   SluiceResponse *(*send_finish) (SluiceProvider       *self,
                                   GAsyncResult         *result,
                                   GError              **error);
+  JsonObject     *(*render_request) (SluiceProvider    *self,
+                                     SluiceContext     *context,
+                                     GError           **error);
 
   /*< private >*/
-  gpointer padding[8];
+  gpointer padding[7];
 };
 
 /**
@@ -89,5 +92,19 @@ void            sluice_provider_send_async  (SluiceProvider       *self,
 SluiceResponse *sluice_provider_send_finish (SluiceProvider       *self,
                                              GAsyncResult         *result,
                                              GError              **error);
+/**
+ * sluice_provider_render_request:
+ * @context: the request, as the call stage would send it
+ *
+ * The request @self would send for @context, without sending it:
+ * `{"method", "url", "headers", "body"}`, with every credential replaced
+ * by `[secret]`. For `sluice snapshot`.
+ *
+ * Returns: (transfer full) (nullable): the request, or %NULL with @error
+ *   set (%SLUICE_ERROR_NOT_IMPLEMENTED for a provider that cannot)
+ */
+JsonObject     *sluice_provider_render_request (SluiceProvider    *self,
+                                                SluiceContext     *context,
+                                                GError           **error);
 
 G_END_DECLS

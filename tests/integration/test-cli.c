@@ -154,10 +154,12 @@ mock_stop (Env *env)
   g_clear_pointer (&env->mock_url, g_free);
 }
 
+/* GET @path of the running mock, a JSON object. */
 static JsonObject *
-mock_stats (Env *env)
+mock_get (Env        *env,
+          const char *path)
 {
-  g_autofree char *uri = g_strconcat (env->mock_url, "/mock/stats", NULL);
+  g_autofree char *uri = g_strconcat (env->mock_url, path, NULL);
   g_autoptr(SoupSession) session = soup_session_new ();
   g_autoptr(SoupMessage) message = soup_message_new ("GET", uri);
   g_autoptr(GError) error = NULL;
@@ -169,6 +171,12 @@ mock_stats (Env *env)
   g_assert_no_error (error);
   g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
   return json_object_ref (json_node_get_object (node));
+}
+
+static JsonObject *
+mock_stats (Env *env)
+{
+  return mock_get (env, "/mock/stats");
 }
 
 static gint64
@@ -715,6 +723,7 @@ test_batch_bad_lines (void)
   g_autoptr(GPtrArray) id_storage = g_ptr_array_new_with_free_func (g_free);
   guint n_ok = 0, n_failed = 0;
   JsonObject *summary;
+  JsonObject *compliance;
   gint64 mock_total;
 
   for (guint line = 1; line <= n; line++)
@@ -819,6 +828,24 @@ test_batch_bad_lines (void)
       g_assert_true (g_hash_table_contains (expected_ids, job_id));
     }
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE outcome = 'ok'"), ==, n_ok);
+
+  /* Format compliance: every answer kept passed validate, first or after
+   * a correction; the summary counts what the ledger holds; a job refused
+   * before any answer has none. */
+  compliance = json_object_get_object_member (summary, "compliance");
+  g_assert_cmpuint (json_object_get_size (compliance), ==, 3);
+  g_assert_cmpint (json_object_get_int_member (compliance, "valid_first_try") +
+                   json_object_get_int_member (compliance, "valid_after_correction"), ==, n_ok);
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *outcome = (const char *[]) { "valid_first_try", "valid_after_correction", "invalid" }[i];
+      g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM requests WHERE compliance = '%s'", outcome);
+
+      g_test_message ("%s: %" G_GINT64_FORMAT, outcome, json_object_get_int_member (compliance, outcome));
+      g_assert_cmpint (db_int (ledger, sql), ==, json_object_get_int_member (compliance, outcome));
+    }
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance IS NULL "
+                                   "AND error_kind = 'invalid_input'"), ==, 4);
 
   /* Every HTTP request the provider received is an attempt in the ledger. */
   mock_total = mock_requests (env);
@@ -1126,6 +1153,73 @@ test_labels (void)
                                    "AND json_extract(labels, '$.job') = 'b'"), ==, 1);
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE json_extract(labels, '$.user') IS NULL"), ==, 3);
   g_assert_cmpint (mock_requests (env), ==, 3);
+}
+
+/* `sluice snapshot`: the first run writes the rendered request, a later
+ * one matches it, a prompt change shows as a diff and exits 1, --update
+ * accepts it. Nothing is sent, nothing reaches the ledger, and the key
+ * is masked. */
+static void
+test_snapshot (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *original = sentiment_pipeline ();
+  g_autofree char *source = read_text (original);
+  g_autofree char *pipeline = env_write (env, "sentiment.yaml", source);
+  g_autofree char *input = env_write (env, "review.json", "{\"text\": \"Great battery, awful screen.\"}");
+  g_autofree char *snap = env_path (env, "__snapshots__/sentiment-review.snap");
+  g_autofree char *stored = NULL;
+  g_autoptr(GString) changed = g_string_new (source);
+  g_autoptr(Result) first = NULL;
+  g_autoptr(Result) again = NULL;
+  g_autoptr(Result) diff = NULL;
+  g_autoptr(Result) update = NULL;
+  g_autoptr(Result) ci = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *request;
+
+  mock_start (env, NULL);
+  first = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (first, 0);
+  g_assert_nonnull (strstr (first->out, "snapshot written: "));
+  stored = read_text (snap);
+  g_assert_null (strstr (stored, PLAIN_KEY));
+  node = parse_json (stored);
+  request = json_object_get_object_member (json_node_get_object (node), "request");
+  g_assert_cmpstr (string_member (request, "path"), ==, "/chat/completions");
+  g_assert_cmpstr (string_member (json_object_get_object_member (request, "headers"), "Authorization"), ==, "[secret]");
+  g_assert_cmpstr (string_member (json_object_get_object_member (request, "body"), "model"), ==, "gpt-4o-mini");
+  g_assert_nonnull (strstr (stored, "\"content\": \"Great battery, awful screen.\""));
+
+  again = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (again, 0);
+  g_assert_nonnull (strstr (again->out, "snapshot matches: "));
+
+  g_assert_cmpint (g_string_replace (changed, "You classify the sentiment", "You classify the overall sentiment", 1), ==, 1);
+  g_assert_true (g_file_set_contents (pipeline, changed->str, -1, NULL));
+  diff = run_cli (env, NULL, "snapshot", pipeline, input, NULL);
+  assert_status (diff, 1);
+  g_assert_nonnull (strstr (diff->out, "-          \"content\": \"You classify the sentiment"));
+  g_assert_nonnull (strstr (diff->out, "+          \"content\": \"You classify the overall sentiment"));
+  g_assert_nonnull (strstr (diff->err, "run with --update to accept it"));
+
+  update = run_cli (env, NULL, "snapshot", pipeline, input, "--update", NULL);
+  assert_status (update, 0);
+  g_free (stored);
+  stored = read_text (snap);
+  g_assert_nonnull (strstr (stored, "You classify the overall sentiment"));
+
+  ci = run_cli (env, NULL, "snapshot", "--ci", pipeline, input, "--snapshot", "elsewhere.snap", NULL);
+  assert_status (ci, 1);
+  g_assert_nonnull (strstr (ci->err, "elsewhere.snap does not exist"));
+
+  g_assert_cmpint (mock_requests (env), ==, 0);
+  {
+    g_autofree char *ledger = ledger_path (env);
+
+    g_assert_false (g_file_test (ledger, G_FILE_TEST_EXISTS) &&
+                    db_int (ledger, "SELECT count(*) FROM requests") > 0);
+  }
 }
 
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
@@ -1752,6 +1846,179 @@ test_run_parse_correction (void)
   g_assert_cmpint (mock_requests (env), ==, 2);
 }
 
+/* The messages of the kept request whose body holds @marker and
+ * @also (NULL: anything); asserts there is exactly one. */
+static JsonArray *
+kept_request_messages (JsonObject *kept,
+                       const char *marker,
+                       const char *also)
+{
+  JsonArray *requests = json_object_get_array_member (kept, "requests");
+  JsonArray *found = NULL;
+
+  for (guint i = 0; i < json_array_get_length (requests); i++)
+    {
+      const char *body = string_member (json_array_get_object_element (requests, i), "body");
+      g_autoptr(JsonNode) node = NULL;
+
+      if (strstr (body, marker) == NULL || (also != NULL && strstr (body, also) == NULL))
+        continue;
+      g_assert_null (found);
+      node = parse_json (body);
+      found = json_array_ref (json_object_get_array_member (json_node_get_object (node), "messages"));
+    }
+  g_assert_nonnull (found);
+  return found;
+}
+
+static const char *
+message_content (JsonArray *messages,
+                 gint       index,     /* < 0: from the end */
+                 const char *role)
+{
+  guint n = json_array_get_length (messages);
+  JsonObject *message = json_array_get_object_element (messages, index < 0 ? n + index : (guint) index);
+
+  g_assert_cmpstr (string_member (message, "role"), ==, role);
+  return string_member (message, "content");
+}
+
+/* Against the mock's schema-breaking answers (its bad_answer kinds, by
+ * scenario), the sentiment pipeline's corrections succeed: each of the
+ * four broken forms is sent back once with what was wrong and comes back
+ * right; an answer broken twice fails with a validation error that shows
+ * the violations and the answer, never the answer as output. The batch
+ * summary and the ledger count each outcome. */
+static void
+test_batch_corrections (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *scenario = env_write (env, "scenario.json",
+    "{\"rules\": ["
+    " {\"match\": \"case-label\", \"sequence\": [{\"kind\": \"bad_answer\", \"variant\": \"bad_label\"}]},"
+    " {\"match\": \"case-confidence\", \"sequence\": [{\"kind\": \"bad_answer\", \"variant\": \"bad_confidence\"}]},"
+    " {\"match\": \"case-missing\", \"sequence\": [{\"kind\": \"bad_answer\", \"variant\": \"missing_reasoning\"}]},"
+    " {\"match\": \"case-prose\", \"sequence\": [{\"kind\": \"bad_answer\", \"variant\": \"prose\"}]},"
+    /* no JSON, then a bad label: parse and validate each correct once */
+    " {\"match\": \"case-twice\", \"sequence\": [{\"kind\": \"bad_answer\", \"variant\": \"prose\"},"
+    "                                        {\"kind\": \"bad_answer\", \"variant\": \"bad_label\"}]},"
+    " {\"match\": \"case-stubborn\", \"sequence\": [], \"then\": {\"kind\": \"bad_answer\", \"variant\": \"bad_confidence\"}}"
+    "]}");
+  g_autofree char *input = env_write (env, "reviews.jsonl",
+    "{\"custom_id\": \"plain-1\", \"input\": {\"text\": \"I love it, wonderful.\"}}\n"
+    "{\"custom_id\": \"plain-2\", \"input\": {\"text\": \"Terrible, it broke.\"}}\n"
+    "{\"custom_id\": \"plain-3\", \"input\": {\"text\": \"It arrived on Tuesday.\"}}\n"
+    "{\"custom_id\": \"label\", \"input\": {\"text\": \"Great sound case-label\"}}\n"
+    "{\"custom_id\": \"confidence\", \"input\": {\"text\": \"Awful screen case-confidence\"}}\n"
+    "{\"custom_id\": \"missing\", \"input\": {\"text\": \"Excellent case-missing\"}}\n"
+    "{\"custom_id\": \"prose\", \"input\": {\"text\": \"Horrible case-prose\"}}\n"
+    "{\"custom_id\": \"twice\", \"input\": {\"text\": \"Wonderful case-twice\"}}\n"
+    "{\"custom_id\": \"stubborn\", \"input\": {\"text\": \"Great case-stubborn\"}}\n");
+  static const char *ids[] = { NULL, "plain-1", "plain-2", "plain-3", "label", "confidence", "missing",
+                               "prose", "twice", "stubborn" };
+  static const char *expected[] = { NULL, "positive", "negative", "neutral", "positive", "negative",
+                                    "positive", "negative", "positive", NULL };
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *output = env_path (env, "out.jsonl");
+  g_autofree char *ledger = ledger_path (env);
+  g_autoptr(Result) result = NULL;
+  g_autoptr(Result) run = NULL;
+  g_autoptr(GPtrArray) by_line = NULL;
+  g_autoptr(JsonObject) kept = NULL;
+  g_autoptr(JsonArray) messages = NULL;
+  g_autoptr(JsonNode) run_node = NULL;
+  JsonObject *error;
+  JsonArray *violations;
+  JsonObject *violation;
+
+  mock_start (env, "--scenario", scenario, "--keep-requests", "64", NULL);
+  result = run_cli (env, NULL, "batch", pipeline, input, "-o", output, NULL);
+  assert_status (result, 1);
+  sluice_test_assert_contains (result->out, "jobs:      8 ok, 1 failed\n");
+  sluice_test_assert_contains (result->out, "schema:    3 valid first try (33.3%), 5 after correction, 1 invalid\n");
+
+  by_line = read_batch_output (output, 9, ids);
+  for (guint line = 1; line <= 8; line++)
+    {
+      JsonNode *answer = json_object_get_member (line_object (by_line, line), "output");
+
+      g_assert_nonnull (answer);
+      assert_sentiment_output (answer);
+      /* The corrected answer is about the review, not the correction. */
+      g_assert_cmpstr (string_member (json_node_get_object (answer), "sentiment"), ==, expected[line]);
+    }
+
+  /* Broken twice: a validation error with the violations and an excerpt
+   * of the answer; no output. */
+  g_assert_false (json_object_has_member (line_object (by_line, 9), "output"));
+  error = json_object_get_object_member (line_object (by_line, 9), "error");
+  g_assert_cmpstr (assert_structured_error (error), ==, "validation");
+  g_assert_cmpstr (string_member (error, "stage"), ==, "validate");
+  g_assert_cmpstr (string_member (error, "message"), ==,
+                   "the answer does not match the output schema after 1 correction: "
+                   "/confidence: 1.7 is greater than the maximum 1");
+  violations = json_object_get_array_member (error, "violations");
+  g_assert_cmpuint (json_array_get_length (violations), ==, 1);
+  violation = json_array_get_object_element (violations, 0);
+  g_assert_cmpuint (json_object_get_size (violation), ==, 3);
+  g_assert_cmpstr (string_member (violation, "instance_path"), ==, "/confidence");
+  g_assert_cmpstr (string_member (violation, "keyword_path"), ==, "/properties/confidence/maximum");
+  g_assert_cmpstr (string_member (violation, "message"), ==, "1.7 is greater than the maximum 1");
+  g_assert_true (g_str_has_prefix (string_member (error, "raw_output"), "{\"sentiment\": \"positive\", \"confidence\": 1.7, "));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (error, "attempts")), ==, 2);
+
+  /* What the mock was sent back: the answer it gave, as the assistant,
+   * then each violation's path and message. */
+  kept = mock_get (env, "/mock/requests");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (kept, "requests")), ==, 3 + 4 * 2 + 3 + 2);
+  messages = kept_request_messages (kept, "case-label", "Your answer");
+  g_assert_cmpuint (json_array_get_length (messages), ==, 4);
+  g_assert_cmpstr (message_content (messages, 1, "user"), ==, "Great sound case-label");
+  sluice_test_assert_contains (message_content (messages, 2, "assistant"), "{\"sentiment\": \"happy\", \"confidence\": ");
+  g_assert_cmpstr (message_content (messages, 3, "user"), ==,
+                   "Your answer does not satisfy the required JSON Schema:\n"
+                   "- /sentiment: value is not one of: positive, negative, neutral\n"
+                   "Reply again with only the corrected JSON.");
+  g_clear_pointer (&messages, json_array_unref);
+  messages = kept_request_messages (kept, "case-missing", "Your answer");
+  g_assert_cmpstr (message_content (messages, -1, "user"), ==,
+                   "Your answer does not satisfy the required JSON Schema:\n"
+                   "- /: missing required property 'reasoning'\n"
+                   "Reply again with only the corrected JSON.");
+  g_clear_pointer (&messages, json_array_unref);
+  /* Parse, then validate: the second correction carries the first. */
+  messages = kept_request_messages (kept, "case-twice", "value is not one of");
+  g_assert_cmpuint (json_array_get_length (messages), ==, 6);
+  g_assert_true (g_str_has_prefix (message_content (messages, 3, "user"), "Your answer held no JSON."));
+  sluice_test_assert_contains (message_content (messages, 4, "assistant"), "\"sentiment\": \"happy\"");
+
+  /* The ledger: each request's compliance and the target that answered;
+   * the tokens of every rejected answer wasted. */
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'valid_first_try'"), ==, 3);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'valid_after_correction'"), ==, 5);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'invalid'"), ==, 1);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'invalid' "
+                                   "AND job_id = 'stubborn' AND error_kind = 'validation'"), ==, 1);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE pipeline = 'sentiment' "
+                                   "AND target = 'openai/gpt-4o-mini'"), ==, 9);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts"), ==, 16);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE wasted = 1"), ==, 4 + 2 + 2);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE wasted = 1 AND job_id = 'stubborn'"), ==, 2);
+
+  /* `sluice run` prints the same error. */
+  run = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"Fine case-stubborn\"}", NULL);
+  assert_status (run, 1);
+  run_node = parse_json (run->out);
+  error = json_object_get_object_member (json_node_get_object (run_node), "error");
+  g_assert_cmpstr (assert_structured_error (error), ==, "validation");
+  violations = json_object_get_array_member (error, "violations");
+  g_assert_cmpuint (json_array_get_length (violations), ==, 1);
+  g_assert_cmpstr (string_member (json_array_get_object_element (violations, 0), "keyword_path"), ==,
+                   "/properties/confidence/maximum");
+  sluice_test_assert_contains (string_member (error, "raw_output"), "\"confidence\": 1.7");
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'invalid'"), ==, 2);
+}
+
 /* OpenAI Batch lines bring their own messages; a pipeline without
  * assemble or parse answers with the model's text; custom_ids keep their
  * JSON type; a hostile, deeply nested line fails alone. */
@@ -1868,7 +2135,11 @@ test_sentiment_every_provider (void)
       "CREATE TABLE attempts (id INTEGER PRIMARY KEY, time TEXT NOT NULL, request_id TEXT NOT NULL,"
       " job_id TEXT, pipeline TEXT, attempt INTEGER, provider TEXT, model TEXT, outcome TEXT NOT NULL,"
       " error_kind TEXT, http_status INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,"
-      " cost_usd REAL, latency_ms INTEGER, delay_ms INTEGER, labels TEXT);", &error);
+      " cost_usd REAL, latency_ms INTEGER, delay_ms INTEGER, labels TEXT);"
+      "CREATE TABLE requests (request_id TEXT PRIMARY KEY, time TEXT NOT NULL, job_id TEXT,"
+      " pipeline TEXT, outcome TEXT NOT NULL, error_kind TEXT, error_stage TEXT,"
+      " attempts INTEGER NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,"
+      " latency_ms INTEGER, labels TEXT);", &error);
 
     g_assert_no_error (error);
     sluice_db_close (old);
@@ -1927,6 +2198,10 @@ test_sentiment_every_provider (void)
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE streamed = 0 AND ttft_ms IS NULL"), ==, 12);
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE finish_reason = 'stop'"), ==, 24);
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM attempts WHERE usage_estimated = 0"), ==, 24);
+  /* The older requests table gained the compliance columns: each answer
+   * was valid at once, and which target gave it is known. */
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE compliance = 'valid_first_try'"), ==, 24);
+  g_assert_cmpint (db_int (ledger, "SELECT count(DISTINCT target) FROM requests"), ==, 4);
 }
 
 /* The pipeline's http block sets the engine's connection limits: ten
@@ -2239,12 +2514,14 @@ main (int    argc,
   add ("/cli/mock/outage", test_mock_outage);
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/labels", test_labels);
+  add ("/cli/snapshot", test_snapshot);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);
   add ("/cli/run/retry-after", test_run_rate_limit_retry_after);
   add ("/cli/run/retry-after-too-long", test_run_retry_after_too_long);
   add ("/cli/run/parse-correction", test_run_parse_correction);
+  add ("/cli/batch/corrections", test_batch_corrections);
   add ("/cli/usage-errors", test_usage_errors);
   add ("/cli/secrets", test_secrets);
   add ("/cli/version-and-help", test_version_and_help);

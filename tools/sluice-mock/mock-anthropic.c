@@ -228,10 +228,7 @@ anthropic_parse (JsonParser  *parser,
                                  is_user ? collect : NULL);
       req->prompt_tokens += mock_tokens_for_bytes (bytes) + 4;
       if (is_user)
-        {
-          req->user_text = text != NULL ? text : "";
-          req->user_len = text == NULL ? 0 : text == collect->str ? collect->len : bytes;
-        }
+        mock_request_set_user_text (req, text, bytes, collect);
     }
   return TRUE;
 }
@@ -291,14 +288,14 @@ anthropic_append_answer (GString           *out,
 
       append_tool_block_head (out, req, answer);
       g_string_append_len (out, input->str, (gssize) input->len);
-      g_string_append (out, "}],\"stop_reason\":\"tool_use\"");
+      g_string_append_printf (out, "}],\"stop_reason\":\"%s\"", answer->length_cut ? "max_tokens" : "tool_use");
       g_string_free (input, TRUE);
     }
   else
     {
       g_string_append (out, "{\"type\":\"text\",\"text\":");
       mock_append_json_string (out, answer->content, answer->content_len);
-      g_string_append (out, "}],\"stop_reason\":\"end_turn\"");
+      g_string_append_printf (out, "}],\"stop_reason\":\"%s\"", answer->length_cut ? "max_tokens" : "end_turn");
     }
   g_string_append (out, ",\"stop_sequence\":null");
   if (answer->with_usage)
@@ -366,7 +363,7 @@ anthropic_append_events (GArray            *events,
   e->terminal = TRUE;
   g_string_append_printf (e->data, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\","
                                    "\"stop_sequence\":null}",
-                          input != NULL ? "tool_use" : "end_turn");
+                          answer->length_cut ? "max_tokens" : input != NULL ? "tool_use" : "end_turn");
   if (answer->with_usage)
     g_string_append_printf (e->data, ",\"usage\":{\"output_tokens\":%" G_GINT64_FORMAT "}",
                             answer->completion_tokens);

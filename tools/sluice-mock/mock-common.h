@@ -127,6 +127,7 @@ typedef struct {
   gint64         stall_after_bytes; /* -1 = send it all */
   /* ok */
   char          *content;           /* NULL = classify the request */
+  gboolean       length_cut;        /* finish_reason "length": cut at the token limit */
   gint64         prompt_tokens;     /* -1 = computed */
   gint64         completion_tokens;
   gint64         total_tokens;

@@ -229,10 +229,7 @@ gemini_parse (JsonParser  *parser,
                                  is_user ? collect : NULL);
       req->prompt_tokens += mock_tokens_for_bytes (bytes) + 4;
       if (is_user)
-        {
-          req->user_text = text != NULL ? text : "";
-          req->user_len = text == NULL ? 0 : text == collect->str ? collect->len : bytes;
-        }
+        mock_request_set_user_text (req, text, bytes, collect);
     }
   return TRUE;
 }
@@ -241,13 +238,14 @@ static void
 append_candidate (GString    *out,
                   const char *text,
                   gsize       len,
-                  gboolean    last)
+                  gboolean    last,
+                  gboolean    length_cut)
 {
   g_string_append (out, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":");
   mock_append_json_string (out, text, len);
   g_string_append (out, "}],\"role\":\"model\"}");
   if (last)
-    g_string_append (out, ",\"finishReason\":\"STOP\"");
+    g_string_append_printf (out, ",\"finishReason\":\"%s\"", length_cut ? "MAX_TOKENS" : "STOP");
   g_string_append (out, ",\"index\":0}]");
 }
 
@@ -273,7 +271,7 @@ gemini_append_answer (GString           *out,
                       const MockRequest *req,
                       const MockAnswer  *answer)
 {
-  append_candidate (out, answer->content, answer->content_len, TRUE);
+  append_candidate (out, answer->content, answer->content_len, TRUE, answer->length_cut);
   append_tail (out, req, answer, TRUE);
 }
 
@@ -294,7 +292,7 @@ gemini_append_events (GArray            *events,
       e->terminal = last;
       e->break_at = strlen ("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":") + 1 +
                     mock_utf8_piece (answer->content + at, n, n / 2);
-      append_candidate (e->data, answer->content + at, n, last);
+      append_candidate (e->data, answer->content + at, n, last, answer->length_cut);
       append_tail (e->data, req, answer, last);
       at += n;
     }

@@ -157,10 +157,7 @@ openai_parse (JsonParser  *parser,
                                  is_user ? collect : NULL);
       req->prompt_tokens += mock_tokens_for_bytes (bytes) + 4;
       if (is_user)
-        {
-          req->user_text = text != NULL ? text : "";
-          req->user_len = text == NULL ? 0 : text == collect->str ? collect->len : bytes;
-        }
+        mock_request_set_user_text (req, text, bytes, collect);
     }
   return TRUE;
 }
@@ -193,7 +190,8 @@ openai_append_answer (GString           *out,
                    ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                    "\"content\":");
   mock_append_json_string (out, answer->content, answer->content_len);
-  g_string_append (out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],");
+  g_string_append_printf (out, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"%s\"}],",
+                          answer->length_cut ? "length" : "stop");
   if (answer->with_usage)
     {
       append_usage (out, answer);
@@ -259,7 +257,8 @@ openai_append_events (GArray            *events,
   e = mock_event_add (events, NULL);
   e->terminal = TRUE;
   chunk_head (e->data, req, answer, created);
-  g_string_append (e->data, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
+  g_string_append_printf (e->data, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}]",
+                          answer->length_cut ? "length" : "stop");
   chunk_tail (e->data, usage);
 
   if (usage)

@@ -58,6 +58,29 @@ mock_content_text (JsonNode    *content,
   return total;
 }
 
+#define CORRECTION_PREFIX "Your answer "
+
+void
+mock_request_set_user_text (MockRequest *req,
+                            const char  *text,
+                            gsize        bytes,
+                            GString     *collect)
+{
+  gsize len = text == NULL ? 0 : text == collect->str ? collect->len : bytes;
+
+  if (req->user_len > 0 && len >= strlen (CORRECTION_PREFIX) &&
+      memcmp (text, CORRECTION_PREFIX, strlen (CORRECTION_PREFIX)) == 0)
+    return;
+  if (text != NULL && text == collect->str)
+    {
+      /* @collect is reused by the next message's parts. */
+      g_string_assign (req->user_kept, collect->str);
+      text = req->user_kept->str;
+    }
+  req->user_text = text != NULL ? text : "";
+  req->user_len = len;
+}
+
 const char *
 mock_member_string (JsonObject *obj,
                     const char *name)

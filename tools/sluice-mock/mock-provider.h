@@ -21,6 +21,7 @@ typedef struct {
   const char *model;
   const char *user_text;       /* the last user message: what gets classified */
   gsize       user_len;
+  GString    *user_kept;       /* set by the caller: holds a collected user_text */
   gint64      prompt_tokens;
   gboolean    stream;
   gboolean    include_usage;   /* OpenAI stream_options.include_usage */
@@ -32,6 +33,7 @@ typedef struct {
   const char *content;         /* the assistant text */
   gsize       content_len;
   gboolean    with_usage;      /* FALSE for the no_usage fault */
+  gboolean    length_cut;      /* ends at the token limit, in the format's words */
   gint64      prompt_tokens;
   gint64      completion_tokens;
   gint64      total_tokens;
@@ -118,6 +120,13 @@ gsize      mock_content_text   (JsonNode    *content,
                                 GString     *collect);
 const char *mock_member_string (JsonObject  *obj,
                                 const char  *name);
+/* Takes a user message's text (@text and @bytes from mock_content_text())
+ * as the one to classify, unless it is sluice's request for a correction
+ * ("Your answer ..."): that one asks about the user message before it. */
+void       mock_request_set_user_text (MockRequest *req,
+                                       const char  *text,
+                                       gsize        bytes,
+                                       GString     *collect);
 /* Length of the next piece of @text (@len bytes left) of about @want
  * bytes, never splitting a UTF-8 character. */
 gsize      mock_utf8_piece     (const char  *text,

@@ -133,6 +133,7 @@ member_allowed (MockKind    kind,
     { MOCK_KIND_STATUS, "stall_after_bytes" },
     { MOCK_KIND_OK, "content" },
     { MOCK_KIND_OK, "usage" },
+    { MOCK_KIND_OK, "finish_reason" },
     { MOCK_KIND_BAD_ANSWER, "variant" },
     { MOCK_KIND_HANG, "duration" },
   };
@@ -406,6 +407,14 @@ parse_step (Checker    *ck,
         }
       if ((member = json_object_get_member (obj, "usage")) != NULL)
         parse_usage (ck, path, member, step);
+      if ((member = json_object_get_member (obj, "finish_reason")) != NULL)
+        {
+          if (node_is_string (member) && (g_str_equal (json_node_get_string (member), "stop") ||
+                                          g_str_equal (json_node_get_string (member), "length")))
+            step->length_cut = g_str_equal (json_node_get_string (member), "length");
+          else
+            problem (ck, path, "\"finish_reason\" must be \"stop\" or \"length\"");
+        }
       break;
 
     case MOCK_KIND_BAD_ANSWER:

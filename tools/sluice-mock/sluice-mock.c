@@ -5,7 +5,7 @@
  *   Gemini     POST /v1beta/models/MODEL:generateContent
  *              POST /v1beta/models/MODEL:streamGenerateContent
  * each streamed (server-sent events) or not, with injected faults in the
- * format's own error shapes, plus GET /mock/stats and GET /mock/last-request.
+ * format's own error shapes, plus GET /mock/stats.
  *
  * Single-threaded on purpose: one GMainContext serves every connection, so
  * the state below needs no locks and the per-request work stays small.
@@ -83,11 +83,13 @@ static struct {
   /* per-request helpers, reused */
   JsonParser   *parser;
   GString      *user_scratch;
+  GString      *user_kept;
   GString      *content_scratch;
   GString      *log_scratch;
   GString      *error_scratch;
   GArray       *events;            /* MockEvent */
   BodyCounter   seen;
+  GBytes       *last_request;      /* the body of the last POST, for GET /mock/last-request */
 
   /* counters */
   guint64       requests;
@@ -95,10 +97,41 @@ static struct {
   guint64       by_kind[MOCK_N_KINDS];
   guint64       serial;
   GHashTable   *paths;             /* path -> guint64 count, both owned */
-  GBytes       *last_body;         /* of the last model request, for GET /mock/last-request */
+
+  /* --keep-requests: the last bodies, for GET /mock/requests */
+  guint         keep_requests;
+  GQueue        kept;              /* KeptRequest, oldest first */
 
   GMainLoop    *loop;
 } mock;
+
+typedef struct {
+  const char *path;                /* static or interned */
+  GBytes     *body;
+} KeptRequest;
+
+static void
+kept_request_free (KeptRequest *kept)
+{
+  g_bytes_unref (kept->body);
+  g_free (kept);
+}
+
+static void
+keep_request (const char *path,
+              GBytes     *body)
+{
+  KeptRequest *kept;
+
+  if (mock.keep_requests == 0)
+    return;
+  if (mock.kept.length == mock.keep_requests)
+    kept_request_free (g_queue_pop_head (&mock.kept));
+  kept = g_new (KeptRequest, 1);
+  kept->path = path;
+  kept->body = g_bytes_ref (body);
+  g_queue_push_tail (&mock.kept, kept);
+}
 
 /* Logging */
 
@@ -286,6 +319,31 @@ serve_stats (SoupServerMessage *msg)
   respond_string (msg, SOUP_STATUS_OK, "application/json", body);
 }
 
+/* GET /mock/requests: {"requests": [{"path": P, "body": TEXT}, ...]}, the
+ * last --keep-requests model requests, oldest first; a body that is not
+ * UTF-8 is made valid. */
+static void
+serve_kept_requests (SoupServerMessage *msg)
+{
+  GString *body = g_string_new ("{\"requests\":[");
+
+  for (GList *l = mock.kept.head; l != NULL; l = l->next)
+    {
+      KeptRequest *kept = l->data;
+      gsize len;
+      const char *data = g_bytes_get_data (kept->body, &len);
+      g_autofree char *valid = g_utf8_make_valid (data != NULL ? data : "", (gssize) len);
+
+      g_string_append (body, l == mock.kept.head ? "{\"path\":" : ",{\"path\":");
+      mock_append_json_string (body, kept->path, strlen (kept->path));
+      g_string_append (body, ",\"body\":");
+      mock_append_json_string (body, valid, strlen (valid));
+      g_string_append_c (body, '}');
+    }
+  g_string_append (body, "]}");
+  respond_string (msg, SOUP_STATUS_OK, "application/json", body);
+}
+
 /* Answers */
 
 static MockKind
@@ -326,6 +384,7 @@ build_answer (MockAnswer        *answer,
     }
   answer->serial = mock.serial;
   answer->with_usage = with_usage;
+  answer->length_cut = step != NULL && step->length_cut;
   answer->prompt_tokens = step != NULL && step->prompt_tokens >= 0 ? step->prompt_tokens
                                                                   : req->prompt_tokens;
   answer->completion_tokens = step != NULL && step->completion_tokens >= 0
@@ -623,10 +682,10 @@ serve_request (SoupServerMessage  *msg,
 
   bytes = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   data = g_bytes_get_data (bytes, &len);
-  g_clear_pointer (&mock.last_body, g_bytes_unref);
-  mock.last_body = g_bytes_ref (bytes);
+  keep_request (path, bytes);
   req.serial = mock.serial;
   req.user_text = "";
+  req.user_kept = mock.user_kept;
   error_body = mock.error_scratch;
   g_string_truncate (error_body, 0);
   if (!provider->parse (mock.parser, path, data, len, &req, mock.user_scratch, error_body))
@@ -732,6 +791,23 @@ is_gemini_path (const char *path)
           g_str_has_suffix (model, ":streamGenerateContent"));
 }
 
+/* The body of the last POST as it came (tests check what sluice sent);
+ * 404 before the first. */
+static void
+serve_last_request (SoupServerMessage *msg)
+{
+  gsize len = 0;
+  const char *data = mock.last_request != NULL ? g_bytes_get_data (mock.last_request, &len) : NULL;
+
+  if (data == NULL)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, data, len);
+}
+
 static void
 server_callback (SoupServer        *server G_GNUC_UNUSED,
                  SoupServerMessage *msg,
@@ -748,18 +824,14 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
       serve_stats (msg);
       return;
     }
+  if (g_str_equal (path, "/mock/requests") && g_str_equal (method, "GET"))
+    {
+      serve_kept_requests (msg);
+      return;
+    }
   if (g_str_equal (path, "/mock/last-request") && g_str_equal (method, "GET"))
     {
-      /* The body exactly as the client sent it; 404 before any. */
-      if (mock.last_body == NULL)
-        soup_server_message_set_status (msg, 404, NULL);
-      else
-        {
-          soup_server_message_set_status (msg, 200, NULL);
-          soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY,
-                                            g_bytes_get_data (mock.last_body, NULL),
-                                            g_bytes_get_size (mock.last_body));
-        }
+      serve_last_request (msg);
       return;
     }
 
@@ -770,6 +842,8 @@ server_callback (SoupServer        *server G_GNUC_UNUSED,
 
   if (g_str_equal (method, "POST"))
     {
+      g_clear_pointer (&mock.last_request, g_bytes_unref);
+      mock.last_request = soup_message_body_flatten (soup_server_message_get_request_body (msg));
       if (g_str_equal (path, "/v1/chat/completions"))
         {
           serve_request (msg, &mock_openai, "/v1/chat/completions", query, start_us);
@@ -953,6 +1027,7 @@ main (int   argc,
   g_autoptr(GArray) outage_list = g_array_new (FALSE, FALSE, sizeof (Outage));
   gint port = 0;
   gint64 seed = 1;
+  gint keep_requests = 0;
   double faults = 0;
   const GOptionEntry entries[] = {
     { "host", 0, 0, G_OPTION_ARG_STRING, &host,
@@ -988,6 +1063,8 @@ main (int   argc,
       "START+DURATION[:KIND]" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path,
       "Write one JSON line per request to FILE", "FILE" },
+    { "keep-requests", 0, 0, G_OPTION_ARG_INT, &keep_requests,
+      "Keep the bodies of the last N model requests for GET /mock/requests (default 0)", "N" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = NULL;
@@ -1013,7 +1090,7 @@ main (int   argc,
     "  POST /v1beta/models/MODEL:generateContent      Gemini\n"
     "  POST /v1beta/models/MODEL:streamGenerateContent  Gemini, server-sent events\n"
     "  GET  /mock/stats\n"
-    "  GET  /mock/last-request   the body of the last model request, as it was sent\n"
+    "  GET  /mock/last-request                       the body of the last POST, as sent\n"
     "Every answer is the sentiment of the last user message; every fault comes in\n"
     "the format's own error shape.\n"
     "The first line on stdout is the base URL (http://HOST:PORT).\n"
@@ -1039,7 +1116,8 @@ main (int   argc,
     "  sequence one step per matching request, then gives \"then\" (default \"ok\").\n"
     "  Requests matching no rule get the --faults behaviour.\n"
     "  A STEP is a kind name or {\"kind\": KIND, \"latency\": SPEC, ...} where KIND is\n"
-    "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens}\n"
+    "    ok           content, usage {prompt_tokens, completion_tokens, total_tokens},\n"
+    "                 finish_reason: stop (default) or length (the format's own word for it)\n"
     "    rate_limit   retry_after (Retry-After value), retry_after_ms (retry-after-ms header)\n"
     "    status       status (200..599), body, content_type, headers {name: value},\n"
     "                 chunk_bytes N (send the body N bytes at a time, chunked),\n"
@@ -1054,7 +1132,12 @@ main (int   argc,
     "  for refuse), \"in_flight\": N,\n"
     "  \"connections\": N (TCP connections accepted), \"streams\": N (answers written in\n"
     "  pieces: event streams, cut and stall answers, chunked status steps),\n"
-    "  \"paths\": {PATH: N}}.\n");
+    "  \"paths\": {PATH: N}}.\n"
+    "GET /mock/requests returns {\"requests\": [{\"path\": PATH, \"body\": TEXT}, ...]}: the\n"
+    "  last --keep-requests model requests, oldest first.\n"
+    "\n"
+    "A last user message that starts with \"Your answer \" (sluice asking for a\n"
+    "correction) is not classified: the user message before it is.\n");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (error->message);
@@ -1064,6 +1147,9 @@ main (int   argc,
     return usage_error ("--port must be between 0 and 65535");
   if (!(faults >= 0 && faults <= 1))
     return usage_error ("--faults must be between 0 and 1");
+  if (keep_requests < 0 || keep_requests > 10000)
+    return usage_error ("--keep-requests must be between 0 and 10000");
+  mock.keep_requests = (guint) keep_requests;
   mock.seed = seed;
   mock.fault_rate = faults;
   if (!parse_fault_kinds (fault_kinds ? fault_kinds : MOCK_FAULT_KIND_LIST, &error))
@@ -1104,6 +1190,7 @@ main (int   argc,
   mock_sentiment_init ();
   mock.parser = json_parser_new ();
   mock.user_scratch = g_string_sized_new (1024);
+  mock.user_kept = g_string_sized_new (1024);
   mock.content_scratch = g_string_sized_new (1024);
   mock.log_scratch = g_string_sized_new (256);
   mock.error_scratch = g_string_sized_new (256);
@@ -1167,12 +1254,14 @@ main (int   argc,
   g_free (mock.seen.counts);
   g_object_unref (mock.parser);
   g_string_free (mock.user_scratch, TRUE);
+  g_string_free (mock.user_kept, TRUE);
+  g_queue_clear_full (&mock.kept, (GDestroyNotify) kept_request_free);
   g_string_free (mock.content_scratch, TRUE);
+  g_clear_pointer (&mock.last_request, g_bytes_unref);
   g_string_free (mock.log_scratch, TRUE);
   g_string_free (mock.error_scratch, TRUE);
   g_array_unref (mock.events);
   g_hash_table_unref (mock.paths);
-  g_clear_pointer (&mock.last_body, g_bytes_unref);
   g_main_loop_unref (mock.loop);
   mock_scenario_free (mock.scenario);
   mock_sentiment_shutdown ();

@@ -73,7 +73,7 @@ static const char * const attempt_columns[] = {
   "latency_ms", "delay_ms", "labels",
   "retryable", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
   "usage_estimated", "streamed", "ttft_ms", "provider_request_id",
-  "target", "target_index", "wasted", "hedge", NULL
+  "target", "target_index", "wasted", "hedge", "structured_output", "parsed_from", "repairs", NULL
 };
 
 /* Columns added after the first release: a ledger written by an older
@@ -83,9 +83,16 @@ static const struct { const char *table; const char *name; const char *type; } a
   { "attempts", "cached_tokens", "INTEGER" }, { "attempts", "cache_write_tokens", "INTEGER" },
   { "attempts", "reasoning_tokens", "INTEGER" }, { "attempts", "usage_estimated", "INTEGER" },
   { "attempts", "streamed", "INTEGER" }, { "attempts", "ttft_ms", "REAL" },
-  { "attempts", "provider_request_id", "TEXT" }, { "attempts", "target", "TEXT" },
-  { "attempts", "target_index", "INTEGER" }, { "attempts", "wasted", "INTEGER" },
-  { "attempts", "hedge", "INTEGER" },
+  { "attempts", "provider_request_id", "TEXT" },
+  { "attempts", "target", "TEXT" }, { "attempts", "target_index", "INTEGER" },
+  { "attempts", "wasted", "INTEGER" }, { "attempts", "hedge", "INTEGER" },
+  /* how the answer's shape was asked for; where parse found the JSON and
+   * the repairs it made (a JSON array; NULL: a clean answer) */
+  { "attempts", "structured_output", "TEXT" }, { "attempts", "parsed_from", "TEXT" },
+  { "attempts", "repairs", "TEXT" },
+  /* format compliance: valid_first_try, valid_after_correction, invalid
+   * or NULL (nothing checked), and the target of the final answer */
+  { "requests", "compliance", "TEXT" }, { "requests", "target", "TEXT" },
   /* the sanitize stage's notes: {"email": 2, ...} and ["ignore_previous", ...] */
   { "requests", "redactions", "TEXT" }, { "requests", "injection_suspected", "TEXT" },
 };
@@ -125,7 +132,7 @@ add_missing_columns (sqlite3  *db,
 static const char * const request_columns[] = {
   "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
   "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels",
-  "redactions", "injection_suspected", NULL
+  "compliance", "target", "redactions", "injection_suspected", NULL
 };
 
 static void

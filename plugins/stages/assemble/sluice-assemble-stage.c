@@ -1,33 +1,34 @@
 /* sluice-assemble-stage.c — builds the chat messages from templates.
  *
- * Templates substitute {{name}} and {{obj.field}} (also {{{name}}}) with
- * values from the request's variables. Strings are inserted as they are;
- * other values as compact JSON. Templates are parsed once, at configure.
+ * system, each of messages and user are Mustache templates (libsluice's
+ * renderer, engine/sluice-mustache.c), compiled once at configure with the
+ * stage's partials and rendered for each request against its input.
+ * history names the input's array of {role, content} messages (the
+ * conversation so far), sent between the few-shot messages and user as
+ * they are: a conversation's text is never rendered as a template. A message whose content renders empty is
+ * left out (an optional few-shot turn, an empty system prompt).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "sluice-assemble-stage.h"
+#include "sluice-mustache-private.h"
 
 #include <string.h>
 
 typedef struct
 {
-  char     *text;       /* literal text, or the variable's dotted name */
-  gboolean  is_var;
-} Segment;
-
-typedef struct
-{
-  char   *role;
-  GArray *segments;     /* Segment */
-} Template;
+  char           *role;      /* NULL for history */
+  char           *where;     /* "system", "messages[2]", "user" */
+  SluiceMustache *template;
+  char           *history;   /* dotted name in the input */
+  gint64          last;      /* history: keep only the last N; 0 = all */
+} Item;
 
 struct _SluiceAssembleStage
 {
   GObject    parent_instance;
 
-  GPtrArray *templates;  /* Template*, in sending order */
-  gboolean   strict;
+  GPtrArray *items;   /* Item*, in sending order */
 };
 
 static void sluice_assemble_stage_iface_init (SluiceStageInterface *iface);
@@ -36,149 +37,63 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceAssembleStage, sluice_assemble_stage, G_TYP
                                G_IMPLEMENT_INTERFACE (SLUICE_TYPE_STAGE, sluice_assemble_stage_iface_init))
 
 static void
-segment_clear (Segment *segment)
+item_free (Item *item)
 {
-  g_free (segment->text);
-}
-
-static void
-template_free (Template *template)
-{
-  g_free (template->role);
-  g_array_unref (template->segments);
-  g_free (template);
+  g_free (item->role);
+  g_free (item->where);
+  g_clear_pointer (&item->template, sluice_mustache_unref);
+  g_free (item->history);
+  g_free (item);
 }
 
 static gboolean
-is_name_char (char c)
+add_template (SluiceAssembleStage    *self,
+              SluiceMustacheLibrary  *lib,
+              const char             *role,
+              const char             *source,
+              const char             *where,
+              GError                **error)
 {
-  return g_ascii_isalnum (c) || c == '_' || c == '-' || c == '.';
-}
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_mustache_problem_free);
+  SluiceMustache *template = sluice_mustache_compile (lib, source, problems);
+  Item *item;
 
-static Template *
-template_parse (const char  *role,
-                const char  *source,
-                const char  *where,
-                GError     **error)
-{
-  Template *template = g_new0 (Template, 1);
-  const char *p = source;
-
-  template->role = g_strdup (role);
-  template->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
-  g_array_set_clear_func (template->segments, (GDestroyNotify) segment_clear);
-
-  while (*p != '\0')
+  if (template == NULL)
     {
-      const char *open = strstr (p, "{{");
-      const char *start, *end;
-      gboolean triple;
-      Segment segment;
+      g_autofree char *message = sluice_mustache_problems_to_message (problems, where);
 
-      if (open == NULL)
-        {
-          segment = (Segment) { g_strdup (p), FALSE };
-          g_array_append_val (template->segments, segment);
-          break;
-        }
-      if (open > p)
-        {
-          segment = (Segment) { g_strndup (p, open - p), FALSE };
-          g_array_append_val (template->segments, segment);
-        }
-
-      triple = open[2] == '{';
-      start = open + (triple ? 3 : 2);
-      while (*start == ' ')
-        start++;
-      end = start;
-      while (is_name_char (*end))
-        end++;
-      if (end == start)
-        {
-          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                       "%s: '{{' at offset %ld must be followed by a variable name "
-                       "(full Mustache sections are not supported yet)",
-                       where, (long) (open - source));
-          template_free (template);
-          return NULL;
-        }
-      segment = (Segment) { g_strndup (start, end - start), TRUE };
-      g_array_append_val (template->segments, segment);
-
-      while (*end == ' ')
-        end++;
-      if (strncmp (end, triple ? "}}}" : "}}", triple ? 3 : 2) != 0)
-        {
-          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                       "%s: unclosed '{{%s' (expected '%s')", where,
-                       g_array_index (template->segments, Segment, template->segments->len - 1).text,
-                       triple ? "}}}" : "}}");
-          template_free (template);
-          return NULL;
-        }
-      p = end + (triple ? 3 : 2);
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, "%s", message);
+      return FALSE;
     }
-
-  return template;
-}
-
-static gboolean
-template_render (Template       *template,
-                 JsonObject     *variables,
-                 gboolean        strict,
-                 GString        *out,
-                 GError        **error)
-{
-  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), variables);
-
-  for (guint i = 0; i < template->segments->len; i++)
-    {
-      Segment *segment = &g_array_index (template->segments, Segment, i);
-      JsonNode *value;
-
-      if (!segment->is_var)
-        {
-          g_string_append (out, segment->text);
-          continue;
-        }
-
-      value = sluice_json_lookup_path (root, segment->text);
-      if (value == NULL || JSON_NODE_HOLDS_NULL (value))
-        {
-          if (strict)
-            {
-              g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
-                           "the %s template needs '%s', which the input does not have",
-                           template->role, segment->text);
-              return FALSE;
-            }
-          continue;
-        }
-
-      if (json_node_get_value_type (value) == G_TYPE_STRING)
-        g_string_append (out, json_node_get_string (value));
-      else
-        {
-          g_autofree char *json = sluice_json_to_string (value);
-          g_string_append (out, json);
-        }
-    }
+  item = g_new0 (Item, 1);
+  item->role = g_strdup (role);
+  item->where = g_strdup (where);
+  item->template = template;
+  g_ptr_array_add (self->items, item);
   return TRUE;
 }
 
 static gboolean
-add_template (SluiceAssembleStage  *self,
-              const char           *role,
-              const char           *source,
-              const char           *where,
-              GError              **error)
+load_partials (SluicePipeline         *pipeline,
+               SluiceMustacheLibrary  *lib,
+               JsonObject             *config,
+               GError                **error)
 {
-  Template *template = template_parse (role, source, where, error);
+  JsonNode *node = json_object_get_member (config, "partials");
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *path;
 
-  if (template == NULL)
-    return FALSE;
-  g_ptr_array_add (self->templates, template);
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return TRUE;
+  json_object_iter_init (&iter, json_node_get_object (node));
+  while (json_object_iter_next (&iter, &name, &path))
+    {
+      g_autofree char *file = sluice_pipeline_resolve_path (pipeline, json_node_get_string (path));
+
+      if (!sluice_mustache_library_load_partial (lib, name, file, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -189,14 +104,23 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
                                  GError         **error)
 {
   SluiceAssembleStage *self = SLUICE_ASSEMBLE_STAGE (stage);
+  g_autoptr(SluiceMustacheLibrary) lib = NULL;
+  SluiceMustacheFlags flags = SLUICE_MUSTACHE_FLAGS_NONE;
   const char *text;
   JsonNode *node;
 
-  self->strict = !json_object_has_member (config, "strict") ||
-                 json_object_get_boolean_member (config, "strict");
+  if (!json_object_has_member (config, "strict") || json_object_get_boolean_member (config, "strict"))
+    flags |= SLUICE_MUSTACHE_STRICT;
+  if (g_strcmp0 (sluice_json_get_string (config, "escape"), "html") == 0)
+    flags |= SLUICE_MUSTACHE_ESCAPE_HTML;
+  lib = sluice_mustache_library_new (flags);
+  if (json_object_has_member (config, "max_bytes"))
+    sluice_mustache_library_set_max_output (lib, (gsize) MAX (sluice_json_get_int (config, "max_bytes", 0), 1));
+  if (!load_partials (pipeline, lib, config, error))
+    return FALSE;
 
   if ((text = sluice_json_get_string (config, "system")) != NULL &&
-      !add_template (self, "system", text, "system", error))
+      !add_template (self, lib, "system", text, "system", error))
     return FALSE;
 
   if ((node = json_object_get_member (config, "messages")) != NULL && JSON_NODE_HOLDS_ARRAY (node))
@@ -208,21 +132,109 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
           JsonObject *message = json_array_get_object_element (messages, i);
           g_autofree char *where = g_strdup_printf ("messages[%u]", i);
 
-          if (!add_template (self, sluice_json_get_string (message, "role"),
+          if (!add_template (self, lib, sluice_json_get_string (message, "role"),
                              sluice_json_get_string (message, "content"), where, error))
             return FALSE;
         }
     }
 
+  if ((node = json_object_get_member (config, "history")) != NULL)
+    {
+      Item *item = g_new0 (Item, 1);
+
+      item->where = g_strdup ("history");
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        {
+          item->history = g_strdup (sluice_json_get_string (json_node_get_object (node), "from"));
+          item->last = sluice_json_get_int (json_node_get_object (node), "last", 0);
+        }
+      else
+        item->history = g_strdup (json_node_get_string (node));
+      g_ptr_array_add (self->items, item);
+    }
+
   if ((text = sluice_json_get_string (config, "user")) != NULL &&
-      !add_template (self, "user", text, "user", error))
+      !add_template (self, lib, "user", text, "user", error))
     return FALSE;
 
-  if (self->templates->len == 0)
+  if (self->items->len == 0)
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "give at least one of system, user or messages");
+                           "give at least one of system, messages, history or user");
       return FALSE;
+    }
+  return TRUE;
+}
+
+static JsonObject *
+new_message (const char *role,
+             const char *content)
+{
+  JsonObject *message = json_object_new ();
+
+  json_object_set_string_member (message, "role", role);
+  json_object_set_string_member (message, "content", content);
+  return message;
+}
+
+/* The input's conversation so far: each message checked, then copied
+ * with only its role and content. */
+static gboolean
+add_history (Item       *item,
+             JsonNode   *root,
+             JsonArray  *messages,
+             GError    **error)
+{
+  JsonNode *node = sluice_json_lookup_path (root, item->history);
+  JsonArray *history;
+  guint n, first;
+
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;   /* the first turn of a conversation has none */
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                   "history: '%s' must be an array of {role, content} messages", item->history);
+      return FALSE;
+    }
+  history = json_node_get_array (node);
+  n = json_array_get_length (history);
+  first = item->last > 0 && (gint64) n > item->last ? n - (guint) item->last : 0;
+
+  for (guint i = first; i < n; i++)
+    {
+      JsonNode *element = json_array_get_element (history, i);
+      JsonObject *message = JSON_NODE_HOLDS_OBJECT (element) ? json_node_get_object (element) : NULL;
+      const char *role = message != NULL ? sluice_json_get_string (message, "role") : NULL;
+      const char *content = message != NULL ? sluice_json_get_string (message, "content") : NULL;
+      const char *bad;
+
+      if (message == NULL)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                       "%s[%u]: a message must be an object with role and content", item->history, i);
+          return FALSE;
+        }
+      if (role == NULL || !(g_str_equal (role, "user") || g_str_equal (role, "assistant") ||
+                            g_str_equal (role, "system")))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                       "%s[%u].role: expected user, assistant or system", item->history, i);
+          return FALSE;
+        }
+      if (content == NULL)
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                       "%s[%u].content: expected a string", item->history, i);
+          return FALSE;
+        }
+      if (!g_utf8_validate (content, -1, &bad))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                       "%s[%u].content is not valid UTF-8 (byte %ld)", item->history, i, (long) (bad - content));
+          return FALSE;
+        }
+      json_array_add_object_element (messages, new_message (role, content));
     }
   return TRUE;
 }
@@ -234,24 +246,38 @@ sluice_assemble_stage_process (SluiceStage    *stage,
 {
   SluiceAssembleStage *self = SLUICE_ASSEMBLE_STAGE (stage);
   JsonObject *variables = sluice_context_get_variables (context);
-  g_autoptr(JsonArray) messages = json_array_sized_new (self->templates->len);
+  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), variables);
+  g_autoptr(JsonArray) messages = json_array_sized_new (self->items->len);
   g_autoptr(GString) text = g_string_sized_new (1024);
 
-  for (guint i = 0; i < self->templates->len; i++)
+  for (guint i = 0; i < self->items->len; i++)
     {
-      Template *template = g_ptr_array_index (self->templates, i);
-      JsonObject *message;
+      Item *item = g_ptr_array_index (self->items, i);
+      g_autoptr(GError) local = NULL;
+
+      if (item->history != NULL)
+        {
+          if (!add_history (item, root, messages, error))
+            return SLUICE_VERDICT_FAIL;
+          continue;
+        }
 
       g_string_truncate (text, 0);
-      if (!template_render (template, variables, self->strict, text, error))
-        return SLUICE_VERDICT_FAIL;
-
-      message = json_object_new ();
-      json_object_set_string_member (message, "role", template->role);
-      json_object_set_string_member (message, "content", text->str);
-      json_array_add_object_element (messages, message);
+      if (!sluice_mustache_render (item->template, root, text, &local))
+        {
+          g_set_error (error, local->domain, local->code, "the %s template %s", item->where, local->message);
+          return SLUICE_VERDICT_FAIL;
+        }
+      if (text->len > 0)
+        json_array_add_object_element (messages, new_message (item->role, text->str));
     }
 
+  if (json_array_get_length (messages) == 0)
+    {
+      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                           "every template rendered empty and there is no history: no message to send");
+      return SLUICE_VERDICT_FAIL;
+    }
   sluice_context_set_messages (context, messages);
   return SLUICE_VERDICT_CONTINUE;
 }
@@ -261,7 +287,7 @@ sluice_assemble_stage_finalize (GObject *object)
 {
   SluiceAssembleStage *self = SLUICE_ASSEMBLE_STAGE (object);
 
-  g_clear_pointer (&self->templates, g_ptr_array_unref);
+  g_clear_pointer (&self->items, g_ptr_array_unref);
 
   G_OBJECT_CLASS (sluice_assemble_stage_parent_class)->finalize (object);
 }
@@ -275,7 +301,7 @@ sluice_assemble_stage_class_init (SluiceAssembleStageClass *klass)
 static void
 sluice_assemble_stage_init (SluiceAssembleStage *self)
 {
-  self->templates = g_ptr_array_new_with_free_func ((GDestroyNotify) template_free);
+  self->items = g_ptr_array_new_with_free_func ((GDestroyNotify) item_free);
 }
 
 static void

@@ -14,7 +14,8 @@
 #define DEFAULT_MAX_RETRY_AFTER_MS (2 * 60 * 1000)
 
 /* Target members the call stage reads itself; the provider never sees them. */
-static const char * const stage_members[] = { "name", "max_attempts", "weight", "tier", "hedge", NULL };
+static const char * const stage_members[] = { "name", "max_attempts", "weight", "tier", "hedge",
+                                              "structured_output", NULL };
 
 static const SluiceErrorCode default_unhealthy[] = {
   SLUICE_ERROR_RATE_LIMITED, SLUICE_ERROR_OVERLOADED, SLUICE_ERROR_SERVER, SLUICE_ERROR_TIMEOUT,
@@ -146,6 +147,65 @@ target_for_provider (JsonObject *config,
   return g_steal_pointer (&copy);
 }
 
+/* ---- structured output ------------------------------------------------------- */
+
+/* The stage's structured_output: its own, else auto when the pipeline has
+ * an output schema and a parse stage to read the answer, else off. */
+static gboolean
+read_stage_structured (SluicePipeline  *pipeline,
+                       JsonObject      *config,
+                       CallStructured  *out,
+                       GError         **error)
+{
+  JsonNode *schema = sluice_pipeline_get_output_schema (pipeline);
+  const char *name = sluice_json_get_string (config, "structured_output");
+
+  if (json_object_has_member (config, "structured_output"))
+    {
+      if (!sluice_call_structured_from_name (name, out))
+        return sluice_config_invalid (error, "'structured_output' must be auto, native, prompt or off");
+      return TRUE;
+    }
+  *out = schema != NULL && JSON_NODE_HOLDS_OBJECT (schema) && sluice_pipeline_has_stage (pipeline, "parse")
+         ? CALL_STRUCTURED_AUTO : CALL_STRUCTURED_OFF;
+  return TRUE;
+}
+
+/* A target's own structured_output wins over the stage's; auto is
+ * resolved here, once per target. Native mode hands the provider the
+ * schema; prompt mode needs the instruction, made once for the stage. */
+static gboolean
+read_target_structured (SluiceCallStage  *self,
+                        SluicePipeline   *pipeline,
+                        JsonObject       *target,
+                        CallStructured    stage_mode,
+                        const char       *provider_name,
+                        JsonObject       *provider_target,
+                        CallStructured   *out,
+                        GError          **error)
+{
+  JsonNode *schema = sluice_pipeline_get_output_schema (pipeline);
+  CallStructured mode = stage_mode;
+
+  if (json_object_has_member (target, "structured_output") &&
+      !sluice_call_structured_from_name (sluice_json_get_string (target, "structured_output"), &mode))
+    return sluice_config_invalid (error, "a target's 'structured_output' must be auto, native, prompt or off");
+  if (mode != CALL_STRUCTURED_OFF && (schema == NULL || !JSON_NODE_HOLDS_OBJECT (schema)))
+    return sluice_config_invalid (error, "structured_output: %s needs the pipeline's output schema (an 'output:' block)",
+                                  sluice_call_structured_name (mode));
+
+  *out = sluice_call_structured_resolve (mode, provider_name, target, schema);
+  if (*out == CALL_STRUCTURED_NATIVE)
+    json_object_set_member (provider_target, "output_schema", json_node_copy (schema));
+  else if (*out == CALL_STRUCTURED_PROMPT && self->schema_instruction == NULL)
+    self->schema_instruction = sluice_call_structured_instruction (schema);
+  if (mode == CALL_STRUCTURED_AUTO)
+    g_debug ("structured output for a %s target: %s", provider_name, sluice_call_structured_name (*out));
+  return TRUE;
+}
+
+/* ---- targets, continued --------------------------------------------------------- */
+
 static CallTarget *
 read_target (SluiceCallStage  *self,
              SluicePipeline   *pipeline,
@@ -153,8 +213,10 @@ read_target (SluiceCallStage  *self,
              JsonObject       *target,
              gint64            stage_timeout_ms,
              guint             default_attempts,
+             CallStructured    stage_structured,
              GError          **error)
 {
+  CallStructured structured = CALL_STRUCTURED_OFF;
   SluiceEngine *engine = sluice_pipeline_get_engine (pipeline);
   g_autoptr(JsonObject) provider_target = NULL;
   g_autoptr(JsonNode) provider_node = NULL;
@@ -179,24 +241,16 @@ read_target (SluiceCallStage  *self,
     return NULL;
   if (!get_count (target, "max_attempts", 1, MAX_ATTEMPTS_LIMIT, default_attempts, &attempts, error))
     return NULL;
-  /* Native structured output: the provider is given the output schema. */
-  if (g_strcmp0 (sluice_json_get_string (config, "structured_output"), "native") == 0)
-    {
-      JsonNode *schema = sluice_pipeline_get_output_schema (pipeline);
-
-      if (schema == NULL || !JSON_NODE_HOLDS_OBJECT (schema))
-        {
-          sluice_config_invalid (error, "structured_output: native needs the pipeline's output schema (an 'output:' block)");
-          return NULL;
-        }
-      json_object_set_member (provider_target, "output_schema", json_node_copy (schema));
-    }
+  if (!read_target_structured (self, pipeline, target, stage_structured, provider_name,
+                               provider_target, &structured, error))
+    return NULL;
 
   entry = g_new0 (CallTarget, 1);
   entry->provider_name = g_strdup (provider_name);
   entry->model = g_strdup (model);
   entry->name = name != NULL ? g_strdup (name) : g_strdup_printf ("%s/%s", provider_name, model);
   entry->max_attempts = (guint) attempts;
+  entry->structured = structured;
   hedge = json_object_get_member (target, "hedge");
   entry->hedge = hedge != NULL && JSON_NODE_HOLDS_VALUE (hedge) ? json_node_get_boolean (hedge) : TRUE;
   /* The target's own timeout wins over the stage's. */
@@ -525,9 +579,13 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
 {
   g_autoptr(JsonArray) targets = NULL;
   gint64 timeout_ms, max_attempts;
+  CallStructured structured = CALL_STRUCTURED_OFF;
 
   targets = pick_targets (config, error);
   if (targets == NULL)
+    return FALSE;
+  g_clear_pointer (&self->schema_instruction, g_free);
+  if (!read_stage_structured (pipeline, config, &structured, error))
     return FALSE;
   if (!sluice_config_get_duration (config, "timeout", DEFAULT_TIMEOUT_MS, &timeout_ms, error) ||
       !sluice_config_get_duration (config, "deadline", 0, &self->deadline_ms, error))
@@ -549,7 +607,7 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
       if (!JSON_NODE_HOLDS_OBJECT (node))
         return sluice_config_invalid (error, "targets[%u] must be an object: {provider, model, ...}", i);
       target = read_target (self, pipeline, config, json_node_get_object (node), timeout_ms,
-                            (guint) max_attempts, error);
+                            (guint) max_attempts, structured, error);
       if (target == NULL)
         {
           if (json_array_get_length (targets) > 1)

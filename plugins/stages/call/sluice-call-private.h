@@ -16,6 +16,15 @@ typedef enum
   JITTER_NONE,
 } Jitter;
 
+/* How a target is told the shape of the answer (structured_output). */
+typedef enum
+{
+  CALL_STRUCTURED_OFF,
+  CALL_STRUCTURED_NATIVE,      /* the provider's own means */
+  CALL_STRUCTURED_PROMPT,      /* an instruction with the schema in the system message */
+  CALL_STRUCTURED_AUTO,        /* native where the provider has it, else prompt; resolved per target */
+} CallStructured;
+
 /* One entry of `targets:`. */
 typedef struct
 {
@@ -27,6 +36,7 @@ typedef struct
   gint64          timeout_ms;
   guint           max_attempts;
   gboolean        hedge;
+  CallStructured  structured;      /* resolved: off, native or prompt */
 } CallTarget;
 
 struct _SluiceCallStage
@@ -54,6 +64,8 @@ struct _SluiceCallStage
   gint64                hedge_after_ms;   /* > 0: fixed; 0: the percentile */
   gdouble               hedge_percentile;
   guint                 hedge_min_samples;
+
+  char                 *schema_instruction;   /* for targets in prompt mode */
 };
 
 gboolean  sluice_call_stage_read_config (SluiceCallStage  *self,
@@ -72,5 +84,19 @@ JsonObject *sluice_call_attempt_record  (CallTarget       *target,
                                          gint64            delay_ms,
                                          gint64            latency_ms);
 gint64    sluice_call_record_tokens     (JsonObject       *record);
+
+gboolean  sluice_call_structured_from_name   (const char     *name,
+                                              CallStructured *out);
+const char *sluice_call_structured_name      (CallStructured  mode);
+/* auto becomes native or prompt for @provider and @target (the others stay). */
+CallStructured sluice_call_structured_resolve (CallStructured  mode,
+                                              const char     *provider,
+                                              JsonObject     *target,
+                                              JsonNode       *schema);
+char     *sluice_call_structured_instruction (JsonNode       *schema);
+/* (transfer full): @messages with @instruction appended to the system
+ * message (one is put first when there is none); the others shared. */
+JsonArray *sluice_call_structured_messages   (JsonArray      *messages,
+                                              const char     *instruction);
 
 G_END_DECLS

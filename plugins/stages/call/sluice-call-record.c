@@ -95,6 +95,8 @@ sluice_call_attempt_record (CallTarget     *target,
   json_object_set_string_member (record, "provider", target->provider_name);
   json_object_set_string_member (record, "model", target->model);
   json_object_set_string_member (record, "target", target->name);
+  if (target->structured != CALL_STRUCTURED_OFF)
+    json_object_set_string_member (record, "structured_output", sluice_call_structured_name (target->structured));
   json_object_set_int_member (record, "target_index", target_index);
   if (served != NULL && !g_str_equal (served, target->model))
     json_object_set_string_member (record, "served_model", served);

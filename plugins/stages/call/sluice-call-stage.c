@@ -677,6 +677,34 @@ maybe_schedule_hedge (GTask   *task,
   call->hedge_timer = add_timeout (task, after, on_hedge_due, task);
 }
 
+/* A target in prompt mode gets the schema instruction in its system
+ * message. The context keeps the messages as the pipeline made them
+ * (corrections append to those, a hedge on a native target must not see
+ * the instruction), so they are swapped in only while the provider builds
+ * its request: SluiceHttpProvider does that within send_async. */
+static void
+send_instructed (SluiceCallStage *self,
+                 SluiceContext   *context,
+                 CallTarget      *target,
+                 GCancellable    *cancellable,
+                 Send            *send)
+{
+  g_autoptr(JsonArray) plain = NULL;
+  g_autoptr(JsonArray) instructed = NULL;
+
+  if (sluice_context_get_messages (context) == NULL || json_array_get_length (sluice_context_get_messages (context)) == 0)
+    {
+      /* Nothing to instruct: the provider says so. */
+      sluice_provider_send_async (target->provider, context, cancellable, on_sent, send);
+      return;
+    }
+  plain = json_array_ref (sluice_context_get_messages (context));
+  instructed = sluice_call_structured_messages (plain, self->schema_instruction);
+  sluice_context_set_messages (context, instructed);
+  sluice_provider_send_async (target->provider, context, cancellable, on_sent, send);
+  sluice_context_set_messages (context, plain);
+}
+
 static void
 start_attempt (GTask    *task,
                guint     index,
@@ -716,7 +744,10 @@ start_attempt (GTask    *task,
   send = g_new (Send, 1);
   send->task = g_object_ref (task);
   send->attempt = g_rc_box_acquire (attempt);
-  sluice_provider_send_async (target->provider, call->context, attempt->cancellable, on_sent, send);
+  if (target->structured == CALL_STRUCTURED_PROMPT)
+    send_instructed (self, call->context, target, attempt->cancellable, send);
+  else
+    sluice_provider_send_async (target->provider, call->context, attempt->cancellable, on_sent, send);
 }
 
 /* Reserves the attempt's estimated cost; FALSE when a cap would be
@@ -877,6 +908,40 @@ first_target (SluiceCallStage *self,
   return next_target (self, call, -1, NULL);
 }
 
+/* A dry run (`sluice snapshot`): the request the first target would be
+ * sent, rendered as the output, and nothing sent, waited for or spent. */
+static void
+render_dry_run (SluiceCallStage *self,
+                GTask           *task,
+                SluiceContext   *context)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) request = NULL;
+  g_autoptr(JsonObject) rendered = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  Call *call = g_task_get_task_data (task);
+  gint index = next_target (self, call, -1, NULL);
+  CallTarget *target = target_at (self, index >= 0 ? (guint) index : 0);
+
+  sluice_context_set_target (context, target->public_target);
+  request = sluice_provider_render_request (target->provider, context, &error);
+  if (request == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      g_object_unref (task);
+      return;
+    }
+  rendered = json_object_new ();
+  json_object_set_string_member (rendered, "target", target->name);
+  json_object_set_string_member (rendered, "provider", target->provider_name);
+  json_object_set_string_member (rendered, "model", target->model);
+  json_object_set_object_member (rendered, "request", g_steal_pointer (&request));
+  node = json_node_init_object (json_node_alloc (), rendered);
+  sluice_context_set_output (context, node);
+  g_task_return_int (task, SLUICE_VERDICT_RESPOND);
+  g_object_unref (task);
+}
+
 static void
 sluice_call_stage_process_async (SluiceStage         *stage,
                                  SluiceContext       *context,
@@ -908,6 +973,11 @@ sluice_call_stage_process_async (SluiceStage         *stage,
   if (g_cancellable_is_cancelled (cancellable))
     {
       call_finish (task, cancelled_error ());
+      return;
+    }
+  if (sluice_context_get_dry_run (context))
+    {
+      render_dry_run (self, task, context);
       return;
     }
   sluice_cancel_watch_start (&call->cancel_watch, cancellable, g_task_get_context (task),
@@ -951,6 +1021,7 @@ sluice_call_stage_finalize (GObject *object)
   g_clear_object (&self->set);
   g_clear_object (&self->policy);
   g_clear_object (&self->budget);
+  g_free (self->schema_instruction);
 
   G_OBJECT_CLASS (sluice_call_stage_parent_class)->finalize (object);
 }

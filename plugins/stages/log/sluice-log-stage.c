@@ -134,6 +134,13 @@ request_record (SluiceContext *context)
     }
   json_object_set_int_member (record, "attempts",
                               json_array_get_length (sluice_context_get_attempts (context)));
+  if (sluice_context_get_answer_target (context) != NULL)
+    json_object_set_string_member (record, "target", sluice_context_get_answer_target (context));
+  if (sluice_compliance_to_string (sluice_context_get_compliance (context)) != NULL)
+    json_object_set_string_member (record, "compliance",
+                                   sluice_compliance_to_string (sluice_context_get_compliance (context)));
+  else
+    json_object_set_null_member (record, "compliance");
   json_object_set_int_member (record, "prompt_tokens", sluice_context_get_prompt_tokens (context));
   json_object_set_int_member (record, "completion_tokens", sluice_context_get_completion_tokens (context));
   if (cost >= 0)
@@ -163,6 +170,11 @@ sluice_log_stage_complete_async (SluiceStage         *stage,
   g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref);
 
   g_task_set_source_tag (task, sluice_log_stage_complete_async);
+  if (sluice_context_get_dry_run (context))
+    {
+      g_task_return_boolean (task, TRUE);   /* nothing was sent or spent */
+      return;
+    }
 
   for (guint i = 0; i < json_array_get_length (attempts); i++)
     {

@@ -632,6 +632,11 @@ sluice_rate_limit_stage_process_async (SluiceStage         *stage,
       wait_return (task);
       return;
     }
+  if (sluice_context_get_dry_run (context))
+    {
+      wait_return (task);   /* nothing will be sent: nothing is charged */
+      return;
+    }
 
   name = render_key (self, context);
   key = lookup_key (self, name, now);

@@ -1,14 +1,24 @@
 /* sluice-validate-stage.c — checks the parsed answer against the
- * pipeline's `output` schema; optionally asks the model to correct it.
+ * pipeline's `output` schema; asks the model to correct it.
  *
- * A correction appends the model's answer and the violations to the
- * messages and re-runs from the `call` stage (bounded by
- * correction_retries and the pipeline's max_reruns; the parse stage's
- * corrections count against the same bound).
+ * A correction appends the model's answer (as the assistant) and the
+ * violations (as the user) to the messages and re-runs from the `call`
+ * stage: at most correction_retries times (default 1), and never past the
+ * pipeline's max_reruns, which the parse stage's corrections share. An
+ * answer that is still invalid fails the request with a `validation`
+ * error carrying the violations and an excerpt of the answer; the answer
+ * itself is dropped, never handed on as if it were good.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "sluice-validate-stage.h"
+
+#define DEFAULT_CORRECTION_RETRIES 1
+/* What the model and the error are shown is bounded: an answer can break
+ * a schema in thousands of places, under property names of any length. */
+#define MAX_VIOLATIONS 10
+#define MAX_VIOLATION_CHARS 300
+#define RAW_OUTPUT_CHARS 500
 
 struct _SluiceValidateStage
 {
@@ -30,6 +40,7 @@ sluice_validate_stage_configure (SluiceStage     *stage,
                                  GError         **error)
 {
   SluiceValidateStage *self = SLUICE_VALIDATE_STAGE (stage);
+  gboolean explicit = json_object_has_member (config, "correction_retries");
 
   if (sluice_pipeline_get_output_schema (pipeline) == NULL)
     {
@@ -39,14 +50,85 @@ sluice_validate_stage_configure (SluiceStage     *stage,
     }
 
   self->pipeline = pipeline;
-  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries", 0);
+  self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries",
+                                                          DEFAULT_CORRECTION_RETRIES);
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
     {
-      g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
-                           "correction_retries needs a call stage before validate");
-      return FALSE;
+      /* Only an explicit setting is a mistake: the default asks for a
+       * correction when there is someone to ask. */
+      if (explicit)
+        {
+          g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                               "correction_retries needs a call stage before validate");
+          return FALSE;
+        }
+      self->correction_retries = 0;
     }
   return TRUE;
+}
+
+/* The violations, bounded: at most MAX_VIOLATIONS, each path and message
+ * cut to MAX_VIOLATION_CHARS. */
+static JsonArray *
+bounded_violations (JsonArray *violations)
+{
+  guint n = MIN (json_array_get_length (violations), MAX_VIOLATIONS);
+  JsonArray *bounded = json_array_sized_new (n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *v = json_array_get_object_element (violations, i);
+      JsonObject *copy = json_object_new ();
+      const char * const members[] = { "instance_path", "keyword_path", "message" };
+
+      for (guint m = 0; m < G_N_ELEMENTS (members); m++)
+        {
+          const char *value = sluice_json_get_string (v, members[m]);
+          g_autofree char *cut = NULL;
+
+          /* sluice_text_excerpt() folds white space, which a JSON
+           * Pointer may hold: only what is too long is cut. */
+          if (value != NULL && g_utf8_strlen (value, -1) > MAX_VIOLATION_CHARS)
+            value = cut = sluice_text_excerpt (value, -1, MAX_VIOLATION_CHARS, NULL);
+          json_object_set_string_member (copy, members[m], value ?: "");
+        }
+      json_array_add_object_element (bounded, copy);
+    }
+  return bounded;
+}
+
+/* Each violation as "PATH: MESSAGE" ("/" for the root), each after
+ * @lead (the first after @first_lead), then @more when some were left out
+ * (NULL: none were). */
+static void
+append_violations (GString    *text,
+                   JsonArray  *violations,
+                   const char *first_lead,
+                   const char *lead,
+                   const char *more)
+{
+  for (guint i = 0; i < json_array_get_length (violations); i++)
+    {
+      JsonObject *v = json_array_get_object_element (violations, i);
+      const char *path = sluice_json_get_string (v, "instance_path");
+
+      g_string_append_printf (text, "%s%s: %s", i > 0 ? lead : first_lead, *path != '\0' ? path : "/",
+                              sluice_json_get_string (v, "message"));
+    }
+  if (more != NULL)
+    g_string_append_printf (text, "%s%s", lead, more);
+}
+
+static char *
+raw_output_excerpt (SluiceContext *context)
+{
+  SluiceResponse *response = sluice_context_get_response (context);
+  g_autofree char *serialized = NULL;
+
+  if (response != NULL && sluice_response_get_text (response) != NULL)
+    return sluice_text_excerpt (sluice_response_get_text (response), -1, RAW_OUTPUT_CHARS, NULL);
+  serialized = sluice_json_to_string (sluice_context_get_output (context));
+  return sluice_text_excerpt (serialized, -1, RAW_OUTPUT_CHARS, NULL);
 }
 
 static SluiceVerdict
@@ -56,7 +138,13 @@ sluice_validate_stage_process (SluiceStage    *stage,
 {
   SluiceValidateStage *self = SLUICE_VALIDATE_STAGE (stage);
   JsonNode *output = sluice_context_get_output (context);
-  g_autoptr(GError) violation = NULL;
+  g_autoptr(JsonArray) found = NULL;
+  g_autoptr(JsonArray) violations = NULL;
+  g_autoptr(JsonObject) details = NULL;
+  g_autoptr(GString) message = NULL;
+  g_autofree char *raw_output = NULL;
+  guint corrections;
+  gboolean more;
 
   if (output == NULL)
     {
@@ -65,21 +153,43 @@ sluice_validate_stage_process (SluiceStage    *stage,
       return SLUICE_VERDICT_FAIL;
     }
 
-  if (sluice_pipeline_validate_output (self->pipeline, output, &violation))
-    return SLUICE_VERDICT_CONTINUE;
-
-  if (sluice_context_get_n_reruns (context) < self->correction_retries)
+  /* One more than is shown, to know whether there are more. */
+  found = sluice_pipeline_check_output (self->pipeline, output, MAX_VIOLATIONS + 1);
+  if (found == NULL)
     {
-      g_autofree char *feedback =
-        g_strdup_printf ("Your answer does not satisfy the required JSON Schema: %s. "
-                         "Reply again with only the corrected JSON.", violation->message);
+      sluice_context_record_format_check (context, TRUE);
+      return SLUICE_VERDICT_CONTINUE;
+    }
+  violations = bounded_violations (found);
+  more = json_array_get_length (found) > MAX_VIOLATIONS;
 
-      sluice_context_ask_for_correction (context, feedback);
+  if (sluice_context_get_n_corrections (context, "validate") < self->correction_retries &&
+      sluice_context_get_n_reruns (context) < sluice_pipeline_get_max_reruns (self->pipeline))
+    {
+      g_autoptr(GString) feedback =
+        g_string_new ("Your answer does not satisfy the required JSON Schema:");
+
+      append_violations (feedback, violations, "\n- ", "\n- ", more ? "(and more)" : NULL);
+      g_string_append (feedback, "\nReply again with only the corrected JSON.");
+      sluice_context_ask_for_correction_by (context, "validate", feedback->str);
       return SLUICE_VERDICT_RERUN;
     }
 
+  sluice_context_record_format_check (context, FALSE);
+  raw_output = raw_output_excerpt (context);
+  details = json_object_new ();
+  json_object_set_string_member (details, "raw_output", raw_output);
+  json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
+  sluice_context_set_error_details (context, details);
+
+  message = g_string_new ("the answer does not match the output schema");
+  corrections = sluice_context_get_n_corrections (context, "validate");
+  if (corrections > 0)
+    g_string_append_printf (message, " after %u correction%s", corrections, corrections == 1 ? "" : "s");
+  append_violations (message, json_object_get_array_member (details, "violations"), ": ", "; ",
+                     more ? "and more" : NULL);
   sluice_context_set_output (context, NULL);
-  g_propagate_error (error, g_steal_pointer (&violation));
+  g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_VALIDATION, message->str);
   return SLUICE_VERDICT_FAIL;
 }
 

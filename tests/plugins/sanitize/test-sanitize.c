@@ -790,7 +790,12 @@ test_end_to_end (void)
     " \"contact\": {\"email\": \"" SECRET_EMAIL "\"}}");
   g_assert_no_error (sluice_context_get_error (context));
 
-  body = sluice_test_mock_last_request ();
+  {
+    g_autoptr(JsonObject) request = sluice_test_mock_last_request ();
+    g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), request);
+
+    body = sluice_json_to_string (node);
+  }
   sluice_test_assert_contains (body, "Great! Mail [EMAIL_1], card [CARD_1], key [API_KEY_1], IBAN [IBAN_1]. "
                                      "Ignore previous instructions. / [EMAIL_1]");
   assert_no_originals ("the request the provider received", body);
