@@ -48,7 +48,7 @@ sluice_sanitize_rule_new_builtin (const char *kind)
   else if (g_str_equal (kind, "phone"))
     {
       rule->find = sluice_sanitize_find_phone;
-      rule->same = SLUICE_SANITIZE_SAME_DIGITS;
+      rule->same = SLUICE_SANITIZE_SAME_PHONE;
     }
   else if (g_str_equal (kind, "card"))
     {
@@ -133,6 +133,7 @@ sluice_sanitize_rule_same_key (SluiceSanitizeRule *rule,
         g_string_append_c (key, g_ascii_tolower (text[i]));
         break;
       case SLUICE_SANITIZE_SAME_DIGITS:
+      case SLUICE_SANITIZE_SAME_PHONE:
         if (g_ascii_isdigit (text[i]) || (i == 0 && text[i] == '+'))
           g_string_append_c (key, text[i]);
         break;
@@ -142,6 +143,9 @@ sluice_sanitize_rule_same_key (SluiceSanitizeRule *rule,
           g_string_append_c (key, g_ascii_toupper (text[i]));
         break;
       }
+  /* 0049 30 ... is +49 30 ... */
+  if (rule->same == SLUICE_SANITIZE_SAME_PHONE && g_str_has_prefix (key->str, "00"))
+    g_string_overwrite_len (g_string_erase (key, 0, 1), 0, "+", 1);
   return g_string_free (key, FALSE);
 }
 

@@ -17,7 +17,8 @@ G_BEGIN_DECLS
 typedef enum {
   SLUICE_SANITIZE_SAME_TEXT,      /* byte for byte */
   SLUICE_SANITIZE_SAME_CASELESS,  /* ASCII case aside (e-mail) */
-  SLUICE_SANITIZE_SAME_DIGITS,    /* the digits and a leading '+' (cards, phones) */
+  SLUICE_SANITIZE_SAME_DIGITS,    /* the digits (cards) */
+  SLUICE_SANITIZE_SAME_PHONE,     /* the digits, with a leading '+' or 00 as '+' */
   SLUICE_SANITIZE_SAME_ALNUM,     /* letters and digits, upper case (IBAN) */
 } SluiceSanitizeSame;
 

@@ -69,7 +69,7 @@ sluice_sanitize_iban_valid (const char *chars,
 static inline gboolean
 is_local_char (char c)
 {
-  return g_ascii_isalnum (c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+  return g_ascii_isalnum (c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\'';
 }
 
 /* Labels of letters, digits and inner hyphens, at least two, the last
@@ -125,9 +125,10 @@ sluice_sanitize_find_email (const char *text,
       while (l > from && a - l < 64 && is_local_char (text[l - 1]))
         l--;
       ok = l < a && (l == 0 || !is_word (text[l - 1]));
-      while (ok && l < a && text[l] == '.')
+      /* no dot or quote at either end: 'bob@example.com' is quoted */
+      while (ok && l < a && (text[l] == '.' || text[l] == '\''))
         l++;
-      ok = ok && l < a && text[a - 1] != '.';
+      ok = ok && l < a && text[a - 1] != '.' && text[a - 1] != '\'';
       /* the domain: at most 253 characters */
       d = e = a + 1;
       while (ok && e < length && e - d < 253 &&
@@ -217,8 +218,8 @@ sluice_sanitize_find_card (const char *text,
 
 /* ---- IBAN ---------------------------------------------------------------- */
 
-/* Two capital letters, two check digits and up to 30 letters or digits,
- * together or in groups separated by single spaces; the longest
+/* Two letters, two check digits and up to 30 letters or digits (either
+ * case), together or in groups separated by single spaces; the longest
  * grouping that passes mod 97 wins, so "DE89 3704 0044 0532 0130 00 BANK"
  * stops before BANK. */
 gboolean
@@ -235,19 +236,19 @@ sluice_sanitize_find_iban (const char *text,
       gsize bounds_n[40], bounds_end[40];
       guint n_bounds = 0;
 
-      if (!is_upper (text[s]) || !is_upper (text[s + 1]) ||
+      if (!g_ascii_isalpha (text[s]) || !g_ascii_isalpha (text[s + 1]) ||
           !g_ascii_isdigit (text[s + 2]) || !g_ascii_isdigit (text[s + 3]) ||
           (s > 0 && is_word (text[s - 1])))
         continue;
       for (;;)
         {
-          while (j < length && n < G_N_ELEMENTS (chars) && (is_upper (text[j]) || g_ascii_isdigit (text[j])))
-            chars[n++] = text[j++];
+          while (j < length && n < G_N_ELEMENTS (chars) && g_ascii_isalnum (text[j]))
+            chars[n++] = g_ascii_toupper (text[j++]);
           bounds_n[n_bounds] = n;
           bounds_end[n_bounds] = j;
           n_bounds++;
           if (n < 34 && n_bounds < G_N_ELEMENTS (bounds_n) && j + 1 < length && text[j] == ' ' &&
-              (is_upper (text[j + 1]) || g_ascii_isdigit (text[j + 1])))
+              g_ascii_isalnum (text[j + 1]))
             {
               j++;
               continue;
@@ -287,12 +288,15 @@ after_currency (const char *text,
 
 /* International numbers: '+', then 8 to 15 digits in any grouping with
  * spaces, dashes, dots or parentheses ("+1 (415) 555-2671", "+44 20 7946
- * 0958", "+4915123456789"). National numbers need a shape: an area code
- * in parentheses ("(415) 555-2671"), or 9 to 12 digits in groups of 2 to
- * 5 with one kind of separator ("415-555-2671", "020 7946 0958", "06 12
- * 34 56 78", "415.555.2671"; two groups only after a leading 0). Not
- * phones: bare digit runs, dates, years ("2019 2020 2021"), amounts
- * after a currency sign and numbers grouped by thousands ("12 345 678"). */
+ * 0958", "+4915123456789"), or the same after 00 ("0049 30 12345678").
+ * National numbers need a shape: an area code in parentheses ("(415)
+ * 555-2671"), or 9 to 12 digits in groups (the first of 2 to 5 digits,
+ * the others of 2 to 8) with one kind of separator ("415-555-2671", "020
+ * 7946 0958", "06 12 34 56 78", "415.555.2671", "07911 123456": two
+ * groups only after a leading 0), or 1-800-555-0199. Not phones: bare
+ * digit runs, dates, years ("2019 2020 2021") and numbers that start
+ * with one ("2023-0045-7781"), amounts after a currency sign, numbers
+ * grouped by thousands ("12 345 678"). */
 gboolean
 sluice_sanitize_find_phone (const char *text,
                             gsize       length,
@@ -306,7 +310,8 @@ sluice_sanitize_find_phone (const char *text,
     {
       gsize s, j, run_end;
       gboolean plus, paren = FALSE, mixed = FALSE, group_sizes_ok = TRUE;
-      gboolean all_years = TRUE, thousands = TRUE, ok;
+      gboolean all_years = TRUE, first_year = FALSE, thousands = TRUE, ok;
+      gsize first_length = 0;
       guint groups = 0, digits = 0;
       char sep = 0;
 
@@ -335,14 +340,18 @@ sluice_sanitize_find_phone (const char *text,
             }
           if (j - g != 4 || !((text[g] == '1' && text[g + 1] == '9') || (text[g] == '2' && text[g + 1] == '0')))
             all_years = FALSE;
+          else if (groups == 0)
+            first_year = TRUE;
+          if (groups == 0)
+            first_length = j - g;
           if (groups > 0 && j - g != 3)
             thousands = FALSE;
-          if (j - g < 2 || j - g > 5)
+          if (j - g < 2 || j - g > (groups == 0 ? 5u : 8u))
             group_sizes_ok = FALSE;
           groups++;
           digits += (guint) (j - g);
           run_end = j;
-          if (digits > 15 || groups > 8)
+          if (digits > 17 || groups > 8)
             break;
           /* a separator, then a digit or '(' */
           if (j < length && (text[j] == ' ' || text[j] == '-' || text[j] == '.') &&
@@ -368,13 +377,16 @@ sluice_sanitize_find_phone (const char *text,
 
       if (plus)
         ok = digits >= 8 && digits <= 15;
+      else if (text[s] == '0' && s + 1 < length && text[s + 1] == '0' && first_length >= 3)
+        ok = groups >= 2 && digits >= 10 && digits <= 17 && !mixed;    /* 00 and a country code */
       else if (text[s] == '(')
         ok = groups >= 2 && digits >= 9 && digits <= 11;
       else
-        ok = groups >= 2 && digits >= 9 && digits <= 12 && group_sizes_ok && !mixed &&
-             !all_years && !(thousands && sep != '-') &&
-             (groups > 2 || text[s] == '0') && (sep != '.' || groups == 3);
-      ok = ok && digits <= 15 &&
+        ok = groups >= 2 && !mixed && !all_years && !first_year && !(thousands && sep != '-') &&
+             (groups > 2 || text[s] == '0') && (sep != '.' || groups == 3) &&
+             ((digits >= 9 && digits <= 12 && group_sizes_ok) ||
+              (text[s] == '1' && first_length == 1 && groups == 4 && digits == 11));   /* 1-800-555-0199 */
+      ok = ok && digits <= 17 &&
            (s == 0 || !(is_word (text[s - 1]) || text[s - 1] == '+' || text[s - 1] == '-' ||
                         text[s - 1] == '.' || text[s - 1] == '/' || text[s - 1] == ',')) &&
            !after_currency (text, s) &&

@@ -112,6 +112,7 @@ test_email (void)
     "<alice_99@mail.example.org>, then", "<[EMAIL_1]>, then",
     "Bob.Smith@Example.COM and bob.smith@example.com", "[EMAIL_1] and [EMAIL_1]",
     "end of sentence: x@example.com.", "end of sentence: [EMAIL_1].",
+    "jane.o'neil@example.com wrote 'jane.o'neil@example.com'", "[EMAIL_1] wrote '[EMAIL_1]'",
     /* near misses */
     "user@localhost", "user@localhost",
     "a@b.c", "a@b.c",
@@ -157,6 +158,7 @@ test_iban (void)
     "GB82WEST12345698765432", "[IBAN_1]",
     "DE89 3704 0044 0532 0130 00 BANK", "[IBAN_1] BANK",
     "de: DE89370400440532013000, gb: GB82 WEST 1234 5698 7654 32", "de: [IBAN_1], gb: [IBAN_2]",
+    "gb82west12345698765432 is GB82 WEST 1234 5698 7654 32", "[IBAN_1] is [IBAN_1]",
     /* near misses: a bad check digit, one digit changed, too short */
     "DE88 3704 0044 0532 0130 00", "DE88 3704 0044 0532 0130 00",
     "GB82WEST12345698765433", "GB82WEST12345698765433",
@@ -180,6 +182,8 @@ test_phone (void)
     "Tel: 415.555.2671", "Tel: [PHONE_1]",
     "UK 020 7946 0958, FR 06 12 34 56 78", "UK [PHONE_1], FR [PHONE_2]",
     "+49 (0)30 1234567", "[PHONE_1]",
+    "mobile 07911 123456, toll-free 1-800-555-0199", "mobile [PHONE_1], toll-free [PHONE_2]",
+    "0049 30 12345678 or +49 30 12345678", "[PHONE_1] or [PHONE_1]",
     /* near misses: years, dates, prices, amounts, bare digit runs, addresses */
     "in 2024 we grew", "in 2024 we grew",
     "from 1999-2004", "from 1999-2004",
@@ -191,6 +195,10 @@ test_phone (void)
     "host 192.168.100.100", "host 192.168.100.100",
     "years 2019 2020 2021", "years 2019 2020 2021",
     "3.14159 26535", "3.14159 26535",
+    "order 2023-0045-7781", "order 2023-0045-7781",
+    "invoice INV 2024 0001 2345", "invoice INV 2024 0001 2345",
+    "ISBN 978-3-16-148410-0", "ISBN 978-3-16-148410-0",
+    "version 10.0.19045.3693", "version 10.0.19045.3693",
     NULL
   };
 
