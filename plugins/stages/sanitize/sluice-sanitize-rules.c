@@ -150,7 +150,11 @@ sluice_sanitize_rule_same_key (SluiceSanitizeRule *rule,
 }
 
 /* Phrases that try to take over the model, matched without regard to
- * case; only their rule names are ever reported. */
+ * case (but the names DAN, STAN, DUDE and "Do Anything Now", which are
+ * people and plain words otherwise); only their rule names are ever
+ * reported. Each wants the wording of an attack, not its topic: "ignore
+ * the previous message", "the original instructions" and "god mode" are
+ * what customers write. */
 static const struct {
   const char *name;
   const char *pattern;
@@ -159,7 +163,7 @@ static const struct {
     "\\b(?:ignore|forget|disregard|skip|override|bypass)\\s+"
     "(?:(?:all|any|every|the|your|my|of|these|those|everything)\\s+)*"
     "(?:previous|prior|above|earlier|preceding|foregoing|former|initial|original)\\s+"
-    "(?:instructions?|prompts?|directions?|rules|messages?|context|guidelines|commands?)" },
+    "(?:instructions?|prompts?|directions?|rules|guidelines|commands?)" },
   { "disregard_system_prompt",
     "\\b(?:ignore|forget|disregard|override|bypass)\\s+(?:(?:the|your|all|any)\\s+)*"
     "(?:system\\s+(?:prompt|message|instructions?)|safety\\s+(?:rules|guidelines|filters?|instructions?)"
@@ -167,10 +171,11 @@ static const struct {
   { "reveal_system_prompt",
     "\\b(?:reveal|show|print|display|repeat|output|leak|dump|tell\\s+me|what\\s+(?:is|are|was|were))\\s+"
     "(?:me\\s+)?(?:(?:your|the|all|of|verbatim|exact)\\s+)*"
-    "(?:system\\s+(?:prompt|message)|(?:initial|hidden|original|secret|previous)\\s+(?:instructions|prompt))" },
+    "(?:system\\s+(?:prompt|message)|(?:initial|hidden|secret)\\s+(?:instructions|prompt)"
+    "|(?:original|previous)\\s+prompt)" },
   { "dan",
-    "\\byou\\s+are\\s+(?:now\\s+)?(?:DAN|STAN|DUDE)\\b|\\bdo\\s+anything\\s+now\\b"
-    "|\\b(?:DAN|jailbreak|god)\\s+mode\\b" },
+    "\\byou\\s+are\\s+(?:now\\s+)?(?-i:DAN|STAN|DUDE)\\b|\\b(?-i:Do\\s+Anything\\s+Now)\\b"
+    "|\\b(?:(?-i:DAN)|jailbreak)\\s+mode\\b" },
   { "roleplay_jailbreak",
     "\\b(?:pretend|imagine|act\\s+as\\s+(?:if|though))\\s+(?:that\\s+)?you\\s+(?:are|have|were)\\s+"
     "(?:no\\s+(?:restrictions|rules|limits|filters|guidelines)|an?\\s+(?:unrestricted|unfiltered|uncensored|evil|jailbroken)\\b)"
