@@ -21,6 +21,10 @@
 
 #define DEFAULT_MAX_VALUE_BYTES   (G_GINT64_CONSTANT (1) << 20)
 #define DEFAULT_MAX_REQUEST_BYTES (G_GINT64_CONSTANT (8) << 20)
+/* A request with more text than this is sanitized on a worker thread
+ * (about 10 ms of work): the main loop goes on serving every other
+ * request meanwhile. Smaller ones are done at once. */
+#define THREAD_AT_BYTES           (256 * 1024)
 
 typedef enum {
   INJECTION_IGNORE,
@@ -347,6 +351,75 @@ sluice_sanitize_stage_process (SluiceStage    *stage,
   return SLUICE_VERDICT_CONTINUE;
 }
 
+/* The bytes of text under @node, counted until @stop_at is passed. */
+static gsize
+text_bytes (JsonNode *node,
+            gsize     stop_at)
+{
+  gsize total = 0;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (total <= stop_at && json_object_iter_next (&iter, &name, &member))
+        total += text_bytes (member, stop_at - total);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; total <= stop_at && i < json_array_get_length (array); i++)
+        total += text_bytes (json_array_get_element (array, i), stop_at - total);
+    }
+  else if (json_node_get_value_type (node) == G_TYPE_STRING)
+    total = strlen (json_node_get_string (node));
+  return total;
+}
+
+static void
+process_in_thread (GTask        *task,
+                   gpointer      source,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  GError *error = NULL;
+  SluiceVerdict verdict = sluice_sanitize_stage_process (source, task_data, &error);
+
+  if (verdict == SLUICE_VERDICT_FAIL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, verdict);
+}
+
+/* Nothing else touches a request while one of its stages works on it,
+ * so the worker thread may have it to itself. */
+static void
+sluice_sanitize_stage_process_async (SluiceStage         *stage,
+                                     SluiceContext       *context,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (stage, cancellable, callback, user_data);
+  JsonArray *messages = sluice_context_get_messages (context);
+  g_autoptr(JsonNode) variables = json_node_init_object (json_node_alloc (), sluice_context_get_variables (context));
+  g_autoptr(JsonNode) wrapped = messages != NULL ? json_node_init_array (json_node_alloc (), messages) : NULL;
+  gsize bytes = text_bytes (variables, THREAD_AT_BYTES);
+
+  g_task_set_source_tag (task, sluice_sanitize_stage_process_async);
+  g_task_set_task_data (task, g_object_ref (context), g_object_unref);
+  if (wrapped != NULL && bytes <= THREAD_AT_BYTES)
+    bytes += text_bytes (wrapped, THREAD_AT_BYTES - bytes);
+  if (bytes > THREAD_AT_BYTES)
+    g_task_run_in_thread (task, process_in_thread);
+  else
+    process_in_thread (task, stage, context, cancellable);
+}
+
 static void
 sluice_sanitize_stage_complete_async (SluiceStage         *stage,
                                       SluiceContext       *context,
@@ -405,5 +478,6 @@ sluice_sanitize_stage_iface_init (SluiceStageInterface *iface)
 {
   iface->configure = sluice_sanitize_stage_configure;
   iface->process = sluice_sanitize_stage_process;
+  iface->process_async = sluice_sanitize_stage_process_async;
   iface->complete_async = sluice_sanitize_stage_complete_async;
 }

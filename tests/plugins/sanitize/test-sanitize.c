@@ -525,6 +525,41 @@ test_adversarial (void)
     }
 }
 
+static gboolean
+count_tick (gpointer user_data)
+{
+  (*(guint *) user_data)++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* A large request is sanitized on a worker thread: the main loop, which
+ * serves every other request, keeps turning meanwhile (done on the loop,
+ * the 5 ms timer could not fire until the end). */
+static void
+test_large_off_the_loop (void)
+{
+  gsize n_emails;
+  g_autofree char *text = big_text (&n_emails);
+  g_autoptr(SluicePipeline) pipeline = load_sanitize ("{max_bytes: {value: 100000000, request: 100000000}}");
+  g_autoptr(SluiceContext) large = NULL;
+  g_autoptr(SluiceContext) small = NULL;
+  guint ticks = 0;
+  guint id = g_timeout_add (5, count_tick, &ticks);
+  g_autofree char *counts = NULL;
+
+  large = run_text (pipeline, text);
+  g_assert_no_error (sluice_context_get_error (large));
+  counts = annotation (large, "redactions");
+  g_assert_nonnull (counts);
+  g_test_message ("the main loop turned %u times (every 5 ms) while 50 MB were sanitized", ticks);
+  g_assert_cmpuint (ticks, >=, 10);
+
+  small = run_text (pipeline, (char *) "short x@example.com");
+  g_assert_cmpstr (json_object_get_string_member (sluice_context_get_variables (small), "text"), ==,
+                   "short [EMAIL_1]");
+  g_source_remove (id);
+}
+
 /* The per-request limit shares its budget among the values in order. */
 static void
 test_request_budget_truncates (void)
@@ -893,6 +928,7 @@ main (int   argc,
   g_test_add_func ("/sanitize/invalid-utf8", test_invalid_utf8);
   g_test_add_func ("/sanitize/50mb", test_50mb);
   g_test_add_func ("/sanitize/adversarial", test_adversarial);
+  g_test_add_func ("/sanitize/large-off-the-loop", test_large_off_the_loop);
   g_test_add_func ("/sanitize/request-budget", test_request_budget_truncates);
   g_test_add_func ("/sanitize/deny", test_deny);
   g_test_add_func ("/sanitize/pattern-gives-up", test_pattern_gives_up);
