@@ -9,8 +9,9 @@
  * messages a batch line brought, which are what assemble and call use.
  * Counts go into the context's annotations (`redactions`,
  * `injection_suspected`), which the log stage records; original values
- * stay only in the per-request placeholder table (see
- * SLUICE_SANITIZE_STATE_KEY), which nothing logs.
+ * stay only in the request's placeholder table (on the context under
+ * SLUICE_SANITIZE_PLACEHOLDERS_KEY), which nothing logs or records, for
+ * `restore` and for any later stage that puts them back.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
