@@ -1,6 +1,7 @@
 /* test-schema.c — tests for the compiled JSON Schema validator */
 #include "sluice-schema-private.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 static JsonNode *
@@ -395,6 +396,45 @@ test_combinators (void)
   assert_one (one, "\"s\"", "", "/oneOf", "value matches 2 alternatives, expected exactly one");
 }
 
+/* A failed anyOf/oneOf says why the closest alternative failed. */
+static void
+test_combinators_closest (void)
+{
+  g_autoptr(SluiceSchema) any = compile_ok (
+    "{\"anyOf\":[{\"type\":\"object\",\"required\":[\"a\"]},{\"type\":\"string\"}]}");
+  g_autoptr(SluiceSchema) one = compile_ok (
+    "{\"properties\":{\"v\":{\"oneOf\":[{\"type\":\"null\"},"
+    "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}}}]}}}");
+
+  assert_one (any, "{\"b\":1}", "", "/anyOf",
+              "value matches none of the 2 alternatives; the closest, /anyOf/0, fails: missing required property 'a'");
+  assert_one (one, "{\"v\":{\"x\":\"s\"}}", "/v", "/properties/v/oneOf",
+              "value matches none of the 2 alternatives; the closest, /properties/v/oneOf/1, fails: "
+              "/v/x: expected integer, got string");
+  /* when every alternative wants another type, there is no closest */
+  assert_one (any, "1", "", "/anyOf", "value matches none of the 2 alternatives");
+
+  /* one level of explanation: a recursive anyOf that fails deep down would
+   * otherwise be re-validated once per alternative per level */
+  {
+    g_autoptr(SluiceSchema) tree = compile_ok (
+      "{\"$defs\":{\"t\":{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}},"
+      "\"required\":[\"c\"]},{\"type\":\"object\",\"properties\":{\"d\":{\"$ref\":\"#/$defs/t\"}},"
+      "\"required\":[\"d\"]},{\"type\":\"integer\"}]}},\"$ref\":\"#/$defs/t\"}");
+    GString *deep = g_string_new (NULL);
+
+    for (guint i = 0; i < 200; i++)
+      g_string_append (deep, "{\"c\":");
+    g_string_append (deep, "\"x\"");
+    for (guint i = 0; i < 200; i++)
+      g_string_append (deep, "}");
+    assert_one (tree, deep->str, "", "/$defs/t/anyOf",
+                "value matches none of the 3 alternatives; the closest, /$defs/t/anyOf/0, fails: "
+                "/c: value matches none of the 3 alternatives");
+    g_string_free (deep, TRUE);
+  }
+}
+
 static void
 test_combinators_one_of_none (void)
 {
@@ -417,7 +457,7 @@ test_boolean_schemas (void)
   assert_valid (yes, "{\"anything\":[1,2,3]}");
   assert_one (no, "1", "", "", "no value is allowed here");
   assert_valid (props, "{\"y\":1}");
-  assert_one (props, "{\"x\":1,\"y\":1}", "/x", "/properties/x", "no value is allowed here");
+  assert_one (props, "{\"x\":1,\"y\":1}", "/x", "/properties/x", "property 'x' is not allowed");
 }
 
 static const char *sentiment_schema =
@@ -477,8 +517,8 @@ test_malformed (void)
   assert_invalid_schema ("{\"allOf\":[{},3]}", "/allOf/1: a schema must be an object or a boolean, got integer");
   assert_invalid_schema ("{\"properties\":[]}", "/properties: 'properties' must be an object of schemas");
   assert_invalid_schema ("{\"items\":[{}]}",
-                         "/items: 'items' must be a schema; the array form is draft 2019-09 syntax "
-                         "(its replacement 'prefixItems' is not supported yet)");
+                         "/items: 'items' must be a schema; the array form is draft 7 syntax "
+                         "(use 'prefixItems' in draft 2020-12)");
   assert_invalid_schema ("{\"properties\":{\"p\":{\"pattern\":\"([a-z\"}}}",
                          "/properties/p/pattern: invalid regular expression: *");
   assert_invalid_schema ("\"string\"", "/: a schema must be an object or a boolean, got string");
@@ -487,10 +527,12 @@ test_malformed (void)
   /* references */
   assert_invalid_schema ("{\"$ref\":\"#/$defs/missing\"}", "/$ref: '$ref' target '#/$defs/missing' does not exist");
   assert_invalid_schema ("{\"properties\":{\"a\":{\"$ref\":\"other.json#/x\"}}}",
-                         "/properties/a/$ref: keyword '$ref' with a remote target ('other.json#/x') is not supported yet");
+                         "/properties/a/$ref: '$ref' target 'other.json#/x' is not in this schema, and there is no "
+                         "registry to find 'sluice:/other.json' in");
   assert_invalid_schema ("{\"$ref\":\"https://example.com/s.json\"}",
-                         "/$ref: keyword '$ref' with a remote target ('https://example.com/s.json') is not supported yet");
-  assert_invalid_schema ("{\"$ref\":\"#node\"}", "/$ref: '$ref' to an anchor ('#node') is not supported yet");
+                         "/$ref: '$ref' target 'https://example.com/s.json' is not in this schema, and there is no "
+                         "registry to find 'https://example.com/s.json' in");
+  assert_invalid_schema ("{\"$ref\":\"#node\"}", "/$ref: '$ref' target '#node' names an anchor that does not exist");
   assert_invalid_schema ("{\"$ref\":7}", "/$ref: '$ref' must be a string");
   assert_invalid_schema ("{\"$ref\":\"#\"}",
                          "/$ref: '$ref' leads back to '#' without descending into the value, which would loop forever");
@@ -498,28 +540,368 @@ test_malformed (void)
                          "\"$ref\":\"#/$defs/a\"}",
                          "/$defs/b/allOf/0/$ref: '$ref' leads back to '/$defs/a' without descending into the value, "
                          "which would loop forever");
+  /* identifiers and the newer keywords */
+  assert_invalid_schema ("{\"$id\":5}", "/$id: '$id' must be a string");
+  assert_invalid_schema ("{\"$defs\":{\"a\":{\"$id\":\"http://x/y#frag\"}}}",
+                         "/$defs/a/$id: '$id' must not have a fragment ('http://x/y#frag'); use '$anchor' for a name");
+  assert_invalid_schema ("{\"$anchor\":\"1bad\"}",
+                         "/$anchor: '$anchor' must be a plain name (a letter or '_', then letters, digits, '-', '_', '.')");
+  assert_invalid_schema ("{\"$dynamicRef\":5}", "/$dynamicRef: '$dynamicRef' must be a string");
+  assert_invalid_schema ("{\"prefixItems\":{}}", "/prefixItems: 'prefixItems' must be a non-empty array of schemas");
+  assert_invalid_schema ("{\"dependentRequired\":{\"a\":\"b\"}}",
+                         "/dependentRequired/a: 'dependentRequired' must map names to arrays of strings");
+  assert_invalid_schema ("{\"minContains\":-1}", "/minContains: 'minContains' must be a non-negative integer");
+  assert_invalid_schema ("{\"format\":5}", "/format: 'format' must be a string");
+  assert_invalid_schema ("{\"$ref\":\"#/$defs/a%zz\"}", "/$ref: '$ref' value '#/$defs/a%zz' is not a valid URI fragment");
+  assert_invalid_schema ("{\"$ref\":\"http://[bad\"}", "/$ref: '$ref' value 'http://[bad' is not a valid URI reference");
+  assert_invalid_schema ("{\"if\":[]}", "/if: a schema must be an object or a boolean, got array");
+
   /* a broken definition is reported even when nothing uses it */
   assert_invalid_schema ("{\"$defs\":{\"unused\":{\"maximum\":null}}}",
                          "/$defs/unused/maximum: 'maximum' must be a number, got null");
 }
 
+/* Every keyword of both drafts compiles; those of the other draft are
+ * annotations. */
 static void
-test_unsupported (void)
+test_all_keywords (void)
 {
-  static const char *names[] = {
-    "if", "then", "else", "prefixItems", "contains", "minContains", "maxContains", "dependentRequired",
-    "dependentSchemas", "propertyNames", "patternProperties", "unevaluatedProperties", "unevaluatedItems",
-    "$dynamicRef", "$recursiveRef", "dependencies", "additionalItems",
+  static const char *keywords[] = {
+    "\"if\":{}", "\"then\":{}", "\"else\":{}", "\"prefixItems\":[{}]", "\"contains\":{}", "\"minContains\":0",
+    "\"maxContains\":3", "\"dependentRequired\":{\"a\":[]}", "\"dependentSchemas\":{\"a\":{}}",
+    "\"propertyNames\":{}", "\"patternProperties\":{\"a\":{}}", "\"unevaluatedProperties\":{}",
+    "\"unevaluatedItems\":{}", "\"$dynamicRef\":\"#\"", "\"dependencies\":{\"a\":[],\"b\":{}}",
+    /* not 2020-12 keywords: annotations */
+    "\"$recursiveRef\":7", "\"additionalItems\":7",
   };
 
-  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+  for (guint i = 0; i < G_N_ELEMENTS (keywords); i++)
     {
-      g_autofree char *schema = g_strdup_printf ("{\"properties\":{\"a\":{\"items\":{\"%s\":{}}}}}", names[i]);
-      g_autofree char *message = g_strdup_printf ("/properties/a/items/%s: keyword '%s' is not supported yet",
-                                                  names[i], names[i]);
+      g_autofree char *schema = g_strdup_printf ("{\"properties\":{\"a\":{\"items\":{%s}}}}", keywords[i]);
+      g_autoptr(SluiceSchema) s = compile_ok (schema);
 
-      assert_invalid_schema (schema, message);
+      assert_valid (s, "{\"a\":[{},1]}");
     }
+}
+
+static void
+test_conditionals (void)
+{
+  g_autoptr(SluiceSchema) s = compile_ok (
+    "{\"if\":{\"required\":[\"kind\"],\"properties\":{\"kind\":{\"const\":\"n\"}}},\"then\":{\"properties\":{\"v\":{\"type\":\"number\"}}},"
+    "\"else\":{\"properties\":{\"v\":{\"type\":\"string\"}}}}");
+  g_autoptr(SluiceSchema) deps = compile_ok (
+    "{\"dependentRequired\":{\"card\":[\"cvc\",\"expiry\"]},"
+    "\"dependentSchemas\":{\"tip\":{\"properties\":{\"total\":{\"minimum\":1}}}}}");
+
+  assert_valid (s, "{\"kind\":\"n\",\"v\":1}");
+  assert_valid (s, "{\"kind\":\"s\",\"v\":\"x\"}");
+  assert_one (s, "{\"kind\":\"n\",\"v\":\"x\"}", "/v", "/then/properties/v/type", "expected number, got string");
+  assert_one (s, "{\"v\":1}", "/v", "/else/properties/v/type", "expected string, got integer");
+
+  assert_valid (deps, "{\"card\":1,\"cvc\":2,\"expiry\":3}");
+  assert_one (deps, "{\"card\":1,\"cvc\":2}", "", "/dependentRequired",
+              "missing property 'expiry', which is required when 'card' is present");
+  assert_valid (deps, "{\"total\":0}");
+  assert_one (deps, "{\"tip\":1,\"total\":0}", "/total", "/dependentSchemas/tip/properties/total/minimum",
+              "0 is less than the minimum 1");
+}
+
+static void
+test_arrays_2020 (void)
+{
+  g_autoptr(SluiceSchema) tuple = compile_ok (
+    "{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"items\":false}");
+  g_autoptr(SluiceSchema) contains = compile_ok (
+    "{\"contains\":{\"type\":\"integer\"},\"minContains\":2,\"maxContains\":3}");
+  g_autoptr(SluiceSchema) some = compile_ok ("{\"contains\":{\"const\":\"x\"}}");
+
+  assert_valid (tuple, "[\"a\",1]");
+  assert_valid (tuple, "[\"a\"]");
+  assert_one (tuple, "[\"a\",\"b\"]", "/1", "/prefixItems/1/type", "expected integer, got string");
+  assert_one (tuple, "[\"a\",1,null]", "/2", "/items", "item 2 is not allowed: the array has at most 2 items");
+
+  assert_valid (contains, "[1,\"a\",2]");
+  assert_one (contains, "[1,\"a\"]", "", "/minContains", "array has fewer than 2 items that match 'contains'");
+  assert_one (contains, "[1,2,3,4]", "", "/maxContains", "array has more than 3 items that match 'contains'");
+  assert_one (some, "[\"y\"]", "", "/contains", "array has no item that matches 'contains'");
+}
+
+static void
+test_object_keywords_2020 (void)
+{
+  g_autoptr(SluiceSchema) s = compile_ok (
+    "{\"properties\":{\"id\":{}},\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},"
+    "\"additionalProperties\":false,\"propertyNames\":{\"maxLength\":8}}");
+  g_autoptr(SluiceSchema) closed = compile_ok (
+    "{\"allOf\":[{\"properties\":{\"a\":true}}],\"anyOf\":[{\"properties\":{\"b\":true}},{\"properties\":{\"c\":true},\"required\":[\"c\"]}],"
+    "\"unevaluatedProperties\":false}");
+  g_autoptr(SluiceSchema) tail = compile_ok (
+    "{\"prefixItems\":[true],\"contains\":{\"type\":\"string\"},\"unevaluatedItems\":{\"type\":\"null\"}}");
+
+  assert_valid (s, "{\"id\":1,\"x-a\":\"s\"}");
+  assert_one (s, "{\"x-a\":1}", "/x-a", "/patternProperties/^x-/type", "expected string, got integer");
+  assert_one (s, "{\"idd\":1}", "/idd", "/additionalProperties", "unknown property 'idd'; did you mean 'id'?");
+  assert_one (s, "{\"x-verylongname\":\"s\"}", "/x-verylongname", "/propertyNames/maxLength",
+              "string is longer than 8 characters");
+
+  /* annotations pass through allOf and the anyOf branches that hold */
+  assert_valid (closed, "{\"a\":1,\"b\":2}");
+  assert_valid (closed, "{\"a\":1,\"c\":2}");
+  assert_one (closed, "{\"b\":1,\"d\":2}", "/d", "/unevaluatedProperties",
+              "property 'd' is not allowed here (no keyword evaluates it)");
+
+  assert_valid (tail, "[1,\"s\",null]");
+  assert_one (tail, "[1,\"s\",2]", "/2", "/unevaluatedItems/type", "expected null, got integer");
+}
+
+static void
+test_draft7 (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) doc = parse (
+    "{\"items\":[{\"type\":\"string\"}],\"additionalItems\":{\"type\":\"integer\"},"
+    "\"dependencies\":{\"a\":[\"b\"],\"c\":{\"required\":[\"d\"]}},"
+    "\"definitions\":{\"n\":{\"type\":\"null\"}},"
+    "\"properties\":{\"r\":{\"$ref\":\"#/definitions/n\",\"type\":\"string\"}}}");
+  g_autoptr(SluiceSchema) s = sluice_schema_new_full (doc, NULL, SLUICE_SCHEMA_DRAFT_7, 0, NULL, &error);
+  g_autoptr(SluiceSchema) by_schema = compile_ok (
+    "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"items\":[{\"type\":\"string\"}]}");
+
+  g_assert_no_error (error);
+  assert_valid (s, "[\"a\",1,2]");
+  assert_one (s, "[\"a\",1,\"b\"]", "/2", "/additionalItems/type", "expected integer, got string");
+  assert_one (s, "{\"a\":1}", "", "/dependencies", "missing property 'b', which is required when 'a' is present");
+  assert_one (s, "{\"c\":1}", "", "/dependencies/c/required", "missing required property 'd'");
+  /* $ref's siblings are ignored in draft 7 */
+  assert_valid (s, "{\"r\":null}");
+  assert_one (s, "{\"r\":\"x\"}", "/r", "/definitions/n/type", "expected null, got string");
+
+  assert_valid (by_schema, "[\"a\",1]");
+  assert_one (by_schema, "[1]", "/0", "/items/0/type", "expected string, got integer");
+
+  assert_invalid_schema ("{\"$schema\":\"http://json-schema.org/draft-04/schema#\"}",
+                         "/$schema: dialect 'http://json-schema.org/draft-04/schema#' is not supported "
+                         "(only draft 2020-12 and draft 7 are)");
+  assert_invalid_schema ("{\"$schema\":\"https://example.com/my-meta\"}",
+                         "/$schema: '$schema' names an unknown dialect 'https://example.com/my-meta' "
+                         "(no such metaschema is registered)");
+}
+
+static void
+test_registry (void)
+{
+  g_autoptr(SluiceSchemaRegistry) registry = sluice_schema_registry_new ();
+  g_autoptr(JsonNode) money = parse ("{\"$defs\":{\"amount\":{\"type\":\"number\",\"minimum\":0}}}");
+  g_autoptr(JsonNode) doc = parse (
+    "{\"$id\":\"https://example.com/order.json\",\"properties\":{\"total\":{\"$ref\":\"money.json#/$defs/amount\"},"
+    "\"item\":{\"$ref\":\"http://files.test/item.json\"}}}");
+  g_autoptr(JsonNode) missing = parse ("{\"$ref\":\"https://example.com/nope.json\"}");
+  g_autoptr(JsonNode) escape = parse ("{\"$ref\":\"http://files.test/../secret.json\"}");
+  g_autofree char *dir = g_dir_make_tmp ("sluice-schema-XXXXXX", NULL);
+  g_autofree char *item_path = g_build_filename (dir, "item.json", NULL);
+  g_autoptr(SluiceSchema) s = NULL;
+  g_autoptr(SluiceSchema) none = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_file_set_contents (item_path, "{\"required\":[\"sku\"]}", -1, NULL));
+  sluice_schema_registry_add (registry, "https://example.com/money.json", money);
+  sluice_schema_registry_add_folder (registry, "http://files.test/", dir);
+
+  s = sluice_schema_new_full (doc, NULL, SLUICE_SCHEMA_DRAFT_2020_12, 0, registry, &error);
+  g_assert_no_error (error);
+  assert_valid (s, "{\"total\":3.5,\"item\":{\"sku\":\"a\"}}");
+  assert_one (s, "{\"total\":-1}", "/total", "https://example.com/money.json#/$defs/amount/minimum",
+              "-1 is less than the minimum 0");
+  assert_one (s, "{\"item\":{}}", "/item", "http://files.test/item.json#/required", "missing required property 'sku'");
+
+  none = sluice_schema_new_full (missing, NULL, SLUICE_SCHEMA_DRAFT_2020_12, 0, registry, &error);
+  g_assert_null (none);
+  g_assert_cmpstr (error->message, ==, "/$ref: '$ref' target 'https://example.com/nope.json' cannot be resolved: "
+                                       "no document is registered as 'https://example.com/nope.json'");
+  g_clear_error (&error);
+  /* the folder mapping does not leave its folder */
+  none = sluice_schema_new_full (escape, NULL, SLUICE_SCHEMA_DRAFT_2020_12, 0, registry, &error);
+  g_assert_null (none);
+  g_assert_error (error, SLUICE_SCHEMA_ERROR, SLUICE_SCHEMA_ERROR_INVALID);
+
+  g_unlink (item_path);
+  g_rmdir (dir);
+}
+
+/* The caller's base URI: relative references and the document's own
+ * location. */
+static void
+test_base_uri (void)
+{
+  g_autoptr(SluiceSchemaRegistry) registry = sluice_schema_registry_new ();
+  g_autoptr(JsonNode) other = parse ("{\"type\":\"string\"}");
+  g_autoptr(JsonNode) doc = parse ("{\"properties\":{\"a\":{\"$ref\":\"other.json\"},"
+                                   "\"b\":{\"$ref\":\"https://example.com/dir/main.json#/properties/a\"}}}");
+  g_autoptr(SluiceSchema) s = NULL;
+  g_autoptr(SluiceSchema) none = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) missing = NULL;
+
+  sluice_schema_registry_add (registry, "https://example.com/dir/other.json", other);
+  s = sluice_schema_new_full (doc, "https://example.com/dir/main.json", SLUICE_SCHEMA_DRAFT_2020_12, 0,
+                              registry, &error);
+  g_assert_no_error (error);
+  assert_valid (s, "{\"a\":\"x\",\"b\":\"y\"}");
+  assert_one (s, "{\"b\":1}", "/b", "https://example.com/dir/other.json#/type", "expected string, got integer");
+
+  none = sluice_schema_new_full (doc, "dir/main.json", SLUICE_SCHEMA_DRAFT_2020_12, 0, registry, &error);
+  g_assert_null (none);
+  g_assert_cmpstr (error->message, ==, "the base URI 'dir/main.json' is not absolute");
+  g_clear_error (&error);
+
+  missing = sluice_schema_registry_lookup (registry, "https://example.com/nothing.json", &error);
+  g_assert_null (missing);
+  g_assert_no_error (error);
+}
+
+static void
+test_dynamic_ref (void)
+{
+  /* a generic list whose items the extending schema decides */
+  g_autoptr(SluiceSchema) s = compile_ok (
+    "{\"$id\":\"https://example.com/strings\",\"$ref\":\"list\",\"$defs\":{"
+    "\"item\":{\"$dynamicAnchor\":\"item\",\"type\":\"string\"},"
+    "\"list\":{\"$id\":\"list\",\"type\":\"array\",\"items\":{\"$dynamicRef\":\"#item\"},"
+    "\"$defs\":{\"any\":{\"$dynamicAnchor\":\"item\"}}}}}");
+
+  assert_valid (s, "[\"a\",\"b\"]");
+  assert_one (s, "[\"a\",2]", "/1", "/$defs/item/type", "expected string, got integer");
+}
+
+static void
+test_format (void)
+{
+  static const struct {
+    const char *format;
+    const char *good;
+    const char *bad;
+  } cases[] = {
+    { "date-time", "2024-02-29T23:59:60Z", "2023-02-29T10:00:00Z" },
+    { "date", "2024-02-29", "2024-2-29" },
+    { "time", "10:20:30.5+02:00", "25:00:00Z" },
+    { "email", "joe.bloggs@example.com", "joe..bloggs@example.com" },
+    { "hostname", "api.example.com", "-api.example.com" },
+    { "ipv4", "192.168.0.1", "192.168.0.256" },
+    { "ipv6", "::ffff:192.168.0.1", "1:2:3:4:5:6:7:8:9" },
+    { "uri", "https://example.com/a?b#c", "//example.com/a" },
+    { "uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d16380", "2eb8aa08-aa98-11ea-b4aa-73b441d1638" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *schema = g_strdup_printf ("{\"format\":\"%s\"}", cases[i].format);
+      g_autofree char *good = g_strdup_printf ("\"%s\"", cases[i].good);
+      g_autofree char *bad = g_strdup_printf ("\"%s\"", cases[i].bad);
+      g_autofree char *message = g_strdup_printf ("string is not a valid %s", cases[i].format);
+      g_autoptr(JsonNode) doc = parse (schema);
+      g_autoptr(SluiceSchema) annotation = compile_ok (schema);
+      g_autoptr(SluiceSchema) assertion = sluice_schema_new_full (doc, NULL, SLUICE_SCHEMA_DRAFT_2020_12,
+                                                                  SLUICE_SCHEMA_ASSERT_FORMAT, NULL, NULL);
+
+      /* an annotation by default */
+      assert_valid (annotation, bad);
+      assert_valid (assertion, good);
+      assert_valid (assertion, "12");
+      assert_one (assertion, bad, "", "/format", message);
+    }
+}
+
+static void
+test_regex_dialect (void)
+{
+  g_autoptr(SluiceSchema) digits = compile_ok ("{\"pattern\":\"^\\\\d+$\"}");
+  g_autoptr(SluiceSchema) word = compile_ok ("{\"pattern\":\"^\\\\w+$\"}");
+  g_autoptr(SluiceSchema) letters = compile_ok ("{\"pattern\":\"^\\\\p{Letter}+$\"}");
+  g_autoptr(SluiceSchema) escape = compile_ok ("{\"pattern\":\"^\\\\u00e9$\"}");
+
+  /* ECMA-262: \d and \w are ASCII-only, unlike PCRE with Unicode properties */
+  assert_valid (digits, "\"123\"");
+  assert_one (digits, "\"١٢٣\"", "", "/pattern", "string does not match the pattern '^\\d+$'");
+  assert_valid (word, "\"a_1\"");
+  assert_one (word, "\"é\"", "", "/pattern", "string does not match the pattern '^\\w+$'");
+  assert_valid (letters, "\"héllo\"");
+  assert_valid (escape, "\"é\"");
+
+  assert_invalid_schema ("{\"patternProperties\":{\"(\":{}}}", "/patternProperties/(: invalid regular expression: *");
+}
+
+static void
+test_multiple_of_exact (void)
+{
+  g_autoptr(SluiceSchema) small = compile_ok ("{\"multipleOf\":0.0001}");
+  g_autoptr(SluiceSchema) tenth = compile_ok ("{\"multipleOf\":0.1}");
+  g_autoptr(SluiceSchema) odd = compile_ok ("{\"multipleOf\":0.123456789}");
+  g_autoptr(SluiceSchema) tiny = compile_ok ("{\"multipleOf\":1e-8}");
+
+  assert_valid (small, "0.0075");
+  assert_one (small, "0.00751", "", "/multipleOf", "0.00751 is not a multiple of 0.0001");
+  assert_valid (tenth, "0.3");
+  assert_valid (tenth, "1e300");
+  assert_one (odd, "1e308", "", "/multipleOf", "1e+308 is not a multiple of 0.123456789");
+  assert_valid (tiny, "12391239123");
+}
+
+static void
+test_loops (void)
+{
+  g_autoptr(SluiceSchema) twice = compile_ok (
+    "{\"$defs\":{\"int\":{\"type\":\"integer\"}},\"allOf\":[{\"$ref\":\"#/$defs/int\"},{\"$ref\":\"#/$defs/int\"}]}");
+  GString *deep = g_string_new (NULL);
+
+  assert_valid (twice, "1");
+  assert_invalid_schema ("{\"if\":{\"$ref\":\"#\"}}",
+                         "/if/$ref: '$ref' leads back to '#' without descending into the value, which would loop forever");
+  assert_invalid_schema ("{\"$defs\":{\"a\":{\"$dynamicRef\":\"#/$defs/b\"},\"b\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"}]}},"
+                         "\"$ref\":\"#/$defs/a\"}",
+                         "/$defs/b/anyOf/0/$ref: '$ref' leads back to '/$defs/a' without descending into the value, "
+                         "which would loop forever");
+
+  /* a loop only the dynamic scope creates: a violation, not a crash */
+  {
+    g_autoptr(SluiceSchema) s = compile_ok (
+      "{\"$id\":\"https://example.com/a\",\"$dynamicAnchor\":\"x\",\"$ref\":\"b\",\"$defs\":{"
+      "\"b\":{\"$id\":\"b\",\"$dynamicRef\":\"#x\",\"$defs\":{\"y\":{\"$dynamicAnchor\":\"x\"}}}}}");
+
+    assert_one (s, "1", "", "", "the schema nests too deeply to check this value");
+  }
+
+  /* two alternatives that both descend: 2^40 visits without the budget */
+  {
+    g_autoptr(SluiceSchema) s = compile_ok (
+      "{\"$defs\":{\"t\":{\"anyOf\":[{\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}}},"
+      "{\"properties\":{\"c\":{\"$ref\":\"#/$defs/t\"}},\"minProperties\":1}],\"not\":{\"type\":\"string\"}}},"
+      "\"$ref\":\"#/$defs/t\"}");
+    GString *costly = g_string_new (NULL);
+
+    for (guint i = 0; i < 40; i++)
+      g_string_append (costly, "{\"c\":");
+    g_string_append (costly, "\"x\"");
+    for (guint i = 0; i < 40; i++)
+      g_string_append (costly, "}");
+    assert_one (s, costly->str, "", "",
+                "the value is too costly to check against this schema (more than 16777216 subschema visits)");
+    g_string_free (costly, TRUE);
+  }
+
+  for (guint i = 0; i < 600; i++)
+    g_string_append (deep, "{\"not\":");
+  g_string_append (deep, "{}");
+  for (guint i = 0; i < 600; i++)
+    g_string_append (deep, "}");
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SluiceSchema) s = sluice_schema_new_from_string (deep->str, &error);
+
+    g_assert_null (s);
+    g_assert_true (g_str_has_suffix (error->message, "/not: the schema nests deeper than 512 levels"));
+  }
+  g_string_free (deep, TRUE);
 }
 
 static void
@@ -727,6 +1109,48 @@ validate_many (gpointer data)
   return GUINT_TO_POINTER (failures);
 }
 
+static gpointer
+validate_annotated (gpointer data)
+{
+  SluiceSchema *s = data;
+  g_autoptr(JsonNode) good = parse ("{\"kind\":\"a\",\"x-1\":\"s\",\"items\":[1,\"t\"]}");
+  g_autoptr(JsonNode) bad = parse ("{\"kind\":\"a\",\"x-1\":\"s\",\"other\":1,\"items\":[1,\"t\",2]}");
+  guint failures = 0;
+
+  for (guint i = 0; i < 2000; i++)
+    {
+      g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_violation_free);
+
+      if (!sluice_schema_validate (s, good, NULL, 0))
+        failures++;
+      if (sluice_schema_validate (s, bad, v, 10) || v->len != 2)
+        failures++;
+    }
+  return GUINT_TO_POINTER (failures);
+}
+
+/* The same with the keywords that keep state while validating:
+ * annotations, the dynamic scope, patternProperties, propertyNames. */
+static void
+test_threads_annotations (void)
+{
+  g_autoptr(SluiceSchema) s = compile_ok (
+    "{\"$id\":\"https://example.com/t\",\"$dynamicAnchor\":\"node\",\"propertyNames\":{\"maxLength\":8},"
+    "\"anyOf\":[{\"properties\":{\"kind\":{\"const\":\"a\"}}},{\"required\":[\"z\"]}],"
+    "\"patternProperties\":{\"^x-\":{\"type\":\"string\"}},"
+    "\"properties\":{\"items\":{\"prefixItems\":[{\"$dynamicRef\":\"#leaf\"}],\"contains\":{\"type\":\"string\"},"
+    "\"unevaluatedItems\":false}},"
+    "\"unevaluatedProperties\":false,\"$defs\":{\"leaf\":{\"$dynamicAnchor\":\"leaf\",\"type\":\"integer\"}}}");
+  GThread *threads[4];
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("validate", validate_annotated, sluice_schema_ref (s));
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_assert_cmpuint (GPOINTER_TO_UINT (g_thread_join (threads[i])), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    sluice_schema_unref (s);
+}
+
 static void
 test_threads (void)
 {
@@ -760,11 +1184,23 @@ main (int   argc,
   g_test_add_func ("/schema/keyword/arrays", test_arrays);
   g_test_add_func ("/schema/keyword/combinators", test_combinators);
   g_test_add_func ("/schema/keyword/one-of-none-and-not", test_combinators_one_of_none);
+  g_test_add_func ("/schema/keyword/combinators-closest", test_combinators_closest);
   g_test_add_func ("/schema/keyword/boolean-schemas", test_boolean_schemas);
   g_test_add_func ("/schema/keyword/ignored", test_ignored_keywords);
   g_test_add_func ("/schema/collect-limit", test_collect_limit);
   g_test_add_func ("/schema/compile/malformed", test_malformed);
-  g_test_add_func ("/schema/compile/unsupported", test_unsupported);
+  g_test_add_func ("/schema/compile/all-keywords", test_all_keywords);
+  g_test_add_func ("/schema/keyword/conditionals", test_conditionals);
+  g_test_add_func ("/schema/keyword/arrays-2020", test_arrays_2020);
+  g_test_add_func ("/schema/keyword/objects-2020", test_object_keywords_2020);
+  g_test_add_func ("/schema/keyword/format", test_format);
+  g_test_add_func ("/schema/keyword/regex-dialect", test_regex_dialect);
+  g_test_add_func ("/schema/keyword/multiple-of-exact", test_multiple_of_exact);
+  g_test_add_func ("/schema/draft7", test_draft7);
+  g_test_add_func ("/schema/ref/registry", test_registry);
+  g_test_add_func ("/schema/ref/base-uri", test_base_uri);
+  g_test_add_func ("/schema/ref/dynamic", test_dynamic_ref);
+  g_test_add_func ("/schema/compile/loops", test_loops);
   g_test_add_func ("/schema/ref/recursive", test_recursive_ref);
   g_test_add_func ("/schema/depth-guard", test_depth_guard);
   g_test_add_func ("/schema/no-secret-in-messages", test_no_secret_in_messages);
@@ -772,6 +1208,7 @@ main (int   argc,
   g_test_add_func ("/schema/check", test_check);
   g_test_add_func ("/schema/property-names", test_property_names);
   g_test_add_func ("/schema/threads", test_threads);
+  g_test_add_func ("/schema/threads-annotations", test_threads_annotations);
 
   return g_test_run ();
 }
