@@ -17,6 +17,7 @@
  */
 #include "sluice-sanitize-stage.h"
 #include "sluice-sanitize-private.h"
+#include "sluice-schema-private.h"
 
 #include <string.h>
 
@@ -61,24 +62,20 @@ static char *
 field_to_pointer (const char *field)
 {
   g_auto(GStrv) parts = NULL;
-  GString *pointer;
+  char *pointer;
 
   if (*field == '/' || *field == '\0')
     return g_strdup (field);
   parts = g_strsplit (field, ".", -1);
-  pointer = g_string_new (NULL);
+  pointer = g_strdup ("");
   for (guint i = 0; parts[i] != NULL; i++)
     {
-      g_string_append_c (pointer, '/');
-      for (const char *c = parts[i]; *c != '\0'; c++)
-        if (*c == '~')
-          g_string_append (pointer, "~0");
-        else if (*c == '/')
-          g_string_append (pointer, "~1");
-        else
-          g_string_append_c (pointer, *c);
+      char *longer = sluice_json_pointer_append (pointer, parts[i]);
+
+      g_free (pointer);
+      pointer = longer;
     }
-  return g_string_free (pointer, FALSE);
+  return pointer;
 }
 
 static gboolean

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "sluice-sanitize-private.h"
+#include "sluice-schema-private.h"
 
 #include <string.h>
 
@@ -47,38 +48,6 @@ deep_copy (JsonNode *node)
   return json_node_copy (node);
 }
 
-static char *
-pointer_append (const char *base,
-                const char *token)
-{
-  GString *pointer = g_string_new (base);
-
-  g_string_append_c (pointer, '/');
-  for (const char *c = token; *c != '\0'; c++)
-    if (*c == '~')
-      g_string_append (pointer, "~0");
-    else if (*c == '/')
-      g_string_append (pointer, "~1");
-    else
-      g_string_append_c (pointer, *c);
-  return g_string_free (pointer, FALSE);
-}
-
-static char *
-unescape_token (const char *token)
-{
-  GString *out = g_string_new (NULL);
-
-  for (const char *c = token; *c != '\0'; c++)
-    if (c[0] == '~' && c[1] == '1')
-      g_string_append_c (out, '/'), c++;
-    else if (c[0] == '~' && c[1] == '0')
-      g_string_append_c (out, '~'), c++;
-    else
-      g_string_append_c (out, *c);
-  return g_string_free (out, FALSE);
-}
-
 static void
 leaf_clear (gpointer data)
 {
@@ -102,7 +71,7 @@ add_leaves (JsonNode   *node,
       json_object_iter_init_ordered (&iter, json_node_get_object (node));
       while (json_object_iter_next_ordered (&iter, &name, &member))
         {
-          g_autofree char *child = pointer_append (path, name);
+          g_autofree char *child = sluice_json_pointer_append (path, name);
 
           add_leaves (member, child, leaves, seen);
         }
@@ -114,7 +83,7 @@ add_leaves (JsonNode   *node,
       for (guint i = 0; i < json_array_get_length (array); i++)
         {
           g_autofree char *index = g_strdup_printf ("%u", i);
-          g_autofree char *child = pointer_append (path, index);
+          g_autofree char *child = sluice_json_pointer_append (path, index);
 
           add_leaves (json_array_get_element (array, i), child, leaves, seen);
         }
@@ -127,44 +96,22 @@ add_leaves (JsonNode   *node,
     }
 }
 
-/* The variable @name, replaced by a copy the first time. */
-static JsonNode *
-own_variable (JsonObject *variables,
-              const char *name,
-              GHashTable *copied)
+/* Replaces every variable by a copy of its own. */
+static void
+own_variables (JsonObject *variables)
 {
-  JsonNode *member = json_object_get_member (variables, name);
+  /* replacing a member frees its name: the list must own copies */
+  g_autoptr(GList) members = json_object_get_members (variables);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
 
-  if (member == NULL || g_hash_table_contains (copied, name))
-    return member;
-  json_object_set_member (variables, name, deep_copy (member));
-  g_hash_table_add (copied, g_strdup (name));
-  return json_object_get_member (variables, name);
-}
-
-static JsonNode *
-resolve (JsonNode    *node,
-         char       **tokens)
-{
-  for (guint i = 0; node != NULL && tokens[i] != NULL; i++)
+  for (GList *l = members; l != NULL; l = l->next)
+    g_ptr_array_add (names, g_strdup (l->data));
+  for (guint i = 0; i < names->len; i++)
     {
-      g_autofree char *token = unescape_token (tokens[i]);
+      const char *name = g_ptr_array_index (names, i);
 
-      if (JSON_NODE_HOLDS_OBJECT (node))
-        node = json_object_get_member (json_node_get_object (node), token);
-      else if (JSON_NODE_HOLDS_ARRAY (node))
-        {
-          JsonArray *array = json_node_get_array (node);
-          char *end = NULL;
-          guint64 index = g_ascii_strtoull (token, &end, 10);
-
-          node = *token != '\0' && *end == '\0' && index < json_array_get_length (array)
-                   ? json_array_get_element (array, (guint) index) : NULL;
-        }
-      else
-        node = NULL;
+      json_object_set_member (variables, name, deep_copy (json_object_get_member (variables, name)));
     }
-  return node;
 }
 
 GArray *
@@ -173,54 +120,41 @@ sluice_sanitize_collect (SluiceContext *context,
 {
   GArray *leaves = g_array_new (FALSE, FALSE, sizeof (SluiceSanitizeLeaf));
   g_autoptr(GHashTable) seen = g_hash_table_new (NULL, NULL);
-  g_autoptr(GHashTable) copied = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   JsonObject *variables = sluice_context_get_variables (context);
   JsonArray *messages = sluice_context_get_messages (context);
   JsonNode *input_messages = json_object_get_member (variables, "messages");
+  gboolean messages_from_input = messages != NULL && input_messages != NULL &&
+                                 JSON_NODE_HOLDS_ARRAY (input_messages) &&
+                                 json_node_get_array (input_messages) == messages;
+  g_autoptr(JsonNode) root = NULL;
   gboolean all = fields == NULL;
 
   g_array_set_clear_func (leaves, leaf_clear);
   for (guint i = 0; fields != NULL && i < fields->len; i++)
     all |= *(const char *) g_ptr_array_index (fields, i) == '\0';
 
+  own_variables (variables);
+  root = json_node_init_object (json_node_alloc (), variables);
   if (!all)
     {
       for (guint i = 0; i < fields->len; i++)
         {
           const char *pointer = g_ptr_array_index (fields, i);
-          g_auto(GStrv) tokens = g_strsplit (pointer + 1, "/", -1);
-          g_autofree char *name = unescape_token (tokens[0]);
-          JsonNode *node = own_variable (variables, name, copied);
+          JsonNode *node = sluice_json_pointer_resolve (root, pointer);
 
-          node = node != NULL ? resolve (node, tokens + 1) : NULL;
           if (node != NULL)
             add_leaves (node, pointer, leaves, seen);
         }
       return leaves;
     }
-
-  {
-    /* replacing a member frees its name: the list must own copies */
-    g_autoptr(GList) members = json_object_get_members (variables);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-
-    for (GList *l = members; l != NULL; l = l->next)
-      g_ptr_array_add (names, g_strdup (l->data));
-    for (guint i = 0; i < names->len; i++)
-      {
-        g_autofree char *path = pointer_append ("", g_ptr_array_index (names, i));
-
-        add_leaves (own_variable (variables, g_ptr_array_index (names, i), copied), path, leaves, seen);
-      }
-  }
+  add_leaves (root, "", leaves, seen);
 
   /* Messages a batch line brought are its input's `messages`: they take
    * the sanitized copy. Messages from elsewhere (an earlier assemble)
    * have their contents done here. */
   if (messages == NULL)
     return leaves;
-  if (input_messages != NULL && JSON_NODE_HOLDS_ARRAY (input_messages) &&
-      json_node_get_array (input_messages) == messages)
+  if (messages_from_input)
     sluice_context_set_messages (context, json_node_get_array (json_object_get_member (variables, "messages")));
   else
     {
