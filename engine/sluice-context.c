@@ -24,6 +24,7 @@ struct _SluiceContext
   JsonArray      *attempts;
   JsonObject     *timings;
   JsonObject     *labels;
+  JsonObject     *annotations;
   char           *rerun_stage;
   guint           n_reruns;
   JsonObject     *corrections;   /* stage name → corrections it asked for */
@@ -51,6 +52,7 @@ sluice_context_finalize (GObject *object)
   g_clear_pointer (&self->attempts, json_array_unref);
   g_clear_pointer (&self->timings, json_object_unref);
   g_clear_pointer (&self->labels, json_object_unref);
+  g_clear_pointer (&self->annotations, json_object_unref);
   g_free (self->rerun_stage);
   g_clear_pointer (&self->corrections, json_object_unref);
   g_clear_error (&self->error);
@@ -75,6 +77,7 @@ sluice_context_init (SluiceContext *self)
   self->attempts = json_array_new ();
   self->timings = json_object_new ();
   self->labels = json_object_new ();
+  self->annotations = json_object_new ();
   self->variables = json_object_new ();
   self->corrections = json_object_new ();
   self->counted_tokens = -1;
@@ -93,8 +96,10 @@ sluice_context_new (JsonNode *input)
       const char *name;
       JsonNode *value;
 
-      json_object_iter_init (&iter, object);
-      while (json_object_iter_next (&iter, &name, &value))
+      /* in the input's order: stages that walk the variables (sanitize)
+       * then give the same result every time */
+      json_object_iter_init_ordered (&iter, object);
+      while (json_object_iter_next_ordered (&iter, &name, &value))
         json_object_set_member (self->variables, name, json_node_ref (value));
     }
 
@@ -337,6 +342,26 @@ sluice_context_get_labels (SluiceContext *self)
 {
   g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
   return self->labels;
+}
+
+void
+sluice_context_set_annotation (SluiceContext *self,
+                               const char    *name,
+                               JsonNode      *value)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_return_if_fail (name != NULL);
+  if (value == NULL)
+    json_object_remove_member (self->annotations, name);
+  else
+    json_object_set_member (self->annotations, name, json_node_copy (value));
+}
+
+JsonObject *
+sluice_context_get_annotations (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->annotations;
 }
 
 void

@@ -235,7 +235,6 @@ static const struct {
   const char *kind;
   const char *name;
 } planned[] = {
-  { "stage", "sanitize" },
   { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
 };

@@ -567,6 +567,9 @@ sluice_pipeline_get_output_schema (SluicePipeline *self)
   return self->output_schema;
 }
 
+/* How many violations an input or output error lists. */
+#define MAX_VIOLATIONS_IN_ERROR 5
+
 /* NULL when @instance is valid (or there is no schema), else at most
  * @max violations (SluiceViolation). */
 static GPtrArray *
@@ -591,7 +594,8 @@ validate_with (SluiceSchema    *schema,
                const char      *what,
                GError         **error)
 {
-  g_autoptr(GPtrArray) violations = find_violations (schema, instance, 5);
+  /* one more than is shown, to know whether there are more */
+  g_autoptr(GPtrArray) violations = find_violations (schema, instance, MAX_VIOLATIONS_IN_ERROR + 1);
   g_autoptr(GString) message = NULL;
 
   if (violations == NULL)
@@ -599,13 +603,15 @@ validate_with (SluiceSchema    *schema,
 
   message = g_string_new (NULL);
   g_string_append_printf (message, "%s does not match its schema: ", what);
-  for (guint i = 0; i < violations->len; i++)
+  for (guint i = 0; i < violations->len && i < MAX_VIOLATIONS_IN_ERROR; i++)
     {
       SluiceViolation *v = g_ptr_array_index (violations, i);
 
       g_string_append_printf (message, "%s%s: %s", i > 0 ? "; " : "",
                               *v->instance_path != '\0' ? v->instance_path : "/", v->message);
     }
+  if (violations->len > MAX_VIOLATIONS_IN_ERROR)
+    g_string_append_printf (message, "; and more (the first %u are shown)", MAX_VIOLATIONS_IN_ERROR);
   g_set_error_literal (error, SLUICE_ERROR, code, message->str);
   return FALSE;
 }

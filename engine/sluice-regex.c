@@ -43,11 +43,24 @@ SluiceRegex *
 sluice_regex_new (const char  *pattern,
                   GError     **error)
 {
+  return sluice_regex_new_full (pattern, SLUICE_REGEX_DEFAULT, error);
+}
+
+SluiceRegex *
+sluice_regex_new_full (const char        *pattern,
+                       SluiceRegexFlags   flags,
+                       GError           **error)
+{
   SluiceRegex *regex;
   int code_error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code *code = pcre2_compile ((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED,
-                                    PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &code_error, &offset, NULL);
+  uint32_t options = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY;
+  pcre2_code *code;
+
+  if (flags & SLUICE_REGEX_CASELESS)
+    options |= PCRE2_CASELESS;
+  code = pcre2_compile ((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, options,
+                        &code_error, &offset, NULL);
 
   if (code == NULL)
     {
@@ -74,6 +87,42 @@ sluice_regex_match (SluiceRegex *regex,
                     gsize        length)
 {
   return pcre2_match (regex->code, (PCRE2_SPTR) subject, length, 0, 0, get_match_data (), NULL) >= 0;
+}
+
+/* The first match of @regex in @subject at or after byte @offset: its
+ * bounds go to @match_start and @match_end (a pattern's \K moves the
+ * start). @subject must be valid UTF-8 and @offset on a character
+ * boundary: PCRE2 is told not to check, because checking the whole
+ * subject on every call would make finding every match in a long text
+ * quadratic. A pattern that backtracks past PCRE2's limits gives up,
+ * which the caller must not take for "no match" where that matters (a
+ * deny rule). */
+SluiceRegexResult
+sluice_regex_find (SluiceRegex *regex,
+                   const char  *subject,
+                   gsize        length,
+                   gsize        offset,
+                   gsize       *match_start,
+                   gsize       *match_end)
+{
+  pcre2_match_data *data = get_match_data ();
+  PCRE2_SIZE *ovector;
+  int rc;
+
+  if (offset > length)
+    return SLUICE_REGEX_NO_MATCH;
+  rc = pcre2_match (regex->code, (PCRE2_SPTR) subject, length, offset, PCRE2_NO_UTF_CHECK, data, NULL);
+  if (rc == PCRE2_ERROR_NOMATCH)
+    return SLUICE_REGEX_NO_MATCH;
+  if (rc < 0)
+    return SLUICE_REGEX_GAVE_UP;
+  ovector = pcre2_get_ovector_pointer (data);
+  *match_start = ovector[0];
+  *match_end = ovector[1];
+  /* \K in a lookahead can put the start after the end: no span. */
+  if (*match_end < *match_start)
+    *match_end = *match_start;
+  return SLUICE_REGEX_FOUND;
 }
 
 void

@@ -181,6 +181,26 @@ const char     *sluice_context_get_label          (SluiceContext  *self,
 JsonObject     *sluice_context_get_labels         (SluiceContext  *self);
 
 /**
+ * sluice_context_set_annotation:
+ * @name: the annotation's name, e.g. `redactions`
+ * @value: (transfer none) (nullable): its value (copied); %NULL removes it
+ *
+ * Notes a fact about the request for the record: the `log` stage copies
+ * every annotation into the request's record (the `sanitize` stage notes
+ * `redactions`, counts per kind, and `injection_suspected`, rule names).
+ * Annotations are recorded as they are: never put input text or secrets
+ * in one.
+ */
+void            sluice_context_set_annotation     (SluiceContext  *self,
+                                                   const char     *name,
+                                                   JsonNode       *value);
+/**
+ * sluice_context_get_annotations:
+ * Returns: (transfer none): the annotations, name → value
+ */
+JsonObject     *sluice_context_get_annotations    (SluiceContext  *self);
+
+/**
  * sluice_context_request_rerun:
  * @stage: the name of an earlier stage to run again from
  *

@@ -93,6 +93,8 @@ static const struct { const char *table; const char *name; const char *type; } a
   /* format compliance: valid_first_try, valid_after_correction, invalid
    * or NULL (nothing checked), and the target of the final answer */
   { "requests", "compliance", "TEXT" }, { "requests", "target", "TEXT" },
+  /* the sanitize stage's notes: {"email": 2, ...} and ["ignore_previous", ...] */
+  { "requests", "redactions", "TEXT" }, { "requests", "injection_suspected", "TEXT" },
 };
 
 static gboolean
@@ -130,7 +132,7 @@ add_missing_columns (sqlite3  *db,
 static const char * const request_columns[] = {
   "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
   "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels",
-  "compliance", "target", NULL
+  "compliance", "target", "redactions", "injection_suspected", NULL
 };
 
 static void

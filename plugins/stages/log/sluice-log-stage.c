@@ -120,6 +120,9 @@ request_record (SluiceContext *context)
   const GError *error = sluice_context_get_error (context);
   gdouble cost = sluice_context_get_cost (context);
   g_autofree char *now = sluice_now_iso8601 ();
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
 
   json_object_set_string_member (record, "time", now);
   json_object_set_string_member (record, "outcome", error == NULL ? "ok" : "error");
@@ -145,6 +148,12 @@ request_record (SluiceContext *context)
   else
     json_object_set_null_member (record, "cost_usd");
   json_object_set_int_member (record, "latency_ms", sluice_context_get_elapsed_ms (context));
+  /* What stages noted (sanitize's redaction counts, say); a note never
+   * replaces a member the record already has. */
+  json_object_iter_init (&iter, sluice_context_get_annotations (context));
+  while (json_object_iter_next (&iter, &name, &value))
+    if (!json_object_has_member (record, name))
+      json_object_set_member (record, name, json_node_copy (value));
   return record;
 }
 

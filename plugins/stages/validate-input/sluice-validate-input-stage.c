@@ -1,6 +1,12 @@
 /* sluice-validate-input-stage.c — refuses a request that breaks the
  * pipeline's `input` schema before anything else runs.
  *
+ * "Before anything else" is checked when the pipeline loads: only the
+ * stages that guard the door (rate-limit, sanitize) may come first, so
+ * that no template, provider or cache ever sees input the schema
+ * refuses. The error lists every violation, up to five, each at its
+ * JSON Pointer, and never quotes a value of the input.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "sluice-validate-input-stage.h"
@@ -25,11 +31,26 @@ sluice_validate_input_stage_configure (SluiceStage     *stage,
 {
   SluiceValidateInputStage *self = SLUICE_VALIDATE_INPUT_STAGE (stage);
 
+  static const char * const may_come_first[] = { "rate-limit", "sanitize", "validate-input", NULL };
+
   if (sluice_pipeline_get_input_schema (pipeline) == NULL)
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
                            "the pipeline has no 'input' schema to validate against");
       return FALSE;
+    }
+  /* Stages are configured in file order and all names are known: the
+   * first validate-input is the one that counts. */
+  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
+    {
+      const char *name = sluice_pipeline_get_stage_name (pipeline, i);
+
+      if (g_str_equal (name, "validate-input"))
+        break;
+      if (!g_strv_contains (may_come_first, name))
+        return sluice_config_invalid (error, "must come before '%s' (stage %u): the input is checked "
+                                      "before anything uses it (only rate-limit and sanitize may go first)",
+                                      name, i + 1);
     }
   self->pipeline = pipeline;
   return TRUE;
