@@ -60,6 +60,9 @@ static const char pipeline_file_schema[] =
   "             \"properties\": {\"max_conns\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100000},"
   "                            \"max_conns_per_host\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 100000}}},"
   "    \"labels\": {\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}},"
+  "    \"schemas\": {\"type\": \"object\", \"additionalProperties\": false,"
+  "                \"properties\": {\"formats\": {\"enum\": [\"annotate\", \"assert\"]},"
+  "                               \"registry\": {\"type\": \"object\", \"additionalProperties\": {\"type\": \"string\"}}}},"
   "    \"stages\": {"
   "      \"type\": \"array\", \"minItems\": 1,"
   "      \"items\": {\"type\": \"object\", \"minProperties\": 1, \"maxProperties\": 1,"
@@ -115,8 +118,10 @@ sluice_pipeline_init (SluicePipeline *self)
 
 typedef struct
 {
-  SluiceDocument *doc;
-  GPtrArray      *diagnostics;
+  SluiceDocument       *doc;
+  GPtrArray            *diagnostics;
+  SluiceSchemaFlags     flags;      /* for `input` and `output` */
+  SluiceSchemaRegistry *registry;   /* `schemas: {registry: ...}`, or NULL */
 } Loader;
 
 static void G_GNUC_PRINTF (3, 4)
@@ -189,12 +194,14 @@ check_against_schema (Loader       *loader,
 }
 
 static SluiceSchema *
-compile_schema (Loader     *loader,
-                JsonNode   *schema,
-                const char *pointer)
+compile_schema (Loader            *loader,
+                JsonNode          *schema,
+                const char        *pointer,
+                SluiceSchemaFlags  flags)
 {
   g_autoptr(GError) error = NULL;
-  SluiceSchema *compiled = sluice_schema_new (schema, &error);
+  SluiceSchema *compiled = sluice_schema_new_full (schema, NULL, SLUICE_SCHEMA_DRAFT_2020_12, flags,
+                                                   loader->registry, &error);
   const char *colon;
 
   if (compiled != NULL)
@@ -283,10 +290,51 @@ check_stage_block (SluicePipeline *self,
       config = empty = json_node_new (JSON_NODE_OBJECT);
       json_node_take_object (empty, json_object_new ());
     }
-  compiled = compile_schema (loader, schema, pointer);
+  compiled = compile_schema (loader, schema, pointer, SLUICE_SCHEMA_FLAGS_NONE);
   return compiled != NULL && check_against_schema (loader, compiled, config, pointer) &&
          _sluice_check_stage_templates (loader->doc, loader->diagnostics, self->base_dir,
                                         self->input_schema, schema, config, pointer);
+}
+
+/* `schemas: {formats: assert, registry: {"https://example.com/schemas/": schemas/}}`:
+ * whether `format` asserts in `input` and `output`, and the local folders
+ * that remote `$ref`s resolve to (relative to the pipeline file; nothing
+ * is fetched over the network). */
+static void
+read_schema_options (Loader     *loader,
+                     const char *base_dir,
+                     JsonObject *options)
+{
+  JsonNode *registry = json_object_get_member (options, "registry");
+
+  if (g_strcmp0 (sluice_json_get_string (options, "formats"), "assert") == 0)
+    loader->flags |= SLUICE_SCHEMA_ASSERT_FORMAT;
+  if (registry != NULL && JSON_NODE_HOLDS_OBJECT (registry))
+    {
+      JsonObjectIter iter;
+      const char *prefix;
+      JsonNode *folder;
+
+      loader->registry = sluice_schema_registry_new ();
+      json_object_iter_init (&iter, json_node_get_object (registry));
+      while (json_object_iter_next (&iter, &prefix, &folder))
+        {
+          const char *name = JSON_NODE_HOLDS_VALUE (folder) ? json_node_get_string (folder) : NULL;
+          g_autofree char *path = NULL;
+          g_autofree char *pointer = NULL;
+
+          if (name == NULL)
+            continue;   /* the file schema reports it */
+          path = g_path_is_absolute (name) ? g_strdup (name) : g_build_filename (base_dir, name, NULL);
+          if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+            {
+              pointer = sluice_json_pointer_append ("/schemas/registry", prefix);
+              report (loader, pointer, "schema folder %s does not exist or is not a folder", name);
+              continue;
+            }
+          sluice_schema_registry_add_folder (loader->registry, prefix, path);
+        }
+    }
 }
 
 /* Every stage's name and block are checked, loading no code, so that one
@@ -434,6 +482,8 @@ _sluice_pipeline_load (SluiceEngine *engine,
 
   loader.doc = doc;
   loader.diagnostics = diagnostics;
+  loader.flags = SLUICE_SCHEMA_FLAGS_NONE;
+  loader.registry = NULL;
 
   root = sluice_document_get_root (doc);
   file_schema = sluice_schema_new_from_string (pipeline_file_schema, &error);
@@ -451,18 +501,20 @@ _sluice_pipeline_load (SluiceEngine *engine,
   self->max_reruns = (guint) CLAMP (sluice_json_get_int (object, "max_reruns", DEFAULT_MAX_RERUNS), 0, 10);
   if ((node = json_object_get_member (object, "labels")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
     self->labels = json_object_ref (json_node_get_object (node));
+  if ((node = json_object_get_member (object, "schemas")) != NULL && JSON_NODE_HOLDS_OBJECT (node))
+    read_schema_options (&loader, self->base_dir, json_node_get_object (node));
 
   if ((node = json_object_get_member (object, "input")) != NULL &&
       (JSON_NODE_HOLDS_OBJECT (node) || JSON_NODE_HOLDS_VALUE (node)))
     {
       self->input_schema = json_node_copy (node);
-      self->input_validator = compile_schema (&loader, node, "/input");
+      self->input_validator = compile_schema (&loader, node, "/input", loader.flags);
     }
   if ((node = json_object_get_member (object, "output")) != NULL &&
       (JSON_NODE_HOLDS_OBJECT (node) || JSON_NODE_HOLDS_VALUE (node)))
     {
       self->output_schema = json_node_copy (node);
-      self->output_validator = compile_schema (&loader, node, "/output");
+      self->output_validator = compile_schema (&loader, node, "/output", loader.flags);
     }
 
   /* Before any stage is configured: providers send on these sessions. */
@@ -475,6 +527,7 @@ _sluice_pipeline_load (SluiceEngine *engine,
   node = json_object_get_member (object, "stages");
   if (stages_are_shaped (node))
     load_stages (self, &loader, json_node_get_array (node), document_ok);
+  g_clear_pointer (&loader.registry, sluice_schema_registry_unref);
 
   scrub_env_values (doc, diagnostics, first_diagnostic);
   if (sluice_diagnostics_count_errors (diagnostics) > errors_before)

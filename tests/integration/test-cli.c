@@ -1224,6 +1224,50 @@ test_snapshot (void)
   }
 }
 
+/* The `schemas:` block: `format` asserts when asked, and remote `$ref`s
+ * resolve from a local folder, never the network. */
+static void
+test_schemas_block (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *folder = env_path (env, "schemas");
+  g_autofree char *person = NULL;
+  g_autofree char *pipeline = NULL;
+  g_autoptr(Result) bad_date = NULL;
+  g_autoptr(Result) good = NULL;
+  g_autoptr(Result) missing = NULL;
+
+  g_assert_cmpint (g_mkdir (folder, 0755), ==, 0);
+  person = env_write (env, "schemas/person.json",
+                      "{\"type\": \"object\", \"required\": [\"born\"],"
+                      " \"properties\": {\"born\": {\"type\": \"string\", \"format\": \"date\"}}}");
+  pipeline = env_write (env, "p.yaml",
+                        "name: fmt\n"
+                        "schemas:\n"
+                        "  formats: assert\n"
+                        "  registry: {\"https://example.com/schemas/\": schemas}\n"
+                        "input: {$ref: \"https://example.com/schemas/person.json\"}\n"
+                        "stages:\n"
+                        "  - validate-input: {}\n"
+                        "  - assemble: {user: \"{{born}}\"}\n");
+  bad_date = run_cli (env, NULL, "run", pipeline, "--input", "{\"born\": \"2020-02-30\"}", NULL);
+  assert_status (bad_date, 1);
+  g_assert_nonnull (strstr (bad_date->out, "/born: string is not a valid date"));
+  good = run_cli (env, NULL, "run", pipeline, "--input", "{\"born\": \"2020-02-28\"}", NULL);
+  assert_status (good, 0);
+
+  g_assert_true (g_file_set_contents (pipeline,
+                                      "name: fmt\n"
+                                      "schemas: {registry: {\"https://example.com/schemas/\": nowhere}}\n"
+                                      "input: {$ref: \"https://example.com/schemas/person.json\"}\n"
+                                      "stages:\n"
+                                      "  - validate-input: {}\n", -1, NULL));
+  missing = run_cli (env, NULL, "check", pipeline, NULL);
+  assert_status (missing, 1);
+  g_assert_nonnull (strstr (missing->err, "p.yaml:2:22: error: schema folder nowhere does not exist or is not a folder"));
+  g_assert_nonnull (strstr (missing->err, "cannot be resolved: no document is registered"));
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2517,6 +2561,7 @@ main (int    argc,
   add ("/cli/run/ok", test_run_ok);
   add ("/cli/labels", test_labels);
   add ("/cli/snapshot", test_snapshot);
+  add ("/cli/schemas-block", test_schemas_block);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);
