@@ -49,6 +49,26 @@ sluice_validate_stage_configure (SluiceStage     *stage,
       return FALSE;
     }
 
+  /* The answer validate checks is the one parse took from the model's
+   * reply: a call without a parse between it and validate would make
+   * every request pay for a call and then fail. (A stage of one's own
+   * may set the output instead.) */
+  {
+    gboolean saw_call = FALSE;
+
+    for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
+      {
+        const char *name = sluice_pipeline_get_stage_name (pipeline, i);
+
+        if (g_str_equal (name, "parse"))
+          break;
+        saw_call = saw_call || g_str_equal (name, "call");
+        if (g_str_equal (name, "validate") && (saw_call || sluice_pipeline_has_stage (pipeline, "parse")))
+          return sluice_config_invalid (error, "needs a parse stage before it (it is stage %u): it checks "
+                                        "the answer parse takes from the model's reply", i + 1);
+      }
+  }
+
   self->pipeline = pipeline;
   self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries",
                                                           DEFAULT_CORRECTION_RETRIES);

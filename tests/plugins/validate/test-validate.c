@@ -122,6 +122,29 @@ test_corrections_need_a_call_stage (void)
   g_assert_cmpuint (sluice_context_get_n_reruns (context), ==, 0);
 }
 
+/* validate right after a call (no parse between) or before the parse
+ * stage would fail every request after paying for it: refused at load. */
+static void
+test_needs_parse_before_it (void)
+{
+  static const char * const orders[] = {
+    "  - call: {target: {provider: openai, model: m, api_key: k}}\n  - validate: {}\n",
+    "  - call: {target: {provider: openai, model: m, api_key: k}}\n  - validate: {}\n  - parse: {}\n",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (orders); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *yaml = g_strconcat ("name: t\noutput: {type: object}\nstages:\n"
+                                           "  - assemble: {user: hi}\n", orders[i], NULL);
+      g_autofree char *path = sluice_test_write_file ("p.yaml", yaml);
+      g_autoptr(SluicePipeline) pipeline = sluice_pipeline_new_from_file (engine, path, &error);
+
+      g_assert_null (pipeline);
+      g_assert_nonnull (strstr (error->message, "stage 'validate': needs a parse stage before it (it is stage 3)"));
+    }
+}
+
 /* A pipeline that checks nothing records no compliance. */
 static void
 test_unchecked (void)
@@ -275,6 +298,7 @@ main (int argc, char **argv)
   g_test_add_func ("/validate/long-name-cut", test_long_property_name_is_cut);
   g_test_add_func ("/validate/corrections-need-call", test_corrections_need_a_call_stage);
   g_test_add_func ("/validate/unchecked", test_unchecked);
+  g_test_add_func ("/validate/needs-parse-before-it", test_needs_parse_before_it);
   g_test_add_func ("/validate/correction-bounded", test_correction_is_bounded);
   g_test_add_func ("/validate/corrections-stop-at-max-reruns", test_corrections_stop_at_max_reruns);
   g_test_add_func ("/validate/no-corrections", test_no_corrections);
