@@ -1633,6 +1633,39 @@ test_secrets (void)
     g_assert_cmpint (g_unlink (scenario), ==, 0);
   }
 
+  /* A model that echoes the key in its answer: neither a good answer
+   * nor a rejected one (its raw_output, its violations) carries it. */
+  {
+    g_autofree char *scenario = env_write (env, "scenario.json",
+      "{\"rules\": [{\"match\": \"ECHO-BAD\", \"then\": {\"kind\": \"ok\", \"content\": "
+      "\"{\\\"sentiment\\\": \\\"mixed " SECRET_KEY "\\\", \\\"confidence\\\": 2, "
+      "\\\"" SECRET_KEY "\\\": 1, \\\"reasoning\\\": \\\"" SECRET_KEY "\\\"}\"}},"
+      " {\"then\": {\"kind\": \"ok\", \"content\": \"{\\\"sentiment\\\": \\\"positive\\\", "
+      "\\\"confidence\\\": 0.9, \\\"reasoning\\\": \\\"my key is " SECRET_KEY "\\\"}\"}}]}");
+    g_autoptr(Result) bad = NULL;
+    g_autoptr(Result) good = NULL;
+    g_autoptr(JsonNode) bad_root = NULL;
+    g_autoptr(JsonNode) good_root = NULL;
+    JsonObject *bad_error;
+
+    mock_start (env, "--scenario", scenario, NULL);
+    bad = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"ECHO-BAD\"}", NULL);
+    assert_status (bad, 1);
+    bad_root = parse_json (bad->out);
+    bad_error = json_object_get_object_member (json_node_get_object (bad_root), "error");
+    g_assert_cmpstr (assert_structured_error (bad_error), ==, "validation");
+    g_assert_nonnull (strstr (string_member (bad_error, "raw_output"), "mixed [redacted]"));
+    assert_no_secret_in ("a rejected echo's stdout", bad->out, strlen (bad->out));
+    assert_no_secret_in ("a rejected echo's stderr", bad->err, strlen (bad->err));
+    good = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+    assert_status (good, 0);
+    good_root = parse_json (good->out);
+    g_assert_cmpstr (string_member (json_node_get_object (good_root), "reasoning"), ==, "my key is [redacted]");
+    assert_no_secret_in ("a good echo's stdout", good->out, strlen (good->out));
+    mock_stop (env);
+    g_assert_cmpint (g_unlink (scenario), ==, 0);
+  }
+
   /* A provider that takes it, for a batch. */
   mock_start (env, NULL);
   batch = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
@@ -1645,7 +1678,7 @@ test_secrets (void)
    * their -wal and -shm files. */
   g_assert_true (g_file_test (state, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (ledger, G_FILE_TEST_EXISTS));
-  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests"), ==, 12);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests"), ==, 14);
   g_assert_cmpuint (assert_no_secret_in_tree (env->dir), >=, 4);
 }
 
