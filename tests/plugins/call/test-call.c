@@ -519,6 +519,28 @@ test_native_structured_output (void)
                       "stages:\n"
                       "  - call: {target: {provider: anthropic, model: m, api_key: k}, structured_output: native}\n");
   sluice_test_assert_contains (error->message, "Anthropic's forced tool call needs an object at the schema's root");
+  g_clear_error (&error);
+  error = load_error ("name: t\n"
+                      "output: {type: object, anyOf: [{required: [a]}, {required: [b]}]}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: anthropic, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "without anyOf, oneOf or allOf there");
+  g_clear_error (&error);
+  error = load_error ("name: t\n"
+                      "output: {type: object}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: anthropic, model: m, api_key: k,\n"
+                      "                    tools: [{name: search, input_schema: {type: object}}]},\n"
+                      "           structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "would replace the target's own tools");
+  g_clear_error (&error);
+  /* typed, but an array without items and an untyped property */
+  error = load_error ("name: t\n"
+                      "output: {type: object, additionalProperties: false, required: [a, b],\n"
+                      "         properties: {a: {type: array}, b: {}}}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: openai, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "OpenAI's strict mode refuses this schema");
 }
 
 static void
