@@ -828,7 +828,9 @@ dispatch (GTask  *task,
 
       if (breaker != NULL)
         sluice_breaker_release (breaker);
-      give_up (task, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT, "no attempt made: %s", refusal),
+      /* Without an attempt of its own (a correction's call after answers
+       * that were rejected), what stops it is the retry budget. */
+      give_up (task, g_error_new (SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED, "no attempt made: %s", refusal),
                call->last_error != NULL ? refusal : NULL);
       return;
     }
