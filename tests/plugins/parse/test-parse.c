@@ -240,6 +240,7 @@ test_errors (void)
   g_autofree char *target = NULL;
   g_autoptr(SluicePipeline) plain = NULL;
   g_autoptr(SluicePipeline) quiet = NULL;
+  g_autoptr(SluicePipeline) objects = NULL;
 
   for (guint i = 0; i < 5000; i++)
     g_string_append (huge, "words ");
@@ -247,17 +248,20 @@ test_errors (void)
   sluice_test_add_rule (rules, "<huge>", ok_step (huge->str, FALSE));
   sluice_test_add_rule (rules, "<comma>", ok_step ("{\"sentiment\": \"positive\",}", FALSE));
   sluice_test_add_rule (rules, "<cut>", ok_step ("{\"sentiment\": \"posi", TRUE));
+  sluice_test_add_rule (rules, "<quotes>", ok_step ("{'sentiment': 'positive' /* x */}", FALSE));
+  sluice_test_add_rule (rules, "<nan>", ok_step ("NaN", FALSE));
   url = sluice_test_mock_start_rules (rules, NULL);
   target = openai_target (url);
   plain = load (NULL, target, "", "{}");
   quiet = load (NULL, target, "", "{error_excerpt: 0}");
+  objects = load (SENTIMENT_SCHEMA, target, ", structured_output: off", "{error_excerpt: 0}");
 
   {
     g_autoptr(SluiceContext) context = run_text (plain, "<huge>");
     const GError *error = sluice_context_get_error (context);
-    g_autofree char *expected = g_strdup_printf ("the answer (%zu bytes, finish reason stop) holds no JSON object "
-                                                 "or array; repair: true fixes trailing commas, single quotes and "
-                                                 "unquoted keys: BEGIN words words", huge->len);
+    /* Repair would not help: no hint that it would. */
+    g_autofree char *expected = g_strdup_printf ("the answer (%zu bytes, finish reason stop) holds no JSON value: "
+                                                 "BEGIN words words", huge->len);
 
     g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE);
     g_assert_true (g_str_has_prefix (error->message, expected));
@@ -270,15 +274,35 @@ test_errors (void)
     g_autoptr(SluiceContext) context = run_text (plain, "<cut>");
 
     g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
-                     "the answer (19 bytes, finish reason length) holds no JSON object or array; it was cut at "
+                     "the answer (19 bytes, finish reason length) holds no JSON value; it was cut at "
                      "the token limit: raise max_tokens, or set repair: true to close it: {\"sentiment\": \"posi");
   }
   {
     g_autoptr(SluiceContext) context = run_text (quiet, "<comma>");
 
     g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
-                     "the answer (26 bytes, finish reason stop) holds no JSON object or array; repair: true "
-                     "fixes trailing commas, single quotes and unquoted keys");
+                     "the answer (26 bytes, finish reason stop) holds no JSON value; repair: true "
+                     "would fix it (trailing_comma)");
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (quiet, "<quotes>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (33 bytes, finish reason stop) holds no JSON value; repair: true "
+                     "would fix it (single_quotes, comments)");
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (quiet, "<nan>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (3 bytes, finish reason stop) holds no JSON value");
+  }
+  {
+    /* An object schema: a scalar would not do. */
+    g_autoptr(SluiceContext) context = run_text (objects, "<nan>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (3 bytes, finish reason stop) holds no JSON object or array");
   }
   sluice_test_mock_stop ();
 }
