@@ -212,7 +212,9 @@ sluice_validate_stage_process (SluiceStage    *stage,
   json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
   sluice_context_set_error_details (context, details);
 
-  message = g_string_new ("the answer does not match the output schema");
+  message = g_string_new (answer_was_closed (context)
+                          ? "the answer (cut at the token limit, and closed) does not match the output schema"
+                          : "the answer does not match the output schema");
   corrections = sluice_context_get_n_corrections (context, "validate");
   if (corrections > 0)
     g_string_append_printf (message, " after %u correction%s", corrections, corrections == 1 ? "" : "s");

@@ -538,6 +538,7 @@ test_cut_then_invalid (void)
 
   add_sequence_rule (rules, "<cut>", ok_step ("{\"reasoning\": \"long and longer\", \"senti", TRUE),
                      ok_step ("{\"sentiment\": \"positive\"}", FALSE));
+  sluice_test_add_rule (rules, "<always-cut>", ok_step ("{\"reasoning\": \"long and longer\", \"senti", TRUE));
   url = sluice_test_mock_start_rules (rules, NULL);
   target = openai_target (url);
   pipeline = load (SENTIMENT_SCHEMA, target, ", structured_output: off", "{repair: true}\n  - validate: {}");
@@ -550,6 +551,18 @@ test_cut_then_invalid (void)
   g_assert_cmpstr (feedback, ==, "Your answer was cut off before its JSON was complete, and what was left does not "
                                  "satisfy the required JSON Schema:\n- /: missing required property 'sentiment'\n"
                                  "Reply again with only the JSON, shorter, no prose and no Markdown.");
+
+  /* No correction left: the error says the answer was cut. */
+  {
+    g_autoptr(SluicePipeline) once = load (SENTIMENT_SCHEMA, target, ", structured_output: off",
+                                           "{repair: true}\n  - validate: {correction_retries: 0}");
+    g_autoptr(SluiceContext) failed = run_text (once, "<always-cut>");
+
+    g_assert_error ((GError *) sluice_context_get_error (failed), SLUICE_ERROR, SLUICE_ERROR_VALIDATION);
+    g_assert_cmpstr (sluice_context_get_error (failed)->message, ==,
+                     "the answer (cut at the token limit, and closed) does not match the output schema: "
+                     "/: missing required property 'sentiment'");
+  }
   sluice_test_mock_stop ();
 }
 
