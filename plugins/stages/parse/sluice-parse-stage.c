@@ -37,6 +37,48 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceParseStage, sluice_parse_stage, G_TYPE_OBJE
 /* The arguments of the model's first tool call, when it answered with one
  * rather than with text: no text, a tool_call finish, or a text that is
  * those arguments (a provider's forced answer tool, as Anthropic's). */
+/* Whether the target forces the model to call a tool (tool_choice other
+ * than auto or none, in any provider's form): then a call's arguments
+ * are the answer, as in the function-calling way of extracting data. */
+static gboolean
+target_forces_tool (SluiceContext *context)
+{
+  JsonObject *target = sluice_context_get_target (context);
+  JsonNode *choice = target != NULL ? json_object_get_member (target, "tool_choice") : NULL;
+  const char *mode;
+
+  if (choice == NULL)
+    return FALSE;
+  if (JSON_NODE_HOLDS_VALUE (choice))
+    mode = json_node_get_string (choice);
+  else if (JSON_NODE_HOLDS_OBJECT (choice))
+    mode = sluice_json_get_string (json_node_get_object (choice), "type");
+  else
+    return FALSE;
+  return g_strcmp0 (mode, "auto") != 0 && g_strcmp0 (mode, "none") != 0;
+}
+
+/* The name of a tool the model chose to call instead of answering (the
+ * target declares tools of its own and does not force one): sluice does
+ * not run tools, so its arguments are no answer. NULL when there is none. */
+static const char *
+unanswered_tool_call (SluiceResponse *response,
+                      SluiceContext  *context)
+{
+  JsonArray *calls = sluice_response_get_tool_calls (response);
+  JsonObject *target = sluice_context_get_target (context);
+  JsonNode *first;
+  const char *name;
+
+  if (calls == NULL || json_array_get_length (calls) == 0 || target == NULL ||
+      !json_object_has_member (target, "tools") || target_forces_tool (context))
+    return NULL;
+  first = json_array_get_element (calls, 0);
+  name = JSON_NODE_HOLDS_OBJECT (first) ? sluice_json_get_string (json_node_get_object (first), "name") : NULL;
+  /* "answer" is the tool the anthropic provider forces for structured output */
+  return g_strcmp0 (name, "answer") != 0 ? (name != NULL ? name : "(unnamed)") : NULL;
+}
+
 static const char *
 tool_call_arguments (SluiceResponse *response)
 {
@@ -299,6 +341,15 @@ sluice_parse_stage_process (SluiceStage    *stage,
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_PARSE,
                            "there is no answer to parse: put a call stage before parse");
+      return SLUICE_VERDICT_FAIL;
+    }
+  if (unanswered_tool_call (response, context) != NULL)
+    {
+      sluice_context_record_format_check (context, FALSE);
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE,
+                   "the model called its tool '%s' instead of answering: sluice does not run tools (force "
+                   "one with tool_choice to take its arguments as the answer)",
+                   unanswered_tool_call (response, context));
       return SLUICE_VERDICT_FAIL;
     }
 

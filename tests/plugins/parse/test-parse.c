@@ -594,6 +594,41 @@ test_tool_call (void)
   sluice_test_mock_stop ();
 }
 
+/* A target with tools of its own, not forced: a call to one is the model
+ * asking for a tool sluice does not run, not an answer; forced with
+ * tool_choice, its arguments are the answer. */
+static void
+test_own_tool_call (void)
+{
+  static const char body[] =
+    "{\"id\": \"chatcmpl-1\", \"object\": \"chat.completion\", \"model\": \"gpt-4o-mini\","
+    " \"choices\": [{\"index\": 0, \"finish_reason\": \"tool_calls\", \"message\": {\"role\": \"assistant\","
+    " \"content\": null, \"tool_calls\": [{\"id\": \"call_1\","
+    " \"type\": \"function\", \"function\": {\"name\": \"search\","
+    " \"arguments\": \"{\\\"query\\\": \\\"rm -rf /\\\"}\"}}]}}],"
+    " \"usage\": {\"prompt_tokens\": 10, \"completion_tokens\": 5, \"total_tokens\": 15}}";
+  static const char tools[] =
+    "tools: [{type: function, function: {name: search, parameters: {type: object}}}]";
+  g_autofree char *url = sluice_test_mock_start_with_rules ("<tool>", sluice_test_status_step (200, body, "application/json", NULL),
+                                                            NULL);
+  g_autofree char *auto_target = g_strdup_printf ("target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", "
+                                                  "api_key: k, %s}", url, tools);
+  g_autofree char *forced_target = g_strdup_printf ("target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", "
+                                                    "api_key: k, %s, tool_choice: required}", url, tools);
+  g_autoptr(SluicePipeline) asked = load (NULL, auto_target, "", "{correction_retries: 0}");
+  g_autoptr(SluicePipeline) forced = load (NULL, forced_target, "", "{}");
+  g_autoptr(SluiceContext) refused = run_text (asked, "<tool>");
+  g_autoptr(SluiceContext) taken = run_text (forced, "<tool>");
+
+  g_assert_error ((GError *) sluice_context_get_error (refused), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+  g_assert_cmpstr (sluice_context_get_error (refused)->message, ==,
+                   "the model called its tool 'search' instead of answering: sluice does not run tools "
+                   "(force one with tool_choice to take its arguments as the answer)");
+  g_assert_no_error ((GError *) sluice_context_get_error (taken));
+  sluice_test_assert_json (sluice_context_get_output (taken), "{\"query\":\"rm -rf /\"}");
+  sluice_test_mock_stop ();
+}
+
 /* The sqlite ledger keeps, per attempt, how the shape was asked for,
  * where the JSON was found and the repairs made. */
 static void
@@ -851,6 +886,7 @@ main (int   argc,
   g_test_add_func ("/parse/errors", test_errors);
   g_test_add_func ("/parse/correction", test_correction);
   g_test_add_func ("/parse/tool-call", test_tool_call);
+  g_test_add_func ("/parse/own-tool-call", test_own_tool_call);
   g_test_add_func ("/parse/nested-answer", test_nested_answer);
   g_test_add_func ("/parse/answer-amid-reasoning", test_answer_amid_reasoning);
   g_test_add_func ("/parse/scalar-answers", test_scalar_answers);
