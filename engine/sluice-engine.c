@@ -236,7 +236,7 @@ static const struct {
   const char *name;
 } planned[] = {
   { "stage", "sanitize" },
-  { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
+  { "stage", "cache" }, { "stage", "format" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
 };
 
