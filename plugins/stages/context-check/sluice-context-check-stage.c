@@ -322,8 +322,42 @@ replace_value (JsonArray   *messages,
   return copy;
 }
 
+/* A copy of @node with the string at the dotted @path (through objects)
+ * replaced by @text, sharing the rest; NULL when the path is not there. */
+static JsonNode *
+with_string_at (JsonNode   *node,
+                const char *path,
+                const char *text)
+{
+  const char *dot = strchr (path, '.');
+  g_autofree char *name = dot != NULL ? g_strndup (path, (gsize) (dot - path)) : g_strdup (path);
+  JsonObject *object, *copy;
+  JsonNode *member, *changed;
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *value;
+
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  object = json_node_get_object (node);
+  member = json_object_get_member (object, name);
+  if (member == NULL)
+    return NULL;
+  if (dot == NULL)
+    changed = json_node_init_string (json_node_alloc (), text);
+  else if ((changed = with_string_at (member, dot + 1, text)) == NULL)
+    return NULL;
+  copy = json_object_new ();
+  json_object_iter_init (&iter, object);
+  while (json_object_iter_next (&iter, &key, &value))
+    json_object_set_member (copy, key, g_str_equal (key, name) ? json_node_ref (changed) : json_node_ref (value));
+  json_node_unref (changed);
+  return json_node_init_object (json_node_alloc (), copy);
+}
+
 /* The variable as the context holds it, shortened too, so that anything
- * that renders it again sees what was sent. */
+ * that renders it again sees what was sent (the input stays as it came:
+ * the values it shares with the variables are not changed). */
 static void
 shorten_variable (SluiceContext *context,
                   const char    *path,
@@ -332,22 +366,16 @@ shorten_variable (SluiceContext *context,
   JsonObject *variables = sluice_context_get_variables (context);
   const char *dot = strchr (path, '.');
   g_autofree char *top = dot != NULL ? g_strndup (path, (gsize) (dot - path)) : g_strdup (path);
-  g_autoptr(JsonNode) copy = NULL;
-  JsonNode *leaf;
+  JsonNode *changed;
 
   if (dot == NULL)
     {
       json_object_set_string_member (variables, top, text);
       return;
     }
-  /* The input shares the nested values: change a copy. */
-  copy = json_node_copy (json_object_get_member (variables, top));
-  leaf = sluice_json_lookup_path (copy, dot + 1);
-  if (leaf != NULL && JSON_NODE_HOLDS_VALUE (leaf))
-    {
-      json_node_set_string (leaf, text);
-      json_object_set_member (variables, top, g_steal_pointer (&copy));
-    }
+  changed = with_string_at (json_object_get_member (variables, top), dot + 1, text);
+  if (changed != NULL)
+    json_object_set_member (variables, top, changed);
 }
 
 static SluiceVerdict
@@ -611,7 +639,8 @@ add_checked (SluiceContextCheckStage  *self,
     reserve = sluice_json_get_int (target, "max_tokens", -1);
   else if (reserve < 0)
     reserve = max_output > 0 ? MIN (max_output, DEFAULT_RESERVE_CAP) : DEFAULT_RESERVE_CAP;
-  if (reserve >= window)
+  /* With fallback such a target is only ever skipped. */
+  if (reserve >= window && self->on_overflow != OVERFLOW_FALLBACK)
     return sluice_config_invalid (error, "reserving %" G_GINT64_FORMAT " tokens for the output leaves no room "
                                          "for a prompt in the %" G_GINT64_FORMAT "-token context window of %s",
                                   reserve, window, model);
