@@ -352,7 +352,9 @@ with_string_at (JsonNode   *node,
   while (json_object_iter_next (&iter, &key, &value))
     json_object_set_member (copy, key, g_str_equal (key, name) ? json_node_ref (changed) : json_node_ref (value));
   json_node_unref (changed);
-  return json_node_init_object (json_node_alloc (), copy);
+  changed = json_node_alloc ();
+  json_node_take_object (json_node_init (changed, JSON_NODE_OBJECT), copy);
+  return changed;
 }
 
 /* The variable as the context holds it, shortened too, so that anything
