@@ -345,6 +345,32 @@ test_huge_variable (void)
   g_string_free (text, TRUE);
 }
 
+/* A call stage budget reserves what the preflight estimated: the
+ * prompt and the output reserved here, not its own 1024-token guess. */
+static void
+test_budget_reads_reserve (void)
+{
+  g_autofree char *scratch = sluice_test_write_file ("scratch", "");
+  g_autofree char *dir = g_path_get_dirname (scratch);
+  g_autofree char *yaml = g_strdup_printf (
+    "name: budgeted\n"
+    "stages:\n"
+    "  - assemble: {system: Be brief., user: \"{{text}}\"}\n"
+    "  - context-check: {reserve_output: 100}\n"
+    "  - call:\n"
+    "      target: {provider: openai, model: gpt-4o-mini, base_url: \"http://127.0.0.1:9/v1\", api_key: sk-test}\n"
+    "      budget: {daily_usd: 0.00005, ledger: \"%s/ledger.db\"}\n", dir);
+  g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine, yaml);
+  g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"Hello, how are you?\"}");
+  const GError *error = sluice_context_get_error (context);
+
+  /* 20 × $0.15 + 100 × $0.60 per million = $0.000063 */
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (sluice_context_get_preflight (context),
+                                                                 "estimated_cost_usd"), 63e-6, 1e-12);
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+  sluice_test_assert_contains (error->message, "this request up to $0.000063");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -357,6 +383,7 @@ main (int   argc,
   g_test_add_func ("/context-check/truncate", test_truncate);
   g_test_add_func ("/context-check/fallback", test_fallback);
   g_test_add_func ("/context-check/unknown-model", test_unknown_model);
+  g_test_add_func ("/context-check/budget-reads-reserve", test_budget_reads_reserve);
   g_test_add_func ("/context-check/huge-variable", test_huge_variable);
 
   return sluice_test_provider_run (engine);
