@@ -803,6 +803,22 @@ too_small (SluiceContext *context,
   return NULL;
 }
 
+/* The first available target, in list order, that the context-check
+ * stage did not find too small; -1 if none. */
+static gint
+first_that_fits (SluiceCallStage *self,
+                 Call            *call)
+{
+  for (guint i = 0; i < self->targets->len; i++)
+    {
+      g_autoptr(GError) overflow = too_small (call->context, i);
+
+      if (overflow == NULL && sluice_target_set_is_available (self->set, i))
+        return (gint) i;
+    }
+  return -1;
+}
+
 /* Starts an attempt on @target, or on the next one the policy picks
  * while breakers refuse or the prompt does not fit; gives up when none is left. @reason is the
  * error to fail with if no attempt was ever made. */
@@ -817,12 +833,31 @@ dispatch (GTask  *task,
   g_autofree char *refusal = NULL;
   GError *refused = NULL;
   guint64 reservation;
+  guint64 too_small_seen = 0;   /* targets skipped as too small in this pick */
 
   while (target >= 0)
     {
-      SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, (guint) target);
+      SluiceBreaker *breaker;
       g_autoptr(GError) open = too_small (call->context, (guint) target);
 
+      /* A policy that spreads attempts (weighted, least-latency) may
+       * pick a target too small for the prompt again: the first target
+       * in list order that can hold it is taken instead. */
+      if (open != NULL && target < 64 && (too_small_seen & (G_GUINT64_CONSTANT (1) << target)) != 0)
+        {
+          g_clear_error (&open);
+          target = first_that_fits (self, call);
+          if (target < 0)
+            {
+              g_clear_error (&reason);
+              reason = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CONTEXT_OVERFLOW,
+                                            "no available target can hold the prompt");
+              break;
+            }
+        }
+      else if (open != NULL && target < 64)
+        too_small_seen |= G_GUINT64_CONSTANT (1) << target;
+      breaker = sluice_target_set_get_breaker (self->set, (guint) target);
       if (open == NULL)
         {
           if (breaker == NULL || sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))

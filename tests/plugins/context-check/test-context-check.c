@@ -257,6 +257,48 @@ test_fallback (void)
   sluice_test_mock_stop ();
 }
 
+/* A policy that spreads attempts may pick a too-small target again after
+ * another: the call stage then takes the first target that fits, so
+ * every request is answered, each small target skipped at most once. */
+static void
+test_fallback_weighted (void)
+{
+  g_autofree char *url = sluice_test_mock_start ("--seed", "1", NULL);
+  g_autofree char *yaml = g_strdup_printf (
+    "name: spread\n"
+    "stages:\n"
+    "  - assemble: {system: Be brief., user: \"{{text}}\"}\n"
+    "  - context-check: {on_overflow: fallback, reserve_output: 16380}\n"
+    "  - call:\n"
+    "      policy: {weighted: {seed: 7}}\n"
+    "      targets:\n"
+    "        - {name: small-a, provider: openai, model: gpt-3.5-turbo, base_url: \"%s/v1\", api_key: sk-test, weight: 10}\n"
+    "        - {name: small-b, provider: openai, model: gpt-3.5-turbo, base_url: \"%s/v1\", api_key: sk-test, weight: 10}\n"
+    "        - {name: large, provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", api_key: sk-test, weight: 1}\n"
+    "      retry: {max_attempts: 1}\n", url, url, url);
+  g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine, yaml);
+  g_autoptr(JsonObject) stats = NULL;
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"Hello, how are you?\"}");
+      JsonArray *attempts = sluice_context_get_attempts (context);
+      guint n = json_array_get_length (attempts);
+
+      g_assert_no_error (sluice_context_get_error (context));
+      g_assert_cmpuint (n, >=, 1);
+      g_assert_cmpuint (n, <=, 3);
+      for (guint j = 0; j + 1 < n; j++)
+        g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (attempts, j), "error_kind"), ==,
+                         "context_overflow");
+      g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (attempts, n - 1), "target"), ==,
+                       "large");
+    }
+  stats = sluice_test_mock_stats ();
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 20);
+  sluice_test_mock_stop ();
+}
+
 static void
 assert_refused (const char *yaml,
                 const char *message)
@@ -382,6 +424,7 @@ main (int   argc,
   g_test_add_func ("/context-check/reject", test_reject);
   g_test_add_func ("/context-check/truncate", test_truncate);
   g_test_add_func ("/context-check/fallback", test_fallback);
+  g_test_add_func ("/context-check/fallback-weighted", test_fallback_weighted);
   g_test_add_func ("/context-check/unknown-model", test_unknown_model);
   g_test_add_func ("/context-check/budget-reads-reserve", test_budget_reads_reserve);
   g_test_add_func ("/context-check/huge-variable", test_huge_variable);
