@@ -299,6 +299,36 @@ test_fallback_weighted (void)
   sluice_test_mock_stop ();
 }
 
+/* A hedge would go to the next target; one too small for the prompt is
+ * not raced, so a slow answer is simply waited for. */
+static void
+test_no_hedge_on_small_target (void)
+{
+  g_autofree char *url = sluice_test_mock_start ("--seed", "1", "--latency", "300ms", NULL);
+  g_autofree char *yaml = g_strdup_printf (
+    "name: hedged\n"
+    "stages:\n"
+    "  - assemble: {system: Be brief., user: \"{{text}}\"}\n"
+    "  - context-check: {on_overflow: fallback, reserve_output: 16380}\n"
+    "  - call:\n"
+    "      targets:\n"
+    "        - {name: large, provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", api_key: sk-test}\n"
+    "        - {name: small, provider: openai, model: gpt-3.5-turbo, base_url: \"%s/v1\", api_key: sk-test}\n"
+    "      hedge: {after: 50ms}\n"
+    "      retry: {max_attempts: 1}\n", url, url);
+  g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine, yaml);
+  g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"Hello, how are you?\"}");
+  g_autoptr(JsonObject) stats = NULL;
+  JsonArray *attempts = sluice_context_get_attempts (context);
+
+  g_assert_no_error (sluice_context_get_error (context));
+  g_assert_cmpuint (json_array_get_length (attempts), ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (attempts, 0), "target"), ==, "large");
+  stats = sluice_test_mock_stats ();
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 1);
+  sluice_test_mock_stop ();
+}
+
 static void
 assert_refused (const char *yaml,
                 const char *message)
@@ -425,6 +455,7 @@ main (int   argc,
   g_test_add_func ("/context-check/truncate", test_truncate);
   g_test_add_func ("/context-check/fallback", test_fallback);
   g_test_add_func ("/context-check/fallback-weighted", test_fallback_weighted);
+  g_test_add_func ("/context-check/no-hedge-on-small-target", test_no_hedge_on_small_target);
   g_test_add_func ("/context-check/unknown-model", test_unknown_model);
   g_test_add_func ("/context-check/budget-reads-reserve", test_budget_reads_reserve);
   g_test_add_func ("/context-check/huge-variable", test_huge_variable);
