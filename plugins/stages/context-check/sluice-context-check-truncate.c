@@ -232,6 +232,58 @@ shorten_variable (SluiceContext *context,
     json_object_set_member (variables, top, changed);
 }
 
+/* The binary search over the number of the value's tokens kept. */
+typedef struct
+{
+  SluiceTokenizer *tokenizer;
+  const guint32   *ids;
+  gsize            n;
+  JsonArray       *messages;
+  GArray          *found;
+  gsize            length;
+  Checked         *checked;
+  gdouble          safety_factor;
+  gint64           count;            /* of the last candidate */
+  GString         *best;             /* the cut value of the largest keep that fits */
+  JsonArray       *best_messages;
+  gint64           best_tokens;
+  gboolean         best_estimated;
+} Search;
+
+static void
+search_clear (Search *search)
+{
+  if (search->best != NULL)
+    g_string_free (search->best, TRUE);
+  g_clear_pointer (&search->best_messages, json_array_unref);
+}
+
+/* Counts the prompt with @keep of the value's tokens kept, exactly;
+ * TRUE (and the candidate kept as the best) when it fits. */
+static gboolean
+try_keep (Search *search,
+          gsize   keep)
+{
+  GString *text = cut_value (search->tokenizer, search->ids, search->n, keep);
+  JsonArray *candidate = replace_value (search->messages, search->found, search->length, text);
+  gboolean estimated = FALSE;
+
+  search->count = sluice_count_prompt_tokens (candidate, search->checked->provider, search->checked->model,
+                                              search->safety_factor, &estimated);
+  if (search->count + search->checked->reserve > search->checked->window)
+    {
+      g_string_free (text, TRUE);
+      json_array_unref (candidate);
+      return FALSE;
+    }
+  search_clear (search);
+  search->best = text;
+  search->best_messages = candidate;
+  search->best_tokens = search->count;
+  search->best_estimated = estimated;
+  return TRUE;
+}
+
 SluiceVerdict
 sluice_context_check_truncate (SluiceContext  *context,
                                JsonArray      *messages,
@@ -250,12 +302,9 @@ sluice_context_check_truncate (SluiceContext  *context,
   gsize length = value != NULL ? strlen (value) : 0;
   g_autoptr(GArray) found = NULL;
   g_autofree guint32 *ids = NULL;
-  g_autoptr(GString) best = NULL;
-  g_autoptr(JsonArray) best_messages = NULL;
   g_autoptr(GError) local = NULL;
   SluiceTokenizer *tokenizer;
-  gint64 best_tokens = -1;
-  gboolean best_estimated = estimated;
+  Search search = { 0 };
   gsize n = 0, low, high;
   JsonObject *truncated;
 
@@ -288,55 +337,40 @@ sluice_context_check_truncate (SluiceContext  *context,
       return sluice_context_check_fail (context, checked, tokens, message, error);
     }
 
-  /* The largest number of the value's tokens kept that fits: the value
-   * cannot keep more tokens than the whole window holds (plus slack for
-   * tokens that merge differently once cut). */
-  low = 0;
-  high = MIN (n, (gsize) MAX (checked->window - checked->reserve, 0) * 2 + 16);
-  for (gboolean first = TRUE; ; first = FALSE)
+  search.tokenizer = tokenizer;
+  search.ids = ids;
+  search.n = n;
+  search.messages = messages;
+  search.found = found;
+  search.length = length;
+  search.checked = checked;
+  search.safety_factor = safety_factor;
+  if (!try_keep (&search, 0))
     {
-      gsize keep = first ? 0 : low + (high - low + 1) / 2;
-      g_autoptr(GString) text = NULL;
-      g_autoptr(JsonArray) candidate = NULL;
-      gboolean candidate_estimated = FALSE;
-      gint64 count;
+      g_autofree char *message = g_strdup_printf ("%s, and even with all of '%s' cut the prompt needs %"
+                                                  G_GINT64_FORMAT " tokens", too_long, variable, search.count);
 
-      if (!first && low >= high)
-        break;
-      if (!first && keep >= n)
-        {
-          high = n - 1;
-          continue;
-        }
-      text = cut_value (tokenizer, ids, n, keep);
-      candidate = replace_value (messages, found, length, text);
-      count = sluice_count_prompt_tokens (candidate, checked->provider, checked->model, safety_factor,
-                                          &candidate_estimated);
-      if (count + checked->reserve <= checked->window)
-        {
-          low = keep;
-          best_tokens = count;
-          best_estimated = candidate_estimated;
-          if (best != NULL)
-            g_string_free (best, TRUE);
-          best = g_steal_pointer (&text);
-          g_clear_pointer (&best_messages, json_array_unref);
-          best_messages = g_steal_pointer (&candidate);
-        }
-      else if (first)
-        {
-          g_autofree char *message = g_strdup_printf ("%s, and even with all of '%s' cut the prompt needs %"
-                                                      G_GINT64_FORMAT " tokens", too_long, variable, count);
+      search_clear (&search);
+      return sluice_context_check_fail (context, checked, tokens, message, error);
+    }
+  /* The most of the value's tokens that can be kept: all of them did not
+   * fit, and it cannot keep many more than the window holds (the slack is
+   * for tokens that merge differently once cut). */
+  low = 0;
+  high = MIN (n - 1, (gsize) MAX (checked->window - checked->reserve, 0) * 2 + 16);
+  while (low < high)
+    {
+      gsize keep = low + (high - low + 1) / 2;
 
-          return sluice_context_check_fail (context, checked, tokens, message, error);
-        }
+      if (try_keep (&search, keep))
+        low = keep;
       else
         high = keep - 1;
     }
 
-  sluice_context_set_messages (context, best_messages);
-  sluice_context_check_keep_count (context, checked, best_tokens, best_estimated);
-  shorten_variable (context, variable, best->str);
+  sluice_context_set_messages (context, search.best_messages);
+  sluice_context_check_keep_count (context, checked, search.best_tokens, search.best_estimated);
+  shorten_variable (context, variable, search.best->str);
 
   truncated = json_object_new ();
   json_object_set_string_member (truncated, "variable", variable);
@@ -347,8 +381,9 @@ sluice_context_check_truncate (SluiceContext  *context,
   g_message ("request %s: cut %" G_GSIZE_FORMAT " of the %" G_GSIZE_FORMAT " tokens of '%s' so that the prompt "
              "(%" G_GINT64_FORMAT " tokens, was %" G_GINT64_FORMAT ") and %" G_GINT64_FORMAT
              " reserved for the output fit the %" G_GINT64_FORMAT "-token window of %s",
-             sluice_context_get_request_id (context), n - low, n, variable, best_tokens, tokens,
+             sluice_context_get_request_id (context), n - low, n, variable, search.best_tokens, tokens,
              checked->reserve, checked->window, checked->model);
-  sluice_context_check_record (context, checked, best_tokens, best_estimated);
+  sluice_context_check_record (context, checked, search.best_tokens, search.best_estimated);
+  search_clear (&search);
   return SLUICE_VERDICT_CONTINUE;
 }
