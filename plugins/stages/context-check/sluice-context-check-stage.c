@@ -78,9 +78,9 @@ count_for (SluiceContextCheckStage *self,
  * policy read it, as the token-count stage does. */
 void
 sluice_context_check_keep_count (SluiceContext *context,
-            Checked       *checked,
-            gint64         tokens,
-            gboolean       estimated)
+                                 Checked       *checked,
+                                 gint64         tokens,
+                                 gboolean       estimated)
 {
   JsonObject *variables = sluice_context_get_variables (context);
 
@@ -91,8 +91,8 @@ sluice_context_check_keep_count (SluiceContext *context,
 
 char *
 sluice_context_check_overflow_message (Checked  *checked,
-                  gint64    tokens,
-                  gboolean  estimated)
+                                       gint64    tokens,
+                                       gboolean  estimated)
 {
   return g_strdup_printf ("the prompt of %" G_GINT64_FORMAT " tokens%s and the %" G_GINT64_FORMAT
                           " reserved for the output need %" G_GINT64_FORMAT " tokens, more than the %"
@@ -103,9 +103,9 @@ sluice_context_check_overflow_message (Checked  *checked,
 
 void
 sluice_context_check_record (SluiceContext *context,
-                  Checked       *checked,
-                  gint64         tokens,
-                  gboolean       estimated)
+                             Checked       *checked,
+                             gint64         tokens,
+                             gboolean       estimated)
 {
   JsonObject *preflight = sluice_context_get_preflight (context);
   gdouble cost;
@@ -127,11 +127,11 @@ sluice_context_check_record (SluiceContext *context,
 }
 
 SluiceVerdict
-sluice_context_check_fail (SluiceContext  *context,
-               Checked        *checked,
-               gint64          tokens,
-               const char     *message,
-               GError        **error)
+sluice_context_check_fail (SluiceContext *context,
+                           Checked       *checked,
+                           gint64         tokens,
+                           const char    *message,
+                           GError       **error)
 {
   g_autoptr(JsonObject) details = json_object_new ();
 
