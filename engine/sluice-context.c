@@ -18,6 +18,7 @@ struct _SluiceContext
   gint64          counted_tokens;   /* -1: the messages are not counted */
   gboolean        counted_estimated;
   char           *counted_model;
+  JsonObject     *preflight;
   JsonObject     *target;
   SluiceResponse *response;
   JsonNode       *output;
@@ -46,6 +47,7 @@ sluice_context_finalize (GObject *object)
   g_clear_pointer (&self->variables, json_object_unref);
   g_clear_pointer (&self->messages, json_array_unref);
   g_free (self->counted_model);
+  g_clear_pointer (&self->preflight, json_object_unref);
   g_clear_pointer (&self->target, json_object_unref);
   g_clear_object (&self->response);
   g_clear_pointer (&self->output, json_node_unref);
@@ -80,6 +82,7 @@ sluice_context_init (SluiceContext *self)
   self->annotations = json_object_new ();
   self->variables = json_object_new ();
   self->corrections = json_object_new ();
+  self->preflight = json_object_new ();
   self->counted_tokens = -1;
 }
 
@@ -172,6 +175,13 @@ sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
   if (model != NULL)
     *model = self->counted_model;
   return self->counted_tokens;
+}
+
+JsonObject *
+sluice_context_get_preflight (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->preflight;
 }
 
 JsonObject *

@@ -98,6 +98,22 @@ gint64          sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
                                                           gboolean       *estimated,
                                                           const char    **model);
 /**
+ * sluice_context_get_preflight:
+ *
+ * What a check before the call found, as the `context-check` stage
+ * writes it (empty until then): `provider`, `model`, `prompt_tokens`,
+ * `prompt_tokens_estimated`, `reserved_output_tokens`, `context_window`,
+ * `estimated_cost_usd` (null when the model has no price), `truncated`
+ * (`{variable, tokens_removed, tokens_kept}` when a variable was cut to
+ * fit) and `overflowing_targets` (`[{index, message}]`: the call stage's
+ * targets that cannot hold the prompt, which it skips without a request).
+ * The budget's estimate reads `reserved_output_tokens` for a target
+ * without `max_tokens`.
+ *
+ * Returns: (transfer none): the pre-flight record
+ */
+JsonObject     *sluice_context_get_preflight      (SluiceContext  *self);
+/**
  * sluice_context_get_target:
  * Returns: (transfer none) (nullable): the provider target in use
  */
