@@ -17,6 +17,9 @@
 
 #include <string.h>
 
+/* LLM answers are rarely over a megabyte: 100k output tokens are ~400 KB. */
+#define DEFAULT_MAX_ANSWER_BYTES (8 << 20)
+
 #define DEFAULT_EXCERPT_CHARS 200
 
 struct _SluiceParseStage
@@ -27,6 +30,7 @@ struct _SluiceParseStage
   guint    correction_retries;
   gboolean repair;
   guint    excerpt_chars;
+  gsize    max_answer_bytes;
 };
 
 static void sluice_parse_stage_iface_init (SluiceStageInterface *iface);
@@ -353,6 +357,21 @@ sluice_parse_stage_process (SluiceStage    *stage,
       return SLUICE_VERDICT_FAIL;
     }
 
+  {
+    const char *text = sluice_response_get_text (response);
+    gsize size = text != NULL ? strlen (text) : 0;
+
+    /* A parsed value takes about a hundred times its text in memory. */
+    if (size > self->max_answer_bytes)
+      {
+        sluice_context_record_format_check (context, FALSE);
+        g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE,
+                     "the answer of %" G_GSIZE_FORMAT " bytes is larger than max_answer_bytes (%" G_GSIZE_FORMAT ")",
+                     size, self->max_answer_bytes);
+        return SLUICE_VERDICT_FAIL;
+      }
+  }
+
   node = extract (self, response, self->repair, &source, &result);
   if (node != NULL)
     {
@@ -418,6 +437,18 @@ sluice_parse_stage_configure (SluiceStage     *stage,
       return FALSE;
     }
   self->excerpt_chars = (guint) excerpt;
+  self->max_answer_bytes = (gsize) sluice_json_get_int (config, "max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES);
+  /* parse reads the answer a call gave: before the call, there is none yet */
+  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
+    {
+      const char *name = sluice_pipeline_get_stage_name (pipeline, i);
+
+      if (g_str_equal (name, "call"))
+        break;
+      if (g_str_equal (name, "parse") && sluice_pipeline_has_stage (pipeline, "call"))
+        return sluice_config_invalid (error, "must come after the call stage (it is stage %u): it parses "
+                                      "the answer the call gets", i + 1);
+    }
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,

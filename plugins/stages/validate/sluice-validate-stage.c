@@ -26,6 +26,7 @@ struct _SluiceValidateStage
 
   SluicePipeline *pipeline;   /* not owned: the pipeline owns its stages */
   guint           correction_retries;
+  guint           excerpt_chars;     /* of raw_output; 0: none */
 };
 
 static void sluice_validate_stage_iface_init (SluiceStageInterface *iface);
@@ -70,6 +71,7 @@ sluice_validate_stage_configure (SluiceStage     *stage,
   }
 
   self->pipeline = pipeline;
+  self->excerpt_chars = (guint) sluice_json_get_int (config, "error_excerpt", RAW_OUTPUT_CHARS);
   self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries",
                                                           DEFAULT_CORRECTION_RETRIES);
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
@@ -140,15 +142,16 @@ append_violations (GString    *text,
 }
 
 static char *
-raw_output_excerpt (SluiceContext *context)
+raw_output_excerpt (SluiceContext *context,
+                    guint          max_chars)
 {
   SluiceResponse *response = sluice_context_get_response (context);
   g_autofree char *serialized = NULL;
 
   if (response != NULL && sluice_response_get_text (response) != NULL)
-    return sluice_text_excerpt (sluice_response_get_text (response), -1, RAW_OUTPUT_CHARS, NULL);
+    return sluice_text_excerpt (sluice_response_get_text (response), -1, max_chars, NULL);
   serialized = sluice_json_to_string (sluice_context_get_output (context));
-  return sluice_text_excerpt (serialized, -1, RAW_OUTPUT_CHARS, NULL);
+  return sluice_text_excerpt (serialized, -1, max_chars, NULL);
 }
 
 /* Whether the answer was cut at the token limit and closed by the parse
@@ -226,9 +229,12 @@ sluice_validate_stage_process (SluiceStage    *stage,
     }
 
   sluice_context_record_format_check (context, FALSE);
-  raw_output = raw_output_excerpt (context);
+  /* error_excerpt: 0 quotes nothing of an answer that may hold personal data */
+  if (self->excerpt_chars > 0)
+    raw_output = raw_output_excerpt (context, self->excerpt_chars);
   details = json_object_new ();
-  json_object_set_string_member (details, "raw_output", raw_output);
+  if (raw_output != NULL)
+    json_object_set_string_member (details, "raw_output", raw_output);
   json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
   sluice_context_set_error_details (context, details);
 

@@ -231,6 +231,44 @@ test_cut_in_every_format (void)
 
 /* The error says what went wrong and how to fix it, quoting at most the
  * excerpt's length of the answer. */
+/* An answer over max_answer_bytes is refused unparsed (a parsed value
+ * takes about a hundred times its text); parse before the call is a
+ * load error. */
+static void
+test_limits_and_order (void)
+{
+  g_autoptr(GString) big = g_string_new ("[");
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *yaml = NULL;
+  g_autoptr(SluicePipeline) small = NULL;
+  g_autoptr(SluiceContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 600; i++)
+    g_string_append (big, "{}, ");
+  g_string_append (big, "{}]");
+  sluice_test_add_rule (rules, "<big>", ok_step (big->str, FALSE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  small = load (NULL, target, "", "{max_answer_bytes: 1024, correction_retries: 0}");
+  context = run_text (small, "<big>");
+  g_assert_error ((GError *) sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+  g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                   "the answer of 2404 bytes is larger than max_answer_bytes (1024)");
+  sluice_test_mock_stop ();
+
+  yaml = g_strdup_printf ("name: t\nstages:\n  - assemble: {user: hi}\n  - parse: {}\n  - call: {%s}\n", target);
+  {
+    g_autofree char *path = sluice_test_write_file ("p.yaml", yaml);
+    g_autoptr(SluicePipeline) wrong = sluice_pipeline_new_from_file (engine, path, &error);
+
+    g_assert_null (wrong);
+    sluice_test_assert_contains (error->message, "stage 'parse': must come after the call stage (it is stage 2)");
+  }
+}
+
 static void
 test_errors (void)
 {
@@ -884,6 +922,7 @@ main (int   argc,
   g_test_add_func ("/parse/answers", test_answers);
   g_test_add_func ("/parse/cut-in-every-format", test_cut_in_every_format);
   g_test_add_func ("/parse/errors", test_errors);
+  g_test_add_func ("/parse/limits-and-order", test_limits_and_order);
   g_test_add_func ("/parse/correction", test_correction);
   g_test_add_func ("/parse/tool-call", test_tool_call);
   g_test_add_func ("/parse/own-tool-call", test_own_tool_call);

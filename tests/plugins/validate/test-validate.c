@@ -282,6 +282,17 @@ test_no_corrections (void)
                    "the answer does not match the output schema: /0: expected integer, got number");
   g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (context)), ==, 1);
   g_assert_true (attempt_wasted (context, 0));
+  g_assert_cmpstr (sluice_json_get_string (sluice_context_get_error_details (context), "raw_output"), ==, "[0.5]");
+
+  /* error_excerpt: 0 quotes nothing of the answer; the violations stay */
+  {
+    g_autoptr(SluicePipeline) quiet = mock_pipeline (url, "{correction_retries: 0, error_excerpt: 0}", 2);
+    g_autoptr(SluiceContext) quiet_context = sluice_test_run (quiet, "{\"text\": \"count\"}");
+    JsonObject *details = sluice_context_get_error_details (quiet_context);
+
+    g_assert_false (json_object_has_member (details, "raw_output"));
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (details, "violations")), ==, 1);
+  }
   sluice_test_mock_stop ();
 }
 
