@@ -30,6 +30,7 @@ struct _SluiceContext
   guint           n_reruns;
   JsonObject     *corrections;   /* stage name → corrections it asked for */
   SluiceCompliance compliance;
+  gboolean         answer_repaired;
   GError         *error;
   char           *error_stage;
   JsonObject     *error_details;
@@ -452,6 +453,8 @@ sluice_compliance_to_string (SluiceCompliance compliance)
       return "valid_first_try";
     case SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION:
       return "valid_after_correction";
+    case SLUICE_COMPLIANCE_VALID_AFTER_REPAIR:
+      return "valid_after_repair";
     case SLUICE_COMPLIANCE_INVALID:
       return "invalid";
     case SLUICE_COMPLIANCE_UNCHECKED:
@@ -467,10 +470,20 @@ sluice_context_record_format_check (SluiceContext *self,
   g_return_if_fail (SLUICE_IS_CONTEXT (self));
   if (!valid)
     self->compliance = SLUICE_COMPLIANCE_INVALID;
-  else if (sluice_context_get_n_corrections (self, NULL) == 0)
-    self->compliance = SLUICE_COMPLIANCE_VALID_FIRST_TRY;
-  else
+  else if (sluice_context_get_n_corrections (self, NULL) > 0)
     self->compliance = SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION;
+  else if (self->answer_repaired)
+    self->compliance = SLUICE_COMPLIANCE_VALID_AFTER_REPAIR;
+  else
+    self->compliance = SLUICE_COMPLIANCE_VALID_FIRST_TRY;
+}
+
+void
+sluice_context_record_repaired_answer (SluiceContext *self,
+                                       gboolean       repaired)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  self->answer_repaired = repaired;
 }
 
 SluiceCompliance

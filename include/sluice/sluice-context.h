@@ -262,6 +262,9 @@ guint           sluice_context_get_n_corrections  (SluiceContext  *self,
  * @SLUICE_COMPLIANCE_VALID_FIRST_TRY: the first answer passed every check
  * @SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION: an answer passed after one or
  *   more corrections
+ * @SLUICE_COMPLIANCE_VALID_AFTER_REPAIR: the first answer passed once the
+ *   parse stage repaired its JSON (a cut answer closed is one: data may
+ *   be missing)
  * @SLUICE_COMPLIANCE_INVALID: the request ended with an answer that broke
  *   the format (or without one after a correction was asked for)
  *
@@ -273,13 +276,15 @@ typedef enum
   SLUICE_COMPLIANCE_UNCHECKED,
   SLUICE_COMPLIANCE_VALID_FIRST_TRY,
   SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION,
+  SLUICE_COMPLIANCE_VALID_AFTER_REPAIR,
   SLUICE_COMPLIANCE_INVALID,
 } SluiceCompliance;
 
 /**
  * sluice_compliance_to_string:
  * Returns: (nullable): `valid_first_try`, `valid_after_correction`,
- *   `invalid`, or %NULL for %SLUICE_COMPLIANCE_UNCHECKED
+ *   `valid_after_repair`, `invalid`, or %NULL for
+ *   %SLUICE_COMPLIANCE_UNCHECKED
  */
 const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
 /**
@@ -292,6 +297,16 @@ const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
  */
 void            sluice_context_record_format_check (SluiceContext *self,
                                                    gboolean        valid);
+/**
+ * sluice_context_record_repaired_answer:
+ * @repaired: whether the answer's JSON had to be repaired to parse
+ *
+ * Called by the stage that takes the answer from the reply, before its
+ * format check: a repaired answer that passes without a correction counts
+ * as %SLUICE_COMPLIANCE_VALID_AFTER_REPAIR.
+ */
+void            sluice_context_record_repaired_answer (SluiceContext *self,
+                                                       gboolean       repaired);
 /**
  * sluice_context_get_compliance:
  * Returns: whether the request's answer kept to the format, as the last

@@ -833,12 +833,14 @@ test_batch_bad_lines (void)
    * a correction; the summary counts what the ledger holds; a job refused
    * before any answer has none. */
   compliance = json_object_get_object_member (summary, "compliance");
-  g_assert_cmpuint (json_object_get_size (compliance), ==, 3);
+  g_assert_cmpuint (json_object_get_size (compliance), ==, 4);
   g_assert_cmpint (json_object_get_int_member (compliance, "valid_first_try") +
                    json_object_get_int_member (compliance, "valid_after_correction"), ==, n_ok);
-  for (guint i = 0; i < 3; i++)
+  g_assert_cmpint (json_object_get_int_member (compliance, "valid_after_repair"), ==, 0);   /* repair is off */
+  for (guint i = 0; i < 4; i++)
     {
-      const char *outcome = (const char *[]) { "valid_first_try", "valid_after_correction", "invalid" }[i];
+      const char *outcome = (const char *[]) { "valid_first_try", "valid_after_correction", "valid_after_repair",
+                                               "invalid" }[i];
       g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM requests WHERE compliance = '%s'", outcome);
 
       g_test_message ("%s: %" G_GINT64_FORMAT, outcome, json_object_get_int_member (compliance, outcome));

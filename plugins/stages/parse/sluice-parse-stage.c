@@ -376,6 +376,7 @@ sluice_parse_stage_process (SluiceStage    *stage,
   if (node != NULL)
     {
       record_parse (context, source, &result);
+      sluice_context_record_repaired_answer (context, result.repairs != 0);
       sluice_context_record_format_check (context, TRUE);
       sluice_context_set_output (context, node);
       return SLUICE_VERDICT_CONTINUE;
