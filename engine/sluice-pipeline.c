@@ -663,6 +663,73 @@ sluice_pipeline_get_input_schema (SluicePipeline *self)
   return self->input_schema;
 }
 
+/* The object schema @schema, following a local "$ref" (a few hops). */
+static JsonObject *
+follow_local_ref (JsonNode   *root,
+                  JsonObject *schema)
+{
+  for (guint hops = 0; schema != NULL && hops < 8; hops++)
+    {
+      const char *ref = sluice_json_get_string (schema, "$ref");
+      JsonNode *target;
+
+      if (ref == NULL || ref[0] != '#')
+        return schema;
+      target = sluice_json_pointer_resolve (root, ref + 1);
+      schema = target != NULL && JSON_NODE_HOLDS_OBJECT (target) ? json_node_get_object (target) : NULL;
+    }
+  return schema;
+}
+
+gboolean
+sluice_pipeline_check_input_path (SluicePipeline  *self,
+                                  const char      *path,
+                                  GError         **error)
+{
+  g_auto(GStrv) segments = NULL;
+  JsonObject *schema;
+
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), FALSE);
+  if (self->input_schema == NULL || !JSON_NODE_HOLDS_OBJECT (self->input_schema) || path == NULL)
+    return TRUE;
+  segments = g_strsplit (path[0] == '/' ? path + 1 : path, path[0] == '/' ? "/" : ".", -1);
+  schema = json_node_get_object (self->input_schema);
+  for (guint i = 0; segments[i] != NULL && schema != NULL; i++)
+    {
+      JsonNode *properties, *declared, *items, *additional;
+
+      schema = follow_local_ref (self->input_schema, schema);
+      if (schema == NULL)
+        return TRUE;
+      properties = json_object_get_member (schema, "properties");
+      declared = properties != NULL && JSON_NODE_HOLDS_OBJECT (properties)
+        ? json_object_get_member (json_node_get_object (properties), segments[i]) : NULL;
+      items = json_object_get_member (schema, "items");
+      additional = json_object_get_member (schema, "additionalProperties");
+      if (declared != NULL)
+        schema = JSON_NODE_HOLDS_OBJECT (declared) ? json_node_get_object (declared) : NULL;
+      else if (items != NULL && JSON_NODE_HOLDS_OBJECT (items) && g_ascii_isdigit (segments[i][0]))
+        schema = json_node_get_object (items);
+      else if (additional != NULL && JSON_NODE_HOLDS_VALUE (additional) && !json_node_get_boolean (additional) &&
+               !json_object_has_member (schema, "patternProperties"))
+        {
+          g_autoptr(GList) names = properties != NULL && JSON_NODE_HOLDS_OBJECT (properties)
+            ? json_object_get_members (json_node_get_object (properties)) : NULL;
+          g_autoptr(GString) known = g_string_new (NULL);
+
+          for (GList *l = names; l != NULL; l = l->next)
+            g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", (const char *) l->data);
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "'%s' is not in the input schema (it declares %s)", path,
+                       known->len > 0 ? known->str : "no properties there");
+          return FALSE;
+        }
+      else
+        return TRUE;   /* an open object: any name may come */
+    }
+  return TRUE;
+}
+
 JsonNode *
 sluice_pipeline_get_output_schema (SluicePipeline *self)
 {

@@ -61,6 +61,21 @@ SluiceEngine   *sluice_pipeline_get_engine       (SluicePipeline      *self);
  */
 JsonNode       *sluice_pipeline_get_input_schema (SluicePipeline      *self);
 /**
+ * sluice_pipeline_check_input_path:
+ * @path: a dotted name (`chat.turns`) or a JSON Pointer (`/chat/turns`)
+ *
+ * For a stage whose configuration names an input value: a misspelt name
+ * must not quietly turn a feature off. Fails when the `input` schema
+ * cannot hold a value there (an object with `additionalProperties:
+ * false` that does not declare the name); passes without an `input`
+ * schema, or where it is open.
+ *
+ * Returns: %FALSE with @error set when the input cannot have @path
+ */
+gboolean        sluice_pipeline_check_input_path (SluicePipeline      *self,
+                                                  const char          *path,
+                                                  GError             **error);
+/**
  * sluice_pipeline_get_output_schema:
  * Returns: (transfer none) (nullable): the JSON Schema of the answer
  */

@@ -1270,6 +1270,38 @@ test_schemas_block (void)
   g_assert_nonnull (strstr (missing->err, "cannot be resolved: no document is registered"));
 }
 
+/* A name in a stage's configuration that the closed input schema cannot
+ * hold is a check error: a misspelt sanitize field would let personal
+ * data through, a misspelt history would drop the conversation, a
+ * misspelt truncate variable would show only when a prompt overflows. */
+static void
+test_misspelt_input_names (void)
+{
+  g_autoptr(Env) env = env_new ();
+  static const struct { const char *stage, *expected; } cases[] = {
+    { "  - sanitize: {fields: [txt]}\n",
+      "stage 'sanitize': fields: 'txt' is not in the input schema (it declares text, turns)" },
+    { "  - assemble: {user: \"{{text}}\", history: chats}\n",
+      "stage 'assemble': history: 'chats' is not in the input schema (it declares text, turns)" },
+    { "  - assemble: {user: \"{{text}}\"}\n"
+      "  - context-check: {model: gpt-4o-mini, on_overflow: truncate, truncate: {variable: txt}}\n",
+      "stage 'context-check': truncate: 'txt' is not in the input schema (it declares text, turns)" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *yaml = g_strconcat ("name: n\n"
+                                           "input: {type: object, additionalProperties: false,\n"
+                                           "        properties: {text: {type: string}, turns: {type: array}}}\n"
+                                           "stages:\n", cases[i].stage, NULL);
+      g_autofree char *pipeline = env_write (env, "p.yaml", yaml);
+      g_autoptr(Result) check = run_cli (env, NULL, "check", pipeline, NULL);
+
+      assert_status (check, 1);
+      g_assert_nonnull (strstr (check->err, cases[i].expected));
+    }
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2597,6 +2629,7 @@ main (int    argc,
   add ("/cli/labels", test_labels);
   add ("/cli/snapshot", test_snapshot);
   add ("/cli/schemas-block", test_schemas_block);
+  add ("/cli/misspelt-input-names", test_misspelt_input_names);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);

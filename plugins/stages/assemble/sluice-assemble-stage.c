@@ -151,6 +151,16 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
       else
         item->history = g_strdup (json_node_get_string (node));
       g_ptr_array_add (self->items, item);
+      /* a misspelt name would send no history at all, every time */
+      {
+        g_autoptr(GError) missing = NULL;
+
+        if (!sluice_pipeline_check_input_path (pipeline, item->history, &missing))
+          {
+            g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, "history: %s", missing->message);
+            return FALSE;
+          }
+      }
     }
 
   if ((text = sluice_json_get_string (config, "user")) != NULL &&

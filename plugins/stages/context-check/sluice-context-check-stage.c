@@ -361,6 +361,14 @@ sluice_context_check_stage_configure (SluiceStage     *stage,
                                          "truncate: {variable: NAME}");
   if (self->on_overflow != OVERFLOW_TRUNCATE && truncate != NULL)
     return sluice_config_invalid (error, "truncate: only with on_overflow: truncate");
+  if (variable != NULL)
+    {
+      g_autoptr(GError) missing = NULL;
+
+      /* found out only when a prompt overflows, otherwise */
+      if (!sluice_pipeline_check_input_path (pipeline, variable, &missing))
+        return sluice_config_invalid (error, "truncate: %s", missing->message);
+    }
   self->variable = g_strdup (variable);
 
   self->safety_factor = SLUICE_TOKEN_SAFETY_FACTOR;

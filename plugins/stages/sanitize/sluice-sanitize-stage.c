@@ -129,7 +129,15 @@ sluice_sanitize_stage_configure (SluiceStage     *stage,
 
       self->fields = g_ptr_array_new_with_free_func (g_free);
       for (guint i = 0; i < json_array_get_length (fields); i++)
-        g_ptr_array_add (self->fields, field_to_pointer (json_array_get_string_element (fields, i)));
+        {
+          const char *field = json_array_get_string_element (fields, i);
+          g_autoptr(GError) missing = NULL;
+
+          /* a misspelt field would leave the real one unredacted */
+          if (!sluice_pipeline_check_input_path (pipeline, field, &missing))
+            return sluice_config_invalid (error, "fields: %s", missing->message);
+          g_ptr_array_add (self->fields, field_to_pointer (field));
+        }
     }
 
   self->drop_invalid = g_strcmp0 (sluice_json_get_string (config, "invalid_utf8"), "drop") == 0;
