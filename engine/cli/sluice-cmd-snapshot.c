@@ -76,7 +76,10 @@ render_snapshot (JsonObject *rendered,
   while (base_len > 0 && base_url[base_len - 1] == '/')
     base_len--;   /* the provider's base URL has no trailing slash */
 
-  json_object_set_member (snapshot, "input", json_node_copy (input));
+  /* as the call stage rendered it: credentials scrubbed by the pipeline */
+  json_object_set_member (snapshot, "input",
+                          json_node_copy (json_object_has_member (rendered, "input")
+                                          ? json_object_get_member (rendered, "input") : input));
   json_object_set_string_member (snapshot, "target", json_object_get_string_member (rendered, "target"));
   json_object_set_string_member (snapshot, "provider", json_object_get_string_member (rendered, "provider"));
   json_object_set_string_member (snapshot, "model", json_object_get_string_member (rendered, "model"));

@@ -1217,6 +1217,33 @@ test_snapshot (void)
   assert_status (ci, 1);
   g_assert_nonnull (strstr (ci->err, "elsewhere.snap does not exist"));
 
+  /* The key in the input and personal data under sanitize: restore,
+   * the snapshot shows what would be sent (placeholders) and no key. */
+  {
+    g_autoptr(GString) restoring = g_string_new (changed->str);
+    g_autofree char *keyed = env_write (env, "keyed.json",
+                                        "{\"text\": \"mail bob@example.com, key " PLAIN_KEY "\"}");
+    g_autoptr(Result) masked = NULL;
+    g_autofree char *masked_text = NULL;
+
+    g_assert_cmpint (g_string_replace (restoring, "sanitize: {fields: [text]}",
+                                       "sanitize: {fields: [text], restore: true}", 1), ==, 1);
+    g_assert_true (g_file_set_contents (pipeline, restoring->str, -1, NULL));
+    masked = run_cli (env, NULL, "snapshot", pipeline, keyed, "--snapshot", "masked.snap", NULL);
+    assert_status (masked, 0);
+    masked_text = read_text (env_path (env, "masked.snap"));
+    g_assert_null (strstr (masked_text, PLAIN_KEY));
+    {
+      /* the input file is the user's own; the request holds placeholders */
+      g_autoptr(JsonNode) snap = parse_json (masked_text);
+      JsonObject *request = json_object_get_object_member (json_node_get_object (snap), "request");
+      g_autofree char *body = sluice_json_to_string (json_object_get_member (request, "body"));
+
+      g_assert_null (strstr (body, "bob@example.com"));
+      g_assert_nonnull (strstr (body, "mail [EMAIL_1], key [redacted]"));
+    }
+  }
+
   g_assert_cmpint (mock_requests (env), ==, 0);
   {
     g_autofree char *ledger = ledger_path (env);

@@ -1017,6 +1017,9 @@ render_dry_run (SluiceCallStage *self,
       return;
     }
   rendered = json_object_new ();
+  /* the input goes with it, so that the pipeline scrubs both alike */
+  if (sluice_context_get_input (context) != NULL)
+    json_object_set_member (rendered, "input", json_node_copy (sluice_context_get_input (context)));
   json_object_set_string_member (rendered, "target", target->name);
   json_object_set_string_member (rendered, "provider", target->provider_name);
   json_object_set_string_member (rendered, "model", target->model);

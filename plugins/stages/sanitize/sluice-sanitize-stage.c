@@ -441,7 +441,9 @@ sluice_sanitize_stage_complete_async (SluiceStage         *stage,
   g_task_set_source_tag (task, sluice_sanitize_stage_complete_async);
   /* On the way out, after log has recorded the request: the caller gets
    * its own values back in the answer. */
+  /* A dry run's output is the request as sent: it keeps the placeholders. */
   if (self->restore && state != NULL && output != NULL && sluice_context_get_error (context) == NULL &&
+      !sluice_context_get_dry_run (context) &&
       g_hash_table_size (state->originals) > 0)
     {
       g_autoptr(JsonNode) restored = sluice_sanitize_restore (output, state->originals);
