@@ -436,8 +436,16 @@ check_number (const char  *text,
     }
   else
     {
-      g_autofree char *copy = g_strndup (text, length);
-      gdouble value = g_ascii_strtod (copy, NULL);
+      char buf[64];
+      g_autofree char *copy = length < sizeof buf ? NULL : g_strndup (text, length);
+      gdouble value;
+
+      if (copy == NULL)
+        {
+          memcpy (buf, text, length);
+          buf[length] = '\0';
+        }
+      value = g_ascii_strtod (copy != NULL ? copy : buf, NULL);
 
       if (isfinite (value) && (value != 0 || !nonzero))
         return TRUE;
