@@ -827,8 +827,11 @@ compliance_object (SluiceBatch *self)
 {
   JsonObject *object = json_object_new ();
 
-  if (self->compliance[SLUICE_COMPLIANCE_VALID_FIRST_TRY] + self->compliance[SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION] +
-      self->compliance[SLUICE_COMPLIANCE_INVALID] == 0)
+  guint64 checked = 0;
+
+  for (SluiceCompliance c = SLUICE_COMPLIANCE_VALID_FIRST_TRY; c <= SLUICE_COMPLIANCE_INVALID; c++)
+    checked += self->compliance[c];
+  if (checked == 0)
     return object;
   for (SluiceCompliance c = SLUICE_COMPLIANCE_VALID_FIRST_TRY; c <= SLUICE_COMPLIANCE_INVALID; c++)
     json_object_set_int_member (object, sluice_compliance_to_string (c), (gint64) self->compliance[c]);

@@ -32,7 +32,8 @@ SluiceBudget *sluice_budget_new_with_clock (JsonObject        *config,
 /* The pre-flight cost of an attempt: the prompt's tokens (as the
  * token-count stage counted them for @model, else the integer variable
  * input_tokens if set, else sluice_count_prompt_tokens(): exact for a
- * model with a local tokenizer) plus @target's max_tokens (else
+ * model with a local tokenizer) plus @target's max_tokens (else the
+ * output the context-check stage reserved for this model, else
  * estimate_completion_tokens), at the catalog's price for @provider and
  * @model; -1 when the catalog has no price (a warning, once per model). */
 gdouble       sluice_budget_estimate   (SluiceBudget      *self,
@@ -40,6 +41,13 @@ gdouble       sluice_budget_estimate   (SluiceBudget      *self,
                                         const char        *provider,
                                         const char        *model,
                                         JsonObject        *target);
+/* The same estimate with @completion_tokens of output, without a budget
+ * (the context-check stage's pre-flight estimate); -1 when the catalog
+ * has no price, silently. */
+gdouble       sluice_budget_estimate_cost (SluiceContext   *context,
+                                           const char      *provider,
+                                           const char      *model,
+                                           gint64           completion_tokens);
 /* Reserves @estimate_usd (< 0: unknown, counted as 0) on every scope
  * value of the request, or fails with SLUICE_ERROR_BUDGET_EXCEEDED when
  * one cap would be passed. Returns the reservation (> 0), or 0 on

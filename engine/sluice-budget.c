@@ -513,17 +513,14 @@ sluice_budget_new (JsonObject  *config,
 /* ---- checking --------------------------------------------------------------------- */
 
 gdouble
-sluice_budget_estimate (SluiceBudget  *self,
-                        SluiceContext *context,
-                        const char    *provider,
-                        const char    *model,
-                        JsonObject    *target)
+sluice_budget_estimate_cost (SluiceContext *context,
+                             const char    *provider,
+                             const char    *model,
+                             gint64         completion_tokens)
 {
-  gint64 prompt, completion;
+  gint64 prompt;
   const char *counted_for = NULL;
-  gdouble cost;
 
-  g_return_val_if_fail (SLUICE_IS_BUDGET (self), -1);
   g_return_val_if_fail (SLUICE_IS_CONTEXT (context), -1);
 
   prompt = sluice_context_get_counted_prompt_tokens (context, NULL, &counted_for);
@@ -533,10 +530,34 @@ sluice_budget_estimate (SluiceBudget  *self,
     prompt = sluice_json_get_int (sluice_context_get_variables (context), "input_tokens", -1);
   if (prompt < 0)
     prompt = sluice_count_prompt_tokens (sluice_context_get_messages (context), provider, model, 0, NULL);
+  return sluice_catalog_compute_cost (sluice_catalog_get_default (), provider, model, prompt,
+                                      MAX (completion_tokens, 0), 0);
+}
+
+gdouble
+sluice_budget_estimate (SluiceBudget  *self,
+                        SluiceContext *context,
+                        const char    *provider,
+                        const char    *model,
+                        JsonObject    *target)
+{
+  JsonObject *preflight;
+  gint64 completion;
+  gdouble cost;
+
+  g_return_val_if_fail (SLUICE_IS_BUDGET (self), -1);
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (context), -1);
+
   completion = sluice_json_get_int (target, "max_tokens", -1);
+  /* The output the context-check stage reserved for this model. */
+  preflight = sluice_context_get_preflight (context);
+  if (completion < 0 &&
+      g_strcmp0 (sluice_json_get_string (preflight, "provider"), provider) == 0 &&
+      g_strcmp0 (sluice_json_get_string (preflight, "model"), model) == 0)
+    completion = sluice_json_get_int (preflight, "reserved_output_tokens", -1);
   if (completion < 0)
     completion = self->completion_tokens;
-  cost = sluice_catalog_compute_cost (sluice_catalog_get_default (), provider, model, prompt, completion, 0);
+  cost = sluice_budget_estimate_cost (context, provider, model, completion);
   if (cost < 0)
     {
       g_autofree char *key = g_strdup_printf ("%s/%s", provider != NULL ? provider : "",

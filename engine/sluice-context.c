@@ -18,6 +18,7 @@ struct _SluiceContext
   gint64          counted_tokens;   /* -1: the messages are not counted */
   gboolean        counted_estimated;
   char           *counted_model;
+  JsonObject     *preflight;
   JsonObject     *target;
   SluiceResponse *response;
   JsonNode       *output;
@@ -29,6 +30,7 @@ struct _SluiceContext
   guint           n_reruns;
   JsonObject     *corrections;   /* stage name → corrections it asked for */
   SluiceCompliance compliance;
+  gboolean         answer_repaired;
   GError         *error;
   char           *error_stage;
   JsonObject     *error_details;
@@ -46,6 +48,7 @@ sluice_context_finalize (GObject *object)
   g_clear_pointer (&self->variables, json_object_unref);
   g_clear_pointer (&self->messages, json_array_unref);
   g_free (self->counted_model);
+  g_clear_pointer (&self->preflight, json_object_unref);
   g_clear_pointer (&self->target, json_object_unref);
   g_clear_object (&self->response);
   g_clear_pointer (&self->output, json_node_unref);
@@ -80,6 +83,7 @@ sluice_context_init (SluiceContext *self)
   self->annotations = json_object_new ();
   self->variables = json_object_new ();
   self->corrections = json_object_new ();
+  self->preflight = json_object_new ();
   self->counted_tokens = -1;
 }
 
@@ -172,6 +176,13 @@ sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
   if (model != NULL)
     *model = self->counted_model;
   return self->counted_tokens;
+}
+
+JsonObject *
+sluice_context_get_preflight (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return self->preflight;
 }
 
 JsonObject *
@@ -442,6 +453,8 @@ sluice_compliance_to_string (SluiceCompliance compliance)
       return "valid_first_try";
     case SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION:
       return "valid_after_correction";
+    case SLUICE_COMPLIANCE_VALID_AFTER_REPAIR:
+      return "valid_after_repair";
     case SLUICE_COMPLIANCE_INVALID:
       return "invalid";
     case SLUICE_COMPLIANCE_UNCHECKED:
@@ -457,10 +470,20 @@ sluice_context_record_format_check (SluiceContext *self,
   g_return_if_fail (SLUICE_IS_CONTEXT (self));
   if (!valid)
     self->compliance = SLUICE_COMPLIANCE_INVALID;
-  else if (sluice_context_get_n_corrections (self, NULL) == 0)
-    self->compliance = SLUICE_COMPLIANCE_VALID_FIRST_TRY;
-  else
+  else if (sluice_context_get_n_corrections (self, NULL) > 0)
     self->compliance = SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION;
+  else if (self->answer_repaired)
+    self->compliance = SLUICE_COMPLIANCE_VALID_AFTER_REPAIR;
+  else
+    self->compliance = SLUICE_COMPLIANCE_VALID_FIRST_TRY;
+}
+
+void
+sluice_context_record_repaired_answer (SluiceContext *self,
+                                       gboolean       repaired)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  self->answer_repaired = repaired;
 }
 
 SluiceCompliance

@@ -235,7 +235,7 @@ static const struct {
   const char *kind;
   const char *name;
 } planned[] = {
-  { "stage", "context-check" }, { "stage", "cache" }, { "stage", "format" },
+  { "stage", "cache" }, { "stage", "format" },
   { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
 };
 

@@ -27,6 +27,7 @@ struct _SluicePipeline
   SluiceSchema *input_validator;
   SluiceSchema *output_validator;
   JsonObject   *labels;
+  GPtrArray    *secrets;      /* credentials from the environment, never shown */
   guint         max_reruns;
   GPtrArray    *stages;       /* SluiceStage* */
   GPtrArray    *stage_names;  /* char* */
@@ -80,6 +81,7 @@ sluice_pipeline_finalize (GObject *object)
   g_free (self->path);
   g_free (self->base_dir);
   g_free (self->name);
+  g_clear_pointer (&self->secrets, g_ptr_array_unref);
   g_clear_pointer (&self->input_schema, json_node_unref);
   g_clear_pointer (&self->output_schema, json_node_unref);
   g_clear_pointer (&self->input_validator, sluice_schema_unref);
@@ -409,6 +411,52 @@ collect_env_strings (SluiceDocument *doc,
     g_ptr_array_add (strings, (gpointer) json_node_get_string (node));
 }
 
+/* Whether a member of this name holds a credential. */
+static gboolean
+is_secret_name (const char *name)
+{
+  static const char * const words[] = { "key", "token", "secret", "password", "authorization", NULL };
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  for (guint i = 0; words[i] != NULL; i++)
+    if (strstr (lower, words[i]) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+/* The credentials of the file that came from the environment (api_key,
+ * extra_headers, anything named like a key or token): a model that
+ * echoes one must not carry it into an output, an error or the ledger.
+ * Values under 8 characters are placeholders, not credentials. */
+static void
+collect_secrets (SluiceDocument *doc,
+                 JsonNode       *node,
+                 gboolean        secret_place,
+                 GPtrArray      *secrets)
+{
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, &name, &member))
+        collect_secrets (doc, member, secret_place || is_secret_name (name) ||
+                         g_str_equal (name, "extra_headers"), secrets);
+    }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        collect_secrets (doc, json_array_get_element (array, i), secret_place, secrets);
+    }
+  else if (secret_place && json_node_get_value_type (node) == G_TYPE_STRING &&
+           sluice_document_node_is_from_env (doc, node) && strlen (json_node_get_string (node)) >= 8)
+    g_ptr_array_add (secrets, g_strdup (json_node_get_string (node)));
+}
+
 /* Values from the environment may be secrets (a key set where a provider
  * name belongs): no message about the file may quote one, whichever
  * plugin wrote it. */
@@ -529,6 +577,8 @@ _sluice_pipeline_load (SluiceEngine *engine,
     load_stages (self, &loader, json_node_get_array (node), document_ok);
   g_clear_pointer (&loader.registry, sluice_schema_registry_unref);
 
+  self->secrets = g_ptr_array_new_with_free_func (g_free);
+  collect_secrets (doc, root, FALSE, self->secrets);
   scrub_env_values (doc, diagnostics, first_diagnostic);
   if (sluice_diagnostics_count_errors (diagnostics) > errors_before)
     return NULL;
@@ -798,6 +848,73 @@ run_free (Run *run)
 static void run_next_stage (GTask *task);
 static void run_next_complete (GTask *task);
 
+/* @node with every credential replaced by "[redacted]", or NULL when it
+ * holds none. */
+static JsonNode *
+scrub_json (SluicePipeline *self,
+            JsonNode       *node)
+{
+  g_autofree char *text = NULL;
+  g_autoptr(GString) scrubbed = NULL;
+  guint replaced = 0;
+
+  if (node == NULL || self->secrets == NULL || self->secrets->len == 0)
+    return NULL;
+  text = sluice_json_to_string (node);
+  scrubbed = g_string_new (text);
+  for (guint i = 0; i < self->secrets->len; i++)
+    replaced += g_string_replace (scrubbed, g_ptr_array_index (self->secrets, i), "[redacted]", 0);
+  return replaced > 0 ? sluice_json_from_string (scrubbed->str, (gssize) scrubbed->len, NULL) : NULL;
+}
+
+/* Before the complete phase records anything: a credential the model
+ * echoed back leaves the output, the error and its details. */
+static void
+scrub_result (SluicePipeline *self,
+              SluiceContext  *context)
+{
+  const GError *error = sluice_context_get_error (context);
+  g_autoptr(JsonNode) output = scrub_json (self, sluice_context_get_output (context));
+
+  if (output != NULL)
+    sluice_context_set_output (context, output);
+  if (error != NULL && self->secrets != NULL && self->secrets->len > 0)
+    {
+      JsonObject *details = sluice_context_get_error_details (context);
+      g_autoptr(JsonNode) details_node = details != NULL
+        ? json_node_init_object (json_node_alloc (), details) : NULL;
+      g_autoptr(JsonNode) scrubbed_details = scrub_json (self, details_node);
+      g_autoptr(GString) message = g_string_new (error->message);
+      guint replaced = 0;
+
+      for (guint i = 0; i < self->secrets->len; i++)
+        replaced += g_string_replace (message, g_ptr_array_index (self->secrets, i), "[redacted]", 0);
+      if (replaced > 0 || scrubbed_details != NULL)
+        {
+          g_autoptr(GError) copy = g_error_new_literal (error->domain, error->code, message->str);
+          g_autofree char *stage = g_strdup (sluice_context_get_error_stage (context));
+          g_autoptr(JsonObject) kept = scrubbed_details != NULL && JSON_NODE_HOLDS_OBJECT (scrubbed_details)
+            ? json_object_ref (json_node_get_object (scrubbed_details))
+            : details != NULL ? json_object_ref (details) : NULL;
+
+          sluice_context_set_error (context, copy, stage);
+          if (kept != NULL)
+            sluice_context_set_error_details (context, kept);
+        }
+    }
+}
+
+static void
+begin_complete (GTask *task)
+{
+  SluicePipeline *self = g_task_get_source_object (task);
+  Run *run = g_task_get_task_data (task);
+
+  scrub_result (self, run->context);
+  run->completing = (gint) self->stages->len - 1;
+  run_next_complete (task);
+}
+
 static void
 fail_request (GTask        *task,
               const GError *error,
@@ -807,8 +924,7 @@ fail_request (GTask        *task,
 
   sluice_context_set_error (run->context, error, stage);
   _sluice_context_waste_answers (run->context);
-  run->completing = (gint) SLUICE_PIPELINE (g_task_get_source_object (task))->stages->len - 1;
-  run_next_complete (task);
+  begin_complete (task);
 }
 
 
@@ -833,8 +949,7 @@ apply_verdict (GTask         *task,
       return TRUE;
 
     case SLUICE_VERDICT_RESPOND:
-      run->completing = (gint) self->stages->len - 1;
-      run_next_complete (task);
+      begin_complete (task);
       return FALSE;
 
     case SLUICE_VERDICT_RERUN:
@@ -913,8 +1028,7 @@ run_next_stage (GTask *task)
       if (run->index >= self->stages->len)
         {
           use_answer_text_as_output (run->context);
-          run->completing = (gint) self->stages->len - 1;
-          run_next_complete (task);
+          begin_complete (task);
           return;
         }
 
@@ -1028,8 +1142,7 @@ sluice_pipeline_process_async (SluicePipeline      *self,
 
   if (sluice_context_get_error (context) != NULL)
     {
-      run->completing = (gint) self->stages->len - 1;
-      run_next_complete (task);
+      begin_complete (task);
       return;
     }
 

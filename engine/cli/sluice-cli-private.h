@@ -26,5 +26,6 @@ SluicePipeline *sluice_cli_load_pipeline (SluiceEngine *engine,
                                           const char   *path);
 JsonNode       *sluice_cli_read_input    (const char   *spec,
                                           GError      **error);
+char           *sluice_cli_printable     (const char   *text);
 
 G_END_DECLS

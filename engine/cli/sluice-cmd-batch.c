@@ -88,17 +88,20 @@ static void
 print_compliance (JsonObject *summary)
 {
   JsonObject *compliance = json_object_get_object_member (summary, "compliance");
-  gint64 first, corrected, invalid, total;
+  gint64 first, corrected, repaired, invalid, total;
 
   if (compliance == NULL || json_object_get_size (compliance) == 0)
     return;
   first = json_object_get_int_member (compliance, "valid_first_try");
   corrected = json_object_get_int_member (compliance, "valid_after_correction");
+  repaired = json_object_get_int_member_with_default (compliance, "valid_after_repair", 0);
   invalid = json_object_get_int_member (compliance, "invalid");
-  total = first + corrected + invalid;
+  total = first + corrected + repaired + invalid;
   printf ("schema:    %" G_GINT64_FORMAT " valid first try (%.1f%%), %" G_GINT64_FORMAT
-          " after correction, %" G_GINT64_FORMAT " invalid\n",
-          first, total > 0 ? 100.0 * (gdouble) first / (gdouble) total : 0, corrected, invalid);
+          " after correction", first, total > 0 ? 100.0 * (gdouble) first / (gdouble) total : 0, corrected);
+  if (repaired > 0)
+    printf (", %" G_GINT64_FORMAT " after repair", repaired);
+  printf (", %" G_GINT64_FORMAT " invalid\n", invalid);
 }
 
 static void

@@ -22,6 +22,23 @@ typedef struct
   gboolean      ok;
 } Run;
 
+/* @text on one line a terminal shows as it is: control characters (an
+ * answer's property name may hold an escape sequence) become \xNN. */
+char *
+sluice_cli_printable (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text != NULL ? text : ""; *p != '\0'; p++)
+    {
+      if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_printf (out, "\\x%02x", (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
 /* The request: JSON text, @FILE, or - for standard input. */
 JsonNode *
 sluice_cli_read_input (const char  *spec,
@@ -207,8 +224,9 @@ sluice_cmd_run (int    argc,
     {
       const GError *failure = sluice_context_get_error (context);
 
-      fprintf (stderr, "sluice run: %s: %s\n", sluice_error_kind_from_error (failure),
-               failure != NULL ? failure->message : "failed");
+      g_autofree char *message = sluice_cli_printable (failure != NULL ? failure->message : "failed");
+
+      fprintf (stderr, "sluice run: %s: %s\n", sluice_error_kind_from_error (failure), message);
       return g_error_matches (failure, SLUICE_ERROR, SLUICE_ERROR_CANCELLED)
         ? SLUICE_EXIT_INTERRUPTED : SLUICE_EXIT_FAILED;
     }

@@ -218,8 +218,9 @@ sluice_cmd_snapshot (int    argc,
     {
       const GError *failure = sluice_context_get_error (context);
 
-      fprintf (stderr, "sluice snapshot: %s: %s\n", sluice_error_kind_from_error (failure),
-               failure != NULL ? failure->message : "failed");
+      g_autofree char *message = sluice_cli_printable (failure != NULL ? failure->message : "failed");
+
+      fprintf (stderr, "sluice snapshot: %s: %s\n", sluice_error_kind_from_error (failure), message);
       return SLUICE_EXIT_FAILED;
     }
   output = sluice_context_get_output (context);

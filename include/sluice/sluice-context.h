@@ -98,6 +98,22 @@ gint64          sluice_context_get_counted_prompt_tokens (SluiceContext  *self,
                                                           gboolean       *estimated,
                                                           const char    **model);
 /**
+ * sluice_context_get_preflight:
+ *
+ * What a check before the call found, as the `context-check` stage
+ * writes it (empty until then): `provider`, `model`, `prompt_tokens`,
+ * `prompt_tokens_estimated`, `reserved_output_tokens`, `context_window`,
+ * `estimated_cost_usd` (null when the model has no price), `truncated`
+ * (`{variable, tokens_removed, tokens_kept}` when a variable was cut to
+ * fit) and `overflowing_targets` (`[{index, message}]`: the call stage's
+ * targets that cannot hold the prompt, which it skips without a request).
+ * The budget's estimate reads `reserved_output_tokens` for a target
+ * without `max_tokens`.
+ *
+ * Returns: (transfer none): the pre-flight record
+ */
+JsonObject     *sluice_context_get_preflight      (SluiceContext  *self);
+/**
  * sluice_context_get_target:
  * Returns: (transfer none) (nullable): the provider target in use
  */
@@ -246,6 +262,9 @@ guint           sluice_context_get_n_corrections  (SluiceContext  *self,
  * @SLUICE_COMPLIANCE_VALID_FIRST_TRY: the first answer passed every check
  * @SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION: an answer passed after one or
  *   more corrections
+ * @SLUICE_COMPLIANCE_VALID_AFTER_REPAIR: the first answer passed once the
+ *   parse stage repaired its JSON (a cut answer closed is one: data may
+ *   be missing)
  * @SLUICE_COMPLIANCE_INVALID: the request ended with an answer that broke
  *   the format (or without one after a correction was asked for)
  *
@@ -257,13 +276,15 @@ typedef enum
   SLUICE_COMPLIANCE_UNCHECKED,
   SLUICE_COMPLIANCE_VALID_FIRST_TRY,
   SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION,
+  SLUICE_COMPLIANCE_VALID_AFTER_REPAIR,
   SLUICE_COMPLIANCE_INVALID,
 } SluiceCompliance;
 
 /**
  * sluice_compliance_to_string:
  * Returns: (nullable): `valid_first_try`, `valid_after_correction`,
- *   `invalid`, or %NULL for %SLUICE_COMPLIANCE_UNCHECKED
+ *   `valid_after_repair`, `invalid`, or %NULL for
+ *   %SLUICE_COMPLIANCE_UNCHECKED
  */
 const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
 /**
@@ -276,6 +297,16 @@ const char     *sluice_compliance_to_string       (SluiceCompliance compliance);
  */
 void            sluice_context_record_format_check (SluiceContext *self,
                                                    gboolean        valid);
+/**
+ * sluice_context_record_repaired_answer:
+ * @repaired: whether the answer's JSON had to be repaired to parse
+ *
+ * Called by the stage that takes the answer from the reply, before its
+ * format check: a repaired answer that passes without a correction counts
+ * as %SLUICE_COMPLIANCE_VALID_AFTER_REPAIR.
+ */
+void            sluice_context_record_repaired_answer (SluiceContext *self,
+                                                       gboolean       repaired);
 /**
  * sluice_context_get_compliance:
  * Returns: whether the request's answer kept to the format, as the last

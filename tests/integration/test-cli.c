@@ -833,12 +833,14 @@ test_batch_bad_lines (void)
    * a correction; the summary counts what the ledger holds; a job refused
    * before any answer has none. */
   compliance = json_object_get_object_member (summary, "compliance");
-  g_assert_cmpuint (json_object_get_size (compliance), ==, 3);
+  g_assert_cmpuint (json_object_get_size (compliance), ==, 4);
   g_assert_cmpint (json_object_get_int_member (compliance, "valid_first_try") +
                    json_object_get_int_member (compliance, "valid_after_correction"), ==, n_ok);
-  for (guint i = 0; i < 3; i++)
+  g_assert_cmpint (json_object_get_int_member (compliance, "valid_after_repair"), ==, 0);   /* repair is off */
+  for (guint i = 0; i < 4; i++)
     {
-      const char *outcome = (const char *[]) { "valid_first_try", "valid_after_correction", "invalid" }[i];
+      const char *outcome = (const char *[]) { "valid_first_try", "valid_after_correction", "valid_after_repair",
+                                               "invalid" }[i];
       g_autofree char *sql = g_strdup_printf ("SELECT count(*) FROM requests WHERE compliance = '%s'", outcome);
 
       g_test_message ("%s: %" G_GINT64_FORMAT, outcome, json_object_get_int_member (compliance, outcome));
@@ -1667,6 +1669,39 @@ test_secrets (void)
     g_assert_cmpint (g_unlink (scenario), ==, 0);
   }
 
+  /* A model that echoes the key in its answer: neither a good answer
+   * nor a rejected one (its raw_output, its violations) carries it. */
+  {
+    g_autofree char *scenario = env_write (env, "scenario.json",
+      "{\"rules\": [{\"match\": \"ECHO-BAD\", \"then\": {\"kind\": \"ok\", \"content\": "
+      "\"{\\\"sentiment\\\": \\\"mixed " SECRET_KEY "\\\", \\\"confidence\\\": 2, "
+      "\\\"" SECRET_KEY "\\\": 1, \\\"reasoning\\\": \\\"" SECRET_KEY "\\\"}\"}},"
+      " {\"then\": {\"kind\": \"ok\", \"content\": \"{\\\"sentiment\\\": \\\"positive\\\", "
+      "\\\"confidence\\\": 0.9, \\\"reasoning\\\": \\\"my key is " SECRET_KEY "\\\"}\"}}]}");
+    g_autoptr(Result) bad = NULL;
+    g_autoptr(Result) good = NULL;
+    g_autoptr(JsonNode) bad_root = NULL;
+    g_autoptr(JsonNode) good_root = NULL;
+    JsonObject *bad_error;
+
+    mock_start (env, "--scenario", scenario, NULL);
+    bad = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"ECHO-BAD\"}", NULL);
+    assert_status (bad, 1);
+    bad_root = parse_json (bad->out);
+    bad_error = json_object_get_object_member (json_node_get_object (bad_root), "error");
+    g_assert_cmpstr (assert_structured_error (bad_error), ==, "validation");
+    g_assert_nonnull (strstr (string_member (bad_error, "raw_output"), "mixed [redacted]"));
+    assert_no_secret_in ("a rejected echo's stdout", bad->out, strlen (bad->out));
+    assert_no_secret_in ("a rejected echo's stderr", bad->err, strlen (bad->err));
+    good = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+    assert_status (good, 0);
+    good_root = parse_json (good->out);
+    g_assert_cmpstr (string_member (json_node_get_object (good_root), "reasoning"), ==, "my key is [redacted]");
+    assert_no_secret_in ("a good echo's stdout", good->out, strlen (good->out));
+    mock_stop (env);
+    g_assert_cmpint (g_unlink (scenario), ==, 0);
+  }
+
   /* A provider that takes it, for a batch. */
   mock_start (env, NULL);
   batch = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
@@ -1679,7 +1714,7 @@ test_secrets (void)
    * their -wal and -shm files. */
   g_assert_true (g_file_test (state, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (ledger, G_FILE_TEST_EXISTS));
-  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests"), ==, 12);
+  g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests"), ==, 14);
   g_assert_cmpuint (assert_no_secret_in_tree (env->dir), >=, 4);
 }
 

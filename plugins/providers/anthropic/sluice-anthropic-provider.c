@@ -446,10 +446,15 @@ sluice_anthropic_provider_parse_body (SluiceHttpProvider *self,
       else if (g_strcmp0 (type, "tool_use") == 0 && name != NULL && input != NULL)
         {
           arguments = sluice_json_to_string (input);
+          /* The forced answer tool's input is the answer (the text), and
+           * stays a tool call, so that parse records where it came from. */
           if (structured && g_str_equal (name, ANSWER_TOOL))
             {
               if (answer == NULL)
-                answer = g_steal_pointer (&arguments);
+                {
+                  answer = g_strdup (arguments);
+                  sluice_response_add_tool_call (response, sluice_json_get_string (block, "id"), name, arguments);
+                }
             }
           else
             sluice_response_add_tool_call (response, sluice_json_get_string (block, "id"), name, arguments);
@@ -533,7 +538,8 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
   else if (g_str_equal (type, "content_block_start"))
     {
       part = get_object (object, "content_block");
-      if (g_strcmp0 (sluice_json_get_string (part, "type"), "tool_use") == 0 && !structured)
+      if (g_strcmp0 (sluice_json_get_string (part, "type"), "tool_use") == 0 &&
+          (!structured || g_strcmp0 (sluice_json_get_string (part, "name"), ANSWER_TOOL) == 0))
         sluice_http_stream_add_tool_call (stream, index, sluice_json_get_string (part, "id"),
                                           sluice_json_get_string (part, "name"), NULL);
     }
@@ -544,7 +550,11 @@ sluice_anthropic_provider_stream_event (SluiceHttpProvider *self,
       if (g_strcmp0 (part_type, "text_delta") == 0 && !structured)
         sluice_http_stream_add_text (stream, sluice_json_get_string (part, "text"));
       else if (g_strcmp0 (part_type, "input_json_delta") == 0 && structured)
-        sluice_http_stream_add_text (stream, sluice_json_get_string (part, "partial_json"));
+        {
+          /* The answer, and the answer tool's call (see parse_body). */
+          sluice_http_stream_add_text (stream, sluice_json_get_string (part, "partial_json"));
+          sluice_http_stream_add_tool_call (stream, index, NULL, NULL, sluice_json_get_string (part, "partial_json"));
+        }
       else if (g_strcmp0 (part_type, "input_json_delta") == 0)
         sluice_http_stream_add_tool_call (stream, index, NULL, NULL,
                                           sluice_json_get_string (part, "partial_json"));

@@ -194,9 +194,10 @@ read_target_structured (SluiceCallStage  *self,
     return sluice_config_invalid (error, "structured_output: %s needs the pipeline's output schema (an 'output:' block)",
                                   sluice_call_structured_name (mode));
 
-  if (mode == CALL_STRUCTURED_NATIVE && sluice_call_structured_native_refusal (provider_name, schema) != NULL)
+  if (mode == CALL_STRUCTURED_NATIVE && sluice_call_structured_native_refusal (provider_name, target, schema) != NULL)
     return sluice_config_invalid (error, "structured_output: native: %s; use auto (it picks prompt mode for such a "
-                                  "schema) or prompt", sluice_call_structured_native_refusal (provider_name, schema));
+                                  "schema) or prompt",
+                                  sluice_call_structured_native_refusal (provider_name, target, schema));
 
   *out = sluice_call_structured_resolve (mode, provider_name, target, schema);
   if (*out == CALL_STRUCTURED_NATIVE)

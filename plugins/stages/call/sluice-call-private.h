@@ -90,6 +90,7 @@ gboolean  sluice_call_structured_from_name   (const char     *name,
 const char *sluice_call_structured_name      (CallStructured  mode);
 /* auto becomes native or prompt for @provider and @target (the others stay). */
 const char    *sluice_call_structured_native_refusal (const char *provider,
+                                                      JsonObject *target,
                                                       JsonNode   *schema);
 CallStructured sluice_call_structured_resolve (CallStructured  mode,
                                               const char     *provider,

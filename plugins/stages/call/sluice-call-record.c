@@ -125,6 +125,10 @@ sluice_call_attempt_record (CallTarget     *target,
     json_object_set_string_member (record, "provider_request_id", sluice_response_get_request_id (response));
   if (response != NULL)
     add_response_details (record, response);
+  /* The context-check stage cut a variable to make the prompt fit. */
+  if (json_object_has_member (sluice_context_get_preflight (context), "truncated"))
+    json_object_set_member (record, "truncated",
+                            json_node_copy (json_object_get_member (sluice_context_get_preflight (context), "truncated")));
   return record;
 }
 

@@ -407,6 +407,7 @@ static void start_attempt (GTask *task, guint target, gint64 delay_ms, gboolean 
                            guint64 reservation);
 static gboolean reserve_budget (SluiceCallStage *self, Call *call, guint target, guint64 *reservation,
                                 GError **error);
+static GError *too_small (SluiceContext *context, guint target);
 
 /* One target and no policy named: it is tried, then retried. */
 static gint
@@ -419,7 +420,8 @@ next_target (SluiceCallStage *self,
     return sluice_fallback_policy_next_target (self->policy, call->context, self->set, last, error);
   if (last < 0)
     return 0;
-  return error != NULL && error->code == SLUICE_ERROR_CIRCUIT_OPEN ? -1 : last;
+  return error != NULL && (error->code == SLUICE_ERROR_CIRCUIT_OPEN ||
+                           error->code == SLUICE_ERROR_CONTEXT_OVERFLOW) ? -1 : last;
 }
 
 static gboolean
@@ -646,6 +648,12 @@ on_hedge_due (gpointer user_data)
   next = next_target (self, call, (gint) primary->target, slow);
   if (next < 0 || (guint) next == primary->target || call->n_sent >= self->budget_attempts)
     return G_SOURCE_REMOVE;
+  {
+    g_autoptr(GError) overflow = too_small (call->context, (guint) next);
+
+    if (overflow != NULL)
+      return G_SOURCE_REMOVE;   /* too small to race with */
+  }
   if (!reserve_budget (self, call, (guint) next, &reservation, NULL))
     return G_SOURCE_REMOVE;   /* a hedge is not worth passing a cap for */
   breaker = sluice_target_set_get_breaker (self->set, next);
@@ -778,8 +786,46 @@ reserve_budget (SluiceCallStage  *self,
   return *reservation != 0;
 }
 
+/* A context_overflow error when the context-check stage found that
+ * @target's model cannot hold the prompt (on_overflow: fallback), else
+ * NULL: such a target is skipped without a request, as one whose
+ * breaker is open. */
+static GError *
+too_small (SluiceContext *context,
+           guint          target)
+{
+  JsonNode *node = json_object_get_member (sluice_context_get_preflight (context), "overflowing_targets");
+  JsonArray *list = node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+  for (guint i = 0; list != NULL && i < json_array_get_length (list); i++)
+    {
+      JsonObject *entry = json_array_get_object_element (list, i);
+
+      if (entry != NULL && sluice_json_get_int (entry, "index", -1) == (gint64) target)
+        return g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CONTEXT_OVERFLOW,
+                                    sluice_json_get_string (entry, "message") ?: "the prompt does not fit");
+    }
+  return NULL;
+}
+
+/* The first available target, in list order, that the context-check
+ * stage did not find too small; -1 if none. */
+static gint
+first_that_fits (SluiceCallStage *self,
+                 Call            *call)
+{
+  for (guint i = 0; i < self->targets->len; i++)
+    {
+      g_autoptr(GError) overflow = too_small (call->context, i);
+
+      if (overflow == NULL && sluice_target_set_is_available (self->set, i))
+        return (gint) i;
+    }
+  return -1;
+}
+
 /* Starts an attempt on @target, or on the next one the policy picks
- * while breakers refuse; gives up when none is left. @reason is the
+ * while breakers refuse or the prompt does not fit; gives up when none is left. @reason is the
  * error to fail with if no attempt was ever made. */
 static void
 dispatch (GTask  *task,
@@ -792,16 +838,38 @@ dispatch (GTask  *task,
   g_autofree char *refusal = NULL;
   GError *refused = NULL;
   guint64 reservation;
+  guint64 too_small_seen = 0;   /* targets skipped as too small in this pick */
 
   while (target >= 0)
     {
-      SluiceBreaker *breaker = sluice_target_set_get_breaker (self->set, (guint) target);
-      g_autoptr(GError) open = NULL;
+      SluiceBreaker *breaker;
+      g_autoptr(GError) open = too_small (call->context, (guint) target);
 
-      if (breaker == NULL || sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))
-        break;
-      open = g_error_new (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
-                          "the circuit breaker of %s is open", sluice_breaker_get_key (breaker));
+      /* A policy that spreads attempts (weighted, least-latency) may
+       * pick a target too small for the prompt again: the first target
+       * in list order that can hold it is taken instead. */
+      if (open != NULL && target < 64 && (too_small_seen & (G_GUINT64_CONSTANT (1) << target)) != 0)
+        {
+          g_clear_error (&open);
+          target = first_that_fits (self, call);
+          if (target < 0)
+            {
+              g_clear_error (&reason);
+              reason = g_error_new_literal (SLUICE_ERROR, SLUICE_ERROR_CONTEXT_OVERFLOW,
+                                            "no available target can hold the prompt");
+              break;
+            }
+        }
+      else if (open != NULL && target < 64)
+        too_small_seen |= G_GUINT64_CONSTANT (1) << target;
+      breaker = sluice_target_set_get_breaker (self->set, (guint) target);
+      if (open == NULL)
+        {
+          if (breaker == NULL || sluice_breaker_try_acquire (breaker, sluice_monotonic_ms ()))
+            break;
+          open = g_error_new (SLUICE_ERROR, SLUICE_ERROR_CIRCUIT_OPEN,
+                              "the circuit breaker of %s is open", sluice_breaker_get_key (breaker));
+        }
       record_skipped (self, call, (guint) target, open);
       /* Each target is passed over at most once per pick. */
       if (++refusals > self->targets->len)
@@ -828,7 +896,9 @@ dispatch (GTask  *task,
 
       if (breaker != NULL)
         sluice_breaker_release (breaker);
-      give_up (task, g_error_new (SLUICE_ERROR, SLUICE_ERROR_TIMEOUT, "no attempt made: %s", refusal),
+      /* Without an attempt of its own (a correction's call after answers
+       * that were rejected), what stops it is the retry budget. */
+      give_up (task, g_error_new (SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED, "no attempt made: %s", refusal),
                call->last_error != NULL ? refusal : NULL);
       return;
     }

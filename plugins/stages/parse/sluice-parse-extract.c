@@ -1,10 +1,14 @@
 /* sluice-parse-extract.c — finding the JSON in a model's answer.
  *
- * Extraction tries, in order: the whole text; the fenced blocks (```json
- * ones first, then plain ```); the first balanced object or array amid
- * prose (at most MAX_CANDIDATES starts). Each candidate goes through the
- * scanner (sluice-parse-scanner.c), strict unless repair is asked for,
- * then through json-glib.
+ * Reasoning blocks (<think> and the like) are dropped first. Extraction
+ * then tries, in order: the whole text (any JSON value); the fenced
+ * blocks (```json ones first, then plain ```); the top-level objects and
+ * arrays amid prose (at most MAX_CANDIDATES of them): a value nested in
+ * an earlier balanced one is never a candidate, so a clean inner object
+ * cannot win over an outer one with a fixable flaw. Each candidate goes
+ * through the scanner (sluice-parse-scanner.c), strictly and then, when
+ * repair is asked for, repaired, before the next one is tried; then
+ * through json-glib.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -25,6 +29,8 @@ sluice_parse_source_name (SluiceParseSource source)
       return "whole";
     case SLUICE_PARSE_FROM_FENCE:
       return "fence";
+    case SLUICE_PARSE_FROM_BARE_TEXT:
+      return "bare_text";
     case SLUICE_PARSE_FROM_PROSE:
     default:
       return "prose";
@@ -81,28 +87,161 @@ find_balanced_end (const char *start,
   return NULL;
 }
 
+/* ---- reasoning blocks ------------------------------------------------------------ */
+
+static const char * const reasoning_tags[] = { "think", "thinking", "reasoning" };
+
+/* @text without its reasoning blocks: a model's thoughts may hold JSON
+ * (drafts, examples) that is not the answer. A block left open at the
+ * start runs to the end: the model has not answered yet. */
+static GString *
+strip_reasoning (const char *text,
+                 gsize       length)
+{
+  GString *out = g_string_sized_new (length);
+  const char *end = text + length;
+  const char *p = text;
+
+  while (p < end)
+    {
+      const char *open = NULL;
+      guint tag = 0;
+      g_autofree char *close_tag = NULL;
+      const char *close;
+
+      for (guint i = 0; i < G_N_ELEMENTS (reasoning_tags); i++)
+        {
+          g_autofree char *open_tag = g_strdup_printf ("<%s>", reasoning_tags[i]);
+          const char *found = g_strstr_len (p, end - p, open_tag);
+
+          if (found != NULL && (open == NULL || found < open))
+            {
+              open = found;
+              tag = i;
+            }
+        }
+      if (open == NULL)
+        break;
+      g_string_append_len (out, p, open - p);
+      close_tag = g_strdup_printf ("</%s>", reasoning_tags[tag]);
+      close = g_strstr_len (open, end - open, close_tag);
+      if (close != NULL)
+        {
+          p = close + strlen (close_tag);
+          continue;
+        }
+      /* Unclosed: at the start, all of it is thought; later, keep it. */
+      p = end;
+      for (gsize i = 0; i < out->len; i++)
+        if (!g_ascii_isspace (out->str[i]))
+          {
+            g_string_append_len (out, open, end - open);
+            break;
+          }
+      return out;
+    }
+  g_string_append_len (out, p, end - p);
+  return out;
+}
+
+/* ---- candidates ------------------------------------------------------------------ */
+
 typedef struct
 {
-  const char       *start;
-  const char       *end;
-  SluiceParseSource source;
-} Candidate;
+  JsonNode *node;
+  guint     repairs;
+} Parsed;
 
 static void
-add_candidate (GArray            *candidates,
-               const char        *start,
-               const char        *end,
-               SluiceParseSource  source)
+parsed_clear (gpointer data)
 {
-  Candidate candidate = { start, end, source };
+  Parsed *parsed = data;
 
-  g_array_append_val (candidates, candidate);
+  g_clear_pointer (&parsed->node, json_node_unref);
+}
+
+static const char *
+skip_space (const char *p,
+            const char *end)
+{
+  while (p < end && g_ascii_isspace (*p))
+    p++;
+  return p;
+}
+
+/* One object or array starting at @start, strictly and then (when @flags
+ * ask for repair) repaired; with @closing only the pass that closes a cut
+ * value. @whole: nothing but space may follow it before @end. */
+static JsonNode *
+try_span (const char       *start,
+          const char       *end,
+          gboolean          whole,
+          SluiceParseFlags  flags,
+          gboolean          closing,
+          guint            *repairs,
+          const char      **value_end)
+{
+  SluiceParseFlags passes[2];
+  guint n = 0;
+
+  if (closing)
+    passes[n++] = flags & (SLUICE_PARSE_REPAIR | SLUICE_PARSE_CUT | SLUICE_PARSE_CLOSE_TRUNCATED);
+  else
+    {
+      /* json-glib alone would take single quotes: the scanner, strict
+       * here, makes sure that a value taken without repair is JSON. */
+      passes[n++] = SLUICE_PARSE_STRICT;
+      if (flags & SLUICE_PARSE_REPAIR)
+        passes[n++] = SLUICE_PARSE_REPAIR;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      const char *after = NULL;
+      g_autofree char *json = sluice_parse_repair (start, end - start, passes[i], repairs, &after);
+      JsonNode *node;
+
+      if (json == NULL)
+        continue;
+      if (whole && skip_space (after, end) != end)
+        continue;
+      if ((node = sluice_json_from_string (json, -1, NULL)) != NULL)
+        {
+          if (value_end != NULL)
+            *value_end = after;
+          return node;
+        }
+    }
+  *repairs = 0;
+  return NULL;
+}
+
+/* The whole text as a JSON scalar, strictly: a quoted string, a number,
+ * true, false or null (json-glib takes more, such as single quotes). */
+static JsonNode *
+try_scalar (const char *start,
+            const char *end)
+{
+  g_autofree char *copy = NULL;
+  JsonNode *node;
+
+  start = skip_space (start, end);
+  while (end > start && g_ascii_isspace (end[-1]))
+    end--;
+  if (start == end || !(*start == '"' || *start == '-' || g_ascii_isdigit (*start) ||
+                        *start == 't' || *start == 'f' || *start == 'n'))
+    return NULL;
+  copy = g_strndup (start, end - start);
+  node = sluice_json_from_string (copy, -1, NULL);
+  if (node != NULL && !JSON_NODE_HOLDS_VALUE (node) && !JSON_NODE_HOLDS_NULL (node))
+    g_clear_pointer (&node, json_node_unref);
+  return node;
 }
 
 /* Fenced blocks: the body runs from the line after ``` to the next ```
- * (or to the end: a cut answer). Called for ```json blocks, then the others. */
+ * (or to the end: a cut answer). Called for ```json blocks, then the
+ * others; each body is appended to @bodies as a start and an end. */
 static void
-add_fences (GArray     *candidates,
+add_fences (GPtrArray  *bodies,
             const char *text,
             const char *end,
             gboolean    want_json)
@@ -123,101 +262,182 @@ add_fences (GArray     *candidates,
       body++;
       close = g_strstr_len (body, end - body, "```");
       if (is_json == want_json)
-        add_candidate (candidates, body, close != NULL ? close : end, SLUICE_PARSE_FROM_FENCE);
+        {
+          g_ptr_array_add (bodies, (gpointer) body);
+          g_ptr_array_add (bodies, (gpointer) (close != NULL ? close : end));
+        }
       if (close == NULL)
         return;
       open = g_strstr_len (close + 3, end - (close + 3), "```");
     }
 }
 
-static GArray *
-find_candidates (const char       *text,
-                 gsize             length,
-                 SluiceParseFlags  flags)
+/* The top-level values amid prose that parse, in order, into @parsed;
+ * the starts of those that did not (for the closing pass) into @failed. */
+static void
+scan_prose (const char       *text,
+            const char       *end,
+            SluiceParseFlags  flags,
+            GArray           *parsed,
+            GPtrArray        *failed)
 {
-  GArray *candidates = g_array_new (FALSE, FALSE, sizeof (Candidate));
-  const char *end = text + length;
   const char *p = text;
   guint n = 0;
 
-  add_candidate (candidates, text, end, SLUICE_PARSE_FROM_WHOLE);
-  add_fences (candidates, text, end, TRUE);
-  add_fences (candidates, text, end, FALSE);
-  while (p < end && n++ < MAX_CANDIDATES)
+  while (n < MAX_CANDIDATES)
     {
+      const char *balanced;
+      const char *value_end = NULL;
+      gboolean ran_off;
+      Parsed one = { NULL, 0 };
+
       while (p < end && *p != '{' && *p != '[')
         p++;
       if (p == end)
         break;
-      add_candidate (candidates, p, end, SLUICE_PARSE_FROM_PROSE);
+      n++;
+      balanced = find_balanced_end (p, end, &ran_off);
+      if ((one.node = try_span (p, end, FALSE, flags, FALSE, &one.repairs, &value_end)) != NULL)
+        {
+          g_array_append_val (parsed, one);
+          p = value_end;     /* what it holds is not a candidate */
+          continue;
+        }
+      g_ptr_array_add (failed, (gpointer) p);
+      if (balanced != NULL)
+        p = balanced;
       /* In a cut answer, what follows a value the cut left open is inside
        * it: an inner array is not the answer. */
-      if (flags & SLUICE_PARSE_CUT)
-        {
-          gboolean ran_off;
-
-          if (find_balanced_end (p, end, &ran_off) == NULL && ran_off)
-            break;
-        }
-      p++;
+      else if (ran_off && (flags & SLUICE_PARSE_CUT))
+        break;
+      else
+        p++;       /* no balanced span: its brackets do not nest */
     }
-  return candidates;
 }
 
-/* The first candidate that scans (strictly, or with the repairs @flags
- * allow) and then parses. */
-static JsonNode *
-try_candidates (GArray            *candidates,
-                SluiceParseFlags   flags,
-                guint             *repairs,
-                SluiceParseSource *source)
+/* Of several values, the first @accept takes, else the one at @fallback. */
+static guint
+choose (GArray                *parsed,
+        SluiceParseAcceptFunc  accept,
+        gpointer               user_data,
+        guint                  fallback)
 {
-  for (guint i = 0; i < candidates->len; i++)
-    {
-      Candidate *c = &g_array_index (candidates, Candidate, i);
-      const char *value_end = NULL;
-      g_autofree char *json = sluice_parse_repair (c->start, c->end - c->start, flags, repairs, &value_end);
-      JsonNode *node;
+  if (accept != NULL)
+    for (guint i = 0; i < parsed->len; i++)
+      if (accept (g_array_index (parsed, Parsed, i).node, user_data))
+        return i;
+  return fallback;
+}
 
-      if (json == NULL)
-        continue;
-      /* The whole text, or a fenced block, is the value only if nothing
-       * but space follows it; amid prose, anything may. */
-      while (value_end < c->end && g_ascii_isspace (*value_end))
-        value_end++;
-      if (c->source != SLUICE_PARSE_FROM_PROSE && value_end != c->end)
-        continue;
-      if ((node = sluice_json_from_string (json, -1, NULL)) != NULL)
-        {
-          *source = c->source;
-          return node;
-        }
-    }
-  *repairs = 0;
-  return NULL;
+static JsonNode *
+take (GArray            *parsed,
+      guint              index,
+      SluiceParseSource  source,
+      SluiceParseResult *result)
+{
+  Parsed *one = &g_array_index (parsed, Parsed, index);
+
+  result->source = source;
+  result->repairs = one->repairs;
+  result->candidate = index + 1;
+  result->n_candidates = parsed->len;
+  return g_steal_pointer (&one->node);
+}
+
+/* One line of bare text, as a JSON string; not what looks like an
+ * attempt at JSON (a bracket or a quote first). */
+static JsonNode *
+bare_string (const char *text,
+             const char *end)
+{
+  g_autofree char *line = NULL;
+
+  text = skip_space (text, end);
+  while (end > text && g_ascii_isspace (end[-1]))
+    end--;
+  if (text == end || strchr ("{[\"'`", *text) != NULL || memchr (text, '\n', end - text) != NULL ||
+      !g_utf8_validate (text, end - text, NULL))
+    return NULL;
+  line = g_strndup (text, end - text);
+  return json_node_init_string (json_node_alloc (), line);
 }
 
 JsonNode *
-sluice_parse_extract (const char        *text,
-                      gsize              length,
-                      SluiceParseFlags   flags,
-                      guint             *repairs,
-                      SluiceParseSource *source)
+sluice_parse_extract (const char            *text,
+                      gsize                  length,
+                      SluiceParseFlags       flags,
+                      SluiceParseAcceptFunc  accept,
+                      gpointer               user_data,
+                      SluiceParseResult     *result)
 {
-  g_autoptr(GArray) candidates = find_candidates (text, length, flags);
+  g_autoptr(GString) stripped = strip_reasoning (text, length);
+  const char *start = stripped->str;
+  const char *end = start + stripped->len;
+  g_autoptr(GPtrArray) fences = g_ptr_array_new ();
+  g_autoptr(GPtrArray) failed = g_ptr_array_new ();
+  g_autoptr(GArray) parsed = g_array_new (FALSE, TRUE, sizeof (Parsed));
   JsonNode *node;
+  guint repairs = 0;
 
-  *repairs = 0;
-  *source = SLUICE_PARSE_FROM_WHOLE;
-  /* json-glib alone would take single quotes: the scanner, strict here,
-   * makes sure that a value taken without repair is JSON. */
-  node = try_candidates (candidates, SLUICE_PARSE_STRICT, repairs, source);
-  if (node != NULL || !(flags & SLUICE_PARSE_REPAIR))
+  g_array_set_clear_func (parsed, parsed_clear);
+  *result = (SluiceParseResult) { SLUICE_PARSE_FROM_WHOLE, 0, 1, 1 };
+
+  /* The whole text: any JSON value, strictly; an object or array also repaired. */
+  if ((node = try_scalar (start, end)) != NULL)
     return node;
-  /* Syntax repairs everywhere first: closing a cut value early in the text
-   * must not win over a whole value later on. */
-  node = try_candidates (candidates, SLUICE_PARSE_REPAIR, repairs, source);
-  if (node == NULL && (flags & SLUICE_PARSE_CLOSE_TRUNCATED))
-    node = try_candidates (candidates, flags, repairs, source);
-  return node;
+  if ((node = try_span (start, end, TRUE, flags, FALSE, &repairs, NULL)) != NULL)
+    {
+      result->repairs = repairs;
+      return node;
+    }
+
+  add_fences (fences, start, end, TRUE);
+  add_fences (fences, start, end, FALSE);
+  for (guint i = 0; i < fences->len; i += 2)
+    {
+      Parsed one = { NULL, 0 };
+
+      if ((one.node = try_span (fences->pdata[i], fences->pdata[i + 1], TRUE, flags, FALSE, &one.repairs, NULL)) != NULL)
+        g_array_append_val (parsed, one);
+    }
+  /* A fenced block is meant as the answer: the first one, unless a later
+   * one fits the schema and it does not. */
+  if (parsed->len > 0)
+    return take (parsed, choose (parsed, accept, user_data, 0), SLUICE_PARSE_FROM_FENCE, result);
+
+  scan_prose (start, end, flags, parsed, failed);
+  /* Amid prose the last value, unless an earlier one fits the schema:
+   * reasoning and examples come before the answer. */
+  if (parsed->len > 0)
+    return take (parsed, choose (parsed, accept, user_data, parsed->len - 1), SLUICE_PARSE_FROM_PROSE, result);
+
+  /* Closing a cut value is a guess: only when nothing whole was found. */
+  if (flags & SLUICE_PARSE_CLOSE_TRUNCATED)
+    {
+      if ((node = try_span (start, end, TRUE, flags, TRUE, &repairs, NULL)) != NULL)
+        {
+          result->repairs = repairs;
+          return node;
+        }
+      for (guint i = 0; i < fences->len; i += 2)
+        if ((node = try_span (fences->pdata[i], fences->pdata[i + 1], TRUE, flags, TRUE, &repairs, NULL)) != NULL)
+          {
+            *result = (SluiceParseResult) { SLUICE_PARSE_FROM_FENCE, repairs, 1, 1 };
+            return node;
+          }
+      for (guint i = 0; i < failed->len; i++)
+        if ((node = try_span (failed->pdata[i], end, FALSE, flags, TRUE, &repairs, NULL)) != NULL)
+          {
+            *result = (SluiceParseResult) { SLUICE_PARSE_FROM_PROSE, repairs, 1, 1 };
+            return node;
+          }
+    }
+
+  if ((flags & SLUICE_PARSE_BARE_STRING) && (node = bare_string (start, end)) != NULL)
+    {
+      result->source = SLUICE_PARSE_FROM_BARE_TEXT;
+      return node;
+    }
+  result->candidate = result->n_candidates = 0;
+  return NULL;
 }

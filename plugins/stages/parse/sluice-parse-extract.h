@@ -34,6 +34,8 @@ typedef enum
   SLUICE_PARSE_CLOSE_TRUNCATED = 1 << 1,  /* also close what a cut answer left open (give CUT too) */
   SLUICE_PARSE_CUT = 1 << 2,              /* the answer was cut at the token limit: a value
                                            * inside one the cut left open is not the answer */
+  SLUICE_PARSE_BARE_STRING = 1 << 3,      /* the output schema takes only strings: one line of
+                                           * bare text, when nothing else is found, is the string */
 } SluiceParseFlags;
 
 /* Where the JSON was found. */
@@ -41,8 +43,22 @@ typedef enum
 {
   SLUICE_PARSE_FROM_WHOLE,      /* "whole": the text is the value */
   SLUICE_PARSE_FROM_FENCE,      /* "fence": a Markdown fenced block */
-  SLUICE_PARSE_FROM_PROSE,      /* "prose": the first value amid prose */
+  SLUICE_PARSE_FROM_PROSE,      /* "prose": a top-level value amid prose */
+  SLUICE_PARSE_FROM_BARE_TEXT,  /* "bare_text": unquoted text taken as a JSON string */
 } SluiceParseSource;
+
+/* What sluice_parse_extract() did. */
+typedef struct
+{
+  SluiceParseSource source;
+  guint             repairs;       /* SluiceParseRepair bits; 0 when clean */
+  guint             candidate;     /* which of n_candidates was taken, from 1 */
+  guint             n_candidates;  /* the values that parsed at that source */
+} SluiceParseResult;
+
+/* Whether @value is a fit answer (valid against the output schema). */
+typedef gboolean (*SluiceParseAcceptFunc) (JsonNode *value,
+                                           gpointer  user_data);
 
 const char *sluice_parse_source_name (SluiceParseSource source);
 
@@ -62,16 +78,25 @@ char       *sluice_parse_repair      (const char        *text,
                                       guint             *repairs,
                                       const char       **end);
 
-/* Finds the JSON object or array in @text: the whole text, else a
- * fenced block (```json ones first), else the first balanced value amid
- * prose (braces inside strings do not count). With SLUICE_PARSE_REPAIR,
- * when no candidate parses as it is, each is repaired in the same order.
- * Returns the value or NULL; *@repairs (0 when clean) and *@source say
- * what was done. */
-JsonNode   *sluice_parse_extract     (const char        *text,
-                                      gsize              length,
-                                      SluiceParseFlags   flags,
-                                      guint             *repairs,
-                                      SluiceParseSource *source);
+/* Finds the JSON answer in @text, after dropping reasoning blocks
+ * (<think>, <thinking>, <reasoning>; an unclosed one at the start means
+ * no answer yet). In order: the whole text (any JSON value); the fenced
+ * blocks (```json ones first); the top-level values amid prose (a value
+ * that starts inside an earlier balanced one is never a candidate).
+ * Each candidate is parsed strictly, then with SLUICE_PARSE_REPAIR
+ * repaired, before the next is tried. Of several fenced or prose values
+ * the first that @accept takes wins; when none does (or @accept is NULL)
+ * the first fenced block, else the last prose value (models put the
+ * answer after their reasoning and examples). Only when nothing parses
+ * is a cut value closed (SLUICE_PARSE_CLOSE_TRUNCATED), and then, with
+ * SLUICE_PARSE_BARE_STRING, one line of bare text taken as a string.
+ * Returns the value or NULL; *@result says where it came from and what
+ * was repaired. */
+JsonNode   *sluice_parse_extract     (const char            *text,
+                                      gsize                  length,
+                                      SluiceParseFlags       flags,
+                                      SluiceParseAcceptFunc  accept,
+                                      gpointer               user_data,
+                                      SluiceParseResult     *result);
 
 G_END_DECLS

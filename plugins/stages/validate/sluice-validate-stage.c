@@ -26,6 +26,7 @@ struct _SluiceValidateStage
 
   SluicePipeline *pipeline;   /* not owned: the pipeline owns its stages */
   guint           correction_retries;
+  guint           excerpt_chars;     /* of raw_output; 0: none */
 };
 
 static void sluice_validate_stage_iface_init (SluiceStageInterface *iface);
@@ -70,6 +71,7 @@ sluice_validate_stage_configure (SluiceStage     *stage,
   }
 
   self->pipeline = pipeline;
+  self->excerpt_chars = (guint) sluice_json_get_int (config, "error_excerpt", RAW_OUTPUT_CHARS);
   self->correction_retries = (guint) sluice_json_get_int (config, "correction_retries",
                                                           DEFAULT_CORRECTION_RETRIES);
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
@@ -140,15 +142,42 @@ append_violations (GString    *text,
 }
 
 static char *
-raw_output_excerpt (SluiceContext *context)
+raw_output_excerpt (SluiceContext *context,
+                    guint          max_chars)
 {
   SluiceResponse *response = sluice_context_get_response (context);
   g_autofree char *serialized = NULL;
 
   if (response != NULL && sluice_response_get_text (response) != NULL)
-    return sluice_text_excerpt (sluice_response_get_text (response), -1, RAW_OUTPUT_CHARS, NULL);
+    return sluice_text_excerpt (sluice_response_get_text (response), -1, max_chars, NULL);
   serialized = sluice_json_to_string (sluice_context_get_output (context));
-  return sluice_text_excerpt (serialized, -1, RAW_OUTPUT_CHARS, NULL);
+  return sluice_text_excerpt (serialized, -1, max_chars, NULL);
+}
+
+/* Whether the answer was cut at the token limit and closed by the parse
+ * stage (which records its repairs on the answering attempt): what is
+ * missing is then missing because of the cut. */
+static gboolean
+answer_was_closed (SluiceContext *context)
+{
+  JsonArray *attempts = sluice_context_get_attempts (context);
+
+  for (guint i = json_array_get_length (attempts); i > 0; i--)
+    {
+      JsonObject *attempt = json_array_get_object_element (attempts, i - 1);
+      JsonNode *repairs;
+
+      if (attempt == NULL || g_strcmp0 (sluice_json_get_string (attempt, "outcome"), "ok") != 0)
+        continue;
+      if (g_strcmp0 (sluice_json_get_string (attempt, "finish_reason"), "length") != 0 ||
+          (repairs = json_object_get_member (attempt, "repairs")) == NULL || !JSON_NODE_HOLDS_ARRAY (repairs))
+        return FALSE;
+      for (guint r = 0; r < json_array_get_length (json_node_get_array (repairs)); r++)
+        if (g_strcmp0 (json_array_get_string_element (json_node_get_array (repairs), r), "closed_brackets") == 0)
+          return TRUE;
+      return FALSE;
+    }
+  return FALSE;
 }
 
 static SluiceVerdict
@@ -186,23 +215,32 @@ sluice_validate_stage_process (SluiceStage    *stage,
   if (sluice_context_get_n_corrections (context, "validate") < self->correction_retries &&
       sluice_context_get_n_reruns (context) < sluice_pipeline_get_max_reruns (self->pipeline))
     {
+      gboolean cut = answer_was_closed (context);
       g_autoptr(GString) feedback =
-        g_string_new ("Your answer does not satisfy the required JSON Schema:");
+        g_string_new (cut ? "Your answer was cut off before its JSON was complete, and what was left does not "
+                            "satisfy the required JSON Schema:"
+                          : "Your answer does not satisfy the required JSON Schema:");
 
       append_violations (feedback, violations, "\n- ", "\n- ", more ? "(and more)" : NULL);
-      g_string_append (feedback, "\nReply again with only the corrected JSON.");
+      g_string_append (feedback, cut ? "\nReply again with only the JSON, shorter, no prose and no Markdown."
+                                     : "\nReply again with only the corrected JSON.");
       sluice_context_ask_for_correction_by (context, "validate", feedback->str);
       return SLUICE_VERDICT_RERUN;
     }
 
   sluice_context_record_format_check (context, FALSE);
-  raw_output = raw_output_excerpt (context);
+  /* error_excerpt: 0 quotes nothing of an answer that may hold personal data */
+  if (self->excerpt_chars > 0)
+    raw_output = raw_output_excerpt (context, self->excerpt_chars);
   details = json_object_new ();
-  json_object_set_string_member (details, "raw_output", raw_output);
+  if (raw_output != NULL)
+    json_object_set_string_member (details, "raw_output", raw_output);
   json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
   sluice_context_set_error_details (context, details);
 
-  message = g_string_new ("the answer does not match the output schema");
+  message = g_string_new (answer_was_closed (context)
+                          ? "the answer (cut at the token limit, and closed) does not match the output schema"
+                          : "the answer does not match the output schema");
   corrections = sluice_context_get_n_corrections (context, "validate");
   if (corrections > 0)
     g_string_append_printf (message, " after %u correction%s", corrections, corrections == 1 ? "" : "s");

@@ -71,6 +71,21 @@ tool_calls_text (SluiceResponse *response)
   return sluice_json_to_string (node);
 }
 
+/* The forced answer tool's call: kept as the one tool call, its
+ * arguments the answer's text (parse records it as tool_call). */
+static void
+assert_answer_call (SluiceResponse *r)
+{
+  JsonArray *calls = sluice_response_get_tool_calls (r);
+  JsonObject *call;
+
+  g_assert_nonnull (calls);
+  g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+  call = json_array_get_object_element (calls, 0);
+  g_assert_cmpstr (sluice_json_get_string (call, "name"), ==, "answer");
+  g_assert_cmpstr (sluice_json_get_string (call, "arguments"), ==, sluice_response_get_text (r));
+}
+
 /* ---- every recorded sample -------------------------------------------------------- */
 
 typedef struct
@@ -255,7 +270,10 @@ test_mock_answers (void)
       g_assert_nonnull (answer);
       g_assert_cmpstr (sluice_json_get_string (json_node_get_object (answer), "sentiment"), ==, "positive");
       g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
-      g_assert_null (sluice_response_get_tool_calls (r));
+      if (providers[i] == structured || providers[i] == structured_stream)
+        assert_answer_call (r);
+      else
+        g_assert_null (sluice_response_get_tool_calls (r));
       g_assert_cmpstr (sluice_response_get_model (r), ==, "claude-sonnet-4-5");
       g_assert_true (g_str_has_prefix (sluice_response_get_request_id (r), "req_mock_"));
       g_assert_cmpint (sluice_response_get_prompt_tokens (r), >, 0);
@@ -866,7 +884,7 @@ test_structured_output (void)
   g_assert_null (sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"sentiment\":\"positive\",\"confidence\":0.9}");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
-  g_assert_null (sluice_response_get_tool_calls (r));
+  assert_answer_call (r);
   g_assert_cmpint (sluice_response_get_prompt_tokens (r), ==, 40);
   g_object_unref (r);
 
@@ -892,7 +910,7 @@ test_structured_output (void)
   g_assert_true (sluice_response_get_streamed (r));
   g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"sentiment\": \"negative\"}");
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "stop");
-  g_assert_null (sluice_response_get_tool_calls (r));
+  assert_answer_call (r);
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 8);
   g_object_unref (r);
 
@@ -944,7 +962,7 @@ test_structured_stream_unclosed (void)
   g_assert_no_error ((GError *) sluice_response_get_error (r));
   g_assert_cmpstr (sluice_response_get_finish_reason (r), ==, "length");
   g_assert_cmpstr (sluice_response_get_text (r), ==, "{\"sentiment\": \"neg");
-  g_assert_null (sluice_response_get_tool_calls (r));
+  assert_answer_call (r);
   g_assert_cmpint (sluice_response_get_completion_tokens (r), ==, 7);
   g_object_unref (r);
 

@@ -491,7 +491,17 @@ test_native_structured_output (void)
         g_assert_no_error (outcome.error);
         response = sluice_context_get_response (context);
         g_assert_cmpstr (sluice_response_get_finish_reason (response), ==, "stop");
-        g_assert_null (sluice_response_get_tool_calls (response));
+        /* Anthropic's forced answer tool stays a call, its input the text. */
+        if (g_str_equal (formats[i].provider, "anthropic"))
+          {
+            JsonArray *calls = sluice_response_get_tool_calls (response);
+
+            g_assert_cmpuint (json_array_get_length (calls), ==, 1);
+            g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (calls, 0), "arguments"), ==,
+                             sluice_response_get_text (response));
+          }
+        else
+          g_assert_null (sluice_response_get_tool_calls (response));
         g_assert_true (sluice_response_get_streamed (response) == (gboolean) streamed);
         answer = sluice_json_from_string (sluice_response_get_text (response), -1, &error);
         g_assert_no_error (error);
@@ -519,6 +529,28 @@ test_native_structured_output (void)
                       "stages:\n"
                       "  - call: {target: {provider: anthropic, model: m, api_key: k}, structured_output: native}\n");
   sluice_test_assert_contains (error->message, "Anthropic's forced tool call needs an object at the schema's root");
+  g_clear_error (&error);
+  error = load_error ("name: t\n"
+                      "output: {type: object, anyOf: [{required: [a]}, {required: [b]}]}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: anthropic, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "without anyOf, oneOf or allOf there");
+  g_clear_error (&error);
+  error = load_error ("name: t\n"
+                      "output: {type: object}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: anthropic, model: m, api_key: k,\n"
+                      "                    tools: [{name: search, input_schema: {type: object}}]},\n"
+                      "           structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "would replace the target's own tools");
+  g_clear_error (&error);
+  /* typed, but an array without items and an untyped property */
+  error = load_error ("name: t\n"
+                      "output: {type: object, additionalProperties: false, required: [a, b],\n"
+                      "         properties: {a: {type: array}, b: {}}}\n"
+                      "stages:\n"
+                      "  - call: {target: {provider: openai, model: m, api_key: k}, structured_output: native}\n");
+  sluice_test_assert_contains (error->message, "OpenAI's strict mode refuses this schema");
 }
 
 static void

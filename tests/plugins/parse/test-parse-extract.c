@@ -20,27 +20,46 @@ names_of (guint repairs)
 /* Extracts from @text with @flags; asserts the value @expected (compact
  * JSON, NULL: nothing), the source and the repairs (comma-separated). */
 static void
+check_with (const char            *text,
+            SluiceParseFlags       flags,
+            SluiceParseAcceptFunc  accept,
+            const char            *expected,
+            const char            *source,
+            const char            *repairs,
+            guint                  candidate,
+            guint                  n_candidates)
+{
+  SluiceParseResult result = { SLUICE_PARSE_FROM_WHOLE, 0xffff, 99, 99 };
+  g_autoptr(JsonNode) node = sluice_parse_extract (text, strlen (text), flags, accept, NULL, &result);
+  g_autofree char *json = node != NULL ? sluice_json_to_string (node) : NULL;
+  g_autofree char *made_names = names_of (result.repairs);
+
+  g_test_message ("%s", text);
+  g_assert_cmpstr (json, ==, expected);
+  if (expected == NULL)
+    {
+      g_assert_cmpuint (result.repairs, ==, 0);
+      g_assert_cmpuint (result.n_candidates, ==, 0);
+      return;
+    }
+  g_assert_cmpstr (sluice_parse_source_name (result.source), ==, source);
+  g_assert_cmpstr (made_names, ==, repairs);
+  g_assert_cmpuint (result.candidate, ==, candidate);
+  g_assert_cmpuint (result.n_candidates, ==, n_candidates);
+}
+
+static void
 check (const char       *text,
        SluiceParseFlags  flags,
        const char       *expected,
        const char       *source,
        const char       *repairs)
 {
-  SluiceParseSource from = SLUICE_PARSE_FROM_WHOLE;
-  guint made = 0xffff;
-  g_autoptr(JsonNode) node = sluice_parse_extract (text, strlen (text), flags, &made, &from);
-  g_autofree char *json = node != NULL ? sluice_json_to_string (node) : NULL;
-  g_autofree char *made_names = names_of (made);
+  SluiceParseResult result;
+  g_autoptr(JsonNode) node = sluice_parse_extract (text, strlen (text), flags, NULL, NULL, &result);
 
-  g_test_message ("%s", text);
-  g_assert_cmpstr (json, ==, expected);
-  if (expected == NULL)
-    {
-      g_assert_cmpuint (made, ==, 0);
-      return;
-    }
-  g_assert_cmpstr (sluice_parse_source_name (from), ==, source);
-  g_assert_cmpstr (made_names, ==, repairs);
+  check_with (text, flags, NULL, expected, source, repairs,
+              node != NULL ? result.candidate : 0, node != NULL ? result.n_candidates : 0);
 }
 
 static void
@@ -59,12 +78,11 @@ test_extract_strict (void)
   /* Braces and escaped quotes inside strings do not count. */
   check ("Sure! The answer is {\"a\": \"}\"} and that is all.", SLUICE_PARSE_STRICT, "{\"a\":\"}\"}", "prose", "");
   check ("Result: {\"q\": \"say \\\"hi\\\" {\"} done", SLUICE_PARSE_STRICT, "{\"q\":\"say \\\"hi\\\" {\"}", "prose", "");
-  /* The first balanced value that parses. */
-  check ("I think {maybe} but {\"a\": 1} or {\"b\": 2}", SLUICE_PARSE_STRICT, "{\"a\":1}", "prose", "");
+  /* Of the balanced values that parse, the last (no schema to choose by). */
+  check_with ("I think {maybe} but {\"a\": 1} or {\"b\": 2}", SLUICE_PARSE_STRICT, NULL, "{\"b\":2}", "prose", "", 2, 2);
   check ("List: [1, 2, 3].", SLUICE_PARSE_STRICT, "[1,2,3]", "prose", "");
-  /* Nothing: no value, a scalar, a broken value without repair. */
+  /* Nothing: no value, a broken value without repair. */
   check ("no json here", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
-  check ("42", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
   check ("", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
   check ("{\"a\": 1,}", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
   check ("{\"a\": \"cut", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
@@ -167,6 +185,88 @@ test_cut_answer (void)
   check ("First {\"a\": 1} then {\"b\": [2", SLUICE_PARSE_CUT, "{\"a\":1}", "prose", "");
 }
 
+/* Only top-level values are candidates: a clean inner object never wins
+ * over an outer one with a fixable flaw, repaired or not. */
+static void
+test_nested (void)
+{
+  const char *comma = "{\"name\": \"Ada Lovelace\", \"kind\": \"person\", "
+                      "\"spouse\": {\"name\": \"William King\", \"kind\": \"person\"},}";
+  const char *python = "Here: {\"name\": \"Ada\", \"alive\": False, \"spouse\": {\"name\": \"William\"}} ok";
+
+  check (comma, SLUICE_PARSE_REPAIR,
+         "{\"name\":\"Ada Lovelace\",\"kind\":\"person\",\"spouse\":{\"name\":\"William King\",\"kind\":\"person\"}}",
+         "whole", "trailing_comma");
+  check (comma, SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check (python, SLUICE_PARSE_REPAIR, "{\"name\":\"Ada\",\"alive\":false,\"spouse\":{\"name\":\"William\"}}",
+         "prose", "python_literals");
+  check (python, SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  /* In a fence too. */
+  check ("```json\n{\"a\": {\"b\": 1}, 'c': 2}\n```", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  /* Each top-level span is repaired before the next is tried. */
+  check_with ("First {'a': {\"x\": 1}} then {\"b\": 2}", SLUICE_PARSE_REPAIR, NULL, "{\"b\":2}", "prose", "", 2, 2);
+  check_with ("First {\"b\": 2} then {'a': {\"x\": 1}}", SLUICE_PARSE_REPAIR, NULL, "{\"a\":{\"x\":1}}", "prose",
+              "single_quotes", 2, 2);
+}
+
+static gboolean
+has_answer (JsonNode *value,
+            gpointer  user_data)
+{
+  return JSON_NODE_HOLDS_OBJECT (value) && json_object_has_member (json_node_get_object (value), "answer");
+}
+
+/* Reasoning blocks are not the answer; of several values the first the
+ * schema takes wins, else the last amid prose. */
+static void
+test_reasoning_and_choice (void)
+{
+  check ("<think>Maybe {\"answer\": 1}? No.</think>\n{\"answer\": 2}", SLUICE_PARSE_STRICT, "{\"answer\":2}",
+         "whole", "");
+  check ("<thinking>{\"x\": 1}</thinking> The answer: {\"answer\": 2}", SLUICE_PARSE_STRICT, "{\"answer\":2}",
+         "prose", "");
+  check ("<reasoning>[1]</reasoning><think>[2]</think>[3]", SLUICE_PARSE_STRICT, "[3]", "whole", "");
+  /* Unclosed at the start: no answer yet. */
+  check ("<think>I will answer {\"answer\": 1} once I", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("  <think>{\"answer\": 1}", SLUICE_PARSE_REPAIR | SLUICE_PARSE_CUT | SLUICE_PARSE_CLOSE_TRUNCATED,
+         NULL, NULL, NULL);
+  /* Unclosed later: kept as text. */
+  check ("{\"answer\": 1} <think>", SLUICE_PARSE_STRICT, "{\"answer\":1}", "prose", "");
+
+  /* An example, then the answer: the schema chooses, else the last. */
+  check_with ("For example {\"x\": 1}; so: {\"answer\": 2}. Compare {\"y\": 3}.", SLUICE_PARSE_STRICT, has_answer,
+              "{\"answer\":2}", "prose", "", 2, 3);
+  check_with ("For example {\"x\": 1}; so: {\"y\": 3}.", SLUICE_PARSE_STRICT, has_answer,
+              "{\"y\":3}", "prose", "", 2, 2);
+  check_with ("```json\n{\"x\": 1}\n```\n```json\n{\"answer\": 2}\n```", SLUICE_PARSE_STRICT, has_answer,
+              "{\"answer\":2}", "fence", "", 2, 2);
+  /* Fences without a fit: the first. */
+  check_with ("```json\n{\"x\": 1}\n```\n```json\n{\"y\": 2}\n```", SLUICE_PARSE_STRICT, has_answer,
+              "{\"x\":1}", "fence", "", 1, 2);
+}
+
+/* Any JSON value as the whole text; bare text only when asked for. */
+static void
+test_scalars (void)
+{
+  check ("42", SLUICE_PARSE_STRICT, "42", "whole", "");
+  check (" \"spam\"\n", SLUICE_PARSE_STRICT, "\"spam\"", "whole", "");
+  check ("-1.5e3", SLUICE_PARSE_STRICT, "-1.5e+03", "whole", "");
+  check ("true", SLUICE_PARSE_STRICT, "true", "whole", "");
+  check ("null", SLUICE_PARSE_STRICT, "null", "whole", "");
+  check ("'spam'", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("NaN", SLUICE_PARSE_REPAIR, NULL, NULL, NULL);
+  check ("spam", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("The answer is 42", SLUICE_PARSE_STRICT, NULL, NULL, NULL);
+  check ("  spam \n", SLUICE_PARSE_BARE_STRING, "\"spam\"", "bare_text", "");
+  check ("<think>ham?</think> spam", SLUICE_PARSE_BARE_STRING, "\"spam\"", "bare_text", "");
+  check ("spam\nor ham", SLUICE_PARSE_BARE_STRING, NULL, NULL, NULL);
+  check ("{spam", SLUICE_PARSE_BARE_STRING, NULL, NULL, NULL);
+  check ("", SLUICE_PARSE_BARE_STRING, NULL, NULL, NULL);
+  /* JSON still wins over bare text. */
+  check ("\"ham\"", SLUICE_PARSE_BARE_STRING, "\"ham\"", "whole", "");
+}
+
 /* The scanner refuses to nest deeper than SLUICE_PARSE_MAX_DEPTH. */
 static void
 test_depth_limit (void)
@@ -212,6 +312,9 @@ main (int   argc,
   g_test_add_func ("/parse-extract/close-truncated", test_close_truncated);
   g_test_add_func ("/parse-extract/cut-answer", test_cut_answer);
   g_test_add_func ("/parse-extract/depth-limit", test_depth_limit);
+  g_test_add_func ("/parse-extract/nested", test_nested);
+  g_test_add_func ("/parse-extract/reasoning-and-choice", test_reasoning_and_choice);
+  g_test_add_func ("/parse-extract/scalars", test_scalars);
 
   return g_test_run ();
 }

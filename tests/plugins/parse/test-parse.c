@@ -231,6 +231,44 @@ test_cut_in_every_format (void)
 
 /* The error says what went wrong and how to fix it, quoting at most the
  * excerpt's length of the answer. */
+/* An answer over max_answer_bytes is refused unparsed (a parsed value
+ * takes about a hundred times its text); parse before the call is a
+ * load error. */
+static void
+test_limits_and_order (void)
+{
+  g_autoptr(GString) big = g_string_new ("[");
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *yaml = NULL;
+  g_autoptr(SluicePipeline) small = NULL;
+  g_autoptr(SluiceContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 600; i++)
+    g_string_append (big, "{}, ");
+  g_string_append (big, "{}]");
+  sluice_test_add_rule (rules, "<big>", ok_step (big->str, FALSE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  small = load (NULL, target, "", "{max_answer_bytes: 1024, correction_retries: 0}");
+  context = run_text (small, "<big>");
+  g_assert_error ((GError *) sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+  g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                   "the answer of 2404 bytes is larger than max_answer_bytes (1024)");
+  sluice_test_mock_stop ();
+
+  yaml = g_strdup_printf ("name: t\nstages:\n  - assemble: {user: hi}\n  - parse: {}\n  - call: {%s}\n", target);
+  {
+    g_autofree char *path = sluice_test_write_file ("p.yaml", yaml);
+    g_autoptr(SluicePipeline) wrong = sluice_pipeline_new_from_file (engine, path, &error);
+
+    g_assert_null (wrong);
+    sluice_test_assert_contains (error->message, "stage 'parse': must come after the call stage (it is stage 2)");
+  }
+}
+
 static void
 test_errors (void)
 {
@@ -240,6 +278,7 @@ test_errors (void)
   g_autofree char *target = NULL;
   g_autoptr(SluicePipeline) plain = NULL;
   g_autoptr(SluicePipeline) quiet = NULL;
+  g_autoptr(SluicePipeline) objects = NULL;
 
   for (guint i = 0; i < 5000; i++)
     g_string_append (huge, "words ");
@@ -247,6 +286,8 @@ test_errors (void)
   sluice_test_add_rule (rules, "<huge>", ok_step (huge->str, FALSE));
   sluice_test_add_rule (rules, "<comma>", ok_step ("{\"sentiment\": \"positive\",}", FALSE));
   sluice_test_add_rule (rules, "<cut>", ok_step ("{\"sentiment\": \"posi", TRUE));
+  sluice_test_add_rule (rules, "<quotes>", ok_step ("{'sentiment': 'positive' /* x */}", FALSE));
+  sluice_test_add_rule (rules, "<nan>", ok_step ("NaN", FALSE));
   sluice_test_add_rule (rules, "<bigint>", ok_step ("{\"n\": -9223372036854775809}", FALSE));
   sluice_test_add_rule (rules, "<octal>", ok_step ("{\"zip\": 02134}", FALSE));
   sluice_test_add_rule (rules, "<nul>", ok_step ("{\"a\": \"x\\u0000y\"}", FALSE));
@@ -254,13 +295,14 @@ test_errors (void)
   target = openai_target (url);
   plain = load (NULL, target, "", "{}");
   quiet = load (NULL, target, "", "{error_excerpt: 0}");
+  objects = load (SENTIMENT_SCHEMA, target, ", structured_output: off", "{error_excerpt: 0}");
 
   {
     g_autoptr(SluiceContext) context = run_text (plain, "<huge>");
     const GError *error = sluice_context_get_error (context);
-    g_autofree char *expected = g_strdup_printf ("the answer (%zu bytes, finish reason stop) holds no JSON object "
-                                                 "or array; repair: true fixes trailing commas, single quotes and "
-                                                 "unquoted keys: BEGIN words words", huge->len);
+    /* Repair would not help: no hint that it would. */
+    g_autofree char *expected = g_strdup_printf ("the answer (%zu bytes, finish reason stop) holds no JSON value: "
+                                                 "BEGIN words words", huge->len);
 
     g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE);
     g_assert_true (g_str_has_prefix (error->message, expected));
@@ -273,15 +315,35 @@ test_errors (void)
     g_autoptr(SluiceContext) context = run_text (plain, "<cut>");
 
     g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
-                     "the answer (19 bytes, finish reason length) holds no JSON object or array; it was cut at "
+                     "the answer (19 bytes, finish reason length) holds no JSON value; it was cut at "
                      "the token limit: raise max_tokens, or set repair: true to close it: {\"sentiment\": \"posi");
   }
   {
     g_autoptr(SluiceContext) context = run_text (quiet, "<comma>");
 
     g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
-                     "the answer (26 bytes, finish reason stop) holds no JSON object or array; repair: true "
-                     "fixes trailing commas, single quotes and unquoted keys");
+                     "the answer (26 bytes, finish reason stop) holds no JSON value; repair: true "
+                     "would fix it (trailing_comma)");
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (quiet, "<quotes>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (33 bytes, finish reason stop) holds no JSON value; repair: true "
+                     "would fix it (single_quotes, comments)");
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (quiet, "<nan>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (3 bytes, finish reason stop) holds no JSON value");
+  }
+  {
+    /* An object schema: a scalar would not do. */
+    g_autoptr(SluiceContext) context = run_text (objects, "<nan>");
+
+    g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
+                     "the answer (3 bytes, finish reason stop) holds no JSON object or array");
   }
   /* JSON that json-glib would change (wrap, octal, cut at the NUL) is
    * refused, and the message says why: with repair too */
@@ -357,6 +419,221 @@ test_correction (void)
   sluice_test_mock_stop ();
 }
 
+/* A rule answering @first, then @then for every later request. */
+static void
+add_sequence_rule (JsonArray  *rules,
+                   const char *marker,
+                   JsonNode   *first,
+                   JsonNode   *then)
+{
+  JsonObject *rule = json_object_new ();
+  JsonArray *sequence = json_array_new ();
+
+  json_array_add_element (sequence, first);
+  json_object_set_string_member (rule, "match", marker);
+  json_object_set_array_member (rule, "sequence", sequence);
+  json_object_set_member (rule, "then", then);
+  json_array_add_object_element (rules, rule);
+}
+
+/* The feedback the model was last sent: the last message of the last request. */
+static char *
+last_feedback (void)
+{
+  g_autoptr(JsonObject) body = sluice_test_mock_last_request ();
+  JsonArray *messages = json_object_get_array_member (body, "messages");
+
+  return g_strdup (sluice_json_get_string (json_array_get_object_element (messages, json_array_get_length (messages) - 1),
+                                           "content"));
+}
+
+#define PERSON_BROKEN \
+  "{\"name\": \"Ada Lovelace\", \"kind\": \"person\", \"spouse\": {\"name\": \"William King\", \"kind\": \"person\"},}"
+#define PERSON_JSON \
+  "{\"name\":\"Ada Lovelace\",\"kind\":\"person\",\"spouse\":{\"name\":\"William King\",\"kind\":\"person\"}}"
+#define PERSON_SCHEMA "{type: object, required: [name, kind], properties: {name: {type: string}, kind: {enum: [person]}}}"
+
+/* A clean object nested in a broken one is not the answer: with repair
+ * the outer one is repaired; without, the model is told what was wrong
+ * and asked again, and never the inner object taken. */
+static void
+test_nested_answer (void)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+  g_autoptr(SluicePipeline) repairing = NULL;
+  g_autoptr(SluicePipeline) plain = NULL;
+  g_autoptr(SluicePipeline) once = NULL;
+
+  sluice_test_add_rule (rules, "<broken>", ok_step (PERSON_BROKEN, FALSE));
+  add_sequence_rule (rules, "<twice>", ok_step (PERSON_BROKEN, FALSE), ok_step (PERSON_JSON, FALSE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  repairing = load (PERSON_SCHEMA, target, ", structured_output: off", "{repair: true}\n  - validate: {}");
+  plain = load (PERSON_SCHEMA, target, ", structured_output: off", "{correction_retries: 0}\n  - validate: {}");
+  once = load (PERSON_SCHEMA, target, ", structured_output: off", "{correction_retries: 1}\n  - validate: {}");
+
+  {
+    g_autoptr(SluiceContext) context = run_text (repairing, "<broken>");
+    JsonObject *attempt = last_attempt (context);
+    g_autofree char *repairs = repairs_of (attempt);
+
+    g_assert_no_error ((GError *) sluice_context_get_error (context));
+    sluice_test_assert_json (sluice_context_get_output (context), PERSON_JSON);
+    g_assert_cmpstr (sluice_json_get_string (attempt, "parsed_from"), ==, "whole");
+    g_assert_cmpstr (repairs, ==, "trailing_comma");
+    /* a repaired answer is not a clean first try */
+    g_assert_cmpint (sluice_context_get_compliance (context), ==, SLUICE_COMPLIANCE_VALID_AFTER_REPAIR);
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (plain, "<broken>");
+
+    g_assert_error ((GError *) sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+    g_assert_cmpstr (sluice_context_get_error_stage (context), ==, "parse");
+    g_assert_null (sluice_context_get_output (context));
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (once, "<twice>");
+    g_autofree char *feedback = last_feedback ();
+
+    g_assert_no_error ((GError *) sluice_context_get_error (context));
+    sluice_test_assert_json (sluice_context_get_output (context), PERSON_JSON);
+    g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (context)), ==, 2);
+    g_assert_cmpstr (feedback, ==, "Your answer is not valid JSON: a trailing comma. Reply again with strict JSON "
+                                   "only (double-quoted strings, no comments, no trailing commas), no prose and no "
+                                   "Markdown.");
+    g_assert_cmpint (sluice_context_get_compliance (context), ==, SLUICE_COMPLIANCE_VALID_AFTER_CORRECTION);
+  }
+  sluice_test_mock_stop ();
+}
+
+/* Reasoning and examples before the answer: the value that fits the
+ * output schema is taken, else the last, and the attempt says which. */
+static void
+test_answer_amid_reasoning (void)
+{
+  static const char reply[] =
+    "<think>Maybe {\"sentiment\": \"neutral\"}?</think>An answer looks like {\"label\": \"x\"}. "
+    "Mine: {\"sentiment\": \"negative\"}. Not {\"other\": 1}.";
+  g_autofree char *url = sluice_test_mock_start_with_rules ("<reasoned>", ok_step (reply, FALSE), NULL);
+  g_autofree char *target = openai_target (url);
+  g_autoptr(SluicePipeline) schema = load (SENTIMENT_SCHEMA, target, ", structured_output: off", "{}");
+  g_autoptr(SluicePipeline) none = load (NULL, target, "", "{}");
+
+  {
+    g_autoptr(SluiceContext) context = run_text (schema, "<reasoned>");
+    JsonObject *attempt = last_attempt (context);
+
+    g_assert_no_error ((GError *) sluice_context_get_error (context));
+    sluice_test_assert_json (sluice_context_get_output (context), "{\"sentiment\":\"negative\"}");
+    g_assert_cmpstr (sluice_json_get_string (attempt, "parsed_from"), ==, "prose");
+    g_assert_cmpstr (sluice_json_get_string (attempt, "candidate"), ==, "2 of 3");
+  }
+  {
+    g_autoptr(SluiceContext) context = run_text (none, "<reasoned>");
+    JsonObject *attempt = last_attempt (context);
+
+    g_assert_no_error ((GError *) sluice_context_get_error (context));
+    sluice_test_assert_json (sluice_context_get_output (context), "{\"other\":1}");
+    g_assert_cmpstr (sluice_json_get_string (attempt, "candidate"), ==, "3 of 3");
+  }
+  sluice_test_mock_stop ();
+}
+
+/* Scalar output schemas: a JSON scalar is the answer, and for a schema
+ * of strings so is one line of bare text. */
+static void
+test_scalar_answers (void)
+{
+  static const struct
+  {
+    const char *marker, *content, *schema;
+    const char *output;        /* NULL: fails with kind parse */
+    const char *parsed_from;
+  } cases[] = {
+    { "<bare>", " spam\n", "{enum: [spam, ham]}", "\"spam\"", "bare_text" },
+    { "<quoted>", "\"ham\"", "{enum: [spam, ham]}", "\"ham\"", "whole" },
+    { "<const>", "yes", "{const: \"yes\"}", "\"yes\"", "bare_text" },
+    { "<string>", "Paris", "{type: string}", "\"Paris\"", "bare_text" },
+    { "<integer>", "42\n", "{type: integer}", "42", "whole" },
+    /* A number is not bare text, and bare text is not taken for a number. */
+    { "<forty-two>", "forty-two", "{type: integer}", NULL, NULL },
+    { "<two-lines>", "spam\nham", "{enum: [spam, ham]}", NULL, NULL },
+  };
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    sluice_test_add_rule (rules, cases[i].marker, ok_step (cases[i].content, FALSE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(SluicePipeline) pipeline = load (cases[i].schema, target, ", structured_output: off",
+                                                 "{correction_retries: 0, error_excerpt: 0}\n  - validate: {correction_retries: 0}");
+      g_autoptr(SluiceContext) context = run_text (pipeline, cases[i].marker);
+
+      g_test_message ("%s", cases[i].marker);
+      if (cases[i].output == NULL)
+        {
+          g_autofree char *expected = g_strdup_printf ("the answer (%zu bytes, finish reason stop) holds no JSON value",
+                                                       strlen (cases[i].content));
+
+          g_assert_error ((GError *) sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+          g_assert_cmpstr (sluice_context_get_error (context)->message, ==, expected);
+          continue;
+        }
+      g_assert_no_error ((GError *) sluice_context_get_error (context));
+      sluice_test_assert_json (sluice_context_get_output (context), cases[i].output);
+      g_assert_cmpstr (sluice_json_get_string (last_attempt (context), "parsed_from"), ==, cases[i].parsed_from);
+    }
+  sluice_test_mock_stop ();
+}
+
+/* A cut answer that was closed and then breaks the schema: the model is
+ * told it was cut off (and asked for less), not only what is missing. */
+static void
+test_cut_then_invalid (void)
+{
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *target = NULL;
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(SluiceContext) context = NULL;
+  g_autofree char *feedback = NULL;
+
+  add_sequence_rule (rules, "<cut>", ok_step ("{\"reasoning\": \"long and longer\", \"senti", TRUE),
+                     ok_step ("{\"sentiment\": \"positive\"}", FALSE));
+  sluice_test_add_rule (rules, "<always-cut>", ok_step ("{\"reasoning\": \"long and longer\", \"senti", TRUE));
+  url = sluice_test_mock_start_rules (rules, NULL);
+  target = openai_target (url);
+  pipeline = load (SENTIMENT_SCHEMA, target, ", structured_output: off", "{repair: true}\n  - validate: {}");
+  context = run_text (pipeline, "<cut>");
+  feedback = last_feedback ();
+
+  g_assert_no_error ((GError *) sluice_context_get_error (context));
+  sluice_test_assert_json (sluice_context_get_output (context), "{\"sentiment\":\"positive\"}");
+  g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (context)), ==, 2);
+  g_assert_cmpstr (feedback, ==, "Your answer was cut off before its JSON was complete, and what was left does not "
+                                 "satisfy the required JSON Schema:\n- /: missing required property 'sentiment'\n"
+                                 "Reply again with only the JSON, shorter, no prose and no Markdown.");
+
+  /* No correction left: the error says the answer was cut. */
+  {
+    g_autoptr(SluicePipeline) once = load (SENTIMENT_SCHEMA, target, ", structured_output: off",
+                                           "{repair: true}\n  - validate: {correction_retries: 0}");
+    g_autoptr(SluiceContext) failed = run_text (once, "<always-cut>");
+
+    g_assert_error ((GError *) sluice_context_get_error (failed), SLUICE_ERROR, SLUICE_ERROR_VALIDATION);
+    g_assert_cmpstr (sluice_context_get_error (failed)->message, ==,
+                     "the answer (cut at the token limit, and closed) does not match the output schema: "
+                     "/: missing required property 'sentiment'");
+  }
+  sluice_test_mock_stop ();
+}
+
 /* A model that answers with a tool call and some prose: the arguments
  * are the answer. */
 static void
@@ -382,6 +659,41 @@ test_tool_call (void)
   g_assert_cmpstr (sluice_json_get_string (attempt, "finish_reason"), ==, "tool_call");
   g_assert_cmpstr (sluice_json_get_string (attempt, "parsed_from"), ==, "tool_call");
   g_assert_cmpstr (repairs, ==, "trailing_comma");
+  sluice_test_mock_stop ();
+}
+
+/* A target with tools of its own, not forced: a call to one is the model
+ * asking for a tool sluice does not run, not an answer; forced with
+ * tool_choice, its arguments are the answer. */
+static void
+test_own_tool_call (void)
+{
+  static const char body[] =
+    "{\"id\": \"chatcmpl-1\", \"object\": \"chat.completion\", \"model\": \"gpt-4o-mini\","
+    " \"choices\": [{\"index\": 0, \"finish_reason\": \"tool_calls\", \"message\": {\"role\": \"assistant\","
+    " \"content\": null, \"tool_calls\": [{\"id\": \"call_1\","
+    " \"type\": \"function\", \"function\": {\"name\": \"search\","
+    " \"arguments\": \"{\\\"query\\\": \\\"rm -rf /\\\"}\"}}]}}],"
+    " \"usage\": {\"prompt_tokens\": 10, \"completion_tokens\": 5, \"total_tokens\": 15}}";
+  static const char tools[] =
+    "tools: [{type: function, function: {name: search, parameters: {type: object}}}]";
+  g_autofree char *url = sluice_test_mock_start_with_rules ("<tool>", sluice_test_status_step (200, body, "application/json", NULL),
+                                                            NULL);
+  g_autofree char *auto_target = g_strdup_printf ("target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", "
+                                                  "api_key: k, %s}", url, tools);
+  g_autofree char *forced_target = g_strdup_printf ("target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", "
+                                                    "api_key: k, %s, tool_choice: required}", url, tools);
+  g_autoptr(SluicePipeline) asked = load (NULL, auto_target, "", "{correction_retries: 0}");
+  g_autoptr(SluicePipeline) forced = load (NULL, forced_target, "", "{}");
+  g_autoptr(SluiceContext) refused = run_text (asked, "<tool>");
+  g_autoptr(SluiceContext) taken = run_text (forced, "<tool>");
+
+  g_assert_error ((GError *) sluice_context_get_error (refused), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+  g_assert_cmpstr (sluice_context_get_error (refused)->message, ==,
+                   "the model called its tool 'search' instead of answering: sluice does not run tools "
+                   "(force one with tool_choice to take its arguments as the answer)");
+  g_assert_no_error ((GError *) sluice_context_get_error (taken));
+  sluice_test_assert_json (sluice_context_get_output (taken), "{\"query\":\"rm -rf /\"}");
   sluice_test_mock_stop ();
 }
 
@@ -596,7 +908,8 @@ test_structured_per_target (void)
   assert_sent ("anthropic", SENT_NATIVE, NULL);
   g_assert_cmpstr (sluice_json_get_string (json_node_get_object (sluice_context_get_output (context)), "sentiment"),
                    ==, "positive");
-  g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (attempts, 1), "parsed_from"), ==, "whole");
+  /* Anthropic's answer is the forced tool's input. */
+  g_assert_cmpstr (sluice_json_get_string (json_array_get_object_element (attempts, 1), "parsed_from"), ==, "tool_call");
   stats = sluice_test_mock_stats ();
   g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 2);
   sluice_test_mock_stop ();
@@ -639,8 +952,14 @@ main (int   argc,
   g_test_add_func ("/parse/answers", test_answers);
   g_test_add_func ("/parse/cut-in-every-format", test_cut_in_every_format);
   g_test_add_func ("/parse/errors", test_errors);
+  g_test_add_func ("/parse/limits-and-order", test_limits_and_order);
   g_test_add_func ("/parse/correction", test_correction);
   g_test_add_func ("/parse/tool-call", test_tool_call);
+  g_test_add_func ("/parse/own-tool-call", test_own_tool_call);
+  g_test_add_func ("/parse/nested-answer", test_nested_answer);
+  g_test_add_func ("/parse/answer-amid-reasoning", test_answer_amid_reasoning);
+  g_test_add_func ("/parse/scalar-answers", test_scalar_answers);
+  g_test_add_func ("/parse/cut-then-invalid", test_cut_then_invalid);
   g_test_add_func ("/parse/ledger", test_ledger);
   g_test_add_func ("/parse/structured-modes", test_structured_modes);
   g_test_add_func ("/parse/structured-per-target", test_structured_per_target);

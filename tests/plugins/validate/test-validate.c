@@ -282,6 +282,47 @@ test_no_corrections (void)
                    "the answer does not match the output schema: /0: expected integer, got number");
   g_assert_cmpuint (json_array_get_length (sluice_context_get_attempts (context)), ==, 1);
   g_assert_true (attempt_wasted (context, 0));
+  g_assert_cmpstr (sluice_json_get_string (sluice_context_get_error_details (context), "raw_output"), ==, "[0.5]");
+
+  /* error_excerpt: 0 quotes nothing of the answer; the violations stay */
+  {
+    g_autoptr(SluicePipeline) quiet = mock_pipeline (url, "{correction_retries: 0, error_excerpt: 0}", 2);
+    g_autoptr(SluiceContext) quiet_context = sluice_test_run (quiet, "{\"text\": \"count\"}");
+    JsonObject *details = sluice_context_get_error_details (quiet_context);
+
+    g_assert_false (json_object_has_member (details, "raw_output"));
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (details, "violations")), ==, 1);
+  }
+  sluice_test_mock_stop ();
+}
+
+/* A correction the call stage's retry budget does not allow (the
+ * rejected answer's tokens already pass its wasted_tokens) fails as
+ * budget_exceeded, with no request sent for it. */
+static void
+test_correction_within_retry_budget (void)
+{
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"sequence\": [], \"then\": {\"kind\": \"ok\", \"content\": \"[0.5]\"}}]}", NULL);
+  g_autofree char *yaml = g_strdup_printf (
+    "name: t\n"
+    "output: {type: array, items: {type: integer}}\n"
+    "stages:\n"
+    "  - assemble: {user: \"{{text}}\"}\n"
+    "  - call: {target: {provider: openai, model: gpt-4o-mini, base_url: \"%s/v1\", api_key: k},\n"
+    "           retry: {max_attempts: 1, budget: {wasted_tokens: 1}}, structured_output: off}\n"
+    "  - parse: {}\n"
+    "  - validate: {}\n", url);
+  g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine, yaml);
+  g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"count\"}");
+  g_autoptr(JsonObject) stats = sluice_test_mock_stats ();
+
+  g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED);
+  sluice_test_assert_contains (sluice_context_get_error (context)->message,
+                               "no attempt made: ");
+  sluice_test_assert_contains (sluice_context_get_error (context)->message,
+                               "tokens already wasted, more than the retry budget's 1");
+  g_assert_cmpint (json_object_get_int_member (stats, "requests"), ==, 1);
   sluice_test_mock_stop ();
 }
 
@@ -298,6 +339,7 @@ main (int argc, char **argv)
   g_test_add_func ("/validate/long-name-cut", test_long_property_name_is_cut);
   g_test_add_func ("/validate/corrections-need-call", test_corrections_need_a_call_stage);
   g_test_add_func ("/validate/unchecked", test_unchecked);
+  g_test_add_func ("/validate/correction-within-retry-budget", test_correction_within_retry_budget);
   g_test_add_func ("/validate/needs-parse-before-it", test_needs_parse_before_it);
   g_test_add_func ("/validate/correction-bounded", test_correction_is_bounded);
   g_test_add_func ("/validate/corrections-stop-at-max-reruns", test_corrections_stop_at_max_reruns);
