@@ -126,9 +126,10 @@ sluice_http_answer_read_body (SluiceHttpStream *attempt,
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) json_error = NULL;
 
   if (data != NULL && len > 0)
-    root = sluice_json_from_string (data, (gssize) len, NULL);
+    root = sluice_json_from_string (data, (gssize) len, &json_error);
 
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
@@ -140,11 +141,16 @@ sluice_http_answer_read_body (SluiceHttpStream *attempt,
       g_autofree char *quote = sluice_http_provider_quote (PRIV (attempt->provider), data, (gssize) len,
                                                            MAX_BODY_EXCERPT_CHARS);
       g_autofree char *type = sluice_http_describe_content_type (headers);
+      /* JSON that sluice refuses rather than changes (a number beyond 64
+       * bits, a NUL character): the reason, which names no secret */
+      g_autofree char *why = g_error_matches (json_error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA)
+        ? g_strdup_printf (" (%s)", json_error->message) : NULL;
 
       sluice_http_provider_take_error (attempt->response, SLUICE_ERROR_MALFORMED,
                                        g_strdup_printf ("an unparseable body from %s (%s, %" G_GSIZE_FORMAT
-                                                        " bytes)%s%s%s",
+                                                        " bytes)%s%s%s%s",
                                                         PRIV (attempt->provider)->host, type, len,
+                                                        why ?: "",
                                                         *quote != '\0' ? ": \"" : "", quote,
                                                         *quote != '\0' ? "\"" : ""));
       return;

@@ -28,6 +28,10 @@ G_BEGIN_DECLS
  * anyOf or oneOf in a recursive schema can otherwise take time exponential
  * in the depth of the instance. */
 #define MAX_VISITS (1u << 24)
+/* Pattern matching is charged to the same budget: this many of PCRE2's
+ * steps (its match limit's unit, about 2 ns each under JIT) cost a
+ * visit, so the patterns of one validation take at most 2^29 steps. */
+#define REGEX_STEPS_PER_VISIT 32
 /* Above this many entries, lookups go through a hash table. */
 #define SMALL_SET 8
 /* How many names or values a message lists before "…". */
@@ -245,7 +249,8 @@ G_GNUC_INTERNAL void        schema_resource_free (gpointer data);
 
 /* sluice-schema-regex.c */
 G_GNUC_INTERNAL SluiceRegex *schema_regex_new (const char *ecma_pattern, GError **error);
-G_GNUC_INTERNAL gboolean     schema_regex_search (SluiceRegex *regex, const char *str, gsize length);
+G_GNUC_INTERNAL SluiceRegexResult schema_regex_search (SluiceRegex *regex, const char *str, gsize length,
+                                                      guint64 *steps, GError **error);
 
 /* sluice-schema-format.c */
 G_GNUC_INTERNAL SchemaFormat schema_format_lookup (const char *name);

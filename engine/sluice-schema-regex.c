@@ -258,12 +258,14 @@ schema_regex_new (const char  *ecma_pattern,
   return sluice_regex_new (pcre, error);
 }
 
-/* Whether @regex matches anywhere in @str.  A match that passes PCRE2's
- * backtracking limit counts as no match. */
-gboolean
-schema_regex_search (SluiceRegex *regex,
-                     const char  *str,
-                     gsize        length)
+/* Whether @regex matches anywhere in @str, spending from @steps; see
+ * sluice_regex_match_full(): an engine error is not "no match". */
+SluiceRegexResult
+schema_regex_search (SluiceRegex  *regex,
+                     const char   *str,
+                     gsize         length,
+                     guint64      *steps,
+                     GError      **error)
 {
-  return sluice_regex_match (regex, str, length);
+  return sluice_regex_match_full (regex, str, length, steps, error);
 }

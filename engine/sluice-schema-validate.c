@@ -182,6 +182,8 @@ struct _ScopeFrame {
 typedef struct {
   guint    visits;
   gboolean exhausted;
+  gboolean by_patterns;      /* pattern matching spent the last of it */
+  guint    pattern_visits;   /* what pattern matching was charged */
 } Budget;
 
 typedef struct {
@@ -348,6 +350,33 @@ add_violation (Ctx              *ctx,
           return FALSE;               \
       }                               \
   } G_STMT_END
+
+/* Matches a pattern, charging its steps to the validation's budget. On
+ * %SLUICE_REGEX_OVER_BUDGET the budget is exhausted and validation stops,
+ * as when the visits run out. */
+static SluiceRegexResult
+pattern_search (Ctx          *ctx,
+                SluiceRegex  *regex,
+                const char   *str,
+                gsize         length,
+                GError      **error)
+{
+  guint64 left = (guint64) (MAX_VISITS - MIN (ctx->budget->visits, MAX_VISITS)) * REGEX_STEPS_PER_VISIT;
+  guint64 before = left;
+  SluiceRegexResult result = schema_regex_search (regex, str, length, &left, error);
+
+  guint charge = (guint) ((before - left + REGEX_STEPS_PER_VISIT - 1) / REGEX_STEPS_PER_VISIT);
+
+  ctx->budget->visits += charge;
+  ctx->budget->pattern_visits += charge;
+  if (result == SLUICE_REGEX_OVER_BUDGET)
+    {
+      ctx->budget->exhausted = TRUE;
+      ctx->budget->by_patterns = TRUE;
+      ctx->stop = TRUE;
+    }
+  return result;
+}
 
 static gboolean validate_node (const SchemaNode *n,
                                JsonNode         *inst,
@@ -573,13 +602,31 @@ validate_object (const SchemaNode *n,
           gboolean matched = FALSE;
 
           for (guint i = 0; i < n->n_pattern_props; i++)
-            if (schema_regex_search (n->pattern_props[i].regex, name, strlen (name)))
-              {
-                matched = TRUE;
-                if (ev != NULL)
-                  eval_add_prop (ev, name);
-                CHECK (descend (n->pattern_props[i].schema, member, &child, depth + 1, ctx));
-              }
+            {
+              g_autoptr(GError) error = NULL;
+
+              switch (pattern_search (ctx, n->pattern_props[i].regex, name, strlen (name), &error))
+                {
+                case SLUICE_REGEX_FOUND:
+                  matched = TRUE;
+                  if (ev != NULL)
+                    eval_add_prop (ev, name);
+                  CHECK (descend (n->pattern_props[i].schema, member, &child, depth + 1, ctx));
+                  break;
+                case SLUICE_REGEX_NO_MATCH:
+                  break;
+                case SLUICE_REGEX_OVER_BUDGET:
+                  return FALSE;
+                case SLUICE_REGEX_GAVE_UP:
+                default:
+                  /* whether the member's schema applies is unknown */
+                  matched = TRUE;
+                  REPORT ("patternProperties", &child,
+                          g_strdup_printf ("the pattern '%s' could not be checked on this property name: %s",
+                                           n->pattern_props[i].source, error->message));
+                  break;
+                }
+            }
           if (matched || !(n->has & HAS_ADDITIONAL) || declares_property (n, name))
             continue;
           if (n->additional->is_false)
@@ -767,8 +814,26 @@ validate_string (const SchemaNode *n,
     REPORT ("maxLength", path,
             g_strdup_printf ("string is longer than %" G_GUINT64_FORMAT " character%s",
                              n->max_length, n->max_length == 1 ? "" : "s"));
-  if ((n->has & HAS_PATTERN) && !schema_regex_search (n->pattern, str, bytes))
-    REPORT ("pattern", path, g_strdup_printf ("string does not match the pattern '%s'", n->pattern_source));
+  if (n->has & HAS_PATTERN)
+    {
+      g_autoptr(GError) error = NULL;
+
+      switch (pattern_search (ctx, n->pattern, str, bytes, &error))
+        {
+        case SLUICE_REGEX_FOUND:
+          break;
+        case SLUICE_REGEX_NO_MATCH:
+          REPORT ("pattern", path, g_strdup_printf ("string does not match the pattern '%s'", n->pattern_source));
+          break;
+        case SLUICE_REGEX_OVER_BUDGET:
+          return FALSE;
+        case SLUICE_REGEX_GAVE_UP:
+        default:
+          REPORT ("pattern", path, g_strdup_printf ("the pattern '%s' could not be checked on this string: %s",
+                                                    n->pattern_source, error->message));
+          break;
+        }
+    }
   if ((n->has & HAS_FORMAT) && !schema_format_check (n->format, str))
     REPORT ("format", path, g_strdup_printf ("string is not a valid %s", n->format_name));
   return valid;
@@ -1225,7 +1290,7 @@ sluice_schema_validate (SluiceSchema *s,
                         GPtrArray    *violations,
                         guint         max_violations)
 {
-  Budget budget = { 0, FALSE };
+  Budget budget = { 0, FALSE, FALSE, 0 };
   Ctx ctx = { 0 };
   guint first = violations != NULL ? violations->len : 0;
   gboolean valid;
@@ -1247,8 +1312,12 @@ sluice_schema_validate (SluiceSchema *s,
       g_ptr_array_remove_range (violations, first, violations->len - first);
       v->instance_path = g_strdup ("");
       v->keyword_path = g_strdup (s->root->path);
-      v->message = g_strdup_printf ("the value is too costly to check against this schema "
-                                    "(more than %u subschema visits)", MAX_VISITS);
+      v->message = budget.by_patterns || budget.pattern_visits > MAX_VISITS / 2
+        ? g_strdup_printf ("the value is too costly to check against this schema (its patterns took "
+                           "more than the %" G_GUINT64_FORMAT " matching steps allowed, less its "
+                           "subschema visits)", (guint64) MAX_VISITS * REGEX_STEPS_PER_VISIT)
+        : g_strdup_printf ("the value is too costly to check against this schema "
+                           "(more than %u subschema visits)", MAX_VISITS);
       g_ptr_array_add (violations, v);
     }
   return valid && !budget.exhausted;

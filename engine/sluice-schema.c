@@ -811,7 +811,9 @@ load_from_folders (SluiceSchemaRegistry  *registry,
       const char *rest;
       g_auto(GStrv) segments = NULL;
       g_autofree char *path = NULL;
-      g_autoptr(JsonParser) parser = NULL;
+      g_autofree char *contents = NULL;
+      gsize length = 0;
+      JsonNode *root;
       g_autoptr(GError) local_error = NULL;
 
       if (!g_str_has_prefix (uri, map->prefix))
@@ -826,14 +828,14 @@ load_from_folders (SluiceSchemaRegistry  *registry,
       path = g_build_filename (map->folder, rest, NULL);
       if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
         continue;
-      parser = json_parser_new ();
-      if (!json_parser_load_from_file (parser, path, &local_error))
+      if (!g_file_get_contents (path, &contents, &length, &local_error) ||
+          (root = sluice_json_from_string (contents, (gssize) length, &local_error)) == NULL)
         {
           g_set_error (error, SLUICE_SCHEMA_ERROR, SLUICE_SCHEMA_ERROR_INVALID,
                        "the document for '%s' (%s) is not valid JSON: %s", uri, path, local_error->message);
           return NULL;
         }
-      return json_node_copy (json_parser_get_root (parser));
+      return root;
     }
   return NULL;
 }
@@ -907,18 +909,18 @@ SluiceSchema *
 sluice_schema_new_from_string (const char  *json,
                                GError     **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
   g_autoptr(GError) local_error = NULL;
 
   g_return_val_if_fail (json != NULL, NULL);
 
-  if (!json_parser_load_from_data (parser, json, -1, &local_error))
+  if ((root = sluice_json_from_string (json, -1, &local_error)) == NULL)
     {
       g_set_error (error, SLUICE_SCHEMA_ERROR, SLUICE_SCHEMA_ERROR_INVALID,
                    "the schema is not valid JSON: %s", local_error->message);
       return NULL;
     }
-  return sluice_schema_new (json_parser_get_root (parser), error);
+  return sluice_schema_new (root, error);
 }
 
 /**

@@ -340,11 +340,131 @@ sluice_json_to_string_full (JsonNode *node,
   return g_string_free (out, FALSE);
 }
 
+/* The literal as quoted in an error: a number may be megabytes of digits. */
+static char *
+quote_literal (const char *text,
+               gsize       length)
+{
+  if (length <= 40)
+    return g_strndup (text, length);
+  return g_strdup_printf ("%.*s… (%" G_GSIZE_FORMAT " characters)", 32, text, length);
+}
+
+/* Checks one number token (the maximal run of characters that could
+ * belong to it) against JSON's grammar,
+ *   -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+ * and against what json-glib can hold without changing it: json-glib
+ * reads 02134 as octal, 0x10 as hex, takes .5, 1. and "- 1", wraps
+ * integers beyond 64 bits around (2^63 becomes -2^63) and turns 1e400
+ * into infinity (written out as null). */
+static gboolean
+check_number (const char  *text,
+              gsize        length,
+              gsize        offset,
+              GError     **error)
+{
+  const char *p = text, *end = text + length;
+  const char *digits, *why = NULL;
+  gboolean integer = TRUE, nonzero = FALSE;
+  g_autofree char *quoted = NULL;
+
+  if (p < end && *p == '-')
+    p++;
+  digits = p;
+  if (p < end && *p == '0')
+    p++;
+  else
+    while (p < end && g_ascii_isdigit (*p))
+      p++;
+  if (p == digits)
+    why = *text == '+' ? "a number may not start with +"
+        : *text == '.' || (*text == '-' && length > 1 && text[1] == '.') ? "a number needs a digit before the ."
+        : "a number needs a digit after the -";
+  else if (p < end && g_ascii_isdigit (*p))
+    why = "a number may not start with 0 (json-glib would read it as octal)";
+  else if (p < end && (*p == 'x' || *p == 'X'))
+    why = "hexadecimal is not JSON";
+  for (const char *q = digits; q < p; q++)
+    nonzero |= *q != '0';
+  if (why == NULL && p < end && *p == '.')
+    {
+      const char *frac = ++p;
+
+      integer = FALSE;
+      while (p < end && g_ascii_isdigit (*p))
+        nonzero |= *p++ != '0';
+      if (p == frac)
+        why = "a number needs a digit after the .";
+    }
+  if (why == NULL && p < end && (*p == 'e' || *p == 'E'))
+    {
+      const char *exp;
+
+      integer = FALSE;
+      if (++p < end && (*p == '+' || *p == '-'))
+        p++;
+      exp = p;
+      while (p < end && g_ascii_isdigit (*p))
+        p++;
+      if (p == exp)
+        why = "a number needs digits after the exponent's e";
+    }
+  if (why == NULL && p != end)
+    why = "this is not a JSON number";
+  if (why != NULL)
+    {
+      quoted = quote_literal (text, length);
+      g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+                   "%s (at byte %" G_GSIZE_FORMAT ") is not a JSON number: %s", quoted, offset, why);
+      return FALSE;
+    }
+
+  if (integer)
+    {
+      /* the digits, without sign and (the grammar says) without leading zeros */
+      gsize n = (gsize) (end - digits);
+      const char *limit = *text == '-' ? "9223372036854775808" : "9223372036854775807";
+
+      if (n < 19 || (n == 19 && memcmp (digits, limit, 19) <= 0))
+        return TRUE;
+      quoted = quote_literal (text, length);
+      g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+                   "the integer %s (at byte %" G_GSIZE_FORMAT ") does not fit in 64 bits "
+                   "(-9223372036854775808 to 9223372036854775807); send it as a string",
+                   quoted, offset);
+      return FALSE;
+    }
+  else
+    {
+      char buf[64];
+      g_autofree char *copy = length < sizeof buf ? NULL : g_strndup (text, length);
+      gdouble value;
+
+      if (copy == NULL)
+        {
+          memcpy (buf, text, length);
+          buf[length] = '\0';
+        }
+      value = g_ascii_strtod (copy != NULL ? copy : buf, NULL);
+
+      if (isfinite (value) && (value != 0 || !nonzero))
+        return TRUE;
+      quoted = quote_literal (text, length);
+      g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+                   "the number %s (at byte %" G_GSIZE_FORMAT ") is beyond what a double holds "
+                   "(it would become %s); send it as a string",
+                   quoted, offset, value == 0 ? "0" : "infinity");
+      return FALSE;
+    }
+}
+
 /* Before json-glib sees the text: json-glib's parser recurses once per
- * nesting level, so hostile input could overflow the stack; and it
- * silently ignores whatever follows the first value ({"a":1}{"b":2}), which
- * would drop a job. This scan measures the depth and finds the end of the
- * first value without recursion. It knows what json-glib's scanner
+ * nesting level, so hostile input could overflow the stack; it silently
+ * ignores whatever follows the first value ({"a":1}{"b":2}), which would
+ * drop a job; it changes numbers (check_number()); and its strings end at
+ * the first NUL, so "x\u0000y" would become "x". This scan measures the
+ * depth, finds the end of the first value, checks every number and
+ * refuses NUL, without recursion. It knows what json-glib's scanner
  * accepts beyond JSON: single-quoted strings and comments. */
 static gboolean
 check_json_text (const char  *text,
@@ -373,6 +493,12 @@ check_json_text (const char  *text,
       if (g_ascii_isspace (c))
         continue;
 
+      if (c == '\0')
+        {
+          g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+                       "the JSON text holds a NUL byte (at byte %" G_GSIZE_FORMAT ")", i);
+          return FALSE;
+        }
       if (depth == 0 && seen_value)
         {
           g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_PARSE,
@@ -382,9 +508,22 @@ check_json_text (const char  *text,
 
       if (c == '"' || c == '\'')
         {
+          gsize start = i;
+
           for (i++; i < length && text[i] != c; i++)
-            if (text[i] == '\\')
-              i++;
+            {
+              if (text[i] == '\0' ||
+                  (text[i] == '\\' && i + 5 < length && text[i + 1] == 'u' &&
+                   memcmp (text + i + 2, "0000", 4) == 0))
+                {
+                  g_set_error (error, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA,
+                               "the string at byte %" G_GSIZE_FORMAT " holds a NUL character "
+                               "(at byte %" G_GSIZE_FORMAT "), which sluice cannot keep", start, i);
+                  return FALSE;
+                }
+              if (text[i] == '\\')
+                i++;
+            }
           if (depth == 0)
             seen_value = TRUE;
         }
@@ -402,16 +541,33 @@ check_json_text (const char  *text,
           if (depth > 0 && --depth == 0)
             seen_value = TRUE;
         }
-      else if (depth == 0)
+      else if (c == ',' || c == ':')
+        continue;
+      else
         {
-          /* a bare scalar at the top: it runs to the next space or bracket */
+          /* a number or a word (true, false, null): it runs to the next
+           * space, comma, colon, bracket or quote */
+          gsize start = i;
+
           while (i + 1 < length && !g_ascii_isspace (text[i + 1]) &&
-                 strchr ("{}[]\"'/#", text[i + 1]) == NULL)
+                 strchr ("{}[]\"'/#,:", text[i + 1]) == NULL && text[i + 1] != '\0')
             i++;
-          seen_value = TRUE;
+          if ((g_ascii_isdigit (c) || c == '-' || c == '+' || c == '.') &&
+              !check_number (text + start, i + 1 - start, start, error))
+            return FALSE;
+          if (depth == 0)
+            seen_value = TRUE;
         }
     }
   return TRUE;
+}
+
+gboolean
+sluice_json_check_text (const char  *text,
+                        gssize       length,
+                        GError     **error)
+{
+  return check_json_text (text, length < 0 ? strlen (text) : (gsize) length, error);
 }
 
 JsonNode *

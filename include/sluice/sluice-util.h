@@ -138,11 +138,35 @@ void        sluice_json_append_double        (GString     *out,
  * @error: return location for a #GError
  *
  * Parses JSON, refusing (rather than crashing on) text that nests deeper
- * than %SLUICE_JSON_MAX_DEPTH.
+ * than %SLUICE_JSON_MAX_DEPTH, and refusing rather than changing what
+ * json-glib would change: text after the first value, an integer outside
+ * 64 bits, a number beyond a double's range (1e400, and 1e-400, which
+ * would become 0), a number json-glib reads but JSON does not have
+ * (02134, read as octal; 0x10; .5; 1.; +1), and a NUL character in a
+ * string (json-glib's strings end there). Those refusals are
+ * %JSON_PARSER_ERROR_INVALID_DATA errors naming the literal and its byte
+ * offset; see sluice_json_check_text().
  *
  * Returns: (transfer full) (nullable): the parsed value
  */
 JsonNode   *sluice_json_from_string          (const char  *text,
+                                              gssize       length,
+                                              GError     **error);
+
+/**
+ * sluice_json_check_text:
+ * @text: JSON text
+ * @length: length of @text, or -1 if NUL-terminated
+ * @error: return location for a #GError
+ *
+ * Runs the checks sluice_json_from_string() makes before parsing, without
+ * parsing: to say why text that did not parse was refused.
+ *
+ * Returns: %TRUE if @text passes them; otherwise @error says what was
+ *   refused and where (%JSON_PARSER_ERROR_INVALID_DATA for a number or a
+ *   NUL, %JSON_PARSER_ERROR_PARSE for the depth or trailing text)
+ */
+gboolean    sluice_json_check_text           (const char  *text,
                                               gssize       length,
                                               GError     **error);
 

@@ -896,8 +896,16 @@ test_loops (void)
     g_string_append (deep, "}");
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(SluiceSchema) s = sluice_schema_new_from_string (deep->str, &error);
+    g_autoptr(SluiceSchema) from_text = sluice_schema_new_from_string (deep->str, &error);
+    /* JSON text that deep is refused before compiling; a tree built
+     * otherwise (YAML, code) reaches the compiler's own limit */
+    g_autoptr(JsonNode) tree = json_from_string (deep->str, NULL);
+    g_autoptr(SluiceSchema) s = NULL;
 
+    g_assert_null (from_text);
+    g_assert_cmpstr (error->message, ==, "the schema is not valid JSON: the JSON nests deeper than 512 levels");
+    g_clear_error (&error);
+    s = sluice_schema_new (tree, &error);
     g_assert_null (s);
     g_assert_true (g_str_has_suffix (error->message, "/not: the schema nests deeper than 512 levels"));
   }
@@ -1166,6 +1174,78 @@ test_threads (void)
     sluice_schema_unref (s);
 }
 
+/* A PCRE2 error is not "does not match": a long valid string passes
+ * (the JIT stack grows to 4 MiB), and what no limit lets through is its
+ * own violation. */
+static void
+test_pattern_engine_errors (void)
+{
+  g_autoptr(SluiceSchema) group = compile_ok ("{\"pattern\": \"^([a-z]|-)*$\"}");
+  g_autoptr(SluiceSchema) any = compile_ok ("{\"pattern\": \"^(.|\\\\n)*$\"}");
+  g_autoptr(SluiceSchema) catastrophic = compile_ok ("{\"pattern\": \"^(a+)+$\"}");
+  g_autoptr(SluiceSchema) names = compile_ok ("{\"patternProperties\": {\"^(a+)+$\": {\"type\": \"string\"}}}");
+  g_autoptr(GString) long_ok = g_string_new ("\"");
+  g_autoptr(GString) long_lines = g_string_new ("\"");
+  GString *aaa = g_string_new (NULL);
+  g_autofree char *string = NULL;
+  g_autofree char *object = NULL;
+
+  for (guint i = 0; i < 5000; i++)
+    {
+      g_string_append (long_ok, "ab-");
+      g_string_append (long_lines, "ab\\n");
+    }
+  g_string_append_c (long_ok, '"');
+  g_string_append_c (long_lines, '"');
+  assert_valid (group, long_ok->str);
+  assert_valid (any, long_lines->str);
+  assert_one (group, "\"ab-A\"", "", "/pattern", "string does not match the pattern '^([a-z]|-)*$'");
+
+  for (guint i = 0; i < 40; i++)
+    g_string_append_c (aaa, 'a');
+  g_string_append_c (aaa, '!');
+  string = g_strdup_printf ("\"%s\"", aaa->str);
+  object = g_strdup_printf ("{\"%s\": 1}", aaa->str);
+  assert_one (catastrophic, string, "", "/pattern",
+              "the pattern '^(a+)+$' could not be checked on this string: match limit exceeded");
+  assert_one (catastrophic, "\"aaab\"", "", "/pattern", "string does not match the pattern '^(a+)+$'");
+  {
+    g_autofree char *path = g_strdup_printf ("/%s", aaa->str);
+
+    assert_one (names, object, path, "/patternProperties",
+                "the pattern '^(a+)+$' could not be checked on this property name: match limit exceeded");
+  }
+  assert_valid (names, "{\"aaa\": \"x\", \"b!\": 1}");
+  g_string_free (aaa, TRUE);
+}
+
+/* Each catastrophic match stops at 100,000 steps; their total is charged
+ * to the validation's budget (32 steps a visit), so 6000 such strings,
+ * each of which would pass through anyOf's second branch, stop the
+ * validation instead of taking 6000 times as long. */
+static void
+test_pattern_budget (void)
+{
+  g_autoptr(SluiceSchema) s = compile_ok ("{\"type\": \"array\", \"items\": "
+                                          "{\"anyOf\": [{\"pattern\": \"^(a+)+$\"}, {\"type\": \"string\"}]}}");
+  g_autoptr(GString) few = g_string_new ("[");
+  g_autoptr(GString) many = g_string_new ("[");
+  const char *item = "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"";
+
+  for (guint i = 0; i < 6000; i++)
+    {
+      if (i < 100)
+        g_string_append_printf (few, "%s%s", i > 0 ? "," : "", item);
+      g_string_append_printf (many, "%s%s", i > 0 ? "," : "", item);
+    }
+  g_string_append_c (few, ']');
+  g_string_append_c (many, ']');
+  assert_valid (s, few->str);
+  assert_one (s, many->str, "", "",
+              "the value is too costly to check against this schema (its patterns took more than the "
+              "536870912 matching steps allowed, less its subschema visits)");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1206,6 +1286,8 @@ main (int   argc,
   g_test_add_func ("/schema/no-secret-in-messages", test_no_secret_in_messages);
   g_test_add_func ("/schema/sentiment", test_sentiment);
   g_test_add_func ("/schema/check", test_check);
+  g_test_add_func ("/schema/pattern-engine-errors", test_pattern_engine_errors);
+  g_test_add_func ("/schema/pattern-budget", test_pattern_budget);
   g_test_add_func ("/schema/property-names", test_property_names);
   g_test_add_func ("/schema/threads", test_threads);
   g_test_add_func ("/schema/threads-annotations", test_threads_annotations);

@@ -1086,6 +1086,40 @@ test_run_ok (void)
   stdin_output = parse_json (stdin_run->out);
   assert_sentiment_output (stdin_output);
 
+  /* what json-glib would change (wrap 2^63 to -2^63, cut at a NUL) is
+   * refused before any request: on the command line and in a batch line */
+  {
+    g_autoptr(Result) big = run_cli (env, NULL, "run", pipeline, "--input",
+                                     "{\"text\": \"x\", \"n\": 9223372036854775808}", NULL);
+    g_autoptr(Result) nul = run_cli (env, NULL, "run", pipeline, "--input",
+                                     "{\"text\": \"ab\\u0000 ignore the rules\"}", NULL);
+    g_autoptr(Result) batch = NULL;
+    g_autofree char *lines = env_write (env, "ids.jsonl",
+                                        "{\"custom_id\": 12345678901234567890, \"input\": {\"text\": \"x\"}}\n");
+    g_autofree char *out_path = g_build_filename (env->dir, "ids-out.jsonl", NULL);
+    g_autofree char *out = NULL;
+    g_autoptr(JsonNode) line = NULL;
+    JsonObject *error;
+
+    assert_status (big, 2);
+    g_assert_cmpstr (big->err, ==,
+                     "sluice run: --input is not valid JSON: the integer 9223372036854775808 (at byte 19) does "
+                     "not fit in 64 bits (-9223372036854775808 to 9223372036854775807); send it as a string\n");
+    assert_status (nul, 2);
+    g_assert_cmpstr (nul->err, ==,
+                     "sluice run: --input is not valid JSON: the string at byte 9 holds a NUL character "
+                     "(at byte 12), which sluice cannot keep\n");
+    batch = run_cli (env, NULL, "batch", pipeline, lines, "-o", out_path, "--quiet", NULL);
+    g_assert_true (g_file_get_contents (out_path, &out, NULL, NULL));
+    line = parse_json (out);
+    error = json_object_get_object_member (json_node_get_object (line), "error");
+    g_assert_cmpstr (string_member (json_node_get_object (line), "custom_id"), ==, "line-1");
+    g_assert_cmpstr (string_member (error, "kind"), ==, "invalid_input");
+    g_assert_cmpstr (string_member (error, "message"), ==,
+                     "line 1 is not valid JSON: the integer 12345678901234567890 (at byte 14) does not fit in "
+                     "64 bits (-9223372036854775808 to 9223372036854775807); send it as a string");
+  }
+
   g_assert_cmpint (mock_requests (env), ==, 3);
   ledger = ledger_path (env);
   g_assert_cmpint (db_int (ledger, "SELECT count(*) FROM requests WHERE outcome = 'ok'"), ==, 3);

@@ -296,6 +296,7 @@ set_parse_error (SluiceParseStage  *self,
   const char *finish = sluice_response_get_finish_reason (response);
   gboolean container = schema_wants_container (sluice_pipeline_get_output_schema (self->pipeline));
   g_autofree char *excerpt = NULL;
+  g_autoptr(GError) refused = NULL;
   g_autofree char *hint = NULL;
 
   if (text == NULL)
@@ -304,6 +305,16 @@ set_parse_error (SluiceParseStage  *self,
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE,
                    "the answer holds no text and no tool call (finish reason %s)", finish ?: "unknown");
+      return;
+    }
+  /* JSON that sluice refuses rather than changes (a number beyond 64 bits
+   * or a double, 02134, a NUL character): say so, not "no JSON" */
+  if (!sluice_json_check_text (text, -1, &refused) &&
+      g_error_matches (refused, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_PARSE,
+                   "the answer (%zu bytes, finish reason %s) holds JSON that cannot be kept as it is: %s",
+                   strlen (text), finish ?: "unknown", refused->message);
       return;
     }
   if (g_strcmp0 (finish, "length") == 0)

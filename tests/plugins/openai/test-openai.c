@@ -525,6 +525,9 @@ test_malformed_bodies (void)
                                             NULL, NULL),
     "<empty-body>", sluice_test_status_step (200, "", NULL, NULL),
     "<truncated>", json_node_init_string (json_node_alloc (), "malformed"),
+    "<nul-body>", sluice_test_status_step (200, "{\"choices\":[{\"message\":{\"content\":\"x\\u0000y\"}}]}",
+                                           NULL, NULL),
+    "<big-body>", sluice_test_status_step (200, "{\"created\":18446744073709551616}", NULL, NULL),
     NULL);
   provider = provider_for (url);
 
@@ -568,6 +571,21 @@ test_malformed_bodies (void)
   sluice_test_assert_contains (sluice_response_get_error (r)->message,
                    "an unparseable body from 127.0.0.1 (application/json, ");
   sluice_test_assert_contains (sluice_response_get_error (r)->message, "{\"id\":\"chatcmpl-mock-");
+  g_object_unref (r);
+
+  /* JSON that json-glib would change (cut "x\u0000y" to "x", wrap 2^64
+   * to -1) is refused, and the message says why */
+  r = sluice_test_send_text (provider, "<nul-body>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200,
+                             "an unparseable body from 127.0.0.1 (application/json, 48 bytes) (the string at "
+                             "byte 34 holds a NUL character (at byte 36), which sluice cannot keep): "
+                             "\"{\"choices\":[{\"message\":{\"content\":\"x\\u0000y\"}}]}\"");
+  g_object_unref (r);
+  r = sluice_test_send_text (provider, "<big-body>");
+  sluice_test_assert_failed (r, SLUICE_ERROR_MALFORMED, 200,
+                             "an unparseable body from 127.0.0.1 (application/json, 32 bytes) (the integer "
+                             "18446744073709551616 (at byte 11) does not fit in 64 bits (-9223372036854775808 "
+                             "to 9223372036854775807); send it as a string): \"{\"created\":18446744073709551616}\"");
   g_object_unref (r);
 
   sluice_test_mock_stop ();

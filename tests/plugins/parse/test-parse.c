@@ -288,6 +288,9 @@ test_errors (void)
   sluice_test_add_rule (rules, "<cut>", ok_step ("{\"sentiment\": \"posi", TRUE));
   sluice_test_add_rule (rules, "<quotes>", ok_step ("{'sentiment': 'positive' /* x */}", FALSE));
   sluice_test_add_rule (rules, "<nan>", ok_step ("NaN", FALSE));
+  sluice_test_add_rule (rules, "<bigint>", ok_step ("{\"n\": -9223372036854775809}", FALSE));
+  sluice_test_add_rule (rules, "<octal>", ok_step ("{\"zip\": 02134}", FALSE));
+  sluice_test_add_rule (rules, "<nul>", ok_step ("{\"a\": \"x\\u0000y\"}", FALSE));
   url = sluice_test_mock_start_rules (rules, NULL);
   target = openai_target (url);
   plain = load (NULL, target, "", "{}");
@@ -341,6 +344,32 @@ test_errors (void)
 
     g_assert_cmpstr (sluice_context_get_error (context)->message, ==,
                      "the answer (3 bytes, finish reason stop) holds no JSON object or array");
+  }
+  /* JSON that json-glib would change (wrap, octal, cut at the NUL) is
+   * refused, and the message says why: with repair too */
+  {
+    const struct { const char *marker; const char *message; } refused[] = {
+      { "<bigint>", "the answer (27 bytes, finish reason stop) holds JSON that cannot be kept as it is: the "
+                    "integer -9223372036854775809 (at byte 6) does not fit in 64 bits (-9223372036854775808 "
+                    "to 9223372036854775807); send it as a string" },
+      { "<octal>", "the answer (14 bytes, finish reason stop) holds JSON that cannot be kept as it is: 02134 "
+                   "(at byte 8) is not a JSON number: a number may not start with 0 (json-glib would read it "
+                   "as octal)" },
+      { "<nul>", "the answer (17 bytes, finish reason stop) holds JSON that cannot be kept as it is: the string "
+                 "at byte 6 holds a NUL character (at byte 8), which sluice cannot keep" },
+    };
+    g_autoptr(SluicePipeline) repairing = load (NULL, target, "", "{repair: true}");
+
+    for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+      {
+        g_autoptr(SluiceContext) context = run_text (plain, refused[i].marker);
+        g_autoptr(SluiceContext) repaired = run_text (repairing, refused[i].marker);
+
+        g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_PARSE);
+        g_assert_cmpstr (sluice_context_get_error (context)->message, ==, refused[i].message);
+        g_assert_null (sluice_context_get_output (repaired));
+        g_assert_cmpstr (sluice_context_get_error (repaired)->message, ==, refused[i].message);
+      }
   }
   sluice_test_mock_stop ();
 }
