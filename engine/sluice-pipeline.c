@@ -382,6 +382,49 @@ load_stages (SluicePipeline *self,
       }
 }
 
+/* The built-in stages' order: what works on the request before the call
+ * is useless after it (the request is gone), and the counts and checks
+ * of the prompt need the messages assemble builds. A stage of one's own
+ * is not constrained. */
+static void
+check_stage_order (SluicePipeline *self,
+                   Loader         *loader)
+{
+  static const char * const before_call[] = {
+    "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", NULL
+  };
+  static const char * const after_call[] = { "parse", "validate", NULL };
+  static const char * const after_assemble[] = { "token-count", "context-check", NULL };
+  gint call = -1, assemble = -1;
+
+  for (guint i = 0; i < self->stage_names->len; i++)
+    {
+      const char *name = g_ptr_array_index (self->stage_names, i);
+
+      if (call < 0 && g_str_equal (name, "call"))
+        call = (gint) i;
+      if (g_str_equal (name, "assemble"))
+        assemble = (gint) i;
+    }
+  for (guint i = 0; i < self->stage_names->len; i++)
+    {
+      const char *name = g_ptr_array_index (self->stage_names, i);
+      g_autofree char *index = g_strdup_printf ("%u", i);
+      g_autofree char *item = sluice_json_pointer_append ("/stages", index);
+      g_autofree char *pointer = sluice_json_pointer_append (item, name);
+
+      if (call >= 0 && (gint) i > call && g_strv_contains (before_call, name))
+        report (loader, pointer, "stage '%s' must come before the call stage (stage %d): it works on the "
+                "request before it is sent", name, call + 1);
+      else if (call > (gint) i && g_strv_contains (after_call, name))
+        report (loader, pointer, "stage '%s' must come after the call stage (stage %d): it reads the answer "
+                "the call gets", name, call + 1);
+      else if (assemble > (gint) i && g_strv_contains (after_assemble, name))
+        report (loader, pointer, "stage '%s' must come after the assemble stage (stage %d): it counts the "
+                "messages assemble builds", name, assemble + 1);
+    }
+}
+
 /* The strings of the file that came from environment variables. */
 static void
 collect_env_strings (SluiceDocument *doc,
@@ -574,7 +617,10 @@ _sluice_pipeline_load (SluiceEngine *engine,
 
   node = json_object_get_member (object, "stages");
   if (stages_are_shaped (node))
-    load_stages (self, &loader, json_node_get_array (node), document_ok);
+    {
+      load_stages (self, &loader, json_node_get_array (node), document_ok);
+      check_stage_order (self, &loader);
+    }
   g_clear_pointer (&loader.registry, sluice_schema_registry_unref);
 
   self->secrets = g_ptr_array_new_with_free_func (g_free);

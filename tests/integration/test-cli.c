@@ -1363,6 +1363,27 @@ test_misspelt_input_names (void)
     }
 }
 
+/* Built-in stages out of order are check errors, each at its stage. */
+static void
+test_stage_order (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = env_write (env, "o.yaml",
+    "name: o\n"
+    "stages:\n"
+    "  - parse: {}\n"
+    "  - token-count: {model: gpt-4o-mini}\n"
+    "  - assemble: {user: hi}\n"
+    "  - call: {target: {provider: openai, model: gpt-4o-mini, api_key: kkkkkkkkkk}}\n"
+    "  - sanitize: {}\n");
+  g_autoptr(Result) check = run_cli (env, NULL, "check", pipeline, NULL);
+
+  assert_status (check, 1);
+  g_assert_nonnull (strstr (check->err, "o.yaml:3:5: error: stage 'parse' must come after the call stage (stage 4)"));
+  g_assert_nonnull (strstr (check->err, "o.yaml:4:5: error: stage 'token-count' must come after the assemble stage (stage 3)"));
+  g_assert_nonnull (strstr (check->err, "o.yaml:7:5: error: stage 'sanitize' must come before the call stage (stage 4)"));
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2691,6 +2712,7 @@ main (int    argc,
   add ("/cli/snapshot", test_snapshot);
   add ("/cli/schemas-block", test_schemas_block);
   add ("/cli/misspelt-input-names", test_misspelt_input_names);
+  add ("/cli/stage-order", test_stage_order);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);

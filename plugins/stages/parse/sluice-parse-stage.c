@@ -450,17 +450,6 @@ sluice_parse_stage_configure (SluiceStage     *stage,
     }
   self->excerpt_chars = (guint) excerpt;
   self->max_answer_bytes = (gsize) sluice_json_get_int (config, "max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES);
-  /* parse reads the answer a call gave: before the call, there is none yet */
-  for (guint i = 0; i < sluice_pipeline_get_n_stages (pipeline); i++)
-    {
-      const char *name = sluice_pipeline_get_stage_name (pipeline, i);
-
-      if (g_str_equal (name, "call"))
-        break;
-      if (g_str_equal (name, "parse") && sluice_pipeline_has_stage (pipeline, "call"))
-        return sluice_config_invalid (error, "must come after the call stage (it is stage %u): it parses "
-                                      "the answer the call gets", i + 1);
-    }
   if (self->correction_retries > 0 && !sluice_pipeline_has_stage (pipeline, "call"))
     {
       g_set_error_literal (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,

@@ -265,7 +265,7 @@ test_limits_and_order (void)
     g_autoptr(SluicePipeline) wrong = sluice_pipeline_new_from_file (engine, path, &error);
 
     g_assert_null (wrong);
-    sluice_test_assert_contains (error->message, "stage 'parse': must come after the call stage (it is stage 2)");
+    sluice_test_assert_contains (error->message, "stage 'parse' must come after the call stage (stage 3): it reads the answer the call gets");
   }
 }
 
