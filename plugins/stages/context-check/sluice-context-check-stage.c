@@ -3,7 +3,8 @@
  * window, and what to do when they do not.
  *
  * The window and the model's largest output come from the catalog
- * (data/models.json); `window:` stands in for a model the catalog does
+ * (data/models.json); `window:` caps it (a smaller window is a cost
+ * limit) and stands in for a model the catalog does
  * not know. The prompt's tokens are the token-count stage's count when
  * it counted for that model, else counted here the same way. The output
  * reserved is the target's `max_tokens`, else `reserve_output`, else the
@@ -276,8 +277,11 @@ add_checked (SluiceContextCheckStage  *self,
   gint64 max_output = sluice_json_get_int (entry, "max_output", -1);
   Checked *checked;
 
+  /* the catalog's window, or a smaller one the pipeline asks for (a cap
+   * on what a request may cost); window: alone for a model it lacks */
   if (sluice_json_get_int (entry, "context_window", -1) > 0)
-    window = sluice_json_get_int (entry, "context_window", -1);
+    window = window > 0 ? MIN (window, sluice_json_get_int (entry, "context_window", -1))
+                        : sluice_json_get_int (entry, "context_window", -1);
   if (window <= 0)
     return sluice_config_invalid (error, "model '%s' of provider '%s' is not in the model catalog "
                                          "(data/models.json): give its context window with 'window: TOKENS'",

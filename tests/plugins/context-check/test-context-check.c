@@ -361,8 +361,11 @@ test_unknown_model (void)
   g_assert_true (json_object_get_null_member (sluice_context_get_preflight (context), "estimated_cost_usd"));
   g_clear_object (&context);
 
-  /* A known model keeps the catalog's window. */
-  context = check_with ("{window: 100}", TARGET ("openai", "gpt-4o-mini", ""), SLUICE_VERDICT_CONTINUE, &error);
+  /* For a known model, window: caps the catalog's window (never raises it). */
+  context = check_with ("{window: 8000}", TARGET ("openai", "gpt-4o-mini", ""), SLUICE_VERDICT_CONTINUE, &error);
+  g_assert_cmpint (json_object_get_int_member (sluice_context_get_preflight (context), "context_window"), ==, 8000);
+  g_clear_object (&context);
+  context = check_with ("{window: 1000000}", TARGET ("openai", "gpt-4o-mini", ""), SLUICE_VERDICT_CONTINUE, &error);
   g_assert_cmpint (json_object_get_int_member (sluice_context_get_preflight (context), "context_window"), ==, 128000);
 
   assert_refused ("name: bad\nstages:\n  - context-check: {on_overflow: truncate}\n  - call:\n      "
