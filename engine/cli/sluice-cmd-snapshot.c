@@ -220,11 +220,11 @@ sluice_cmd_snapshot (int    argc,
   if (!run.ok)
     {
       const GError *failure = sluice_context_get_error (context);
-
       g_autofree char *message = sluice_cli_printable (failure != NULL ? failure->message : "failed");
 
+      /* 2, as diff says trouble: 1 is kept for "the request changed" */
       fprintf (stderr, "sluice snapshot: %s: %s\n", sluice_error_kind_from_error (failure), message);
-      return SLUICE_EXIT_FAILED;
+      return SLUICE_EXIT_USAGE;
     }
   output = sluice_context_get_output (context);
   if (output == NULL || !JSON_NODE_HOLDS_OBJECT (output) ||
@@ -245,7 +245,7 @@ sluice_cmd_snapshot (int    argc,
           return SLUICE_EXIT_FAILED;
         }
       if (!write_snapshot (snapshot_path, now))
-        return SLUICE_EXIT_FAILED;
+        return SLUICE_EXIT_USAGE;
       printf ("snapshot written: %s\n", snapshot_path);
       return SLUICE_EXIT_OK;
     }
@@ -253,7 +253,7 @@ sluice_cmd_snapshot (int    argc,
   if (!g_file_get_contents (snapshot_path, &stored, NULL, &error))
     {
       fprintf (stderr, "sluice snapshot: %s\n", error->message);
-      return SLUICE_EXIT_FAILED;
+      return SLUICE_EXIT_USAGE;
     }
   if (g_str_equal (stored, now))
     {
