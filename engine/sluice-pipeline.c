@@ -850,18 +850,14 @@ sluice_pipeline_validate_output (SluicePipeline  *self,
   return validate_with (self->output_validator, instance, SLUICE_ERROR_VALIDATION, "output", error);
 }
 
-JsonArray *
-sluice_pipeline_check_output (SluicePipeline *self,
-                              JsonNode       *instance,
-                              guint           max_violations)
+static JsonArray *
+violations_array (SluiceSchema *schema,
+                  JsonNode     *instance,
+                  guint         max_violations)
 {
-  g_autoptr(GPtrArray) violations = NULL;
+  g_autoptr(GPtrArray) violations = find_violations (schema, instance, MAX (max_violations, 1));
   JsonArray *array;
 
-  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
-  g_return_val_if_fail (instance != NULL, NULL);
-
-  violations = find_violations (self->output_validator, instance, MAX (max_violations, 1));
   if (violations == NULL)
     return NULL;
   array = json_array_sized_new (violations->len);
@@ -876,6 +872,26 @@ sluice_pipeline_check_output (SluicePipeline *self,
       json_array_add_object_element (array, object);
     }
   return array;
+}
+
+JsonArray *
+sluice_pipeline_check_output (SluicePipeline *self,
+                              JsonNode       *instance,
+                              guint           max_violations)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (instance != NULL, NULL);
+  return violations_array (self->output_validator, instance, max_violations);
+}
+
+JsonArray *
+sluice_pipeline_check_input (SluicePipeline *self,
+                             JsonNode       *instance,
+                             guint           max_violations)
+{
+  g_return_val_if_fail (SLUICE_IS_PIPELINE (self), NULL);
+  g_return_val_if_fail (instance != NULL, NULL);
+  return violations_array (self->input_validator, instance, max_violations);
 }
 
 guint

@@ -121,6 +121,17 @@ JsonArray      *sluice_pipeline_check_output     (SluicePipeline      *self,
                                                   JsonNode            *instance,
                                                   guint                max_violations);
 /**
+ * sluice_pipeline_check_input:
+ *
+ * sluice_pipeline_check_output() for the `input` schema.
+ *
+ * Returns: (transfer full) (nullable): %NULL when @instance satisfies the
+ *   `input` schema (or there is none), else its violations
+ */
+JsonArray      *sluice_pipeline_check_input      (SluicePipeline      *self,
+                                                  JsonNode            *instance,
+                                                  guint                max_violations);
+/**
  * sluice_pipeline_get_max_reruns:
  * Returns: how often a request may be sent back to an earlier stage
  *   (`max_reruns`)

@@ -63,8 +63,21 @@ sluice_validate_input_stage_process (SluiceStage    *stage,
 {
   SluiceValidateInputStage *self = SLUICE_VALIDATE_INPUT_STAGE (stage);
 
-  if (!sluice_pipeline_validate_input (self->pipeline, sluice_context_get_input (context), error))
-    return SLUICE_VERDICT_FAIL;
+  JsonNode *input = sluice_context_get_input (context);
+
+  if (!sluice_pipeline_validate_input (self->pipeline, input, error))
+    {
+      /* the message lists the first few; the details carry them apart */
+      g_autoptr(JsonArray) violations = input != NULL ? sluice_pipeline_check_input (self->pipeline, input, 50) : NULL;
+      g_autoptr(JsonObject) details = json_object_new ();
+
+      if (violations != NULL)
+        {
+          json_object_set_array_member (details, "violations", g_steal_pointer (&violations));
+          sluice_context_set_error_details (context, details);
+        }
+      return SLUICE_VERDICT_FAIL;
+    }
   return SLUICE_VERDICT_CONTINUE;
 }
 

@@ -85,6 +85,18 @@ test_limit (void)
                    "/lang: value is not one of: en, fr; /tags/0: expected string, got integer; "
                    "/tags/1: expected string, got integer; /tags/2: expected string, got integer; "
                    "and more (the first 5 are shown)");
+
+  /* the error's details carry every violation apart, as data */
+  {
+    JsonArray *violations = json_object_get_array_member (sluice_context_get_error_details (context), "violations");
+    g_autoptr(JsonNode) node = json_node_init_array (json_node_alloc (), violations);
+    g_autofree char *text = sluice_json_to_string (node);
+
+    g_test_message ("%s", text);
+    g_assert_cmpuint (json_array_get_length (violations), ==, 9);
+    g_assert_nonnull (strstr (text, "{\"instance_path\":\"/tags/5\",\"keyword_path\":\"/properties/tags/items/type\","
+                                    "\"message\":\"expected string, got integer\"}"));
+  }
 }
 
 /* No value of the input is quoted, whatever the keyword. */
