@@ -17,6 +17,11 @@ G_BEGIN_DECLS
 /* Sections, blocks and partials together, when rendering: the renderer
  * recurses once for each, so this bounds its stack. */
 #define SLUICE_MUSTACHE_MAX_RENDER_NESTING 1000
+/* Nodes one render may visit: sections over lists found through outer
+ * contexts multiply (n x n x n) while writing almost nothing, and partials
+ * that include each other several times fan out, so the output cap alone
+ * does not bound the time. 20 million is about a second. */
+#define SLUICE_MUSTACHE_MAX_RENDER_STEPS ((guint64) 20000000)
 /* A template (or partial) is at most this long, with at most this many
  * tags: a million tags take about 230 MB at the peak to compile. */
 #define SLUICE_MUSTACHE_MAX_SOURCE ((gsize) 64 << 20)

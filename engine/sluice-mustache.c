@@ -1049,6 +1049,7 @@ typedef struct {
   guint                  depth;     /* partials */
   guint                  nesting;   /* calls of render_range */
   GError               **error;
+  guint64                steps;     /* nodes visited, bounded */
 } Render;
 
 static gboolean render_range (Render *r, SluiceMustache *t, guint begin, guint end, GArray *overrides);
@@ -1403,6 +1404,10 @@ render_nodes (Render         *r,
     {
       Node *node = &g_array_index (t->nodes, Node, i);
 
+      if (G_UNLIKELY (++r->steps > SLUICE_MUSTACHE_MAX_RENDER_STEPS))
+        return fail (r, t, node, "takes more than %" G_GUINT64_FORMAT " rendering steps for this input "
+                     "(sections over lists found through outer sections multiply, and so do partials "
+                     "that include each other several times)", SLUICE_MUSTACHE_MAX_RENDER_STEPS);
       switch (node->kind)
         {
         case NODE_TEXT:
@@ -1528,7 +1533,7 @@ sluice_mustache_render (SluiceMustache  *self,
                         GError         **error)
 {
   g_autoptr(GPtrArray) stack = g_ptr_array_new ();
-  Render r = { self->lib, stack, out, 0, 0, error };
+  Render r = { self->lib, stack, out, 0, 0, error, 0 };
   gsize before = out->len;
 
   g_return_val_if_fail (self->lib != NULL, FALSE);

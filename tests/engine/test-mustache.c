@@ -214,6 +214,47 @@ test_output_limit (void)
   g_ptr_array_unref (partials);
 }
 
+/* Work that writes almost nothing is bounded too: sections over lists
+ * found through outer sections (n x n x n) and partials that include the
+ * next one four times (4^30) stop at the step limit, quickly. */
+static void
+test_render_steps (void)
+{
+  g_autoptr(SluiceMustacheLibrary) lib = sluice_mustache_library_new (0);
+  g_autoptr(SluiceMustache) nested = sluice_mustache_compile (lib,
+    "{{#orders}}{{#items}}{{#options}}{{#gift}}(gift){{/gift}}{{/options}}{{/items}}{{/orders}}", NULL);
+  g_autoptr(SluiceMustache) fanned = NULL;
+  g_autoptr(GString) list = g_string_new ("[{}");
+  g_autoptr(JsonNode) data = NULL;
+  g_autoptr(JsonNode) empty = json ("{}");
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  for (guint i = 1; i < 1000; i++)
+    g_string_append (list, ",{}");
+  g_string_append (list, "]");
+  text = g_strdup_printf ("{\"orders\": %s, \"items\": %s, \"options\": %s}", list->str, list->str, list->str);
+  data = json (text);
+  g_assert_false (sluice_mustache_render (nested, data, out, &error));
+  g_assert_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT);
+  g_assert_true (g_str_has_prefix (error->message, "takes more than 20000000 rendering steps for this input"));
+  g_clear_error (&error);
+
+  for (guint i = 0; i < 30; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("l%u", i);
+      g_autofree char *body = g_strdup_printf ("{{>l%u}}{{>l%u}}{{>l%u}}{{>l%u}}", i + 1, i + 1, i + 1, i + 1);
+
+      sluice_mustache_library_add_partial (lib, name, body, NULL);
+    }
+  sluice_mustache_library_add_partial (lib, "l30", "", NULL);
+  fanned = sluice_mustache_compile (lib, "{{>l0}}", NULL);
+  g_assert_false (sluice_mustache_render (fanned, empty, out, &error));
+  g_assert_true (g_str_has_prefix (error->message, "takes more than 20000000 rendering steps for this input"));
+  g_assert_cmpuint (out->len, ==, 0);
+}
+
 static void
 test_invalid_utf8 (void)
 {
@@ -475,6 +516,7 @@ main (int    argc,
   g_test_add_func ("/mustache/no-escaping-by-default", test_no_escaping_by_default);
   g_test_add_func ("/mustache/values", test_values);
   g_test_add_func ("/mustache/strict", test_strict);
+  g_test_add_func ("/mustache/render-steps", test_render_steps);
   g_test_add_func ("/mustache/compile-errors", test_compile_errors);
   g_test_add_func ("/mustache/partials-indented", test_partials_indented);
   g_test_add_func ("/mustache/recursion-bounded", test_recursion_bounded);

@@ -1265,7 +1265,11 @@ test_snapshot (void)
     g_assert_true (g_file_set_contents (pipeline, restoring->str, -1, NULL));
     masked = run_cli (env, NULL, "snapshot", pipeline, keyed, "--snapshot", "masked.snap", NULL);
     assert_status (masked, 0);
-    masked_text = read_text (env_path (env, "masked.snap"));
+    {
+      g_autofree char *masked_path = env_path (env, "masked.snap");
+
+      masked_text = read_text (masked_path);
+    }
     g_assert_null (strstr (masked_text, PLAIN_KEY));
     {
       /* the input file is the user's own; the request holds placeholders */
