@@ -703,20 +703,26 @@ add_header (const char *name,
                                  is_secret_header (walk->priv, name, value) ? "[secret]" : value);
 }
 
-/* @node with the target's secrets scrubbed from its text: a key must not
- * reach a snapshot even where no key belongs. */
+/* @node with each of the target's secrets replaced where it stands. Not
+ * the word-wise scrub of provider messages (which also takes out words
+ * holding half a key, or asterisks): a snapshot's body is the prompt, and
+ * must stay the prompt. */
 static JsonNode *
 scrub_node (SluiceHttpProviderPrivate *priv,
             JsonNode                  *node)
 {
   g_autofree char *text = sluice_json_to_string (node);
-  g_autofree char *scrubbed = sluice_http_provider_scrub (priv, text);
+  g_autoptr(GString) scrubbed = g_string_new (text);
+  guint replaced = 0;
   JsonNode *parsed;
 
-  if (g_str_equal (text, scrubbed))
+  for (guint i = 0; priv->secrets != NULL && i < priv->secrets->len; i++)
+    if (strlen (g_ptr_array_index (priv->secrets, i)) >= 8)
+      replaced += g_string_replace (scrubbed, g_ptr_array_index (priv->secrets, i), "[redacted]", 0);
+  if (replaced == 0)
     return json_node_ref (node);
-  parsed = sluice_json_from_string (scrubbed, -1, NULL);
-  return parsed != NULL ? parsed : json_node_init_string (json_node_alloc (), "[secret]");
+  parsed = sluice_json_from_string (scrubbed->str, (gssize) scrubbed->len, NULL);
+  return parsed != NULL ? parsed : json_node_init_string (json_node_alloc (), "[redacted]");
 }
 
 static JsonObject *

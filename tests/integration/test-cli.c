@@ -1281,6 +1281,18 @@ test_snapshot (void)
       g_assert_nonnull (strstr (body, "mail [EMAIL_1], key [redacted]"));
     }
   }
+  /* Only the key itself is masked: not Markdown's asterisks, not a word
+   * that starts like the key (the prompt must stay the prompt). */
+  {
+    g_autofree char *lookalike = env_write (env, "lookalike.json", "{\"text\": \"**Great** sk-test-ish gadget\"}");
+    g_autoptr(Result) kept = run_cli (env, NULL, "snapshot", pipeline, lookalike, "--snapshot", "lookalike.snap", NULL);
+    g_autofree char *kept_path = env_path (env, "lookalike.snap");
+    g_autofree char *kept_text = NULL;
+
+    assert_status (kept, 0);
+    kept_text = read_text (kept_path);
+    g_assert_nonnull (strstr (kept_text, "\"content\": \"**Great** sk-test-ish gadget\""));
+  }
 
   g_assert_cmpint (mock_requests (env), ==, 0);
   {
