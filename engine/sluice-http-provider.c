@@ -756,6 +756,8 @@ sluice_http_provider_render_request (SluiceProvider  *provider,
 
     json_object_set_string_member (request, "url", scrubbed);
   }
+  /* where the path starts: the snapshot shows the path alone */
+  json_object_set_string_member (request, "base_url", priv->base_url);
   walk.headers = json_object_new ();
   walk.priv = priv;
   soup_message_headers_foreach (soup_message_get_request_headers (message), add_header, &walk);

@@ -234,8 +234,15 @@ sluice_cmd_snapshot (int    argc,
       return SLUICE_EXIT_USAGE;
     }
   target = sluice_context_get_target (context);
-  now = render_snapshot (json_node_get_object (output), input,
-                         target != NULL ? json_object_get_string_member_with_default (target, "base_url", NULL) : NULL);
+  {
+    JsonObject *request = json_object_get_object_member (json_node_get_object (output), "request");
+    const char *base_url = json_object_get_string_member_with_default (request, "base_url", NULL);
+
+    /* the provider's own base URL (its default when the target gives none) */
+    if (base_url == NULL && target != NULL)
+      base_url = json_object_get_string_member_with_default (target, "base_url", NULL);
+    now = render_snapshot (json_node_get_object (output), input, base_url);
+  }
 
   if (update || !g_file_test (snapshot_path, G_FILE_TEST_EXISTS))
     {
