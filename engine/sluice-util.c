@@ -220,7 +220,10 @@ sluice_json_append_double (GString *out,
       g_string_append (out, "null");   /* JSON has no NaN or infinity */
       return;
     }
-  for (int precision = 1; precision <= 17; precision++)
+  int precision;
+
+  /* the fewest significant digits that read back as the same double */
+  for (precision = 1; precision <= 17; precision++)
     {
       char format[8];
 
@@ -228,6 +231,21 @@ sluice_json_append_double (GString *out,
       g_ascii_formatd (buffer, sizeof buffer, format, value);
       if (g_ascii_strtod (buffer, NULL) == value)
         break;
+    }
+  /* %g writes 120 as 1.2e+02 when two digits suffice: between 1e-4 and
+   * 1e17 a person (and a prompt) reads plain decimals better, and they
+   * say the same: 120, 2500, 0.001 */
+  if (strchr (buffer, 'e') != NULL && fabs (value) >= 1e-4 && fabs (value) < 1e17)
+    {
+      int exponent = (int) floor (log10 (fabs (value)));
+      int decimals = MAX (0, MIN (precision, 17) - 1 - exponent);
+      char format[8];
+      char plain[G_ASCII_DTOSTR_BUF_SIZE];
+
+      g_snprintf (format, sizeof format, "%%.%df", decimals);
+      g_ascii_formatd (plain, sizeof plain, format, value);
+      if (g_ascii_strtod (plain, NULL) == value)
+        g_strlcpy (buffer, plain, sizeof buffer);
     }
   g_string_append (out, buffer);
 }

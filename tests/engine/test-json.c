@@ -178,7 +178,7 @@ test_numbers_at_the_limits (void)
   assert_round_trip ("[-9223372036854775808, 9223372036854775807, -0, 0, 0.0, 1.7976931348623157e308, "
                      "5e-324, 0e-5000, 0.000e999, 1E2, 1e+2, -1.25e-2]",
                      "[-9223372036854775808,9223372036854775807,0,0,0,1.7976931348623157e+308,"
-                     "5e-324,0,0,1e+02,1e+02,-0.0125]");
+                     "5e-324,0,0,100,100,-0.0125]");
 }
 
 /* json-glib reads 02134 as octal 1116, 0x10 as 16, and takes .5, 1., "- 1" */
@@ -256,10 +256,31 @@ test_pretty (void)
   g_assert_cmpstr (out, ==, "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}");
 }
 
+/* Doubles print as the fewest digits that read back the same, in plain
+ * decimals between 1e-4 and 1e17 (a prompt shows 120, not 1.2e+02). */
+static void
+test_double_text (void)
+{
+  static const struct { double value; const char *text; } cases[] = {
+    { 120.0, "120" }, { 2500.0, "2500" }, { 10.0, "10" }, { 0.5, "0.5" }, { 0.001, "0.001" },
+    { 1234.5678, "1234.5678" }, { 0.000001, "1e-06" }, { 1e21, "1e+21" }, { -1500.0, "-1500" },
+    { 0.1 + 0.2, "0.30000000000000004" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GString) out = g_string_new (NULL);
+
+      sluice_json_append_double (out, cases[i].value);
+      g_assert_cmpstr (out->str, ==, cases[i].text);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/json/double-text", test_double_text);
   g_test_add_func ("/json/depth-limit", test_depth_limit);
   g_test_add_func ("/json/numbers-out-of-range", test_numbers_out_of_range);
   g_test_add_func ("/json/numbers-at-the-limits", test_numbers_at_the_limits);
