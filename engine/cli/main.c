@@ -29,11 +29,35 @@ print_usage (FILE *out)
                 "Run 'sluice COMMAND --help' for a command's options.\n");
 }
 
+/* Every log line goes to standard error: standard output carries the
+ * command's result (JSON for run), which G_MESSAGES_DEBUG must not break.
+ * What is shown is what GLib's default writer would show. */
+static GLogWriterOutput
+write_to_stderr (GLogLevelFlags   level,
+                 const GLogField *fields,
+                 gsize            n_fields,
+                 gpointer         user_data)
+{
+  g_autofree char *line = NULL;
+  const char *domain = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0)
+      domain = fields[i].value;
+  if (g_log_writer_default_would_drop (level, domain))
+    return G_LOG_WRITER_HANDLED;
+  line = g_log_writer_format_fields (level, fields, n_fields, g_log_writer_supports_color (fileno (stderr)));
+  fprintf (stderr, "%s\n", line);
+  fflush (stderr);
+  return G_LOG_WRITER_HANDLED;
+}
+
 int
 main (int    argc,
       char **argv)
 {
   setlocale (LC_ALL, "");
+  g_log_set_writer_func (write_to_stderr, NULL, NULL);
 
   if (argc < 2)
     {
