@@ -439,6 +439,34 @@ read_line_labels (Job           *job,
   return NULL;
 }
 
+/* An OpenAI Batch body's messages, as a provider would refuse them:
+ * an array of objects, each with a known role and string (or parts)
+ * content. A bad one fails its own job, not the pipeline. */
+static GError *
+check_batch_messages (Job      *job,
+                      JsonNode *messages)
+{
+  static const char * const roles[] = { "system", "developer", "user", "assistant", "tool", NULL };
+  JsonArray *array;
+
+  if (!JSON_NODE_HOLDS_ARRAY (messages))
+    return g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                        "line %" G_GUINT64_FORMAT ": body.messages must be an array of {role, content}", job->line);
+  array = json_node_get_array (messages);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *item = json_array_get_element (array, i);
+      JsonObject *message = JSON_NODE_HOLDS_OBJECT (item) ? json_node_get_object (item) : NULL;
+      const char *role = message != NULL ? sluice_json_get_string (message, "role") : NULL;
+
+      if (message == NULL || role == NULL || !g_strv_contains (roles, role))
+        return g_error_new (SLUICE_ERROR, SLUICE_ERROR_INVALID_INPUT,
+                            "line %" G_GUINT64_FORMAT ": body.messages[%u] must be an object whose role is "
+                            "system, developer, user, assistant or tool", job->line, i);
+    }
+  return NULL;
+}
+
 /* Builds the job's context from its line: {"custom_id", "input",
  * "labels"}, or the OpenAI Batch format {"custom_id", "method", "url",
  * "body"}, whose body is the input and whose messages, if any, are the
@@ -494,8 +522,11 @@ context_from_line (Job        *job,
   else if (!json_object_has_member (object, "input") && JSON_NODE_HOLDS_OBJECT (input))
     {
       JsonNode *messages = json_object_get_member (json_node_get_object (input), "messages");
+      g_autoptr(GError) bad = messages != NULL ? check_batch_messages (job, messages) : NULL;
 
-      if (messages != NULL && JSON_NODE_HOLDS_ARRAY (messages))
+      if (bad != NULL)
+        sluice_context_set_error (context, bad, "batch");
+      else if (messages != NULL)
         sluice_context_set_messages (context, json_node_get_array (messages));
     }
   return context;

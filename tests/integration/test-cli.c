@@ -1400,6 +1400,33 @@ test_stage_order (void)
   g_assert_nonnull (strstr (check->err, "o.yaml:7:5: error: stage 'sanitize' must come before the call stage (stage 4)"));
 }
 
+/* OpenAI Batch lines whose messages a provider would refuse fail alone,
+ * as invalid_input naming the message, before any request. */
+static void
+test_batch_bad_messages (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = env_write (env, "ob.yaml",
+    "name: ob\n"
+    "stages:\n"
+    "  - call: {target: {provider: openai, model: gpt-4o-mini, base_url: \"${SLUICE_BASE_URL}\", api_key: \"${SLUICE_API_KEY}\"}}\n");
+  g_autofree char *input = env_write (env, "ob.jsonl",
+    "{\"custom_id\": \"a\", \"body\": {\"messages\": \"nope\"}}\n"
+    "{\"custom_id\": \"b\", \"body\": {\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, 5]}}\n");
+  g_autofree char *output = env_path (env, "ob.out");
+  g_autoptr(Result) batch = NULL;
+  g_autofree char *text = NULL;
+
+  mock_start (env, NULL);
+  batch = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--quiet", NULL);
+  assert_status (batch, 1);
+  text = read_text (output);
+  g_assert_nonnull (strstr (text, "\"message\":\"line 1: body.messages must be an array of {role, content}\""));
+  g_assert_nonnull (strstr (text, "\"message\":\"line 2: body.messages[1] must be an object whose role is "
+                                  "system, developer, user, assistant or tool\""));
+  g_assert_cmpint (mock_requests (env), ==, 0);
+}
+
 /* ---- 5. sluice run: every attempt fails the same way ---------------------------------- */
 
 static void
@@ -2729,6 +2756,7 @@ main (int    argc,
   add ("/cli/schemas-block", test_schemas_block);
   add ("/cli/misspelt-input-names", test_misspelt_input_names);
   add ("/cli/stage-order", test_stage_order);
+  add ("/cli/batch/bad-messages", test_batch_bad_messages);
   add ("/cli/run/always-html", test_run_always_html);
   add ("/cli/run/always-malformed", test_run_always_malformed);
   add ("/cli/run/hang-timeout", test_run_hang_times_out);
