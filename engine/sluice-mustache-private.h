@@ -79,6 +79,9 @@ typedef struct _SluiceMustache SluiceMustache;
 SluiceMustacheLibrary *sluice_mustache_library_new        (SluiceMustacheFlags     flags);
 SluiceMustacheLibrary *sluice_mustache_library_ref        (SluiceMustacheLibrary  *lib);
 void                   sluice_mustache_library_unref      (SluiceMustacheLibrary  *lib);
+/* SLUICE_MUSTACHE_MAX_RENDER_STEPS unless set (tests use a small one) */
+void                   sluice_mustache_library_set_max_steps (SluiceMustacheLibrary *lib,
+                                                              guint64                max_steps);
 void                   sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
                                                            gsize                   max_output);
 void                   sluice_mustache_library_add_partial (SluiceMustacheLibrary *lib,

@@ -102,6 +102,7 @@ struct _SluiceMustacheLibrary
   gatomicrefcount     ref_count;
   SluiceMustacheFlags flags;
   gsize               max_output;
+  guint64             max_steps;
   GMutex              lock;
   GHashTable         *sources;    /* name → PartialSource* */
   GHashTable         *compiled;   /* "name\1indent" → SluiceMustache* */
@@ -782,6 +783,7 @@ sluice_mustache_library_new (SluiceMustacheFlags flags)
   g_atomic_ref_count_init (&lib->ref_count);
   lib->flags = flags;
   lib->max_output = SLUICE_MUSTACHE_DEFAULT_MAX_OUTPUT;
+  lib->max_steps = SLUICE_MUSTACHE_MAX_RENDER_STEPS;
   g_mutex_init (&lib->lock);
   lib->sources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) partial_source_free);
   lib->compiled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) sluice_mustache_unref);
@@ -813,6 +815,13 @@ sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
                                         gsize                  max_output)
 {
   lib->max_output = max_output;
+}
+
+void
+sluice_mustache_library_set_max_steps (SluiceMustacheLibrary *lib,
+                                       guint64                max_steps)
+{
+  lib->max_steps = max_steps;
 }
 
 void
@@ -1404,10 +1413,10 @@ render_nodes (Render         *r,
     {
       Node *node = &g_array_index (t->nodes, Node, i);
 
-      if (G_UNLIKELY (++r->steps > SLUICE_MUSTACHE_MAX_RENDER_STEPS))
+      if (G_UNLIKELY (++r->steps > r->lib->max_steps))
         return fail (r, t, node, "takes more than %" G_GUINT64_FORMAT " rendering steps for this input "
                      "(sections over lists found through outer sections multiply, and so do partials "
-                     "that include each other several times)", SLUICE_MUSTACHE_MAX_RENDER_STEPS);
+                     "that include each other several times)", r->lib->max_steps);
       switch (node->kind)
         {
         case NODE_TEXT:
