@@ -45,6 +45,16 @@ deep_copy (JsonNode *node)
   /* a parsed tree is sealed, and so would a copy of its string be */
   if (json_node_get_value_type (node) == G_TYPE_STRING)
     return json_node_init_string (json_node_alloc (), json_node_get_string (node));
+  /* A long integer may be a card, a phone or an account number sent as a
+   * JSON number: the templates render it as its digits all the same, so
+   * it becomes those digits, for the scanners to see. */
+  if (json_node_get_value_type (node) == G_TYPE_INT64 &&
+      (json_node_get_int (node) >= 100000000 || json_node_get_int (node) <= -100000000))
+    {
+      g_autofree char *digits = g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+
+      return json_node_init_string (json_node_alloc (), digits);
+    }
   return json_node_copy (node);
 }
 

@@ -267,9 +267,10 @@ test_stable_placeholders (void)
 
   g_assert_cmpstr (json_object_get_string_member (variables, "a"), ==, "from [EMAIL_1]");
   g_assert_cmpstr (b, ==, "[\"to [EMAIL_1]\",{\"c\":\"cc [EMAIL_2], [EMAIL_1]\"}]");
-  g_assert_cmpint (json_object_get_int_member (variables, "n"), ==, 4111111111111111);   /* not a string */
+  /* a card sent as a JSON number is a card too: the template would show its digits */
+  g_assert_cmpstr (json_object_get_string_member (variables, "n"), ==, "[CARD_1]");
   g_assert_cmpstr (json_object_get_string_member (variables, "card"), ==, "[CARD_1]");
-  g_assert_cmpstr (counts, ==, "{\"card\":1,\"email\":4}");
+  g_assert_cmpstr (counts, ==, "{\"card\":2,\"email\":4}");
   /* the input stays as the caller sent it */
   sluice_test_assert_contains (original, "from x@example.com");
 }
