@@ -285,7 +285,8 @@ evaluate (SluiceReport  *report,
           break;
         }
       consumed = burn (kind, target, &full, window_ms) * 100.0;
-      json_object_set_int_member (objective, "requests", (gint64) full.requests);
+      /* the requests the objective is measured over */
+      json_object_set_int_member (objective, "requests", (gint64) (kind == KIND_LATENCY ? full.succeeded : full.requests));
       set_or_null (objective, "actual", actual);
       set_or_null (objective, "budget_consumed_pct", consumed);
       set_or_null (objective, "burn_rate_1d", burn (kind, target, &day, MIN (DAY_MS, window_ms)));

@@ -77,17 +77,12 @@ format_counts (JsonObject *counts,
                const char *separator)
 {
   GString *text = g_string_new (NULL);
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *value;
+  /* In the order the report put them: most first. */
+  g_autoptr(GList) names = counts != NULL ? json_object_get_members (counts) : NULL;
 
-  if (counts != NULL)
-    {
-      json_object_iter_init (&iter, counts);
-      while (json_object_iter_next (&iter, &name, &value))
-        g_string_append_printf (text, "%s%s%s%" G_GINT64_FORMAT, text->len > 0 ? separator : "",
-                                name, between, json_node_get_int (value));
-    }
+  for (GList *l = names; l != NULL; l = l->next)
+    g_string_append_printf (text, "%s%s%s%" G_GINT64_FORMAT, text->len > 0 ? separator : "",
+                            (const char *) l->data, between, json_object_get_int_member (counts, l->data));
   if (text->len == 0 && g_str_equal (between, " "))
     g_string_append (text, NO_DATA);
   return g_string_free (text, FALSE);
@@ -327,16 +322,13 @@ print_kinds_and_targets (JsonObject *report,
 {
   JsonObject *kinds = json_object_get_object_member (report, "error_kinds");
   JsonArray *served = json_object_get_array_member (report, "served_by");
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *value;
+  g_autoptr(GList) names = json_object_get_members (kinds);
   Table *table;
 
   g_string_append (out, "\nFailed attempts by error kind\n");
   table = table_new ("kind", "attempts", NULL);
-  json_object_iter_init (&iter, kinds);
-  while (json_object_iter_next (&iter, &name, &value))
-    add_pair (table, name, format_value (value, FMT_INT));
+  for (GList *l = names; l != NULL; l = l->next)
+    add_pair (table, l->data, format_member (kinds, l->data, FMT_INT));
   table_print (table, out);
 
   g_string_append (out, "\nSucceeded requests by the target that answered\n");
@@ -360,7 +352,7 @@ format_target (JsonObject *objective)
   JsonNode *target = member (objective, "target");
 
   if (g_str_equal (kind, "latency_p95"))
-    return format_value (target, FMT_MS);
+    return g_strdup_printf ("%.0f ms", json_node_get_double (target));
   if (g_str_equal (kind, "daily_cost"))
     return g_strdup_printf ("$%.2f", json_node_get_double (target));
   return g_strdup_printf ("%g%%", json_node_get_double (target) * 100.0);
@@ -371,8 +363,10 @@ format_actual (JsonObject *objective)
 {
   const char *kind = sluice_json_get_string (objective, "objective");
 
+  if (g_str_equal (kind, "latency_p95") && !is_null (member (objective, "actual")))
+    return g_strdup_printf ("%.0f ms", json_node_get_double (member (objective, "actual")));
   if (g_str_equal (kind, "latency_p95"))
-    return format_member (objective, "actual", FMT_MS);
+    return g_strdup (NO_DATA);
   if (g_str_equal (kind, "daily_cost"))
     return format_member (objective, "actual", FMT_USD);
   return format_member (objective, "actual", FMT_RATE);

@@ -139,7 +139,10 @@ build_request_table (SluiceReport  *self,
     "  sum(coalesce(%s, 0)) AS cached, sum(coalesce(%s, 0)) AS reasoning,"
     "  sum(outcome != 'ok' AND error_kind = 'timeout') AS timeouts"
     "  FROM attempts GROUP BY request_id) a ON a.request_id = r.request_id;"
-    "CREATE INDEX temp.rq_time ON rq (time);",
+    "CREATE INDEX temp.rq_time ON rq (time);"
+    /* A session with a request of unknown cost has no known cost. */
+    "CREATE TEMP TABLE unknown_cost_sessions AS SELECT DISTINCT session FROM rq"
+    " WHERE cost_usd IS NULL AND session IS NOT NULL;",
     column_or_null (self, "requests", "compliance", "r.compliance"),
     column_or_null (self, "requests", "cache_hit", "r.cache_hit"),
     column_or_null (self, "requests", "target", "r.target"),
@@ -384,7 +387,8 @@ column_double (sqlite3_stmt *stmt,
 /* Column order of the main aggregate query below. */
 enum {
   C_KEY, C_REQUESTS, C_SUCCEEDED, C_ATTEMPTS, C_REACHED, C_TIMEOUTS, C_TOKENS, C_WASTED,
-  C_PROMPT, C_COMPLETION, C_CACHED, C_REASONING, C_COST, C_UNKNOWN, C_SESSIONS, C_SESSION_COST,
+  C_PROMPT, C_COMPLETION, C_CACHED, C_REASONING, C_COST, C_UNKNOWN, C_SESSIONS, C_KNOWN_SESSIONS,
+  C_SESSION_COST,
   C_CACHE_HITS, C_CACHE_LOOKUPS, C_FIRST_TRY, C_CORRECTED, C_REPAIRED, C_INVALID,
   C_SERVED, C_FALLBACKS
 };
@@ -393,7 +397,9 @@ static const char figures_select[] =
   "count(*), total(outcome = 'ok'), total(n_attempts), total(n_attempts > 0), total(timeouts),"
   " total(attempt_tokens), sum(wasted_tokens), total(prompt_tokens), total(completion_tokens),"
   " total(cached_tokens), total(reasoning_tokens), total(cost_usd), total(cost_usd IS NULL),"
-  " count(DISTINCT session), total(CASE WHEN session IS NOT NULL THEN cost_usd END),"
+  " count(DISTINCT session),"
+  " count(DISTINCT CASE WHEN session NOT IN (SELECT session FROM unknown_cost_sessions) THEN session END),"
+  " total(CASE WHEN session NOT IN (SELECT session FROM unknown_cost_sessions) THEN cost_usd END),"
   " total(cache_hit = 1), count(cache_hit),"
   " total(compliance = 'valid_first_try'), total(compliance = 'valid_after_correction'),"
   " total(compliance = 'valid_after_repair'), total(compliance = 'invalid'),"
@@ -437,7 +443,8 @@ on_figures_row (sqlite3_stmt *stmt,
   json_object_set_int_member (f, "cost_unknown_requests", (gint64) unknown);
   set_ratio (f, "cost_per_request", cost, requests - unknown);
   json_object_set_int_member (f, "sessions", sessions);
-  set_ratio (f, "cost_per_session", sqlite3_column_double (stmt, C_SESSION_COST), sessions);
+  set_ratio (f, "cost_per_session", sqlite3_column_double (stmt, C_SESSION_COST),
+             sqlite3_column_double (stmt, C_KNOWN_SESSIONS));
   json_object_set_int_member (f, "cache_hits", (gint64) sqlite3_column_double (stmt, C_CACHE_HITS));
   set_ratio (f, "cache_hit_rate", sqlite3_column_double (stmt, C_CACHE_HITS),
              sqlite3_column_double (stmt, C_CACHE_LOOKUPS));
