@@ -347,7 +347,7 @@ check_objective (Checker    *checker,
   target = json_object_get_member (spec, kind_name);
   {
     g_autofree char *target_pointer = g_strdup_printf ("%s/%s", pointer, kind_name);
-    gint64 ms;
+    gint64 ms = 0;
 
     switch (*kind_out)
       {
