@@ -72,6 +72,8 @@ run_cli_v (const char         *state_dir,
   result->status = g_subprocess_get_exit_status (process);
   g_assert_null (strstr (result->err, "CRITICAL"));
   g_assert_null (strstr (result->err, "WARNING"));
+  g_assert_null (strstr (result->err, "Sanitizer"));
+  g_assert_null (strstr (result->err, "runtime error:"));
   return result;
 }
 
