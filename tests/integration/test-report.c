@@ -32,13 +32,24 @@ result_free (Result *result)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Result, result_free)
 
+/* Under the build tree's test-state folder when there is one (as
+ * test-cli does): tools/run-tests clears it, a failed case's stays. */
 static char *
 temp_dir (void)
 {
   g_autoptr(GError) error = NULL;
-  char *dir = g_dir_make_tmp ("sluice-report-XXXXXX", &error);
+  const char *base = g_getenv ("SLUICE_STATE_DIR");
+  char *dir;
 
-  g_assert_no_error (error);
+  if (base == NULL)
+    {
+      dir = g_dir_make_tmp ("sluice-report-XXXXXX", &error);
+      g_assert_no_error (error);
+      return dir;
+    }
+  g_assert_cmpint (g_mkdir_with_parents (base, 0700), ==, 0);
+  dir = g_build_filename (base, "report-XXXXXX", NULL);
+  g_assert_nonnull (g_mkdtemp (dir));
   return dir;
 }
 
