@@ -17,6 +17,7 @@ static const struct {
   { "batch", sluice_cmd_batch, "run a pipeline over a JSONL file of jobs (resumable)" },
   { "check", sluice_cmd_check, "check pipeline files without running them" },
   { "snapshot", sluice_cmd_snapshot, "render the request a pipeline would send; diff it with its snapshot" },
+  { "report", sluice_cmd_report, "figures from the ledger: cost, latency, failures, SLOs" },
 };
 
 static void

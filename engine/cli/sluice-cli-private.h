@@ -20,6 +20,7 @@ int sluice_cmd_run   (int argc, char **argv);
 int sluice_cmd_batch (int argc, char **argv);
 int sluice_cmd_check (int argc, char **argv);
 int sluice_cmd_snapshot (int argc, char **argv);
+int sluice_cmd_report (int argc, char **argv);
 
 /* Loads a pipeline, printing every problem on stderr; NULL on failure. */
 SluicePipeline *sluice_cli_load_pipeline (SluiceEngine *engine,
