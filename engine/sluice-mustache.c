@@ -1160,6 +1160,28 @@ append_escaped (GString    *out,
   g_string_append_len (out, run, text + len - run);
 }
 
+/* RFC 4180: a field with a comma, a quote or a line break is quoted and
+ * its quotes doubled; any other is written as it is. */
+static void
+csv_quote_since (GString *out,
+                 gsize    before)
+{
+  g_autofree char *raw = NULL;
+
+  if (strpbrk (out->str + before, ",\"\r\n") == NULL)
+    return;
+  raw = g_strdup (out->str + before);
+  g_string_truncate (out, before);
+  g_string_append_c (out, '"');
+  for (const char *p = raw; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (out, '"');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
 static void
 describe_place (GString        *message,
                 SluiceMustache *t,
@@ -1255,6 +1277,8 @@ render_var (Render         *r,
           append_escaped (r->out, raw, strlen (raw));
         }
     }
+  if (node->escape && (r->lib->flags & SLUICE_MUSTACHE_ESCAPE_CSV))
+    csv_quote_since (r->out, before);
   return check_size (r, t, node);
 }
 
@@ -1570,6 +1594,7 @@ typedef struct {
 
 typedef struct {
   JsonNode   *root;        /* the input schema, for local $refs */
+  const char *schema_name; /* "input", "output": for the warnings */
   GArray     *frames;      /* Frame */
   GPtrArray  *problems;
   GHashTable *reported;    /* "file\1offset" */
@@ -1747,7 +1772,7 @@ check_name (Check          *c,
     }
   if (!declared)
     {
-      check_warn (c, t, node, "'%s' is not declared by the pipeline's input schema", parts[0]);
+      check_warn (c, t, node, "'%s' is not declared by the pipeline's %s schema", parts[0], c->schema_name);
       return NULL;
     }
   for (guint k = 1; parts[k] != NULL; k++)
@@ -1762,8 +1787,8 @@ check_name (Check          *c,
 
           for (guint m = 1; m < k; m++)
             g_string_append_printf (prefix, ".%s", parts[m]);
-          check_warn (c, t, node, "'%s' is not declared by the pipeline's input schema "
-                      "('%s' has no property '%s')", node->name, prefix->str, parts[k]);
+          check_warn (c, t, node, "'%s' is not declared by the pipeline's %s schema "
+                      "('%s' has no property '%s')", node->name, c->schema_name, prefix->str, parts[k]);
           g_string_free (prefix, TRUE);
           return NULL;
         }
@@ -1844,9 +1869,18 @@ sluice_mustache_check_names (SluiceMustache *self,
                              JsonNode       *schema,
                              GPtrArray      *problems)
 {
+  sluice_mustache_check_names_in (self, schema, "input", problems);
+}
+
+void
+sluice_mustache_check_names_in (SluiceMustache *self,
+                                JsonNode       *schema,
+                                const char     *schema_name,
+                                GPtrArray      *problems)
+{
   g_autoptr(GArray) frames = g_array_new (FALSE, FALSE, sizeof (Frame));
   g_autoptr(GHashTable) reported = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Check c = { schema, frames, problems, reported, 100000, 0, 0, self->lib };
+  Check c = { schema, schema_name, frames, problems, reported, 100000, 0, 0, self->lib };
   Frame root = { schema, FALSE };
 
   if (schema == NULL)
