@@ -11,8 +11,8 @@
 
 G_BEGIN_DECLS
 
-/* Writes the report model (the JsonObject `sluice report --json` prints,
- * see the contract in the README's "Reading the report") as one
+/* Writes the report model (the JsonObject `sluice report --json` prints:
+ * totals, groups, daily, latency_daily, error_kinds, served_by, slo) as one
  * self-contained HTML page: figures, inline SVG charts, the per-group
  * table. Needs no network and no JavaScript. FALSE with @error set when
  * the model has no totals or the file cannot be written. */

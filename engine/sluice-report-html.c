@@ -526,8 +526,9 @@ compare_strings (gconstpointer a,
 /* ---- cost per day, stacked by model ------------------------------------ */
 
 typedef struct {
-  char   *model;
-  gdouble total;
+  char     *model;
+  gdouble   total;
+  gboolean  known;   /* some cost of it is known (a free model's is 0) */
 } Model;
 
 static gint
@@ -589,7 +590,10 @@ append_cost_chart (GString    *out,
           g_hash_table_insert (models_by_name, model->model, model);
         }
       if (get_number (row, "cost_usd", &value))
-        model->total += value;
+        {
+          model->total += value;
+          model->known = TRUE;
+        }
       else
         unknown += get_number_or_zero (row, "requests");
     }
@@ -688,7 +692,7 @@ append_cost_chart (GString    *out,
       gboolean other = has_other && s == n_series - 1;
 
       g_autofree char *label = g_strconcat (other ? "other models" : model->model,
-                                            model->total > 0 ? NULL : " (no known cost)", NULL);
+                                            model->known || other ? NULL : " (no known cost)", NULL);
 
       append_legend_item (out, other ? other_colour : palette[s], label);
     }
