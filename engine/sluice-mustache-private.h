@@ -88,6 +88,9 @@ void                   sluice_mustache_library_set_max_steps (SluiceMustacheLibr
                                                               guint64                max_steps);
 void                   sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
                                                            gsize                   max_output);
+/* What the templates render ("input" unless set), named in render errors. */
+void                   sluice_mustache_library_set_data_name (SluiceMustacheLibrary *lib,
+                                                              const char            *data_name);
 void                   sluice_mustache_library_add_partial (SluiceMustacheLibrary *lib,
                                                            const char             *name,
                                                            const char             *source,

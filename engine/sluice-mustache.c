@@ -103,6 +103,7 @@ struct _SluiceMustacheLibrary
   SluiceMustacheFlags flags;
   gsize               max_output;
   guint64             max_steps;
+  const char         *data_name;  /* what the templates render, for messages */
   GMutex              lock;
   GHashTable         *sources;    /* name → PartialSource* */
   GHashTable         *compiled;   /* "name\1indent" → SluiceMustache* */
@@ -818,6 +819,13 @@ sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
 }
 
 void
+sluice_mustache_library_set_data_name (SluiceMustacheLibrary *lib,
+                                       const char            *data_name)
+{
+  lib->data_name = g_intern_string (data_name);
+}
+
+void
 sluice_mustache_library_set_max_steps (SluiceMustacheLibrary *lib,
                                        guint64                max_steps)
 {
@@ -1241,7 +1249,8 @@ render_var (Render         *r,
   if (value == NULL)
     {
       if (r->lib->flags & SLUICE_MUSTACHE_STRICT)
-        return fail (r, t, node, "needs '%s', which the input does not have", node->name);
+        return fail (r, t, node, "needs '%s', which the %s does not have", node->name,
+                     r->lib->data_name != NULL ? r->lib->data_name : "input");
       return TRUE;
     }
   if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)

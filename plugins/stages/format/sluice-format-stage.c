@@ -85,6 +85,7 @@ compile_template (SluiceFormatStage  *self,
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
 
+  sluice_mustache_library_set_data_name (lib, "output");
   if (json_object_has_member (config, "max_bytes"))
     sluice_mustache_library_set_max_output (lib, (gsize) MAX (sluice_json_get_int (config, "max_bytes", 0), 1));
   if (!load_partials (pipeline, lib, config, error))

@@ -194,6 +194,23 @@ test_run_template_file (void)
               "{\"text\": \"plain-case\"}", "| positive | loved it |\n");
 }
 
+/* strict: a name the answer lacks fails the request, saying so. */
+static void
+test_run_strict (void)
+{
+  g_autofree char *pipeline = write_pipeline ("strict.yaml",
+    "  - format: {template: \"{{sentiment}} {{detail.lang}}\", strict: true}\n");
+  g_autoptr(Result) result = run_cli ("run", pipeline, "--input", "{\"text\": \"plain-case\"}", NULL);
+  g_autoptr(JsonNode) root = sluice_json_from_string (result->out, -1, NULL);
+  JsonObject *error;
+
+  g_assert_cmpint (result->status, ==, 1);
+  error = json_object_get_object_member (json_node_get_object (root), "error");
+  g_assert_cmpstr (json_object_get_string_member (error, "stage"), ==, "format");
+  g_assert_cmpstr (json_object_get_string_member (error, "message"), ==,
+                   "the format template needs 'detail.lang', which the output does not have (line 1, column 15)");
+}
+
 /* A failed request prints its error as before: the format stage never ran. */
 static void
 test_run_failure (void)
@@ -363,6 +380,7 @@ main (int   argc,
   g_test_add_func ("/format/run/projection", test_run_projection);
   g_test_add_func ("/format/run/template-file", test_run_template_file);
   g_test_add_func ("/format/run/failure", test_run_failure);
+  g_test_add_func ("/format/run/strict", test_run_strict);
   g_test_add_func ("/format/batch", test_batch);
   g_test_add_func ("/format/check/warnings", test_check_warnings);
   g_test_add_func ("/format/check/errors", test_check_errors);
