@@ -274,6 +274,7 @@ maybe_finish (SluiceBatch *self)
 static char *
 build_result_line (Job        *job,
                    JsonNode   *result,
+                   JsonNode   *formatted,
                    gboolean    ok)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
@@ -288,6 +289,13 @@ build_result_line (Job        *job,
     {
       json_builder_set_member_name (builder, "output");
       json_builder_add_value (builder, json_node_ref (result));
+      /* The format stage's rendering beside the output, not instead:
+       * the line stays one JSON object with the structured answer. */
+      if (formatted != NULL)
+        {
+          json_builder_set_member_name (builder, "formatted");
+          json_builder_add_value (builder, json_node_copy (formatted));
+        }
     }
   else
     {
@@ -390,7 +398,7 @@ on_job_done (GObject      *source,
       node = sluice_context_dup_result (job->context);
       account (self, job->context, ok);
       sluice_job_store_commit (self->store, job->line, job->hash, job->custom_id, ok,
-                               build_result_line (job, node, ok));
+                               build_result_line (job, node, sluice_context_get_formatted (job->context), ok));
     }
 
   job_free (job);

@@ -646,3 +646,21 @@ sluice_context_get_dry_run (SluiceContext *self)
   g_return_val_if_fail (SLUICE_IS_CONTEXT (self), FALSE);
   return GPOINTER_TO_INT (g_object_get_data (G_OBJECT (self), "sluice-dry-run")) != 0;
 }
+
+/* Kept as object data too: only pipelines with a format stage set it. */
+void
+sluice_context_set_formatted (SluiceContext *self,
+                              JsonNode      *formatted)
+{
+  g_return_if_fail (SLUICE_IS_CONTEXT (self));
+  g_object_set_data_full (G_OBJECT (self), "sluice-formatted",
+                          formatted != NULL ? json_node_copy (formatted) : NULL,
+                          (GDestroyNotify) json_node_unref);
+}
+
+JsonNode *
+sluice_context_get_formatted (SluiceContext *self)
+{
+  g_return_val_if_fail (SLUICE_IS_CONTEXT (self), NULL);
+  return g_object_get_data (G_OBJECT (self), "sluice-formatted");
+}

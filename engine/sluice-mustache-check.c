@@ -24,9 +24,16 @@
 
 #include <string.h>
 
+typedef enum {
+  FOUND_TEMPLATE,   /* the string is a template */
+  FOUND_FILE,       /* the string names a template file */
+  FOUND_FIELD,      /* the string is a dotted name of the data */
+} FoundKind;
+
 typedef struct {
-  JsonNode *node;
-  char     *pointer;
+  JsonNode  *node;
+  char      *pointer;
+  FoundKind  kind;
 } Found;
 
 static void
@@ -65,14 +72,20 @@ collect (JsonNode   *schema,
     return;
   object = json_node_get_object (schema);
 
-  if (annotated (object, "x-sluice-template") && JSON_NODE_HOLDS_VALUE (instance) &&
-      json_node_get_value_type (instance) == G_TYPE_STRING && g_hash_table_add (seen, instance))
+  if (JSON_NODE_HOLDS_VALUE (instance) && json_node_get_value_type (instance) == G_TYPE_STRING)
     {
-      Found *found = g_new0 (Found, 1);
+      static const char * const keywords[] = { "x-sluice-template", "x-sluice-template-file", "x-sluice-field" };
 
-      found->node = instance;
-      found->pointer = g_strdup (pointer);
-      g_ptr_array_add (templates, found);
+      for (guint k = 0; k < G_N_ELEMENTS (keywords); k++)
+        if (annotated (object, keywords[k]) && g_hash_table_add (seen, instance))
+          {
+            Found *found = g_new0 (Found, 1);
+
+            found->node = instance;
+            found->pointer = g_strdup (pointer);
+            found->kind = (FoundKind) k;
+            g_ptr_array_add (templates, found);
+          }
     }
   if (annotated (object, "x-sluice-partials") && JSON_NODE_HOLDS_OBJECT (instance) && *partials == NULL)
     {
@@ -198,7 +211,8 @@ gboolean
 _sluice_check_stage_templates (SluiceDocument *doc,
                                GPtrArray      *diagnostics,
                                const char     *base_dir,
-                               JsonNode       *input_schema,
+                               JsonNode       *data_schema,
+                               const char     *schema_name,
                                JsonNode       *config_schema,
                                JsonNode       *config,
                                const char     *pointer)
@@ -260,14 +274,43 @@ _sluice_check_stage_templates (SluiceDocument *doc,
       Found *found = g_ptr_array_index (templates, i);
       const char *text = json_node_get_string (found->node);
       g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func ((GDestroyNotify) sluice_mustache_problem_free);
-      g_autoptr(SluiceMustache) template = sluice_mustache_compile (lib, text, problems);
+      g_autoptr(SluiceMustache) template = NULL;
+      g_autofree char *owned = NULL;
+      g_autofree char *template_file = NULL;
       guint node_line = 0, node_column = 0;
 
+      sluice_document_get_node_position (doc, found->node, &node_line, &node_column);
+      if (found->kind == FOUND_FILE)
+        {
+          g_autoptr(GError) error = NULL;
+
+          template_file = g_path_is_absolute (text) || g_str_equal (base_dir, ".")
+                          ? g_strdup (text) : g_build_filename (base_dir, text, NULL);
+          if (!g_file_get_contents (template_file, &owned, NULL, &error))
+            {
+              sluice_diagnostics_add (diagnostics, filename, node_line, node_column, FALSE,
+                                      "template file %s: %s", text, error->message);
+              ok = FALSE;
+              continue;
+            }
+          text = owned;
+        }
+      else if (found->kind == FOUND_FIELD)
+        text = owned = g_strconcat ("{{", text, "}}", NULL);
+
+      template = sluice_mustache_compile (lib, text, problems);
       if (template == NULL)
         template = sluice_mustache_compile (lenient, text, NULL);
       if (template != NULL)
-        sluice_mustache_check_names (template, input_schema, problems);
-      sluice_document_get_node_position (doc, found->node, &node_line, &node_column);
+        sluice_mustache_check_names_in (template, data_schema, schema_name, problems);
+      /* The problems of a template file are at their place in it. */
+      for (guint k = 0; template_file != NULL && k < problems->len; k++)
+        {
+          SluiceMustacheProblem *problem = g_ptr_array_index (problems, k);
+
+          if (problem->file == NULL)
+            problem->file = g_strdup (template_file);
+        }
 
       for (guint k = 0; k < problems->len; k++)
         {

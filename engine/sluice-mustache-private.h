@@ -44,6 +44,10 @@ typedef enum {
    * partial may include itself (bounded by SLUICE_MUSTACHE_MAX_DEPTH).
    * Without it both are errors when compiling. */
   SLUICE_MUSTACHE_LENIENT_PARTIALS   = 1 << 2,
+  /* {{name}} is written as one CSV field (RFC 4180): quoted, with its
+   * quotes doubled, when it holds a comma, a quote or a line break.
+   * {{{name}}} and {{&name}} never are. */
+  SLUICE_MUSTACHE_ESCAPE_CSV         = 1 << 3,
 } SluiceMustacheFlags;
 
 /**
@@ -84,6 +88,9 @@ void                   sluice_mustache_library_set_max_steps (SluiceMustacheLibr
                                                               guint64                max_steps);
 void                   sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
                                                            gsize                   max_output);
+/* What the templates render ("input" unless set), named in render errors. */
+void                   sluice_mustache_library_set_data_name (SluiceMustacheLibrary *lib,
+                                                              const char            *data_name);
 void                   sluice_mustache_library_add_partial (SluiceMustacheLibrary *lib,
                                                            const char             *name,
                                                            const char             *source,
@@ -107,6 +114,12 @@ gboolean        sluice_mustache_render      (SluiceMustache         *self,
 void            sluice_mustache_check_names (SluiceMustache         *self,
                                              JsonNode               *schema,
                                              GPtrArray              *problems);
+/* The same, saying which of the pipeline's schemas it is ("input",
+ * "output") in the warnings. */
+void            sluice_mustache_check_names_in (SluiceMustache      *self,
+                                                JsonNode            *schema,
+                                                const char          *schema_name,
+                                                GPtrArray           *problems);
 
 void            sluice_mustache_append_value (GString               *out,
                                               JsonNode              *value);
@@ -117,14 +130,19 @@ char           *sluice_mustache_problems_to_message (GPtrArray      *problems,
 /* `sluice check`'s part: the templates of one stage block, found through
  * the "x-sluice-template" and "x-sluice-partials" annotations of the
  * plugin's configuration schema, compiled with their partials (read
- * relative to base_dir) and checked against the pipeline's input schema.
+ * relative to base_dir) and checked against data_schema, the pipeline's
+ * schema named schema_name ("input", or "output" for a plugin schema
+ * that says "x-sluice-template-data": "output"). Strings marked
+ * "x-sluice-template-file" name a template file (relative to base_dir),
+ * and those marked "x-sluice-field" a dotted name, checked the same way.
  * Problems are appended to diagnostics at their place in the pipeline
  * file or in the partial file. Returns FALSE when there was an error. */
 struct _SluiceDocument;
 gboolean _sluice_check_stage_templates (struct _SluiceDocument *doc,
                                         GPtrArray              *diagnostics,
                                         const char             *base_dir,
-                                        JsonNode               *input_schema,
+                                        JsonNode               *data_schema,
+                                        const char             *schema_name,
                                         JsonNode               *config_schema,
                                         JsonNode               *config,
                                         const char             *pointer);

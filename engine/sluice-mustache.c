@@ -103,6 +103,7 @@ struct _SluiceMustacheLibrary
   SluiceMustacheFlags flags;
   gsize               max_output;
   guint64             max_steps;
+  const char         *data_name;  /* what the templates render, for messages */
   GMutex              lock;
   GHashTable         *sources;    /* name → PartialSource* */
   GHashTable         *compiled;   /* "name\1indent" → SluiceMustache* */
@@ -818,6 +819,13 @@ sluice_mustache_library_set_max_output (SluiceMustacheLibrary *lib,
 }
 
 void
+sluice_mustache_library_set_data_name (SluiceMustacheLibrary *lib,
+                                       const char            *data_name)
+{
+  lib->data_name = g_intern_string (data_name);
+}
+
+void
 sluice_mustache_library_set_max_steps (SluiceMustacheLibrary *lib,
                                        guint64                max_steps)
 {
@@ -1160,6 +1168,28 @@ append_escaped (GString    *out,
   g_string_append_len (out, run, text + len - run);
 }
 
+/* RFC 4180: a field with a comma, a quote or a line break is quoted and
+ * its quotes doubled; any other is written as it is. */
+static void
+csv_quote_since (GString *out,
+                 gsize    before)
+{
+  g_autofree char *raw = NULL;
+
+  if (strpbrk (out->str + before, ",\"\r\n") == NULL)
+    return;
+  raw = g_strdup (out->str + before);
+  g_string_truncate (out, before);
+  g_string_append_c (out, '"');
+  for (const char *p = raw; *p != '\0'; p++)
+    {
+      if (*p == '"')
+        g_string_append_c (out, '"');
+      g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
 static void
 describe_place (GString        *message,
                 SluiceMustache *t,
@@ -1219,7 +1249,8 @@ render_var (Render         *r,
   if (value == NULL)
     {
       if (r->lib->flags & SLUICE_MUSTACHE_STRICT)
-        return fail (r, t, node, "needs '%s', which the input does not have", node->name);
+        return fail (r, t, node, "needs '%s', which the %s does not have", node->name,
+                     r->lib->data_name != NULL ? r->lib->data_name : "input");
       return TRUE;
     }
   if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
@@ -1255,6 +1286,8 @@ render_var (Render         *r,
           append_escaped (r->out, raw, strlen (raw));
         }
     }
+  if (node->escape && (r->lib->flags & SLUICE_MUSTACHE_ESCAPE_CSV))
+    csv_quote_since (r->out, before);
   return check_size (r, t, node);
 }
 
@@ -1570,6 +1603,7 @@ typedef struct {
 
 typedef struct {
   JsonNode   *root;        /* the input schema, for local $refs */
+  const char *schema_name; /* "input", "output": for the warnings */
   GArray     *frames;      /* Frame */
   GPtrArray  *problems;
   GHashTable *reported;    /* "file\1offset" */
@@ -1747,7 +1781,7 @@ check_name (Check          *c,
     }
   if (!declared)
     {
-      check_warn (c, t, node, "'%s' is not declared by the pipeline's input schema", parts[0]);
+      check_warn (c, t, node, "'%s' is not declared by the pipeline's %s schema", parts[0], c->schema_name);
       return NULL;
     }
   for (guint k = 1; parts[k] != NULL; k++)
@@ -1762,8 +1796,8 @@ check_name (Check          *c,
 
           for (guint m = 1; m < k; m++)
             g_string_append_printf (prefix, ".%s", parts[m]);
-          check_warn (c, t, node, "'%s' is not declared by the pipeline's input schema "
-                      "('%s' has no property '%s')", node->name, prefix->str, parts[k]);
+          check_warn (c, t, node, "'%s' is not declared by the pipeline's %s schema "
+                      "('%s' has no property '%s')", node->name, c->schema_name, prefix->str, parts[k]);
           g_string_free (prefix, TRUE);
           return NULL;
         }
@@ -1844,9 +1878,18 @@ sluice_mustache_check_names (SluiceMustache *self,
                              JsonNode       *schema,
                              GPtrArray      *problems)
 {
+  sluice_mustache_check_names_in (self, schema, "input", problems);
+}
+
+void
+sluice_mustache_check_names_in (SluiceMustache *self,
+                                JsonNode       *schema,
+                                const char     *schema_name,
+                                GPtrArray      *problems)
+{
   g_autoptr(GArray) frames = g_array_new (FALSE, FALSE, sizeof (Frame));
   g_autoptr(GHashTable) reported = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  Check c = { schema, frames, problems, reported, 100000, 0, 0, self->lib };
+  Check c = { schema, schema_name, frames, problems, reported, 100000, 0, 0, self->lib };
   Frame root = { schema, FALSE };
 
   if (schema == NULL)

@@ -270,6 +270,7 @@ check_stage_block (SluicePipeline *self,
   g_autoptr(GError) error = NULL;
   g_autoptr(SluiceSchema) compiled = NULL;
   g_autoptr(JsonNode) empty = NULL;
+  const char *schema_name = "input";
   JsonNode *schema;
 
   schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
@@ -292,10 +293,16 @@ check_stage_block (SluicePipeline *self,
       config = empty = json_node_new (JSON_NODE_OBJECT);
       json_node_take_object (empty, json_object_new ());
     }
+  /* A stage's templates render the input unless its schema says they
+   * render the output (the format stage). */
+  if (JSON_NODE_HOLDS_OBJECT (schema) &&
+      g_strcmp0 (sluice_json_get_string (json_node_get_object (schema), "x-sluice-template-data"), "output") == 0)
+    schema_name = "output";
   compiled = compile_schema (loader, schema, pointer, SLUICE_SCHEMA_FLAGS_NONE);
   return compiled != NULL && check_against_schema (loader, compiled, config, pointer) &&
          _sluice_check_stage_templates (loader->doc, loader->diagnostics, self->base_dir,
-                                        self->input_schema, schema, config, pointer);
+                                        g_str_equal (schema_name, "output") ? self->output_schema : self->input_schema,
+                                        schema_name, schema, config, pointer);
 }
 
 /* `schemas: {formats: assert, registry: {"https://example.com/schemas/": schemas/}}`:
@@ -393,9 +400,9 @@ check_stage_order (SluicePipeline *self,
   static const char * const before_call[] = {
     "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", NULL
   };
-  static const char * const after_call[] = { "parse", "validate", NULL };
+  static const char * const after_call[] = { "parse", "validate", "format", NULL };
   static const char * const after_assemble[] = { "token-count", "context-check", NULL };
-  gint call = -1, assemble = -1;
+  gint call = -1, assemble = -1, last_answer_check = -1;
 
   for (guint i = 0; i < self->stage_names->len; i++)
     {
@@ -405,6 +412,8 @@ check_stage_order (SluicePipeline *self,
         call = (gint) i;
       if (g_str_equal (name, "assemble"))
         assemble = (gint) i;
+      if (g_str_equal (name, "parse") || g_str_equal (name, "validate"))
+        last_answer_check = (gint) i;
     }
   for (guint i = 0; i < self->stage_names->len; i++)
     {
@@ -422,6 +431,10 @@ check_stage_order (SluicePipeline *self,
       else if (assemble > (gint) i && g_strv_contains (after_assemble, name))
         report (loader, pointer, "stage '%s' must come after the assemble stage (stage %d): it counts the "
                 "messages assemble builds", name, assemble + 1);
+      else if (last_answer_check > (gint) i && g_str_equal (name, "format"))
+        report (loader, pointer, "stage 'format' must come after the %s stage (stage %d): it formats the "
+                "parsed and validated output", (const char *) g_ptr_array_index (self->stage_names, last_answer_check),
+                last_answer_check + 1);
     }
 }
 

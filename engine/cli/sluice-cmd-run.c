@@ -147,12 +147,14 @@ sluice_cmd_run (int    argc,
   g_autoptr(SluiceContext) context = NULL;
   g_autoptr(JsonNode) result = NULL;
   g_autofree char *text = NULL;
+  JsonNode *formatted;
   Run run = { 0 };
   guint sigint, sigterm;
 
   g_option_context_add_main_entries (options, entries, NULL);
   g_option_context_set_summary (options,
-    "Prints the output JSON on standard output. When the request fails it\n"
+    "Prints the output JSON on standard output (with a format stage, what it\n"
+    "renders: a template's text as it is, a projection as JSON). When the request fails it\n"
     "prints {\"error\": {\"kind\", \"message\", \"stage\", \"attempts\"}} and exits with 1.");
   if (!g_option_context_parse (options, &argc, &argv, &error))
     {
@@ -215,9 +217,22 @@ sluice_cmd_run (int    argc,
   g_main_loop_unref (run.loop);
   g_object_unref (run.cancellable);
 
-  result = sluice_context_dup_result (context);
-  text = sluice_json_to_string_full (result, pretty);
-  printf ("%s\n", text);
+  formatted = run.ok ? sluice_context_get_formatted (context) : NULL;
+  if (formatted != NULL && JSON_NODE_HOLDS_VALUE (formatted) && json_node_get_value_type (formatted) == G_TYPE_STRING)
+    {
+      /* A format template's text, as it is; one final newline. */
+      const char *formatted_text = json_node_get_string (formatted);
+
+      fputs (formatted_text, stdout);
+      if (!g_str_has_suffix (formatted_text, "\n"))
+        fputc ('\n', stdout);
+    }
+  else
+    {
+      result = formatted != NULL ? json_node_ref (formatted) : sluice_context_dup_result (context);
+      text = sluice_json_to_string_full (result, pretty);
+      printf ("%s\n", text);
+    }
   fflush (stdout);
 
   if (!run.ok)

@@ -385,4 +385,23 @@ void            sluice_context_set_dry_run        (SluiceContext  *self,
                                                    gboolean        dry_run);
 gboolean        sluice_context_get_dry_run        (SluiceContext  *self);
 
+/**
+ * sluice_context_set_formatted:
+ * @formatted: (nullable): the output as the user asked to see it: a
+ *   string (a rendered template) or a JSON value (a projection)
+ *
+ * Set by the `format` stage. `sluice run` prints it instead of the
+ * output and `sluice batch` adds it to each output line; the output
+ * itself (what sinks and the ledger record) is left as it is.
+ */
+void            sluice_context_set_formatted      (SluiceContext  *self,
+                                                   JsonNode       *formatted);
+/**
+ * sluice_context_get_formatted:
+ *
+ * Returns: (transfer none) (nullable): what the `format` stage made of
+ *   the output, %NULL when the pipeline has none
+ */
+JsonNode       *sluice_context_get_formatted      (SluiceContext  *self);
+
 G_END_DECLS
