@@ -7,6 +7,7 @@
 
 #include "sluice-cli-private.h"
 #include "sluice-report-private.h"
+#include "sluice-report-html-private.h"
 #include "sluice-diagnostic-private.h"
 
 static void
@@ -29,6 +30,7 @@ sluice_cmd_report (int    argc,
   g_autofree char *until_text = NULL;
   g_autofree char *group_by = NULL;
   g_autofree char *slo_path = NULL;
+  g_autofree char *html_path = NULL;
   gboolean json = FALSE, csv = FALSE;
   const GOptionEntry entries[] = {
     { "ledger", 0, 0, G_OPTION_ARG_FILENAME, &ledger, "The ledger to read (default: the sqlite sink's)", "PATH" },
@@ -37,6 +39,7 @@ sluice_cmd_report (int    argc,
     { "group-by", 0, 0, G_OPTION_ARG_STRING, &group_by, "model, provider, pipeline, endpoint, user or day", "GROUP" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the report as JSON", NULL },
     { "csv", 0, 0, G_OPTION_ARG_NONE, &csv, "Print the figures as CSV (totals, then one row per group)", NULL },
+    { "html", 0, 0, G_OPTION_ARG_FILENAME, &html_path, "Write the report as one self-contained HTML page with charts", "FILE" },
     { "slo", 0, 0, G_OPTION_ARG_FILENAME, &slo_path, "Evaluate the SLOs of FILE; exit 1 when a budget is exhausted", "FILE" },
     { NULL }
   };
@@ -120,7 +123,20 @@ sluice_cmd_report (int    argc,
   if (slo != NULL)
     json_object_set_object_member (model, "slo", json_object_ref (slo));
 
-  if (json)
+  if (html_path != NULL)
+    {
+      if (!sluice_report_write_html (model, html_path, &error))
+        {
+          fprintf (stderr, "sluice report: %s\n", error->message);
+          return SLUICE_EXIT_FAILED;
+        }
+      fprintf (stderr, "sluice report: wrote %s\n", html_path);
+    }
+
+  /* With --html alone the page is the answer; the tables are not repeated. */
+  if (html_path != NULL && !json && !csv)
+    ;
+  else if (json)
     {
       g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), model);
 

@@ -587,6 +587,38 @@ test_text (void)
   assert_row (out, "p2/m2", "p2/m2 1 33.3%");
 }
 
+/* --html writes the page the renderer makes of the same model: the
+ * known ledger's figures and one chart per kind; nothing on stdout. */
+static void
+test_html (void)
+{
+  g_autofree char *dir = temp_dir ();
+  g_autofree char *ledger = known_ledger (dir);
+  g_autofree char *page_path = g_build_filename (dir, "report.html", NULL);
+  g_autofree char *bad_path = g_build_filename (dir, "no-such-folder", "report.html", NULL);
+  g_autoptr(Result) result = run_report (dir, "--ledger", ledger, "--html", page_path, "--group-by", "pipeline");
+  g_autoptr(Result) bad = run_report (dir, "--ledger", ledger, "--html", bad_path);
+  g_autofree char *page = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (result->status, ==, 0);
+  g_assert_cmpstr (result->out, ==, "");
+  sluice_test_assert_contains (result->err, "wrote ");
+  g_assert_true (g_file_get_contents (page_path, &page, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (page, "<!DOCTYPE html>"));
+  sluice_test_assert_contains (page, "Cost per day, by model");
+  sluice_test_assert_contains (page, "Latency percentiles per day");
+  sluice_test_assert_contains (page, "Failed attempts by error kind");
+  sluice_test_assert_contains (page, "33.3%");        /* the error rate */
+  sluice_test_assert_contains (page, "alpha");        /* a group row */
+  g_assert_null (strstr (page, "http://"));            /* self-contained */
+  g_assert_null (strstr (page, "https://"));
+
+  g_assert_cmpint (bad->status, ==, 1);
+  sluice_test_assert_contains (bad->err, "no-such-folder");
+}
+
 static void
 test_csv (void)
 {
@@ -964,6 +996,7 @@ main (int    argc,
   g_test_add_func ("/report/time-filters", test_time_filters);
   g_test_add_func ("/report/text", test_text);
   g_test_add_func ("/report/csv", test_csv);
+  g_test_add_func ("/report/html", test_html);
   g_test_add_func ("/report/slo", test_slo);
   g_test_add_func ("/report/slo-bad-files", test_slo_bad_files);
   g_test_add_func ("/report/bad-input", test_bad_input);
