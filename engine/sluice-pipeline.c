@@ -391,7 +391,7 @@ check_stage_order (SluicePipeline *self,
                    Loader         *loader)
 {
   static const char * const before_call[] = {
-    "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", NULL
+    "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", "cache", NULL
   };
   static const char * const after_call[] = { "parse", "validate", NULL };
   static const char * const after_assemble[] = { "token-count", "context-check", NULL };
@@ -422,6 +422,9 @@ check_stage_order (SluicePipeline *self,
       else if (assemble > (gint) i && g_strv_contains (after_assemble, name))
         report (loader, pointer, "stage '%s' must come after the assemble stage (stage %d): it counts the "
                 "messages assemble builds", name, assemble + 1);
+      else if (g_str_equal (name, "cache") && assemble > (gint) i)
+        report (loader, pointer, "stage 'cache' must come after the assemble stage (stage %d): its key "
+                "covers the messages assemble builds", assemble + 1);
     }
 }
 
