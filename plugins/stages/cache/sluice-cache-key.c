@@ -85,7 +85,7 @@ write_canonical (GString  *out,
       gdouble value = json_node_get_double (node);
 
       /* 0 and 0.0 are the same temperature. */
-      if (isfinite (value) && value == floor (value) && fabs (value) < 9007199254740992.0)
+      if (isfinite (value) && fabs (value) < 9007199254740992.0 && value == (gdouble) (gint64) value)
         g_string_append_printf (out, "%" G_GINT64_FORMAT, (gint64) value);
       else
         sluice_json_append_double (out, value);
@@ -168,8 +168,10 @@ cache_key_parts_init (CacheKeyParts   *parts,
   if (call == NULL)
     return sluice_config_invalid (error, "there is no call stage whose answers to cache: "
                                          "put the cache stage between assemble and call");
-  parts->targets = json_node_init_array (json_node_alloc (), json_array_new ());
-  parts->parameters = json_node_init_array (json_node_alloc (), json_array_new ());
+  parts->targets = json_node_alloc ();
+  json_node_take_array (json_node_init (parts->targets, JSON_NODE_ARRAY), json_array_new ());
+  parts->parameters = json_node_alloc ();
+  json_node_take_array (json_node_init (parts->parameters, JSON_NODE_ARRAY), json_array_new ());
   parts->deterministic = TRUE;
   if (target != NULL && JSON_NODE_HOLDS_OBJECT (target))
     add_target (parts, json_node_get_object (target));

@@ -436,14 +436,16 @@ test_batch_single_flight (Fixture       *f,
   for (guint round = 0; round < 2; round++)
     {
       g_autoptr(GSubprocess) cli =
-        g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+        g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
                           g_getenv ("SLUICE_CLI"), "batch", pipeline, input, "-o", output, "-q",
                           "--overwrite", "--concurrency", "12", NULL);
+      g_autofree char *errors = NULL;
 
       g_assert_no_error (error);
-      g_subprocess_wait (cli, NULL, &error);
+      g_subprocess_communicate_utf8 (cli, NULL, NULL, NULL, &errors, &error);
       g_assert_no_error (error);
-      g_assert_cmpint (g_subprocess_get_exit_status (cli), ==, 0);
+      if (!g_subprocess_get_if_exited (cli) || g_subprocess_get_exit_status (cli) != 0)
+        g_error ("sluice batch failed: %s", errors);
       g_assert_cmpint (provider_calls (), ==, 1);
     }
   rows = query (f->ledger, "SELECT cache_hit, count(*) AS n FROM requests GROUP BY cache_hit ORDER BY cache_hit");
