@@ -20,6 +20,7 @@ struct _SluiceEngine
   GHashTable  *schemas;     /* "kind/name" → JsonNode (or NULL: none declared) */
   guint        max_conns;   /* 0: the default */
   guint        max_conns_per_host;
+  SluiceCacheMode cache_mode;
   SoupSession *call_session;
   SoupSession *stream_session;
 };
@@ -458,4 +459,19 @@ sluice_engine_get_http_session (SluiceEngine *self,
   if (*session == NULL)
     *session = sluice_http_session_new (self->max_conns, self->max_conns_per_host);
   return *session;
+}
+
+void
+sluice_engine_set_cache_mode (SluiceEngine    *self,
+                              SluiceCacheMode  mode)
+{
+  g_return_if_fail (SLUICE_IS_ENGINE (self));
+  self->cache_mode = mode;
+}
+
+SluiceCacheMode
+sluice_engine_get_cache_mode (SluiceEngine *self)
+{
+  g_return_val_if_fail (SLUICE_IS_ENGINE (self), SLUICE_CACHE_MODE_USE);
+  return self->cache_mode;
 }

@@ -398,7 +398,7 @@ check_stage_order (SluicePipeline *self,
                    Loader         *loader)
 {
   static const char * const before_call[] = {
-    "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", NULL
+    "validate-input", "sanitize", "assemble", "token-count", "context-check", "rate-limit", "cache", NULL
   };
   static const char * const after_call[] = { "parse", "validate", "format", NULL };
   static const char * const after_assemble[] = { "token-count", "context-check", NULL };
@@ -435,6 +435,9 @@ check_stage_order (SluicePipeline *self,
         report (loader, pointer, "stage 'format' must come after the %s stage (stage %d): it formats the "
                 "parsed and validated output", (const char *) g_ptr_array_index (self->stage_names, last_answer_check),
                 last_answer_check + 1);
+      else if (g_str_equal (name, "cache") && assemble > (gint) i)
+        report (loader, pointer, "stage 'cache' must come after the assemble stage (stage %d): its key "
+                "covers the messages assemble builds", assemble + 1);
     }
 }
 
@@ -1070,6 +1073,28 @@ fail_request (GTask        *task,
 }
 
 
+/* Where a request answered early (a cache hit) goes on: past the stages
+ * that make and check an answer (call, parse, validate), to the stages
+ * that shape the output it now has (format, custom ones placed after
+ * validate). Returns the number of stages when none is left. */
+static guint
+first_stage_after_answer (SluicePipeline *self,
+                          guint           from)
+{
+  guint next = self->stages->len;
+
+  for (guint i = from + 1; i < self->stages->len; i++)
+    {
+      const char *name = g_ptr_array_index (self->stage_names, i);
+
+      if (g_str_equal (name, "call") || g_str_equal (name, "parse") || g_str_equal (name, "validate"))
+        next = self->stages->len;
+      else if (next == self->stages->len)
+        next = i;
+    }
+  return next;
+}
+
 /* Applies a stage's verdict; returns TRUE when the runner should go on
  * with run->index, FALSE when the request has moved to its complete phase. */
 static gboolean
@@ -1091,6 +1116,9 @@ apply_verdict (GTask         *task,
       return TRUE;
 
     case SLUICE_VERDICT_RESPOND:
+      run->index = first_stage_after_answer (self, run->index);
+      if (run->index < self->stages->len)
+        return TRUE;
       begin_complete (task);
       return FALSE;
 

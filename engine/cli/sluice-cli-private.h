@@ -28,5 +28,11 @@ SluicePipeline *sluice_cli_load_pipeline (SluiceEngine *engine,
 JsonNode       *sluice_cli_read_input    (const char   *spec,
                                           GError      **error);
 char           *sluice_cli_printable     (const char   *text);
+/* Applies --no-cache / --refresh-cache; FALSE (with a message) when both
+ * are given. */
+gboolean        sluice_cli_set_cache_mode (SluiceEngine *engine,
+                                           const char   *command,
+                                           gboolean      no_cache,
+                                           gboolean      refresh_cache);
 
 G_END_DECLS

@@ -159,6 +159,7 @@ sluice_cmd_batch (int    argc,
   g_autofree char *grace = NULL;
   int concurrency = DEFAULT_CONCURRENCY;
   gboolean resume = FALSE, overwrite = FALSE, retry_failed = FALSE, quiet = FALSE, json = FALSE;
+  gboolean no_cache = FALSE, refresh_cache = FALSE;
   GOptionEntry entries[] = {
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Where results go, one JSON line per input line (required)", "OUT.jsonl" },
     { "concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Jobs in flight at most (default 16)", "N" },
@@ -168,6 +169,8 @@ sluice_cmd_batch (int    argc,
     { "grace", 0, 0, G_OPTION_ARG_STRING, &grace, "After Ctrl-C, how long jobs in flight may finish (default 10s)", "DURATION" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress line", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the summary as JSON", NULL },
+    { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Cache stages neither look up nor store", NULL },
+    { "refresh-cache", 0, 0, G_OPTION_ARG_NONE, &refresh_cache, "Cache stages skip the lookup and store the fresh answers", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) options = g_option_context_new ("PIPELINE INPUT.jsonl — run a pipeline over a file of jobs");
@@ -229,6 +232,8 @@ sluice_cmd_batch (int    argc,
     }
 
   engine = sluice_engine_new ();
+  if (!sluice_cli_set_cache_mode (engine, "batch", no_cache, refresh_cache))
+    return SLUICE_EXIT_USAGE;
   pipeline = sluice_cli_load_pipeline (engine, argv[1]);
   if (pipeline == NULL)
     return SLUICE_EXIT_USAGE;

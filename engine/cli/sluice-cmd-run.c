@@ -93,6 +93,23 @@ sluice_cli_read_input (const char  *spec,
   }
 }
 
+gboolean
+sluice_cli_set_cache_mode (SluiceEngine *engine,
+                           const char   *command,
+                           gboolean      no_cache,
+                           gboolean      refresh_cache)
+{
+  if (no_cache && refresh_cache)
+    {
+      fprintf (stderr, "sluice %s: --no-cache and --refresh-cache exclude each other\n", command);
+      return FALSE;
+    }
+  sluice_engine_set_cache_mode (engine, no_cache ? SLUICE_CACHE_MODE_OFF
+                                        : refresh_cache ? SLUICE_CACHE_MODE_REFRESH
+                                        : SLUICE_CACHE_MODE_USE);
+  return TRUE;
+}
+
 static void
 on_processed (GObject      *source,
               GAsyncResult *result,
@@ -132,11 +149,13 @@ sluice_cmd_run (int    argc,
 {
   g_autofree char *input_spec = NULL;
   g_auto(GStrv) labels = NULL;
-  gboolean pretty = FALSE;
+  gboolean pretty = FALSE, no_cache = FALSE, refresh_cache = FALSE;
   GOptionEntry entries[] = {
     { "label", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &labels, "A label for this request (rate-limit keys, budgets, the ledger); repeatable", "KEY=VALUE" },
     { "input", 'i', 0, G_OPTION_ARG_STRING, &input_spec, "The request: JSON text, @FILE, or - for standard input", "JSON|@FILE|-" },
     { "pretty", 0, 0, G_OPTION_ARG_NONE, &pretty, "Indent the printed JSON", NULL },
+    { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache, "Cache stages neither look up nor store", NULL },
+    { "refresh-cache", 0, 0, G_OPTION_ARG_NONE, &refresh_cache, "Cache stages skip the lookup and store the fresh answer", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) options = g_option_context_new ("PIPELINE — run a pipeline on one input");
@@ -191,6 +210,8 @@ sluice_cmd_run (int    argc,
     }
 
   engine = sluice_engine_new ();
+  if (!sluice_cli_set_cache_mode (engine, "run", no_cache, refresh_cache))
+    return SLUICE_EXIT_USAGE;
   pipeline = sluice_cli_load_pipeline (engine, argv[1]);
   if (pipeline == NULL)
     return SLUICE_EXIT_USAGE;

@@ -126,6 +126,36 @@ void          sluice_engine_set_http_limits      (SluiceEngine  *self,
                                                   guint          max_conns_per_host);
 
 /**
+ * SluiceCacheMode:
+ * @SLUICE_CACHE_MODE_USE: look answers up and store new ones (the default)
+ * @SLUICE_CACHE_MODE_OFF: neither look up nor store (`--no-cache`)
+ * @SLUICE_CACHE_MODE_REFRESH: skip the lookup, store the fresh answer
+ *   (`--refresh-cache`)
+ *
+ * What the cache stages of the engine's pipelines do.
+ */
+typedef enum {
+  SLUICE_CACHE_MODE_USE,
+  SLUICE_CACHE_MODE_OFF,
+  SLUICE_CACHE_MODE_REFRESH,
+} SluiceCacheMode;
+
+/**
+ * sluice_engine_set_cache_mode:
+ * @self: a #SluiceEngine
+ * @mode: what cache stages do from now on
+ */
+void          sluice_engine_set_cache_mode       (SluiceEngine   *self,
+                                                  SluiceCacheMode mode);
+/**
+ * sluice_engine_get_cache_mode:
+ * @self: a #SluiceEngine
+ *
+ * Returns: what cache stages do
+ */
+SluiceCacheMode sluice_engine_get_cache_mode     (SluiceEngine   *self);
+
+/**
  * sluice_engine_get_http_session:
  * @self: a #SluiceEngine
  * @for_streams: %TRUE for the session of streamed answers

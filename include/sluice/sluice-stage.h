@@ -20,8 +20,9 @@ typedef struct _SluicePipeline SluicePipeline;
 /**
  * SluiceVerdict:
  * @SLUICE_VERDICT_CONTINUE: go on to the next stage
- * @SLUICE_VERDICT_RESPOND: the output is ready: skip the remaining stages
- *   (e.g. a cache hit)
+ * @SLUICE_VERDICT_RESPOND: the output is ready (e.g. a cache hit): skip the
+ *   stages up to the last `call`, `parse` or `validate`, and run those after
+ *   it (`format`, say), which shape an output rather than make one
  * @SLUICE_VERDICT_RERUN: run again from the stage named with
  *   sluice_context_request_rerun() (bounded)
  * @SLUICE_VERDICT_FAIL: the request fails with the stage's error

@@ -42,7 +42,7 @@ test_several_errors_with_positions (void)
     "DIR/p.yaml:4:16: error: stages[0].assemble.system: expected string, got integer\n"
     "DIR/p.yaml:4:27: error: stages[0].assemble.usr: unknown property 'usr'; did you mean 'user'?\n"
     "DIR/p.yaml:5:5: error: unknown stage 'asemble'; did you mean 'assemble'? "
-      "(known: assemble, call, context-check, format, log, parse, rate-limit, sanitize, token-count, validate, validate-input, verdict)\n"
+      "(known: assemble, cache, call, context-check, format, log, parse, rate-limit, sanitize, token-count, validate, validate-input, verdict)\n"
     "DIR/p.yaml:7:7: error: stages[2].parse.format: value is not one of: json\n"
     "DIR/p.yaml:8:16: error: stages[3].validate.correction_retries: expected integer, got string");
 }
@@ -54,7 +54,7 @@ test_unknown_stage_lists_known (void)
 
   g_assert_cmpstr (message, ==,
     "DIR/p.yaml:3:5: error: unknown stage 'frobnicate' "
-    "(known: assemble, call, context-check, format, log, parse, rate-limit, sanitize, token-count, validate, validate-input, verdict)");
+    "(known: assemble, cache, call, context-check, format, log, parse, rate-limit, sanitize, token-count, validate, validate-input, verdict)");
 }
 
 static void

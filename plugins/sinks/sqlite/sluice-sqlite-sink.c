@@ -95,6 +95,9 @@ static const struct { const char *table; const char *name; const char *type; } a
   { "requests", "compliance", "TEXT" }, { "requests", "target", "TEXT" },
   /* the sanitize stage's notes: {"email": 2, ...} and ["ignore_previous", ...] */
   { "requests", "redactions", "TEXT" }, { "requests", "injection_suspected", "TEXT" },
+  /* the cache stage: 1 answered from the cache, 0 looked up and missed,
+   * NULL not looked up (no cache stage, or bypassed) */
+  { "requests", "cache_hit", "INTEGER" },
 };
 
 static gboolean
@@ -132,7 +135,7 @@ add_missing_columns (sqlite3  *db,
 static const char * const request_columns[] = {
   "time", "request_id", "job_id", "pipeline", "outcome", "error_kind", "error_stage",
   "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "labels",
-  "compliance", "target", "redactions", "injection_suspected", NULL
+  "compliance", "target", "redactions", "injection_suspected", "cache_hit", NULL
 };
 
 static void
