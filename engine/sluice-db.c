@@ -30,6 +30,7 @@ typedef struct
   gpointer       data;
   GDestroyNotify destroy;
   GTask         *flush_task;
+  gboolean       parked;     /* kept after a failure: no longer in total_backlog */
 } Item;
 
 struct _SluiceDb
@@ -43,6 +44,14 @@ struct _SluiceDb
   gboolean  closing;    /* guarded by mutex */
   GError   *error;      /* first failure since the last flush, guarded by mutex */
   gboolean  failed;     /* some work was lost, guarded by mutex */
+
+  /* Keeping mode (sluice_db_open_keeping): what a transient failure does. */
+  SluiceDbKeeping keeping;
+  gboolean  keeps;          /* keeping.spill != NULL */
+  int       last_code;      /* SQLite result of the last failed batch; writer thread */
+  gboolean  failing;        /* in a spell of failures; writer thread */
+  guint     backoff_ms;     /* writer thread */
+  guint     n_spilled;      /* writer thread */
 };
 
 static gboolean
@@ -68,17 +77,22 @@ run_batch (SluiceDb  *self,
            GError   **error)
 {
   if (!exec (self->db, "BEGIN IMMEDIATE", error))
-    return FALSE;
+    {
+      self->last_code = sqlite3_errcode (self->db);
+      return FALSE;
+    }
 
   for (guint i = 0; i < n_items; i++)
     if (items[i]->func != NULL && !items[i]->func (self->db, items[i]->data, error))
       {
+        self->last_code = sqlite3_errcode (self->db);
         exec (self->db, "ROLLBACK", NULL);
         return FALSE;
       }
 
   if (!exec (self->db, "COMMIT", error))
     {
+      self->last_code = sqlite3_errcode (self->db);
       exec (self->db, "ROLLBACK", NULL);
       return FALSE;
     }
@@ -144,9 +158,175 @@ finish_items (SluiceDb  *self,
             g_task_return_boolean (item->flush_task, TRUE);
           g_object_unref (item->flush_task);
         }
+      if (!item->parked)
+        g_atomic_int_dec_and_test (&total_backlog);
       g_free (item);
-      g_atomic_int_dec_and_test (&total_backlog);
     }
+}
+
+/* ---- keeping mode ---------------------------------------------------------- */
+
+/* Failures that pass: another connection holding the lock, a full or
+ * failing disk. Anything else is the item's own fault. */
+static gboolean
+is_transient (int code)
+{
+  switch (code & 0xff)
+    {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+static guint
+count_records (Item **items,
+               guint  n_items)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->func != NULL && items[i]->data != NULL)
+      n++;
+  return n;
+}
+
+static void
+spill_items (SluiceDb  *self,
+             Item     **items,
+             guint      n_items)
+{
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->func != NULL && items[i]->data != NULL)
+      {
+        self->keeping.spill (items[i]->data, self->keeping.user_data);
+        self->n_spilled++;
+      }
+}
+
+/* Flushes do not wait on a database that another process holds: they are
+ * answered now, with what is still waiting. */
+static void
+answer_flushes (SluiceDb     *self,
+                Item        **items,
+                guint         n_items,
+                const GError *error,
+                guint         n_waiting)
+{
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->flush_task != NULL)
+      {
+        g_task_return_new_error (items[i]->flush_task, SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                                 "%s: %u records not written yet (%s): kept in memory and retried",
+                                 self->path, n_waiting, error->message);
+        g_clear_object (&items[i]->flush_task);
+      }
+}
+
+static void
+process_keeping (SluiceDb  *self,
+                 Item     **items,
+                 guint      n_items)
+{
+  g_autofree gboolean *committed = g_new0 (gboolean, n_items);
+  g_autoptr(GError) error = NULL;
+  gboolean closing;
+  guint n_records;
+  gint64 until;
+
+  if (run_batch (self, items, n_items, &error))
+    {
+      for (guint i = 0; i < n_items; i++)
+        committed[i] = TRUE;
+      if (self->failing)
+        g_message ("%s: written again; the records that waited are in it", self->path);
+      self->failing = FALSE;
+      self->backoff_ms = 0;
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  if (!is_transient (self->last_code))
+    {
+      /* One item may be at fault: commit item by item; one that fails on
+       * its own is spilled, not dropped. */
+      for (guint i = 0; i < n_items; i++)
+        {
+          g_autoptr(GError) item_error = NULL;
+
+          committed[i] = items[i]->func == NULL || run_batch (self, &items[i], 1, &item_error);
+          if (!committed[i])
+            {
+              g_warning ("%s: a record could not be written (%s); it goes to the file of unwritten records",
+                         self->path, item_error->message);
+              spill_items (self, &items[i], 1);
+            }
+        }
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  n_records = count_records (items, n_items);
+  if (!self->failing)
+    {
+      self->failing = TRUE;
+      g_warning ("%s: cannot write (%s): records are kept in memory and retried; "
+                 "none is lost, requests go on", self->path, error->message);
+      if (self->keeping.failed != NULL)
+        self->keeping.failed (error, self->keeping.user_data);
+    }
+
+  g_mutex_lock (&self->mutex);
+  closing = self->closing;
+  g_mutex_unlock (&self->mutex);
+  answer_flushes (self, items, n_items, error, n_records);
+
+  if (closing)
+    {
+      guint before = self->n_spilled;
+
+      /* Nothing is dropped: what could not be written goes beside the file. */
+      spill_items (self, items, n_items);
+      if (self->n_spilled > before)
+        g_warning ("%s: still cannot write (%s) at exit: %u records written to the file of "
+                   "unwritten records instead", self->path, error->message, self->n_spilled - before);
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  /* Back at the head of the queue, in order, to be tried again. */
+  g_mutex_lock (&self->mutex);
+  for (guint i = n_items; i > 0; i--)
+    {
+      Item *item = items[i - 1];
+
+      if (item->flush_task == NULL && item->func == NULL)
+        {
+          /* an answered flush */
+          if (!item->parked)
+            g_atomic_int_dec_and_test (&total_backlog);
+          g_free (item);
+          continue;
+        }
+      if (!item->parked)
+        {
+          item->parked = TRUE;
+          g_atomic_int_dec_and_test (&total_backlog);
+        }
+      g_queue_push_head (&self->queue, item);
+    }
+  self->backoff_ms = CLAMP (self->backoff_ms * 2, 100, 2000);
+  until = g_get_monotonic_time () + self->backoff_ms * G_TIME_SPAN_MILLISECOND;
+  while (!self->closing && g_get_monotonic_time () < until)
+    g_cond_wait_until (&self->cond, &self->mutex, until);
+  g_mutex_unlock (&self->mutex);
 }
 
 static void
@@ -154,8 +334,15 @@ process (SluiceDb  *self,
          Item     **items,
          guint      n_items)
 {
-  g_autofree gboolean *committed = g_new0 (gboolean, n_items);
+  g_autofree gboolean *committed = NULL;
   g_autoptr(GError) error = NULL;
+
+  if (self->keeps)
+    {
+      process_keeping (self, items, n_items);
+      return;
+    }
+  committed = g_new0 (gboolean, n_items);
 
   for (guint attempt = 0; attempt <= BATCH_RETRIES; attempt++)
     {
@@ -303,6 +490,78 @@ sluice_db_open (const char  *path,
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
   self->thread = g_thread_new ("sluice-db", writer_thread, self);
+  return self;
+}
+
+static gboolean
+is_busy (sqlite3 *db)
+{
+  return (sqlite3_errcode (db) & 0xff) == SQLITE_BUSY || (sqlite3_errcode (db) & 0xff) == SQLITE_LOCKED;
+}
+
+static gboolean
+run_schema (sqlite3   *db,
+            gpointer   data,
+            GError   **error)
+{
+  return exec (db, data, error);
+}
+
+SluiceDb *
+sluice_db_open_keeping (const char             *path,
+                        const char             *schema_sql,
+                        const SluiceDbKeeping  *keeping,
+                        GError                **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr(GError) local_error = NULL;
+  SluiceDb *self;
+  sqlite3 *db = NULL;
+  gboolean deferred = FALSE;
+
+  g_return_val_if_fail (keeping != NULL && keeping->spill != NULL, NULL);
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                   "%s: cannot create folder: %s", dir, g_strerror (errno));
+      return NULL;
+    }
+  if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                       NULL) != SQLITE_OK)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path,
+                   db != NULL ? sqlite3_errmsg (db) : "cannot open");
+      sqlite3_close (db);
+      return NULL;
+    }
+  sqlite3_busy_timeout (db, keeping->busy_timeout_ms > 0 ? (int) keeping->busy_timeout_ms : BUSY_TIMEOUT_MS);
+
+  /* Another process holding the file at start is a failure that passes:
+   * the schema waits in the queue like the records do. */
+  if (!exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", &local_error) ||
+      (schema_sql != NULL && !exec (db, schema_sql, &local_error)))
+    {
+      if (!is_busy (db))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path, local_error->message);
+          sqlite3_close (db);
+          return NULL;
+        }
+      deferred = TRUE;
+    }
+
+  self = g_new0 (SluiceDb, 1);
+  self->db = db;
+  self->path = g_strdup (path);
+  self->keeping = *keeping;
+  self->keeps = TRUE;
+  g_mutex_init (&self->mutex);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->queue);
+  self->thread = g_thread_new ("sluice-db", writer_thread, self);
+  if (deferred && schema_sql != NULL)
+    sluice_db_enqueue (self, run_schema, NULL, (gpointer) schema_sql, NULL);
   return self;
 }
 
