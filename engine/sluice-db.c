@@ -264,8 +264,9 @@ process_keeping (SluiceDb  *self,
           committed[i] = items[i]->func == NULL || run_batch (self, &items[i], 1, &item_error);
           if (!committed[i])
             {
-              g_warning ("%s: a record could not be written (%s); it goes to the file of unwritten records",
-                         self->path, item_error->message);
+              g_warning ("%s: a record could not be written (%s); it goes to %s", self->path,
+                         item_error->message, self->keeping.spill_name != NULL
+                                              ? self->keeping.spill_name : "the file of unwritten records");
               spill_items (self, &items[i], 1);
             }
         }
@@ -295,8 +296,9 @@ process_keeping (SluiceDb  *self,
       /* Nothing is dropped: what could not be written goes beside the file. */
       spill_items (self, items, n_items);
       if (self->n_spilled > before)
-        g_warning ("%s: still cannot write (%s) at exit: %u records written to the file of "
-                   "unwritten records instead", self->path, error->message, self->n_spilled - before);
+        g_warning ("%s: still cannot write (%s) at exit: %u records written to %s instead",
+                   self->path, error->message, self->n_spilled - before,
+                   self->keeping.spill_name != NULL ? self->keeping.spill_name : "the file of unwritten records");
       finish_items (self, items, n_items, committed);
       return;
     }

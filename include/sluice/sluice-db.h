@@ -53,6 +53,7 @@ SluiceDb *sluice_db_open          (const char           *path,
  *   never be written: one that fails on its own, or any still failing when
  *   the database is closed
  * @user_data: data for @failed and @spill
+ * @spill_name: (nullable): where @spill puts items, for messages
  *
  * What sluice_db_open_keeping() does with work that cannot be committed.
  */
@@ -62,6 +63,7 @@ typedef struct
   void   (*failed) (const GError *error, gpointer user_data);
   void   (*spill)  (gpointer data, gpointer user_data);
   gpointer user_data;
+  const char *spill_name;
 } SluiceDbKeeping;
 
 /**

@@ -359,6 +359,7 @@ sluice_sqlite_sink_configure (SluiceCostSink  *sink,
   keeping.spill = spill_row;
   keeping.user_data = self;
   self->spill_path = g_strconcat (path, ".unwritten.jsonl", NULL);
+  keeping.spill_name = self->spill_path;
   self->db = sluice_db_open_keeping (path, schema_sql, &keeping, error);
   if (self->db == NULL)
     return FALSE;
