@@ -393,11 +393,16 @@ on_breaker_changed (SluiceBreaker *breaker,
                     BreakerWatch  *watch)
 {
   g_autoptr(JsonObject) detail = json_object_new ();
-  g_autofree char *event = NULL;
+  const char *event;
 
   if (watch->stage->pipeline == NULL)
     return;
-  event = g_strdup_printf ("breaker_%s", sluice_breaker_state_to_string (new_state));
+  switch (new_state)
+    {
+    case SLUICE_BREAKER_OPEN: event = "breaker_open"; break;
+    case SLUICE_BREAKER_HALF_OPEN: event = "breaker_half_open"; break;
+    default: event = "breaker_closed"; break;
+    }
   json_object_set_string_member (detail, "key", sluice_breaker_get_key (breaker));
   json_object_set_string_member (detail, "from", sluice_breaker_state_to_string (old_state));
   json_object_set_int_member (detail, "times_opened", sluice_breaker_get_n_opened (breaker));

@@ -489,6 +489,39 @@ test_breaker_open_event (void)
   sluice_test_mock_stop ();
 }
 
+/* After the reset the breaker lets a probe through (half open); the probe
+ * fails and it opens again. */
+static void
+test_breaker_half_open_event (void)
+{
+  g_autoptr(Files) files = files_new ();
+  g_autofree char *url = sluice_test_mock_start_scenario (
+    "{\"rules\": [{\"match\": \"primary\", \"then\": \"server_error\"}, {\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = load (files, url,
+    "{targets: [{name: primary, provider: openai, model: primary, base_url: \"BASE/v1\", api_key: k}, "
+    "{name: secondary, provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}], "
+    "retry: {max_attempts: 1}, breaker: {failures: 1, reset: 100ms}}", NULL);
+  g_autoptr(JsonArray) events = NULL;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"hello\"}");
+
+      g_assert_no_error (sluice_context_get_error (context));
+      if (i == 0)
+        g_usleep (150 * 1000);   /* past the reset */
+    }
+  sluice_test_flush (pipeline);
+
+  events = query (files->ledger, "SELECT event, target FROM events ORDER BY id");
+  g_assert_cmpuint (json_array_get_length (events), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (row (events, 0), "event"), ==, "breaker_open");
+  g_assert_cmpstr (json_object_get_string_member (row (events, 1), "event"), ==, "breaker_half_open");
+  g_assert_cmpstr (json_object_get_string_member (row (events, 2), "event"), ==, "breaker_open");
+  g_assert_cmpstr (json_object_get_string_member (row (events, 2), "target"), ==, "primary");
+  sluice_test_mock_stop ();
+}
+
 static void
 test_budget_exceeded_event (void)
 {
@@ -764,6 +797,7 @@ main (int   argc,
   g_test_add_func ("/sinks/metrics/exposition", test_metrics_exposition);
   g_test_add_func ("/sinks/metrics/sink-and-ledger", test_metrics_sink_and_ledger);
   g_test_add_func ("/sinks/events/breaker-open", test_breaker_open_event);
+  g_test_add_func ("/sinks/events/breaker-half-open", test_breaker_half_open_event);
   g_test_add_func ("/sinks/events/budget-exceeded", test_budget_exceeded_event);
   g_test_add_func ("/sinks/sqlite/locked-then-released", test_locked_then_released);
   g_test_add_func ("/sinks/sqlite/locked-past-exit", test_locked_past_exit);
