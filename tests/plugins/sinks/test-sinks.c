@@ -776,6 +776,65 @@ test_cli_locked_past_exit (void)
   sluice_test_mock_stop ();
 }
 
+/* `sluice batch` of 20 jobs with the ledger locked throughout: every job
+ * answered, every record beside the ledger. */
+static void
+test_cli_batch_locked (void)
+{
+  g_autoptr(Files) files = files_new ();
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  g_autofree char *spill = g_strconcat (files->ledger, ".unwritten.jsonl", NULL);
+  g_autofree char *yaml = g_strdup_printf ("name: locked\nstages:\n  - assemble: {user: \"{{text}}\"}\n"
+                                           "  - call: {target: {provider: openai, model: gpt-4o-mini, "
+                                           "base_url: \"%s/v1\", api_key: k}}\n"
+                                           "  - log: {sinks: [{sqlite: {path: \"%s\", busy_timeout_ms: 20}}]}\n",
+                                           url, files->ledger);
+  g_autofree char *pipeline_path = sluice_test_write_file ("locked.yaml", yaml);
+  g_autofree char *output = g_build_filename (files->dir, "out.jsonl", NULL);
+  g_autofree char *input = NULL;
+  g_autoptr(GString) lines = g_string_new (NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GPtrArray) spilled = NULL;
+  g_autoptr(SluicePipeline) creator = NULL;
+  guint requests = 0;
+  sqlite3 *lock;
+
+  for (guint i = 0; i < 20; i++)
+    g_string_append_printf (lines, "{\"custom_id\": \"job-%u\", \"input\": {\"text\": \"review %u\"}}\n", i, i);
+  input = sluice_test_write_file ("jobs.jsonl", lines->str);
+  creator = load (files, url, "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}}",
+                  NULL);
+  g_assert_null (flush (creator));
+  g_clear_object (&creator);
+  lock = lock_ledger (files->ledger);
+
+  process = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("SLUICE_CLI"), "batch", pipeline_path, input,
+                                         "-o", output, "--concurrency", "4", "--quiet", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  unlock_ledger (lock);
+  g_test_message ("stderr: %s", err);
+
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  results = read_jsonl (output);
+  g_assert_cmpuint (results->len, ==, 20);
+  sluice_test_assert_contains (err, "at exit: 41 records written to ");
+  spilled = read_jsonl (spill);
+  g_assert_cmpuint (spilled->len, ==, 41);   /* 20 attempts, 20 requests, 1 sink_failure */
+  for (guint i = 0; i < spilled->len; i++)
+    requests += g_str_equal (sluice_json_get_string (g_ptr_array_index (spilled, i), "type"), "request");
+  g_assert_cmpuint (requests, ==, 20);
+  sluice_test_mock_stop ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -802,6 +861,7 @@ main (int   argc,
   g_test_add_func ("/sinks/sqlite/locked-then-released", test_locked_then_released);
   g_test_add_func ("/sinks/sqlite/locked-past-exit", test_locked_past_exit);
   g_test_add_func ("/sinks/sqlite/cli-locked-past-exit", test_cli_locked_past_exit);
+  g_test_add_func ("/sinks/sqlite/cli-batch-locked", test_cli_batch_locked);
 
   status = g_test_run ();
   g_object_unref (engine);
