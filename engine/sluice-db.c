@@ -31,6 +31,7 @@ typedef struct
   GDestroyNotify destroy;
   GTask         *flush_task;
   gboolean       parked;     /* kept after a failure: no longer in total_backlog */
+  gboolean       record;     /* the caller's work: spilled if it cannot be written */
 } Item;
 
 struct _SluiceDb
@@ -193,7 +194,7 @@ count_records (Item **items,
   guint n = 0;
 
   for (guint i = 0; i < n_items; i++)
-    if (items[i]->func != NULL && items[i]->data != NULL)
+    if (items[i]->record)
       n++;
   return n;
 }
@@ -204,7 +205,7 @@ spill_items (SluiceDb  *self,
              guint      n_items)
 {
   for (guint i = 0; i < n_items; i++)
-    if (items[i]->func != NULL && items[i]->data != NULL)
+    if (items[i]->record)
       {
         self->keeping.spill (items[i]->data, self->keeping.user_data);
         self->n_spilled++;
@@ -451,13 +452,13 @@ writer_thread (gpointer user_data)
   return NULL;
 }
 
-SluiceDb *
-sluice_db_open (const char  *path,
-                const char  *schema_sql,
-                GError     **error)
+/* The file, created with its folder, waiting @busy_timeout_ms for locks. */
+static sqlite3 *
+open_file (const char  *path,
+           guint        busy_timeout_ms,
+           GError     **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
-  SluiceDb *self;
   sqlite3 *db = NULL;
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
@@ -475,19 +476,34 @@ sluice_db_open (const char  *path,
       sqlite3_close (db);
       return NULL;
     }
-  sqlite3_busy_timeout (db, BUSY_TIMEOUT_MS);
+  sqlite3_busy_timeout (db, busy_timeout_ms > 0 ? (int) busy_timeout_ms : BUSY_TIMEOUT_MS);
+  return db;
+}
 
-  if (!exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) ||
-      (schema_sql != NULL && !exec (db, schema_sql, error)))
-    {
-      g_prefix_error (error, "%s: ", path);
-      sqlite3_close (db);
-      return NULL;
-    }
+static gboolean
+run_schema (sqlite3     *db,
+            const char  *schema_sql,
+            GError     **error)
+{
+  return exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) &&
+         (schema_sql == NULL || exec (db, schema_sql, error));
+}
 
-  self = g_new0 (SluiceDb, 1);
+/* Takes @db; @keeping may be NULL. */
+static SluiceDb *
+start (sqlite3               *db,
+       const char            *path,
+       const SluiceDbKeeping *keeping)
+{
+  SluiceDb *self = g_new0 (SluiceDb, 1);
+
   self->db = db;
   self->path = g_strdup (path);
+  if (keeping != NULL)
+    {
+      self->keeping = *keeping;
+      self->keeps = TRUE;
+    }
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
@@ -495,19 +511,42 @@ sluice_db_open (const char  *path,
   return self;
 }
 
-static gboolean
-is_busy (sqlite3 *db)
+SluiceDb *
+sluice_db_open (const char  *path,
+                const char  *schema_sql,
+                GError     **error)
 {
-  return (sqlite3_errcode (db) & 0xff) == SQLITE_BUSY || (sqlite3_errcode (db) & 0xff) == SQLITE_LOCKED;
+  sqlite3 *db = open_file (path, 0, error);
+
+  if (db == NULL)
+    return NULL;
+  if (!run_schema (db, schema_sql, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      sqlite3_close (db);
+      return NULL;
+    }
+  return start (db, path, NULL);
 }
 
 static gboolean
-run_schema (sqlite3   *db,
-            gpointer   data,
-            GError   **error)
+is_busy (sqlite3 *db)
 {
-  return exec (db, data, error);
+  int code = sqlite3_errcode (db) & 0xff;
+
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
 }
+
+static gboolean
+run_deferred_schema (sqlite3   *db,
+                     gpointer   schema_sql,
+                     GError   **error)
+{
+  return exec (db, schema_sql, error);
+}
+
+static void push (SluiceDb *self,
+                  Item     *item);
 
 SluiceDb *
 sluice_db_open_keeping (const char             *path,
@@ -515,34 +554,19 @@ sluice_db_open_keeping (const char             *path,
                         const SluiceDbKeeping  *keeping,
                         GError                **error)
 {
-  g_autofree char *dir = g_path_get_dirname (path);
   g_autoptr(GError) local_error = NULL;
   SluiceDb *self;
-  sqlite3 *db = NULL;
+  sqlite3 *db;
   gboolean deferred = FALSE;
 
   g_return_val_if_fail (keeping != NULL && keeping->spill != NULL, NULL);
 
-  if (g_mkdir_with_parents (dir, 0700) != 0)
-    {
-      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
-                   "%s: cannot create folder: %s", dir, g_strerror (errno));
-      return NULL;
-    }
-  if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                       NULL) != SQLITE_OK)
-    {
-      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path,
-                   db != NULL ? sqlite3_errmsg (db) : "cannot open");
-      sqlite3_close (db);
-      return NULL;
-    }
-  sqlite3_busy_timeout (db, keeping->busy_timeout_ms > 0 ? (int) keeping->busy_timeout_ms : BUSY_TIMEOUT_MS);
-
+  db = open_file (path, keeping->busy_timeout_ms, error);
+  if (db == NULL)
+    return NULL;
   /* Another process holding the file at start is a failure that passes:
    * the schema waits in the queue like the records do. */
-  if (!exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", &local_error) ||
-      (schema_sql != NULL && !exec (db, schema_sql, &local_error)))
+  if (!run_schema (db, schema_sql, &local_error))
     {
       if (!is_busy (db))
         {
@@ -553,17 +577,15 @@ sluice_db_open_keeping (const char             *path,
       deferred = TRUE;
     }
 
-  self = g_new0 (SluiceDb, 1);
-  self->db = db;
-  self->path = g_strdup (path);
-  self->keeping = *keeping;
-  self->keeps = TRUE;
-  g_mutex_init (&self->mutex);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
-  self->thread = g_thread_new ("sluice-db", writer_thread, self);
+  self = start (db, path, keeping);
   if (deferred && schema_sql != NULL)
-    sluice_db_enqueue (self, run_schema, NULL, (gpointer) schema_sql, NULL);
+    {
+      Item *item = g_new0 (Item, 1);   /* not a record: never spilled */
+
+      item->func = run_deferred_schema;
+      item->data = (gpointer) schema_sql;
+      push (self, item);
+    }
   return self;
 }
 
@@ -596,6 +618,7 @@ sluice_db_enqueue (SluiceDb       *self,
   item->after_commit = after_commit;
   item->data = data;
   item->destroy = destroy;
+  item->record = func != NULL && data != NULL;
   push (self, item);
 }
 

@@ -666,6 +666,36 @@ test_locked_then_released (void)
   sluice_test_mock_stop ();
 }
 
+/* Locked before sluice opened it (no tables yet): the pipeline loads, the
+ * tables and rows come once the lock goes. */
+static void
+test_locked_at_open (void)
+{
+  g_autoptr(Files) files = files_new ();
+  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(SluicePipeline) pipeline = NULL;
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  sqlite3 *lock = NULL;
+
+  g_assert_cmpint (sqlite3_open (files->ledger, &lock), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (lock, "PRAGMA journal_mode=WAL; CREATE TABLE other (x); BEGIN EXCLUSIVE",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  pipeline = load (files, url, "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}}",
+                   ", busy_timeout_ms: 20");
+  run_ok (pipeline, ids);
+  error = flush (pipeline);
+  g_assert_nonnull (error);
+  unlock_ledger (lock);
+
+  run_ok (pipeline, ids);
+  g_assert_null (flush (pipeline));
+  g_assert_cmpint (count_rows (files->ledger, "SELECT count(*) AS n FROM requests"), ==, 2);
+  g_assert_cmpint (count_rows (files->ledger, "SELECT count(*) AS n FROM attempts"), ==, 2);
+  g_assert_cmpint (count_rows (files->ledger, "SELECT count(*) AS n FROM events WHERE event = 'sink_failure'"), ==, 1);
+  sluice_test_mock_stop ();
+}
+
 /* Still locked when the pipeline goes: every record lands beside the
  * ledger, none in it and none lost. */
 static void
@@ -860,6 +890,7 @@ main (int   argc,
   g_test_add_func ("/sinks/events/budget-exceeded", test_budget_exceeded_event);
   g_test_add_func ("/sinks/sqlite/locked-then-released", test_locked_then_released);
   g_test_add_func ("/sinks/sqlite/locked-past-exit", test_locked_past_exit);
+  g_test_add_func ("/sinks/sqlite/locked-at-open", test_locked_at_open);
   g_test_add_func ("/sinks/sqlite/cli-locked-past-exit", test_cli_locked_past_exit);
   g_test_add_func ("/sinks/sqlite/cli-batch-locked", test_cli_batch_locked);
 
