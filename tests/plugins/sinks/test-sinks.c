@@ -533,6 +533,7 @@ test_budget_exceeded_event (void)
   g_autoptr(SluicePipeline) pipeline = load (files, url, call, NULL);
   g_autoptr(SluiceContext) context = NULL;
   g_autoptr(JsonArray) events = NULL;
+  g_autoptr(JsonArray) requests = NULL;
   JsonObject *event;
 
   context = sluice_test_run (pipeline, "{\"text\": \"hello\"}");
@@ -546,8 +547,8 @@ test_budget_exceeded_event (void)
   g_assert_cmpstr (json_object_get_string_member (event, "target"), ==, "openai/gpt-4o-mini");
   g_assert_cmpstr (json_object_get_string_member (event, "request_id"), ==, sluice_context_get_request_id (context));
   sluice_test_assert_contains (json_object_get_string_member (event, "detail"), "daily budget of $0.00001");
-  g_assert_cmpint (json_object_get_int_member (row (query (files->ledger, "SELECT count(*) AS n FROM requests"), 0),
-                                               "n"), ==, 1);
+  requests = query (files->ledger, "SELECT count(*) AS n FROM requests");
+  g_assert_cmpint (json_object_get_int_member (row (requests, 0), "n"), ==, 1);   /* the refused one */
   sluice_test_mock_stop ();
 }
 
@@ -792,6 +793,8 @@ test_cli_locked_past_exit (void)
   g_assert_no_error (error);
   unlock_ledger (lock);
   g_test_message ("stderr: %s", err);
+  g_assert_null (strstr (err, "CRITICAL"));
+  g_assert_null (strstr (err, "runtime error:"));
 
   g_assert_true (g_subprocess_get_if_exited (process));
   g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
@@ -851,6 +854,8 @@ test_cli_batch_locked (void)
   g_assert_no_error (error);
   unlock_ledger (lock);
   g_test_message ("stderr: %s", err);
+  g_assert_null (strstr (err, "CRITICAL"));
+  g_assert_null (strstr (err, "runtime error:"));
 
   g_assert_true (g_subprocess_get_if_exited (process));
   g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
