@@ -225,23 +225,36 @@ static void
 test_jsonl_appends_without_secrets (void)
 {
   g_autoptr(Files) files = files_new ();
-  g_autofree char *url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  g_autoptr(JsonArray) rules = json_array_new ();
+  g_autofree char *url = NULL;
   g_autofree char *contents = NULL;
   g_autoptr(GPtrArray) records = NULL;
 
+  /* a provider that quotes the key back in its error */
+  sluice_test_add_rule (rules, "leak", sluice_test_status_step (401,
+    "{\"error\": {\"message\": \"Incorrect API key provided: sk-sinks-secret-4242\", \"type\": \"invalid_request_error\"}}",
+    "application/json", NULL));
+  sluice_test_add_rule (rules, "hello", json_node_init_string (json_node_alloc (), "ok"));
+  url = sluice_test_mock_start_rules (rules, NULL);
   g_setenv ("SINKS_TEST_KEY", "sk-sinks-secret-4242", TRUE);
-  for (guint run = 0; run < 2; run++)
+  for (guint run = 0; run < 3; run++)
     {
       g_autoptr(SluicePipeline) pipeline = load (files, url,
         "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: \"${SINKS_TEST_KEY}\"}}",
         NULL);
-      g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{\"text\": \"hello\"}");
+      g_autoptr(SluiceContext) context = sluice_test_run (pipeline, run < 2 ? "{\"text\": \"hello\"}"
+                                                                             : "{\"text\": \"leak\"}");
 
-      g_assert_no_error (sluice_context_get_error (context));
+      if (run < 2)
+        g_assert_no_error (sluice_context_get_error (context));
+      else
+        g_assert_error (sluice_context_get_error (context), SLUICE_ERROR, SLUICE_ERROR_AUTH);
       sluice_test_flush (pipeline);
     }
   records = read_jsonl (files->jsonl);
-  g_assert_cmpuint (records->len, ==, 4);
+  g_assert_cmpuint (records->len, ==, 6);
+  sluice_test_assert_contains (sluice_json_get_string (g_ptr_array_index (records, 4), "error_message"),
+                               "Incorrect API key provided");
   for (guint i = 0; i < records->len; i++)
     {
       JsonObject *record = g_ptr_array_index (records, i);
