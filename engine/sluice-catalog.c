@@ -37,34 +37,203 @@ sluice_catalog_init (SluiceCatalog *self)
 {
 }
 
-SluiceCatalog *
-sluice_catalog_new_from_file (const char  *path,
-                              GError     **error)
+/* Members whose value must be a non-negative number (prices per million
+ * tokens) or a positive whole number (token limits). */
+static const char * const price_members[] = {
+  "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok", NULL
+};
+static const char * const limit_members[] = { "context_window", "max_output", NULL };
+
+static gboolean
+check_entry (const char  *path,
+             const char  *provider,
+             const char  *model,
+             JsonNode    *node,
+             GError     **error)
 {
-  g_autoptr(SluiceCatalog) self = NULL;
-  g_autofree char *contents = NULL;
-  JsonNode *providers;
+  JsonObject *entry;
 
-  if (!g_file_get_contents (path, &contents, NULL, error))
-    return NULL;
-
-  self = g_object_new (SLUICE_TYPE_CATALOG, NULL);
-  self->root = sluice_json_from_string (contents, -1, error);
-  if (self->root == NULL)
+  if (!JSON_NODE_HOLDS_OBJECT (node))
     {
-      g_prefix_error (error, "%s: ", path);
-      return NULL;
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                   "%s: providers.%s.%s: expected an object", path, provider, model);
+      return FALSE;
     }
-  if (!JSON_NODE_HOLDS_OBJECT (self->root) ||
-      (providers = json_object_get_member (json_node_get_object (self->root), "providers")) == NULL ||
+  entry = json_node_get_object (node);
+  for (guint i = 0; price_members[i] != NULL; i++)
+    {
+      JsonNode *value = json_object_get_member (entry, price_members[i]);
+
+      if (value != NULL &&
+          (!JSON_NODE_HOLDS_VALUE (value) ||
+           (json_node_get_value_type (value) != G_TYPE_INT64 &&
+            json_node_get_value_type (value) != G_TYPE_DOUBLE) ||
+           json_node_get_double (value) < 0))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "%s: providers.%s.%s.%s: expected a price in USD per million tokens (a number >= 0)",
+                       path, provider, model, price_members[i]);
+          return FALSE;
+        }
+    }
+  for (guint i = 0; limit_members[i] != NULL; i++)
+    {
+      JsonNode *value = json_object_get_member (entry, limit_members[i]);
+
+      if (value != NULL &&
+          (!JSON_NODE_HOLDS_VALUE (value) || json_node_get_value_type (value) != G_TYPE_INT64 ||
+           json_node_get_int (value) <= 0))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "%s: providers.%s.%s.%s: expected a number of tokens (a whole number > 0)",
+                       path, provider, model, limit_members[i]);
+          return FALSE;
+        }
+    }
+  /* null: the provider publishes no tokenizer */
+  if (json_object_has_member (entry, "tokenizer") && !json_object_get_null_member (entry, "tokenizer") &&
+      sluice_json_get_string (entry, "tokenizer") == NULL)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                   "%s: providers.%s.%s.tokenizer: expected the name of an encoding", path, provider, model);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Every provider is an object of models, every model an object whose
+ * prices and limits are numbers: a typo in an override must not turn into
+ * a price of zero. */
+static gboolean
+check_catalog (const char  *path,
+               JsonNode    *root,
+               GError     **error)
+{
+  JsonNode *providers;
+  JsonObjectIter provider_iter;
+  const char *provider;
+  JsonNode *models;
+
+  if (!JSON_NODE_HOLDS_OBJECT (root) ||
+      (providers = json_object_get_member (json_node_get_object (root), "providers")) == NULL ||
       !JSON_NODE_HOLDS_OBJECT (providers))
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
                    "%s: expected an object with a \"providers\" object", path);
+      return FALSE;
+    }
+  json_object_iter_init (&provider_iter, json_node_get_object (providers));
+  while (json_object_iter_next (&provider_iter, &provider, &models))
+    {
+      JsonObjectIter model_iter;
+      const char *model;
+      JsonNode *entry;
+
+      if (provider[0] == '$')
+        continue;   /* "$comment" */
+      if (!JSON_NODE_HOLDS_OBJECT (models))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "%s: providers.%s: expected an object of models", path, provider);
+          return FALSE;
+        }
+      json_object_iter_init (&model_iter, json_node_get_object (models));
+      while (json_object_iter_next (&model_iter, &model, &entry))
+        if (model[0] != '$' && !check_entry (path, provider, model, entry, error))
+          return FALSE;
+    }
+  return TRUE;
+}
+
+static JsonNode *
+read_catalog_file (const char  *path,
+                   GError     **error)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, &local_error))
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, "%s", local_error->message);
       return NULL;
     }
-  self->providers = json_node_get_object (providers);
+  root = sluice_json_from_string (contents, -1, &local_error);
+  if (root == NULL)
+    {
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG, "%s: %s", path, local_error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&root);
+}
+
+/* An object member merges into an object member of the same name, member
+ * by member; anything else replaces it; null removes it. */
+static void
+merge_object (JsonObject *into,
+              JsonObject *from)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
+
+  json_object_iter_init (&iter, from);
+  while (json_object_iter_next (&iter, &name, &value))
+    {
+      JsonNode *existing = json_object_get_member (into, name);
+
+      if (JSON_NODE_HOLDS_NULL (value))
+        json_object_remove_member (into, name);
+      else if (existing != NULL && JSON_NODE_HOLDS_OBJECT (existing) && JSON_NODE_HOLDS_OBJECT (value))
+        merge_object (json_node_get_object (existing), json_node_get_object (value));
+      else
+        json_object_set_member (into, name, json_node_copy (value));
+    }
+}
+
+SluiceCatalog *
+sluice_catalog_new_from_files (const char  *path,
+                               const char  *override_path,
+                               GError     **error)
+{
+  g_autoptr(SluiceCatalog) self = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  root = read_catalog_file (path, error);
+  if (root == NULL || !check_catalog (path, root, error))
+    return NULL;
+  if (override_path != NULL)
+    {
+      g_autoptr(JsonNode) override = read_catalog_file (override_path, error);
+
+      if (override == NULL)
+        return NULL;
+      if (!JSON_NODE_HOLDS_OBJECT (override))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "%s: expected an object (a catalog override, merged over %s)", override_path, path);
+          return NULL;
+        }
+      merge_object (json_node_get_object (root), json_node_get_object (override));
+      /* Checked again as merged, with the override named: its members
+       * are the ones that can be wrong now. */
+      if (!check_catalog (override_path, root, error))
+        return NULL;
+    }
+
+  self = g_object_new (SLUICE_TYPE_CATALOG, NULL);
+  self->root = g_steal_pointer (&root);
+  self->providers = json_object_get_object_member (json_node_get_object (self->root), "providers");
   return g_steal_pointer (&self);
+}
+
+SluiceCatalog *
+sluice_catalog_new_from_file (const char  *path,
+                              GError     **error)
+{
+  return sluice_catalog_new_from_files (path, NULL, error);
 }
 
 SluiceCatalog *
@@ -75,11 +244,13 @@ sluice_catalog_get_default (void)
   if (g_once_init_enter (&catalog))
     {
       const char *env = g_getenv ("SLUICE_CATALOG");
+      const char *override = g_getenv ("SLUICE_CATALOG_OVERRIDE");
       g_autofree char *path = env != NULL && *env != '\0'
         ? g_strdup (env)
         : g_build_filename (_sluice_get_data_dir (), "models.json", NULL);
       g_autoptr(GError) error = NULL;
-      SluiceCatalog *loaded = sluice_catalog_new_from_file (path, &error);
+      SluiceCatalog *loaded = sluice_catalog_new_from_files (path, override != NULL && *override != '\0'
+                                                                   ? override : NULL, &error);
 
       if (loaded == NULL)
         {
@@ -146,6 +317,50 @@ get_price (JsonObject *entry,
   return *out >= 0;
 }
 
+/* A kind of token the usage has none of needs no price. */
+static gboolean
+rate_for (JsonObject *entry,
+          const char *member,
+          gint64      tokens,
+          gdouble    *out)
+{
+  *out = 0;
+  return tokens == 0 || get_price (entry, member, out);
+}
+
+gdouble
+sluice_catalog_compute_cost_full (SluiceCatalog *self,
+                                  const char    *provider,
+                                  const char    *model,
+                                  gint64         prompt_tokens,
+                                  gint64         completion_tokens,
+                                  gint64         cached_tokens,
+                                  gint64         cache_write_tokens)
+{
+  JsonObject *entry;
+  gdouble input, output, cached, write;
+  gint64 uncached;
+
+  g_return_val_if_fail (SLUICE_IS_CATALOG (self), -1);
+
+  if (prompt_tokens < 0 || completion_tokens < 0)
+    return -1;
+  cached_tokens = CLAMP (cached_tokens, 0, prompt_tokens);
+  cache_write_tokens = CLAMP (cache_write_tokens, 0, prompt_tokens - cached_tokens);
+  uncached = prompt_tokens - cached_tokens - cache_write_tokens;
+
+  entry = sluice_catalog_lookup (self, provider, model);
+  if (entry == NULL ||
+      !rate_for (entry, "input_per_mtok", uncached, &input) ||
+      !rate_for (entry, "output_per_mtok", completion_tokens, &output) ||
+      !rate_for (entry, "cached_input_per_mtok", cached_tokens, &cached) ||
+      !rate_for (entry, "cache_write_per_mtok", cache_write_tokens, &write))
+    return -1;   /* a price that is not known is not zero */
+
+  return (uncached * input + cached_tokens * cached +
+          cache_write_tokens * write + completion_tokens * output) / 1e6;
+}
+
 gdouble
 sluice_catalog_compute_cost (SluiceCatalog *self,
                              const char    *provider,
@@ -154,24 +369,8 @@ sluice_catalog_compute_cost (SluiceCatalog *self,
                              gint64         completion_tokens,
                              gint64         cached_tokens)
 {
-  JsonObject *entry;
-  gdouble input, output, cached;
-
-  g_return_val_if_fail (SLUICE_IS_CATALOG (self), -1);
-
-  if (prompt_tokens < 0 || completion_tokens < 0)
-    return -1;
-  entry = sluice_catalog_lookup (self, provider, model);
-  if (entry == NULL || !get_price (entry, "input_per_mtok", &input) ||
-      !get_price (entry, "output_per_mtok", &output))
-    return -1;
-  if (!get_price (entry, "cached_input_per_mtok", &cached))
-    cached = input;
-
-  cached_tokens = CLAMP (cached_tokens, 0, prompt_tokens);
-  return ((prompt_tokens - cached_tokens) * input +
-          cached_tokens * cached +
-          completion_tokens * output) / 1e6;
+  return sluice_catalog_compute_cost_full (self, provider, model, prompt_tokens,
+                                           completion_tokens, cached_tokens, 0);
 }
 
 /* "ft:gpt-4o-mini-2024-07-18:org::id" and "openai/gpt-4o" (a router's

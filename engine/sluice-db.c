@@ -30,6 +30,8 @@ typedef struct
   gpointer       data;
   GDestroyNotify destroy;
   GTask         *flush_task;
+  gboolean       parked;     /* kept after a failure: no longer in total_backlog */
+  gboolean       record;     /* the caller's work: spilled if it cannot be written */
 } Item;
 
 struct _SluiceDb
@@ -43,6 +45,14 @@ struct _SluiceDb
   gboolean  closing;    /* guarded by mutex */
   GError   *error;      /* first failure since the last flush, guarded by mutex */
   gboolean  failed;     /* some work was lost, guarded by mutex */
+
+  /* Keeping mode (sluice_db_open_keeping): what a transient failure does. */
+  SluiceDbKeeping keeping;
+  gboolean  keeps;          /* keeping.spill != NULL */
+  int       last_code;      /* SQLite result of the last failed batch; writer thread */
+  gboolean  failing;        /* in a spell of failures; writer thread */
+  guint     backoff_ms;     /* writer thread */
+  guint     n_spilled;      /* writer thread */
 };
 
 static gboolean
@@ -68,17 +78,22 @@ run_batch (SluiceDb  *self,
            GError   **error)
 {
   if (!exec (self->db, "BEGIN IMMEDIATE", error))
-    return FALSE;
+    {
+      self->last_code = sqlite3_errcode (self->db);
+      return FALSE;
+    }
 
   for (guint i = 0; i < n_items; i++)
     if (items[i]->func != NULL && !items[i]->func (self->db, items[i]->data, error))
       {
+        self->last_code = sqlite3_errcode (self->db);
         exec (self->db, "ROLLBACK", NULL);
         return FALSE;
       }
 
   if (!exec (self->db, "COMMIT", error))
     {
+      self->last_code = sqlite3_errcode (self->db);
       exec (self->db, "ROLLBACK", NULL);
       return FALSE;
     }
@@ -144,9 +159,177 @@ finish_items (SluiceDb  *self,
             g_task_return_boolean (item->flush_task, TRUE);
           g_object_unref (item->flush_task);
         }
+      if (!item->parked)
+        g_atomic_int_dec_and_test (&total_backlog);
       g_free (item);
-      g_atomic_int_dec_and_test (&total_backlog);
     }
+}
+
+/* ---- keeping mode ---------------------------------------------------------- */
+
+/* Failures that pass: another connection holding the lock, a full or
+ * failing disk. Anything else is the item's own fault. */
+static gboolean
+is_transient (int code)
+{
+  switch (code & 0xff)
+    {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+static guint
+count_records (Item **items,
+               guint  n_items)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->record)
+      n++;
+  return n;
+}
+
+static void
+spill_items (SluiceDb  *self,
+             Item     **items,
+             guint      n_items)
+{
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->record)
+      {
+        self->keeping.spill (items[i]->data, self->keeping.user_data);
+        self->n_spilled++;
+      }
+}
+
+/* Flushes do not wait on a database that another process holds: they are
+ * answered now, with what is still waiting. */
+static void
+answer_flushes (SluiceDb     *self,
+                Item        **items,
+                guint         n_items,
+                const GError *error,
+                guint         n_waiting)
+{
+  for (guint i = 0; i < n_items; i++)
+    if (items[i]->flush_task != NULL)
+      {
+        g_task_return_new_error (items[i]->flush_task, SLUICE_ERROR, SLUICE_ERROR_FAILED,
+                                 "%s: %u records not written yet (%s): kept in memory and retried",
+                                 self->path, n_waiting, error->message);
+        g_clear_object (&items[i]->flush_task);
+      }
+}
+
+static void
+process_keeping (SluiceDb  *self,
+                 Item     **items,
+                 guint      n_items)
+{
+  g_autofree gboolean *committed = g_new0 (gboolean, n_items);
+  g_autoptr(GError) error = NULL;
+  gboolean closing;
+  guint n_records;
+  gint64 until;
+
+  if (run_batch (self, items, n_items, &error))
+    {
+      for (guint i = 0; i < n_items; i++)
+        committed[i] = TRUE;
+      if (self->failing)
+        g_message ("%s: written again; the records that waited are in it", self->path);
+      self->failing = FALSE;
+      self->backoff_ms = 0;
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  if (!is_transient (self->last_code))
+    {
+      /* One item may be at fault: commit item by item; one that fails on
+       * its own is spilled, not dropped. */
+      for (guint i = 0; i < n_items; i++)
+        {
+          g_autoptr(GError) item_error = NULL;
+
+          committed[i] = items[i]->func == NULL || run_batch (self, &items[i], 1, &item_error);
+          if (!committed[i])
+            {
+              g_warning ("%s: a record could not be written (%s); it goes to %s", self->path,
+                         item_error->message, self->keeping.spill_name != NULL
+                                              ? self->keeping.spill_name : "the file of unwritten records");
+              spill_items (self, &items[i], 1);
+            }
+        }
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  n_records = count_records (items, n_items);
+  if (!self->failing)
+    {
+      self->failing = TRUE;
+      g_warning ("%s: cannot write (%s): records are kept in memory and retried; "
+                 "none is lost, requests go on", self->path, error->message);
+      if (self->keeping.failed != NULL)
+        self->keeping.failed (error, self->keeping.user_data);
+    }
+
+  g_mutex_lock (&self->mutex);
+  closing = self->closing;
+  g_mutex_unlock (&self->mutex);
+  answer_flushes (self, items, n_items, error, n_records);
+
+  if (closing)
+    {
+      guint before = self->n_spilled;
+
+      /* Nothing is dropped: what could not be written goes beside the file. */
+      spill_items (self, items, n_items);
+      if (self->n_spilled > before)
+        g_warning ("%s: still cannot write (%s) at exit: %u records written to %s instead",
+                   self->path, error->message, self->n_spilled - before,
+                   self->keeping.spill_name != NULL ? self->keeping.spill_name : "the file of unwritten records");
+      finish_items (self, items, n_items, committed);
+      return;
+    }
+
+  /* Back at the head of the queue, in order, to be tried again. */
+  g_mutex_lock (&self->mutex);
+  for (guint i = n_items; i > 0; i--)
+    {
+      Item *item = items[i - 1];
+
+      if (item->flush_task == NULL && item->func == NULL)
+        {
+          /* an answered flush */
+          if (!item->parked)
+            g_atomic_int_dec_and_test (&total_backlog);
+          g_free (item);
+          continue;
+        }
+      if (!item->parked)
+        {
+          item->parked = TRUE;
+          g_atomic_int_dec_and_test (&total_backlog);
+        }
+      g_queue_push_head (&self->queue, item);
+    }
+  self->backoff_ms = CLAMP (self->backoff_ms * 2, 100, 2000);
+  until = g_get_monotonic_time () + self->backoff_ms * G_TIME_SPAN_MILLISECOND;
+  while (!self->closing && g_get_monotonic_time () < until)
+    g_cond_wait_until (&self->cond, &self->mutex, until);
+  g_mutex_unlock (&self->mutex);
 }
 
 static void
@@ -154,8 +337,15 @@ process (SluiceDb  *self,
          Item     **items,
          guint      n_items)
 {
-  g_autofree gboolean *committed = g_new0 (gboolean, n_items);
+  g_autofree gboolean *committed = NULL;
   g_autoptr(GError) error = NULL;
+
+  if (self->keeps)
+    {
+      process_keeping (self, items, n_items);
+      return;
+    }
+  committed = g_new0 (gboolean, n_items);
 
   for (guint attempt = 0; attempt <= BATCH_RETRIES; attempt++)
     {
@@ -262,13 +452,13 @@ writer_thread (gpointer user_data)
   return NULL;
 }
 
-SluiceDb *
-sluice_db_open (const char  *path,
-                const char  *schema_sql,
-                GError     **error)
+/* The file, created with its folder, waiting @busy_timeout_ms for locks. */
+static sqlite3 *
+open_file (const char  *path,
+           guint        busy_timeout_ms,
+           GError     **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
-  SluiceDb *self;
   sqlite3 *db = NULL;
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
@@ -286,23 +476,116 @@ sluice_db_open (const char  *path,
       sqlite3_close (db);
       return NULL;
     }
-  sqlite3_busy_timeout (db, BUSY_TIMEOUT_MS);
+  sqlite3_busy_timeout (db, busy_timeout_ms > 0 ? (int) busy_timeout_ms : BUSY_TIMEOUT_MS);
+  return db;
+}
 
-  if (!exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) ||
-      (schema_sql != NULL && !exec (db, schema_sql, error)))
+static gboolean
+run_schema (sqlite3     *db,
+            const char  *schema_sql,
+            GError     **error)
+{
+  return exec (db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", error) &&
+         (schema_sql == NULL || exec (db, schema_sql, error));
+}
+
+/* Takes @db; @keeping may be NULL. */
+static SluiceDb *
+start (sqlite3               *db,
+       const char            *path,
+       const SluiceDbKeeping *keeping)
+{
+  SluiceDb *self = g_new0 (SluiceDb, 1);
+
+  self->db = db;
+  self->path = g_strdup (path);
+  if (keeping != NULL)
+    {
+      self->keeping = *keeping;
+      self->keeps = TRUE;
+    }
+  g_mutex_init (&self->mutex);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->queue);
+  self->thread = g_thread_new ("sluice-db", writer_thread, self);
+  return self;
+}
+
+SluiceDb *
+sluice_db_open (const char  *path,
+                const char  *schema_sql,
+                GError     **error)
+{
+  sqlite3 *db = open_file (path, 0, error);
+
+  if (db == NULL)
+    return NULL;
+  if (!run_schema (db, schema_sql, error))
     {
       g_prefix_error (error, "%s: ", path);
       sqlite3_close (db);
       return NULL;
     }
+  return start (db, path, NULL);
+}
 
-  self = g_new0 (SluiceDb, 1);
-  self->db = db;
-  self->path = g_strdup (path);
-  g_mutex_init (&self->mutex);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
-  self->thread = g_thread_new ("sluice-db", writer_thread, self);
+static gboolean
+is_busy (sqlite3 *db)
+{
+  int code = sqlite3_errcode (db) & 0xff;
+
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+static gboolean
+run_deferred_schema (sqlite3   *db,
+                     gpointer   schema_sql,
+                     GError   **error)
+{
+  return exec (db, schema_sql, error);
+}
+
+static void push (SluiceDb *self,
+                  Item     *item);
+
+SluiceDb *
+sluice_db_open_keeping (const char             *path,
+                        const char             *schema_sql,
+                        const SluiceDbKeeping  *keeping,
+                        GError                **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  SluiceDb *self;
+  sqlite3 *db;
+  gboolean deferred = FALSE;
+
+  g_return_val_if_fail (keeping != NULL && keeping->spill != NULL, NULL);
+
+  db = open_file (path, keeping->busy_timeout_ms, error);
+  if (db == NULL)
+    return NULL;
+  /* Another process holding the file at start is a failure that passes:
+   * the schema waits in the queue like the records do. */
+  if (!run_schema (db, schema_sql, &local_error))
+    {
+      if (!is_busy (db))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %s", path, local_error->message);
+          sqlite3_close (db);
+          return NULL;
+        }
+      deferred = TRUE;
+    }
+
+  self = start (db, path, keeping);
+  if (deferred && schema_sql != NULL)
+    {
+      Item *item = g_new0 (Item, 1);   /* not a record: never spilled */
+
+      item->func = run_deferred_schema;
+      item->data = (gpointer) schema_sql;
+      push (self, item);
+    }
   return self;
 }
 
@@ -335,6 +618,7 @@ sluice_db_enqueue (SluiceDb       *self,
   item->after_commit = after_commit;
   item->data = data;
   item->destroy = destroy;
+  item->record = func != NULL && data != NULL;
   push (self, item);
 }
 

@@ -237,7 +237,7 @@ static const struct {
   const char *name;
 } planned[] = {
   { "stage", "cache" }, { "stage", "format" },
-  { "sink", "jsonl" }, { "sink", "postgres" }, { "sink", "metrics" },
+  { "sink", "postgres" },
 };
 
 static void

@@ -94,10 +94,59 @@ sluice_pipeline_finalize (GObject *object)
   G_OBJECT_CLASS (sluice_pipeline_parent_class)->finalize (object);
 }
 
+enum { EVENT, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
 static void
 sluice_pipeline_class_init (SluicePipelineClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = sluice_pipeline_finalize;
+
+  /**
+   * SluicePipeline::event:
+   * @pipeline: the pipeline
+   * @record: (transfer none): the `event` record (see
+   *   sluice_pipeline_emit_event())
+   *
+   * Something happened that is not one request's attempt: the log stage
+   * hands it to the pipeline's sinks.
+   */
+  signals[EVENT] = g_signal_new ("event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                 JSON_TYPE_OBJECT | G_SIGNAL_TYPE_STATIC_SCOPE);
+}
+
+void
+sluice_pipeline_emit_event (SluicePipeline *self,
+                            const char     *event,
+                            const char     *target,
+                            SluiceContext  *context,
+                            JsonObject     *detail)
+{
+  g_autoptr(JsonObject) record = json_object_new ();
+  g_autofree char *now = sluice_now_iso8601 ();
+
+  g_return_if_fail (SLUICE_IS_PIPELINE (self));
+  g_return_if_fail (event != NULL);
+  g_return_if_fail (context == NULL || SLUICE_IS_CONTEXT (context));
+
+  json_object_set_string_member (record, "type", "event");
+  json_object_set_string_member (record, "time", now);
+  json_object_set_string_member (record, "event", event);
+  if (target != NULL)
+    json_object_set_string_member (record, "target", target);
+  else
+    json_object_set_null_member (record, "target");
+  if (self->name != NULL)
+    json_object_set_string_member (record, "pipeline", self->name);
+  if (context != NULL)
+    {
+      json_object_set_string_member (record, "request_id", sluice_context_get_request_id (context));
+      json_object_set_object_member (record, "labels", json_object_ref (sluice_context_get_labels (context)));
+    }
+  if (detail != NULL)
+    json_object_set_object_member (record, "detail", json_object_ref (detail));
+  g_signal_emit (self, signals[EVENT], 0, record);
 }
 
 static void

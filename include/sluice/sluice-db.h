@@ -44,6 +44,52 @@ SluiceDb *sluice_db_open          (const char           *path,
                                    const char           *schema_sql,
                                    GError              **error);
 /**
+ * SluiceDbKeeping: (skip)
+ * @busy_timeout_ms: how long one write waits for another connection's
+ *   lock before it counts as failed (0: 5 s)
+ * @failed: (nullable): called on the writer thread when a spell of
+ *   failures starts (after the warning is logged)
+ * @spill: called on the writer thread with the data of an item that can
+ *   never be written: one that fails on its own, or any still failing when
+ *   the database is closed
+ * @user_data: data for @failed and @spill
+ * @spill_name: (nullable): where @spill puts items, for messages
+ *
+ * What sluice_db_open_keeping() does with work that cannot be committed.
+ */
+typedef struct
+{
+  guint    busy_timeout_ms;
+  void   (*failed) (const GError *error, gpointer user_data);
+  void   (*spill)  (gpointer data, gpointer user_data);
+  gpointer user_data;
+  const char *spill_name;
+} SluiceDbKeeping;
+
+/**
+ * sluice_db_open_keeping: (skip)
+ * @path: the database file (created if missing)
+ * @schema_sql: SQL run at open (CREATE TABLE IF NOT EXISTS ...)
+ * @keeping: what to do with work that cannot be committed
+ * @error: return location for a #GError
+ *
+ * Like sluice_db_open(), for records that must never be lost: when a
+ * batch fails for a reason that passes (another connection holds the
+ * lock past the busy timeout, the disk is full or failing), its items are
+ * kept, in order, and retried with a growing pause (0.1 s to 2 s); the
+ * first failure of a spell is logged once; a flush is answered at once
+ * with how many records wait instead of waiting on the lock; at close,
+ * items that still cannot be written go to @keeping's spill function. A
+ * database locked at open is not an error: the schema waits in the queue.
+ * Kept items do not count in sluice_db_get_backlog().
+ *
+ * Returns: (transfer full) (nullable): the database
+ */
+SluiceDb *sluice_db_open_keeping  (const char             *path,
+                                   const char             *schema_sql,
+                                   const SluiceDbKeeping  *keeping,
+                                   GError                **error);
+/**
  * sluice_db_enqueue: (skip)
  * @self: a #SluiceDb
  * @func: run on the writer thread inside the batch's transaction

@@ -37,6 +37,24 @@ SluicePipeline *sluice_pipeline_new_from_file    (SluiceEngine        *engine,
 
 const char     *sluice_pipeline_get_name         (SluicePipeline      *self);
 /**
+ * sluice_pipeline_emit_event:
+ * @self: a #SluicePipeline
+ * @event: `breaker_open`, `breaker_half_open`, `breaker_closed`,
+ *   `budget_exceeded`, ...
+ * @target: (nullable): the target it concerns
+ * @context: (nullable): the request it happened in
+ * @detail: (nullable) (transfer none): what else is worth keeping
+ *
+ * Emits #SluicePipeline::event with the record `{"type": "event", "time",
+ * "event", "target", "pipeline", "request_id", "labels", "detail"}`; the
+ * log stage hands it to the pipeline's sinks.
+ */
+void            sluice_pipeline_emit_event       (SluicePipeline      *self,
+                                                  const char          *event,
+                                                  const char          *target,
+                                                  SluiceContext       *context,
+                                                  JsonObject          *detail);
+/**
  * sluice_pipeline_get_path:
  * Returns: (transfer none): the file the pipeline came from
  */

@@ -160,7 +160,7 @@ test_nested_plugins_reported_with_the_rest (void)
     "  - call:\n"
     "      target: {provider: opnai, model: m, api_key: k}\n"
     "  - parse: {format: xml}\n"
-    "  - log: {sinks: [jsonl, {sqlite: {pth: x}}]}\n");
+    "  - log: {sinks: [postgres, {sqlite: {pth: x}}]}\n");
 
   g_assert_cmpstr (message, ==,
     "DIR/p.yaml:2:1: error: descripton: unknown property 'descripton'; did you mean 'description'?\n"
@@ -168,7 +168,7 @@ test_nested_plugins_reported_with_the_rest (void)
       "(expected null, boolean, object, array, number, string or integer)\n"
     "DIR/p.yaml:7:13: error: stages[1].parse.format: value is not one of: json\n"
     "DIR/p.yaml:5:5: error: stage 'call': unknown provider 'opnai'; did you mean 'openai'? (known: anthropic, gemini, openai, openai-compatible)\n"
-    "DIR/p.yaml:8:5: error: stage 'log': sink 'jsonl' is planned but not part of this release (available: sqlite)");
+    "DIR/p.yaml:8:5: error: stage 'log': sink 'postgres' is planned but not part of this release (available: jsonl, metrics, sqlite)");
 }
 
 static void
@@ -199,7 +199,7 @@ test_environment_values_never_quoted (void)
 
   g_assert_cmpstr (message, ==,
     "DIR/p.yaml:3:5: error: stage 'call': unknown provider '[a value from the environment]' (known: anthropic, gemini, openai, openai-compatible)\n"
-    "DIR/p.yaml:5:5: error: stage 'log': unknown sink '[a value from the environment]' (known: sqlite)");
+    "DIR/p.yaml:5:5: error: stage 'log': unknown sink '[a value from the environment]' (known: jsonl, metrics, sqlite)");
 }
 
 int

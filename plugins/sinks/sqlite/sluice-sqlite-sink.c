@@ -8,6 +8,9 @@
  */
 #include "sluice-sqlite-sink.h"
 
+#include <errno.h>
+#include <stdio.h>
+
 static const char schema_sql[] =
   "CREATE TABLE IF NOT EXISTS attempts ("
   "  id INTEGER PRIMARY KEY,"
@@ -46,13 +49,26 @@ static const char schema_sql[] =
   "  labels TEXT"
   ");"
   "CREATE INDEX IF NOT EXISTS requests_time ON requests (time);"
-  "CREATE INDEX IF NOT EXISTS requests_job ON requests (job_id);";
+  "CREATE INDEX IF NOT EXISTS requests_job ON requests (job_id);"
+  /* breaker transitions, budget refusals, this sink's own failures */
+  "CREATE TABLE IF NOT EXISTS events ("
+  "  id INTEGER PRIMARY KEY,"
+  "  time TEXT NOT NULL,"
+  "  event TEXT NOT NULL,"
+  "  target TEXT,"
+  "  pipeline TEXT,"
+  "  request_id TEXT,"
+  "  detail TEXT,"
+  "  labels TEXT"
+  ");"
+  "CREATE INDEX IF NOT EXISTS events_time ON events (time);";
 
 struct _SluiceSqliteSink
 {
   GObject   parent_instance;
 
   SluiceDb *db;
+  char     *spill_path;   /* LEDGER.unwritten.jsonl */
 };
 
 static void sluice_sqlite_sink_iface_init (SluiceCostSinkInterface *iface);
@@ -61,10 +77,13 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceSqliteSink, sluice_sqlite_sink, G_TYPE_OBJE
                                G_IMPLEMENT_INTERFACE (SLUICE_TYPE_COST_SINK, sluice_sqlite_sink_iface_init))
 
 /* Column values of one row, copied off the JSON record. */
+typedef enum { ROW_ATTEMPT, ROW_REQUEST, ROW_EVENT } RowKind;
+
 typedef struct
 {
-  gboolean is_request;
+  RowKind    kind;
   GPtrArray *values;    /* GVariant* or NULL for SQL NULL, in column order */
+  char      *json;      /* the record, for the file of unwritten records */
 } Row;
 
 static const char * const attempt_columns[] = {
@@ -138,6 +157,10 @@ static const char * const request_columns[] = {
   "compliance", "target", "redactions", "injection_suspected", "cache_hit", NULL
 };
 
+static const char * const event_columns[] = {
+  "time", "event", "target", "pipeline", "request_id", "detail", "labels", NULL
+};
+
 static void
 variant_unref0 (gpointer value)
 {
@@ -149,6 +172,7 @@ static void
 row_free (Row *row)
 {
   g_ptr_array_unref (row->values);
+  g_free (row->json);
   g_free (row);
 }
 
@@ -207,16 +231,20 @@ insert_row (sqlite3  *db,
             gpointer  data,
             GError  **error)
 {
-  static char *insert_attempt, *insert_request;
+  static char *insert_attempt, *insert_request, *insert_event;
   Row *row = data;
   sqlite3_stmt *stmt;
+  const char *sql;
 
   if (g_once_init_enter (&insert_attempt))
     g_once_init_leave (&insert_attempt, build_insert ("INSERT INTO attempts", attempt_columns));
   if (g_once_init_enter (&insert_request))
     g_once_init_leave (&insert_request, build_insert ("INSERT OR REPLACE INTO requests", request_columns));
+  if (g_once_init_enter (&insert_event))
+    g_once_init_leave (&insert_event, build_insert ("INSERT INTO events", event_columns));
 
-  stmt = sluice_db_prepare (db, row->is_request ? insert_request : insert_attempt, error);
+  sql = row->kind == ROW_REQUEST ? insert_request : row->kind == ROW_EVENT ? insert_event : insert_attempt;
+  stmt = sluice_db_prepare (db, sql, error);
   if (stmt == NULL)
     return FALSE;
 
@@ -245,24 +273,75 @@ insert_row (sqlite3  *db,
   return TRUE;
 }
 
+static Row *
+row_new (JsonObject *record)
+{
+  const char *type = sluice_json_get_string (record, "type");
+  g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (), record);
+  Row *row = g_new0 (Row, 1);
+  const char * const *columns;
+
+  row->kind = g_strcmp0 (type, "request") == 0 ? ROW_REQUEST
+            : g_strcmp0 (type, "event") == 0 ? ROW_EVENT : ROW_ATTEMPT;
+  row->values = g_ptr_array_new_with_free_func (variant_unref0);
+  columns = row->kind == ROW_REQUEST ? request_columns
+          : row->kind == ROW_EVENT ? event_columns : attempt_columns;
+  for (guint i = 0; columns[i] != NULL; i++)
+    g_ptr_array_add (row->values, value_of (record, columns[i]));
+  row->json = sluice_json_to_string (node);
+  return row;
+}
+
 static void
 sluice_sqlite_sink_record (SluiceCostSink *sink,
                            JsonObject     *record)
 {
   SluiceSqliteSink *self = SLUICE_SQLITE_SINK (sink);
-  Row *row;
-  const char * const *columns;
 
   g_return_if_fail (self->db != NULL);
 
-  row = g_new0 (Row, 1);
-  row->is_request = g_strcmp0 (sluice_json_get_string (record, "type"), "request") == 0;
-  row->values = g_ptr_array_new_with_free_func (variant_unref0);
-  columns = row->is_request ? request_columns : attempt_columns;
-  for (guint i = 0; columns[i] != NULL; i++)
-    g_ptr_array_add (row->values, value_of (record, columns[i]));
+  sluice_db_enqueue (self->db, insert_row, NULL, row_new (record), (GDestroyNotify) row_free);
+}
 
-  sluice_db_enqueue (self->db, insert_row, NULL, row, (GDestroyNotify) row_free);
+/* Writer thread: a record the ledger could not take, one JSON line in a
+ * file beside it, so that it is never lost silently. */
+static void
+spill_row (gpointer data,
+           gpointer user_data)
+{
+  SluiceSqliteSink *self = user_data;
+  Row *row = data;
+  FILE *file = fopen (self->spill_path, "a");
+
+  if (file == NULL || fprintf (file, "%s\n", row->json) < 0 || fclose (file) != 0)
+    {
+      int saved = errno;
+
+      g_critical ("%s: cannot keep an unwritten ledger record either (%s); it is lost: %s",
+                  self->spill_path, g_strerror (saved), row->json);
+      if (file != NULL)
+        fclose (file);
+    }
+}
+
+/* Writer thread: the ledger fails; a sink_failure event waits with the
+ * records and is written when they are. */
+static void
+on_db_failed (const GError *error,
+              gpointer      user_data)
+{
+  SluiceSqliteSink *self = user_data;
+  g_autoptr(JsonObject) record = json_object_new ();
+  g_autoptr(JsonObject) detail = json_object_new ();
+  g_autofree char *now = sluice_now_iso8601 ();
+
+  json_object_set_string_member (detail, "sink", "sqlite");
+  json_object_set_string_member (detail, "error", error->message);
+  json_object_set_string_member (record, "type", "event");
+  json_object_set_string_member (record, "time", now);
+  json_object_set_string_member (record, "event", "sink_failure");
+  json_object_set_object_member (record, "detail", g_steal_pointer (&detail));
+  sluice_db_enqueue (self->db, insert_row, NULL, row_new (record), (GDestroyNotify) row_free);
 }
 
 static gboolean
@@ -273,11 +352,18 @@ sluice_sqlite_sink_configure (SluiceCostSink  *sink,
   SluiceSqliteSink *self = SLUICE_SQLITE_SINK (sink);
   const char *path = sluice_json_get_string (config, "path");
   g_autofree char *default_path = NULL;
+  SluiceDbKeeping keeping = { 0 };
 
   if (path == NULL)
     path = default_path = sluice_get_default_ledger_path ();
 
-  self->db = sluice_db_open (path, schema_sql, error);
+  keeping.busy_timeout_ms = (guint) sluice_json_get_int (config, "busy_timeout_ms", 0);
+  keeping.failed = on_db_failed;
+  keeping.spill = spill_row;
+  keeping.user_data = self;
+  self->spill_path = g_strconcat (path, ".unwritten.jsonl", NULL);
+  keeping.spill_name = self->spill_path;
+  self->db = sluice_db_open_keeping (path, schema_sql, &keeping, error);
   if (self->db == NULL)
     return FALSE;
   /* Queued first: every insert comes after it. */
@@ -327,6 +413,7 @@ sluice_sqlite_sink_finalize (GObject *object)
   SluiceSqliteSink *self = SLUICE_SQLITE_SINK (object);
 
   g_clear_pointer (&self->db, sluice_db_close);
+  g_free (self->spill_path);
 
   G_OBJECT_CLASS (sluice_sqlite_sink_parent_class)->finalize (object);
 }

@@ -368,6 +368,47 @@ breaker_key (SluiceCallStage *self,
   return g_strdup_printf ("%s:%s", target->provider_name, target->model);
 }
 
+/* A breaker's transitions are events for the pipeline's sinks (the
+ * ledger's events table, the metrics). */
+typedef struct
+{
+  SluiceCallStage *stage;
+  char            *target;   /* the first target the breaker guards */
+} BreakerWatch;
+
+static void
+breaker_watch_free (gpointer data,
+                    GClosure *closure)
+{
+  BreakerWatch *watch = data;
+
+  g_free (watch->target);
+  g_free (watch);
+}
+
+static void
+on_breaker_changed (SluiceBreaker *breaker,
+                    int            old_state,
+                    int            new_state,
+                    BreakerWatch  *watch)
+{
+  g_autoptr(JsonObject) detail = json_object_new ();
+  const char *event;
+
+  if (watch->stage->pipeline == NULL)
+    return;
+  switch (new_state)
+    {
+    case SLUICE_BREAKER_OPEN: event = "breaker_open"; break;
+    case SLUICE_BREAKER_HALF_OPEN: event = "breaker_half_open"; break;
+    default: event = "breaker_closed"; break;
+    }
+  json_object_set_string_member (detail, "key", sluice_breaker_get_key (breaker));
+  json_object_set_string_member (detail, "from", sluice_breaker_state_to_string (old_state));
+  json_object_set_int_member (detail, "times_opened", sluice_breaker_get_n_opened (breaker));
+  sluice_pipeline_emit_event (watch->stage->pipeline, event, watch->target, NULL, detail);
+}
+
 static gboolean
 read_unhealthy_kinds (SluiceCallStage  *self,
                       JsonObject       *breaker,
@@ -458,8 +499,14 @@ read_breakers (SluiceCallStage  *self,
           breaker = g_hash_table_lookup (breakers, key);
           if (breaker == NULL)
             {
+              BreakerWatch *watch = g_new0 (BreakerWatch, 1);
+
               breaker = sluice_breaker_new (key, &settings);
               g_hash_table_insert (breakers, g_strdup (key), breaker);
+              watch->stage = self;
+              watch->target = g_strdup (target->name);
+              g_signal_connect_data (breaker, "state-changed", G_CALLBACK (on_breaker_changed), watch,
+                                     breaker_watch_free, 0);
             }
         }
       sluice_target_set_add (self->set, target->public_target, breaker);
@@ -626,6 +673,11 @@ sluice_call_stage_read_config (SluiceCallStage  *self,
 
   if (!read_budget (self, pipeline, config, error))
     return FALSE;
+  if (self->pipeline == NULL)
+    {
+      self->pipeline = pipeline;
+      g_object_add_weak_pointer (G_OBJECT (pipeline), (gpointer *) &self->pipeline);
+    }
   return read_breakers (self, config, error) &&
          read_hedge (self, config, error) &&
          read_policy (self, pipeline, config, error);

@@ -66,6 +66,7 @@ struct _SluiceCallStage
   guint                 hedge_min_samples;
 
   char                 *schema_instruction;   /* for targets in prompt mode */
+  SluicePipeline       *pipeline;         /* weak: where events go */
 };
 
 gboolean  sluice_call_stage_read_config (SluiceCallStage  *self,

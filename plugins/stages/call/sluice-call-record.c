@@ -52,6 +52,7 @@ add_cost (JsonObject     *record,
   SluiceCatalog *catalog = sluice_catalog_get_default ();
   const char *served = response != NULL ? sluice_response_get_model (response) : NULL;
   gint64 cached = response != NULL ? sluice_response_get_cached_tokens (response) : 0;
+  gint64 written = response != NULL ? sluice_response_get_cache_write_tokens (response) : 0;
   gdouble cost = -1;
 
   if (prompt < 0 || completion < 0)
@@ -63,9 +64,11 @@ add_cost (JsonObject     *record,
       return;
     }
   if (served != NULL)
-    cost = sluice_catalog_compute_cost (catalog, target->provider_name, served, prompt, completion, cached);
+    cost = sluice_catalog_compute_cost_full (catalog, target->provider_name, served, prompt, completion,
+                                             cached, written);
   if (cost < 0)
-    cost = sluice_catalog_compute_cost (catalog, target->provider_name, target->model, prompt, completion, cached);
+    cost = sluice_catalog_compute_cost_full (catalog, target->provider_name, target->model, prompt,
+                                             completion, cached, written);
   /* An unknown price is unknown, never free. */
   if (cost < 0)
     json_object_set_null_member (record, "cost_usd");

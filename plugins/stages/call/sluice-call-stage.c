@@ -775,6 +775,7 @@ reserve_budget (SluiceCallStage  *self,
                 guint64          *reservation,
                 GError          **error)
 {
+  g_autoptr(GError) refusal = NULL;
   gdouble estimate;
 
   *reservation = 0;
@@ -782,8 +783,23 @@ reserve_budget (SluiceCallStage  *self,
     return TRUE;
   estimate = sluice_budget_estimate (self->budget, call->context, target_at (self, target)->provider_name,
                                      target_at (self, target)->model, target_at (self, target)->public_target);
-  *reservation = sluice_budget_reserve (self->budget, call->context, estimate, error);
-  return *reservation != 0;
+  *reservation = sluice_budget_reserve (self->budget, call->context, estimate, &refusal);
+  if (*reservation != 0)
+    return TRUE;
+  /* A refused request is an event; a hedge not started (no @error) is not. */
+  if (error != NULL && self->pipeline != NULL &&
+      g_error_matches (refusal, SLUICE_ERROR, SLUICE_ERROR_BUDGET_EXCEEDED))
+    {
+      g_autoptr(JsonObject) detail = json_object_new ();
+
+      json_object_set_string_member (detail, "message", refusal->message);
+      if (estimate >= 0)
+        json_object_set_double_member (detail, "estimate_usd", estimate);
+      sluice_pipeline_emit_event (self->pipeline, "budget_exceeded", target_at (self, target)->name,
+                                  call->context, detail);
+    }
+  g_propagate_error (error, g_steal_pointer (&refusal));
+  return FALSE;
 }
 
 /* A context_overflow error when the context-check stage found that
@@ -1110,6 +1126,8 @@ sluice_call_stage_finalize (GObject *object)
   g_clear_object (&self->policy);
   g_clear_object (&self->budget);
   g_free (self->schema_instruction);
+  if (self->pipeline != NULL)
+    g_object_remove_weak_pointer (G_OBJECT (self->pipeline), (gpointer *) &self->pipeline);
 
   G_OBJECT_CLASS (sluice_call_stage_parent_class)->finalize (object);
 }

@@ -50,6 +50,16 @@ add_sink (SluiceLogStage  *self,
   return TRUE;
 }
 
+/* Breaker transitions, budget refusals: recorded as they happen. */
+static void
+on_pipeline_event (SluicePipeline *pipeline,
+                   JsonObject     *record,
+                   SluiceLogStage *self)
+{
+  for (guint s = 0; s < self->sinks->len; s++)
+    sluice_cost_sink_record (g_ptr_array_index (self->sinks, s), record);
+}
+
 static gboolean
 sluice_log_stage_configure (SluiceStage     *stage,
                             SluicePipeline  *pipeline,
@@ -61,6 +71,8 @@ sluice_log_stage_configure (SluiceStage     *stage,
   JsonNode *node = json_object_get_member (config, "sinks");
   JsonArray *sinks;
 
+  if (SLUICE_IS_PIPELINE (pipeline))
+    g_signal_connect_object (pipeline, "event", G_CALLBACK (on_pipeline_event), self, 0);
   if (node == NULL)
     return add_sink (self, engine, "sqlite", NULL, error);
 

@@ -1,0 +1,13 @@
+/* sluice-metrics-plugin.c — registers the 'metrics' cost sink with libpeas.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <libpeas/peas.h>
+
+#include "sluice-metrics-sink.h"
+
+G_MODULE_EXPORT void
+peas_register_types (PeasObjectModule *module)
+{
+  peas_object_module_register_extension_type (module, SLUICE_TYPE_COST_SINK, SLUICE_TYPE_METRICS_SINK);
+}
