@@ -8,6 +8,7 @@
 #include "sluice-cli-private.h"
 #include "sluice-report-private.h"
 #include "sluice-report-html-private.h"
+#include "sluice-metrics-private.h"
 #include "sluice-diagnostic-private.h"
 
 static void
@@ -31,7 +32,7 @@ sluice_cmd_report (int    argc,
   g_autofree char *group_by = NULL;
   g_autofree char *slo_path = NULL;
   g_autofree char *html_path = NULL;
-  gboolean json = FALSE, csv = FALSE;
+  gboolean json = FALSE, csv = FALSE, prometheus = FALSE;
   const GOptionEntry entries[] = {
     { "ledger", 0, 0, G_OPTION_ARG_FILENAME, &ledger, "The ledger to read (default: the sqlite sink's)", "PATH" },
     { "since", 0, 0, G_OPTION_ARG_STRING, &since_text, "From this time: 7d, 24h, 30m back, or an ISO 8601 date/time", "WHEN" },
@@ -39,6 +40,7 @@ sluice_cmd_report (int    argc,
     { "group-by", 0, 0, G_OPTION_ARG_STRING, &group_by, "model, provider, pipeline, endpoint, user or day", "GROUP" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the report as JSON", NULL },
     { "csv", 0, 0, G_OPTION_ARG_NONE, &csv, "Print the figures as CSV (totals, then one row per group)", NULL },
+    { "prometheus", 0, 0, G_OPTION_ARG_NONE, &prometheus, "Print the ledger's counters and histograms in Prometheus text format (with --since only)", NULL },
     { "html", 0, 0, G_OPTION_ARG_FILENAME, &html_path, "Write the report as one self-contained HTML page with charts", "FILE" },
     { "slo", 0, 0, G_OPTION_ARG_FILENAME, &slo_path, "Evaluate the SLOs of FILE; exit 1 when a budget is exhausted", "FILE" },
     { NULL }
@@ -76,6 +78,11 @@ sluice_cmd_report (int    argc,
       fprintf (stderr, "sluice report: --json and --csv exclude each other\n");
       return SLUICE_EXIT_USAGE;
     }
+  if (prometheus && (json || csv || html_path != NULL || slo_path != NULL || group_by != NULL || until_text != NULL))
+    {
+      fprintf (stderr, "sluice report: --prometheus takes --ledger and --since only (counters only grow)\n");
+      return SLUICE_EXIT_USAGE;
+    }
   if (group_by != NULL && !g_strv_contains (sluice_report_group_names, group_by))
     {
       g_autofree char *names = g_strjoinv (", ", (GStrv) sluice_report_group_names);
@@ -98,6 +105,24 @@ sluice_cmd_report (int    argc,
 
   if (ledger == NULL)
     ledger = sluice_get_default_ledger_path ();
+  if (prometheus)
+    {
+      g_autofree char *since_iso = since != NULL ? sluice_report_format_time (since) : NULL;
+
+      if (!g_file_test (ledger, G_FILE_TEST_IS_REGULAR))
+        {
+          fprintf (stderr, "sluice report: no ledger at %s\n", ledger);
+          return SLUICE_EXIT_USAGE;
+        }
+      text = sluice_metrics_render_ledger (ledger, since_iso, &error);
+      if (text == NULL)
+        {
+          fprintf (stderr, "sluice report: %s\n", error->message);
+          return SLUICE_EXIT_USAGE;
+        }
+      fputs (text, stdout);
+      return SLUICE_EXIT_OK;
+    }
   report = sluice_report_open (ledger, &error);
   if (report == NULL)
     {

@@ -619,6 +619,33 @@ test_html (void)
   sluice_test_assert_contains (bad->err, "no-such-folder");
 }
 
+/* --prometheus replays the ledger's rows into the metrics sink's counters:
+ * requests by pipeline and outcome, breaker events, and --since. */
+static void
+test_prometheus (void)
+{
+  g_autofree char *dir = temp_dir ();
+  g_autofree char *ledger = known_ledger (dir);
+  g_autoptr(Result) all = run_report (dir, "--ledger", ledger, "--prometheus");
+  g_autoptr(Result) recent = run_report (dir, "--ledger", ledger, "--prometheus", "--since", "2026-11-02");
+  g_autoptr(Result) mixed = run_report (dir, "--ledger", ledger, "--prometheus", "--json");
+
+  g_assert_cmpint (all->status, ==, 0);
+  sluice_test_assert_contains (all->out, "# TYPE sluice_requests_total counter\n");
+  sluice_test_assert_contains (all->out, "\nsluice_requests_total{pipeline=\"alpha\",outcome=\"ok\"} 3\n");
+  sluice_test_assert_contains (all->out, "\nsluice_requests_total{pipeline=\"alpha\",outcome=\"error\",error_kind=\"validation\"} 1\n");
+  sluice_test_assert_contains (all->out, "\nsluice_requests_total{pipeline=\"beta\",outcome=\"error\",error_kind=\"rate_limited\"} 1\n");
+  sluice_test_assert_contains (all->out, "\nsluice_events_total{event=\"breaker_open\",target=\"p1/m1\"} 2\n");
+
+  g_assert_cmpint (recent->status, ==, 0);
+  sluice_test_assert_contains (recent->out, "\nsluice_requests_total{pipeline=\"alpha\",outcome=\"ok\"} 1\n");
+  sluice_test_assert_contains (recent->out, "\nsluice_events_total{event=\"breaker_open\",target=\"p1/m1\"} 1\n");
+  g_assert_null (strstr (recent->out, "rate_limited"));
+
+  g_assert_cmpint (mixed->status, ==, 2);
+  sluice_test_assert_contains (mixed->err, "--prometheus takes --ledger and --since only");
+}
+
 static void
 test_csv (void)
 {
@@ -997,6 +1024,7 @@ main (int    argc,
   g_test_add_func ("/report/text", test_text);
   g_test_add_func ("/report/csv", test_csv);
   g_test_add_func ("/report/html", test_html);
+  g_test_add_func ("/report/prometheus", test_prometheus);
   g_test_add_func ("/report/slo", test_slo);
   g_test_add_func ("/report/slo-bad-files", test_slo_bad_files);
   g_test_add_func ("/report/bad-input", test_bad_input);
