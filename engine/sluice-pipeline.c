@@ -1122,10 +1122,11 @@ fail_request (GTask        *task,
 }
 
 
-/* Where a request answered early (a cache hit) goes on: past the stages
- * that make and check an answer (call, parse, validate), to the stages
- * that shape the output it now has (format, custom ones placed after
- * validate). Returns the number of stages when none is left. */
+/* Where a request answered early (a cache hit) goes on: past the last
+ * stage that makes or checks an answer (call, parse, validate), to the
+ * stages that shape the output it now has (format, custom ones placed
+ * after validate). With no such stage after it, nothing more runs: the
+ * number of stages is returned. */
 static guint
 first_stage_after_answer (SluicePipeline *self,
                           guint           from)
@@ -1137,9 +1138,7 @@ first_stage_after_answer (SluicePipeline *self,
       const char *name = g_ptr_array_index (self->stage_names, i);
 
       if (g_str_equal (name, "call") || g_str_equal (name, "parse") || g_str_equal (name, "validate"))
-        next = self->stages->len;
-      else if (next == self->stages->len)
-        next = i;
+        next = i + 1;
     }
   return next;
 }

@@ -58,6 +58,25 @@ test_respond_short_circuits (void)
   g_assert_cmpstr (json, ==, "[1,2]");
 }
 
+/* An early answer skips up to the last call/parse/validate and runs the
+ * stages after it, which shape the output (format, say). */
+static void
+test_respond_runs_stages_after_the_answer (void)
+{
+  g_autoptr(SluicePipeline) pipeline = sluice_test_load_pipeline (engine,
+    "name: t\n"
+    "output: {type: array}\n"
+    "stages:\n"
+    "  - verdict: {tag: hit, verdict: respond, output: [1, 2]}\n"
+    "  - verdict: {tag: skipped}\n"
+    "  - validate: {}\n"
+    "  - verdict: {tag: shape}\n");
+  g_autoptr(SluiceContext) context = sluice_test_run (pipeline, "{}");
+  g_autofree char *trace = trace_of (context);
+
+  g_assert_cmpstr (trace, ==, "hit shape ~shape ~skipped ~hit");
+}
+
 static void
 test_rerun_is_bounded (void)
 {
@@ -200,6 +219,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/runner/continue-and-complete-order", test_continue_then_complete_in_reverse);
   g_test_add_func ("/runner/respond", test_respond_short_circuits);
+  g_test_add_func ("/runner/respond-runs-stages-after-the-answer", test_respond_runs_stages_after_the_answer);
   g_test_add_func ("/runner/rerun-bounded", test_rerun_is_bounded);
   g_test_add_func ("/runner/rerun-then-succeeds", test_rerun_then_succeeds);
   g_test_add_func ("/runner/fail", test_fail_gives_structured_error);
