@@ -236,6 +236,9 @@ sluice_catalog_new_from_file (const char  *path,
   return sluice_catalog_new_from_files (path, NULL, error);
 }
 
+/* Why the default catalog could not be loaded, kept for the pipelines. */
+static GError *default_error;
+
 SluiceCatalog *
 sluice_catalog_get_default (void)
 {
@@ -254,13 +257,24 @@ sluice_catalog_get_default (void)
 
       if (loaded == NULL)
         {
-          g_warning ("model catalog unavailable, costs will be recorded as unknown: %s",
-                     error->message);
+          /* Pipelines refuse to load with this error (see
+           * _sluice_catalog_get_default_error()); a library user that
+           * only asks for prices gets unknown costs, never zeros. */
+          g_debug ("model catalog unavailable, costs will be recorded as unknown: %s",
+                   error->message);
+          default_error = g_steal_pointer (&error);
           loaded = g_object_new (SLUICE_TYPE_CATALOG, NULL);
         }
       g_once_init_leave (&catalog, loaded);
     }
   return catalog;
+}
+
+const GError *
+_sluice_catalog_get_default_error (void)
+{
+  sluice_catalog_get_default ();
+  return default_error;
 }
 
 /* "gpt-4o-2024-08-06" → "gpt-4o"; "claude-3-5-sonnet-20241022" → "claude-3-5-sonnet". */

@@ -632,6 +632,11 @@ _sluice_pipeline_load (SluiceEngine *engine,
   doc = sluice_document_load_file (path, diagnostics);
   if (doc == NULL)
     return NULL;
+  /* Costs, windows and budgets all read the catalog: a broken one (a bad
+   * $SLUICE_CATALOG_OVERRIDE, say) is an error, not a run without prices. */
+  if (_sluice_catalog_get_default_error () != NULL)
+    sluice_diagnostics_add (diagnostics, NULL, 0, 0, FALSE, "model catalog: %s",
+                            _sluice_catalog_get_default_error ()->message);
   /* A file with syntax or environment errors is checked, not configured:
    * configuring would only repeat them (an unset key is also a bad key). */
   document_ok = sluice_diagnostics_count_errors (diagnostics) == errors_before;

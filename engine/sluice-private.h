@@ -35,4 +35,5 @@ G_BEGIN_DECLS
 gboolean    _sluice_is_uninstalled (void);
 /* Folder of shipped data (models.json): the source tree when uninstalled. */
 const char *_sluice_get_data_dir   (void);
+const GError *_sluice_catalog_get_default_error (void);
 G_END_DECLS

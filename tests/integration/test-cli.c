@@ -2518,6 +2518,33 @@ test_bad_max_conns (void)
   g_assert_cmpint (mock_requests (env), ==, 2);
 }
 
+/* A catalog override that cannot be used stops the pipeline from loading,
+ * naming the file and the member, rather than running without prices
+ * (costs of 0 or unknown): nothing is sent. */
+static void
+test_bad_catalog_override (void)
+{
+  g_autoptr(Env) env = env_new ();
+  g_autofree char *pipeline = sentiment_pipeline ();
+  g_autofree char *override = g_build_filename (env->dir, "prices.json", NULL);
+  const char *bad[] = { "SLUICE_CATALOG_OVERRIDE", override, NULL };
+  g_autoptr(Result) check = NULL;
+  g_autoptr(Result) run = NULL;
+
+  g_assert_true (g_file_set_contents (override,
+                 "{\"providers\": {\"openai\": {\"gpt-4o-mini\": {\"input_per_mtok\": -1}}}}", -1, NULL));
+  mock_start (env, NULL);
+  env->extra_env = g_strdupv ((GStrv) bad);
+  check = run_cli (env, NULL, "check", pipeline, NULL);
+  run = run_cli (env, NULL, "run", pipeline, "--input", "{\"text\": \"I love it\"}", NULL);
+  assert_status (check, 1);
+  sluice_test_assert_contains (check->err, "model catalog: ");
+  sluice_test_assert_contains (check->err, "prices.json: providers.openai.gpt-4o-mini.input_per_mtok: ");
+  g_assert_cmpint (run->status, !=, 0);
+  sluice_test_assert_contains (run->err, "prices.json: providers.openai.gpt-4o-mini.input_per_mtok: ");
+  g_assert_cmpint (mock_requests (env), ==, 0);
+}
+
 /* POSTs @body to the mock's @path with the header pairs in @headers;
  * returns the status, the reply's JSON in @reply. */
 static guint
@@ -2751,6 +2778,7 @@ main (int    argc,
   add ("/cli/batch/connections-reused", test_connections_are_reused);
   add ("/cli/batch/http-limits", test_http_limits);
   add ("/cli/run/bad-max-conns", test_bad_max_conns);
+  add ("/cli/run/bad-catalog-override", test_bad_catalog_override);
   add ("/cli/mock/deep-body", test_mock_deep_body);
   add ("/cli/mock/outage", test_mock_outage);
   add ("/cli/run/ok", test_run_ok);
