@@ -140,6 +140,8 @@ build_request_table (SluiceReport  *self,
     "  sum(outcome != 'ok' AND error_kind = 'timeout') AS timeouts"
     "  FROM attempts GROUP BY request_id) a ON a.request_id = r.request_id;"
     "CREATE INDEX temp.rq_time ON rq (time);"
+    /* A cache hit made no attempt: it is the cache's, not a model's. */
+    "UPDATE rq SET model = '(cache)', provider = '(cache)' WHERE cache_hit = 1 AND model IS NULL;"
     /* A session with a request of unknown cost has no known cost. */
     "CREATE TEMP TABLE unknown_cost_sessions AS SELECT DISTINCT session FROM rq"
     " WHERE cost_usd IS NULL AND session IS NOT NULL;",
@@ -439,7 +441,11 @@ on_figures_row (sqlite3_stmt *stmt,
   json_object_set_int_member (f, "completion_tokens", (gint64) sqlite3_column_double (stmt, C_COMPLETION));
   json_object_set_int_member (f, "cached_tokens", (gint64) sqlite3_column_double (stmt, C_CACHED));
   json_object_set_int_member (f, "reasoning_tokens", (gint64) sqlite3_column_double (stmt, C_REASONING));
-  json_object_set_double_member (f, "cost_usd", cost);
+  /* Requests whose every cost is unknown have an unknown cost, not 0. */
+  if (requests > 0 && (gint64) unknown == requests)
+    json_object_set_null_member (f, "cost_usd");
+  else
+    json_object_set_double_member (f, "cost_usd", cost);
   json_object_set_int_member (f, "cost_unknown_requests", (gint64) unknown);
   set_ratio (f, "cost_per_request", cost, requests - unknown);
   json_object_set_int_member (f, "sessions", sessions);

@@ -143,17 +143,18 @@ sluice_cmd_report (int    argc,
   if (model == NULL || (slo_path != NULL && slo == NULL))
     {
       fprintf (stderr, "sluice report: %s\n", error->message);
-      return SLUICE_EXIT_FAILED;
+      return SLUICE_EXIT_USAGE;   /* not 1: that is an exhausted budget */
     }
   if (slo != NULL)
     json_object_set_object_member (model, "slo", json_object_ref (slo));
 
   if (html_path != NULL)
     {
+      /* Exit 1 means an exhausted budget to a cron gate: trouble is 2. */
       if (!sluice_report_write_html (model, html_path, &error))
         {
           fprintf (stderr, "sluice report: %s\n", error->message);
-          return SLUICE_EXIT_FAILED;
+          return SLUICE_EXIT_USAGE;
         }
       fprintf (stderr, "sluice report: wrote %s\n", html_path);
     }

@@ -323,7 +323,7 @@ test_json_figures (void)
   assert_int (g, "cost_unknown_requests", 1);
   assert_num (g, "cost_per_request", 0.001);
   g = json_array_get_object_element (groups, 1);
-  assert_null (g, "key");
+  assert_str (g, "key", "(cache)");   /* R5, a cache hit: no model made it */
   assert_int (g, "requests", 1);
   assert_int (g, "attempts", 0);
   assert_null (g, "timeout_rate");
@@ -355,7 +355,7 @@ test_json_figures (void)
   assert_num (g, "cost_usd", 0.003);
   g = json_array_get_object_element (daily, 2);
   assert_str (g, "day", "2026-11-02");
-  assert_null (g, "model");
+  assert_str (g, "model", "(cache)");
   assert_num (g, "cost_usd", 0.0);
   g = json_array_get_object_element (daily, 3);
   assert_str (g, "model", "m1");
@@ -398,7 +398,7 @@ test_groups (void)
   g_autofree char *dir = temp_dir ();
   g_autofree char *ledger = known_ledger (dir);
   static const struct { const char *by; const char *keys; const char *requests; const char *trips; } cases[] = {
-    { "provider", "p1,(none),p2", "4,1,1", "2,0,0" },   /* equal counts: by key, none first */
+    { "provider", "p1,(cache),p2", "4,1,1", "2,0,0" },   /* equal counts: by key */
     { "pipeline", "alpha,beta", "4,2", "1,1" },
     { "endpoint", "(none),/a,/b", "3,2,1", "2,0,0" },
     { "user", "ann,bob,(none)", "3,2,1", "1,0,1" },
@@ -577,7 +577,7 @@ test_text (void)
   assert_row (out, "alpha", "alpha 4 25.0% 25.0% 1 50.0% 0.33 14.3% 100 300 300 40 330 90 $0.006000 0 $0.001500 25.0% 75.0%");
   assert_row (out, "beta", "beta 2 50.0% 0.0% 1 0.0% 1.00 0.0% 200 200 200 – 50 10 $0.000000 1 $0.000000 0.0% 100.0%");
   assert_row (out, "2026-11-01 m1", "2026-11-01 m1 2 $0.001000 100 20");
-  assert_row (out, "2026-11-02 (none)", "2026-11-02 (none) 1 $0.000000 0 0");
+  assert_row (out, "2026-11-02 (cache)", "2026-11-02 (cache) 1 $0.000000 0 0");
   assert_row (out, "2026-11-02 m1", "2026-11-02 m1 2 $0.002000 80 40");
   assert_row (out, "2026-11-01 100", "2026-11-01 100 300 300 40");
   assert_row (out, "2026-11-02 10", "2026-11-02 10 200 200 –");
@@ -585,6 +585,26 @@ test_text (void)
   assert_row (out, "timeout 1", "timeout 1");
   assert_row (out, "p1/m1", "p1/m1 2 66.7%");
   assert_row (out, "p2/m2", "p2/m2 1 33.3%");
+}
+
+/* Requests whose every cost is unknown cost "unknown", not $0: R4 alone. */
+static void
+test_all_costs_unknown (void)
+{
+  g_autofree char *dir = temp_dir ();
+  g_autofree char *ledger = known_ledger (dir);
+  g_autoptr(Result) result = run_report (dir, "--ledger", ledger, "--json", "--group-by", "model",
+                                         "--since", "2026-11-02T09:00:00Z", "--until", "2026-11-02T09:30:00Z");
+  g_autoptr(JsonObject) report = NULL;
+  JsonObject *t;
+
+  g_assert_cmpint (result->status, ==, 0);
+  report = parse_object (result->out);
+  t = json_object_get_object_member (report, "totals");
+  assert_int (t, "requests", 1);
+  assert_null (t, "cost_usd");
+  assert_int (t, "cost_unknown_requests", 1);
+  assert_null (json_array_get_object_element (json_object_get_array_member (report, "groups"), 0), "cost_usd");
 }
 
 /* --html writes the page the renderer makes of the same model: the
@@ -615,7 +635,7 @@ test_html (void)
   g_assert_null (strstr (page, "http://"));            /* self-contained */
   g_assert_null (strstr (page, "https://"));
 
-  g_assert_cmpint (bad->status, ==, 1);
+  g_assert_cmpint (bad->status, ==, 2);   /* 1 would read as an exhausted budget */
   sluice_test_assert_contains (bad->err, "no-such-folder");
 }
 
@@ -1024,6 +1044,7 @@ main (int    argc,
   g_test_add_func ("/report/text", test_text);
   g_test_add_func ("/report/csv", test_csv);
   g_test_add_func ("/report/html", test_html);
+  g_test_add_func ("/report/all-costs-unknown", test_all_costs_unknown);
   g_test_add_func ("/report/prometheus", test_prometheus);
   g_test_add_func ("/report/slo", test_slo);
   g_test_add_func ("/report/slo-bad-files", test_slo_bad_files);
