@@ -71,6 +71,8 @@ struct _SluiceBatch
   guint64            compliance[SLUICE_COMPLIANCE_INVALID + 1];   /* jobs by SluiceCompliance */
   gdouble            cost;
   guint64            cost_unknown;
+  guint64            cache_hits;      /* jobs answered by the cache stage */
+  guint64            cache_misses;    /* jobs it looked up and did not find */
   guint64           *latency_counts;      /* [ms] → jobs; the last bucket is "or more" */
   guint64            n_latencies;
 };
@@ -310,6 +312,21 @@ build_result_line (Job        *job,
 
 /* What the attempts of one job say: how many calls, skips and hedges,
  * the tokens bought for nothing, and which target gave the answer. */
+/* The cache stage notes "cache_hit" when it looked the request up. */
+static void
+count_cache_lookup (SluiceBatch   *self,
+                    SluiceContext *context)
+{
+  JsonNode *hit = json_object_get_member (sluice_context_get_annotations (context), "cache_hit");
+
+  if (hit == NULL || !JSON_NODE_HOLDS_VALUE (hit))
+    return;
+  if (json_node_get_boolean (hit))
+    self->cache_hits++;
+  else
+    self->cache_misses++;
+}
+
 static void
 account_attempts (SluiceBatch   *self,
                   SluiceContext *context,
@@ -364,6 +381,7 @@ account (SluiceBatch   *self,
     self->failed++;
   account_attempts (self, context, ok);
   self->compliance[sluice_context_get_compliance (context)]++;
+  count_cache_lookup (self, context);
   if (cost >= 0)
     self->cost += cost;
   else
@@ -897,6 +915,8 @@ sluice_batch_get_summary (SluiceBatch *self)
   json_object_set_int_member (summary, "wasted_tokens", self->wasted_tokens);
   json_object_set_object_member (summary, "served_by", served_by_object (self));
   json_object_set_object_member (summary, "compliance", compliance_object (self));
+  json_object_set_int_member (summary, "cache_hits", (gint64) self->cache_hits);
+  json_object_set_int_member (summary, "cache_misses", (gint64) self->cache_misses);
   json_object_set_double_member (summary, "cost_usd", self->cost);
   json_object_set_int_member (summary, "cost_unknown", (gint64) self->cost_unknown);
   json_object_set_int_member (summary, "p50_ms", percentile (self, 50));

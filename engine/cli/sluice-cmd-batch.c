@@ -138,6 +138,10 @@ print_summary (JsonObject *summary,
     printf (", %" G_GINT64_FORMAT " tokens wasted", json_object_get_int_member (summary, "wasted_tokens"));
   printf (")\n");
   print_served_by (summary);
+  if (json_object_get_int_member (summary, "cache_hits") + json_object_get_int_member (summary, "cache_misses") > 0)
+    printf ("cache:     %" G_GINT64_FORMAT " hits (answered without a provider call), %" G_GINT64_FORMAT " misses\n",
+            json_object_get_int_member (summary, "cache_hits"),
+            json_object_get_int_member (summary, "cache_misses"));
   print_compliance (summary);
   printf ("cost:      $%.6f", json_object_get_double_member (summary, "cost_usd"));
   if (json_object_get_int_member (summary, "cost_unknown") > 0)

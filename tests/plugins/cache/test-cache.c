@@ -469,17 +469,24 @@ test_batch_single_flight (Fixture       *f,
   for (guint round = 0; round < 2; round++)
     {
       g_autoptr(GSubprocess) cli =
-        g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+        g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
                           g_getenv ("SLUICE_CLI"), "batch", pipeline, input, "-o", output, "-q",
-                          "--overwrite", "--concurrency", "12", NULL);
+                          "--json", "--overwrite", "--concurrency", "12", NULL);
+      g_autofree char *summary_text = NULL;
       g_autofree char *errors = NULL;
+      g_autoptr(JsonNode) summary = NULL;
 
       g_assert_no_error (error);
-      g_subprocess_communicate_utf8 (cli, NULL, NULL, NULL, &errors, &error);
+      g_subprocess_communicate_utf8 (cli, NULL, NULL, &summary_text, &errors, &error);
       g_assert_no_error (error);
       if (!g_subprocess_get_if_exited (cli) || g_subprocess_get_exit_status (cli) != 0)
         g_error ("sluice batch failed: %s", errors);
       g_assert_cmpint (provider_calls (), ==, 1);
+      /* The summary counts what the cache answered: 11 then 12 hits. */
+      summary = json_from_string (summary_text, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (json_object_get_int_member (json_node_get_object (summary), "cache_hits"), ==, round == 0 ? 11 : 12);
+      g_assert_cmpint (json_object_get_int_member (json_node_get_object (summary), "cache_misses"), ==, round == 0 ? 1 : 0);
     }
   rows = query (f->ledger, "SELECT cache_hit, count(*) AS n FROM requests GROUP BY cache_hit ORDER BY cache_hit");
   g_assert_cmpuint (json_array_get_length (rows), ==, 2);
