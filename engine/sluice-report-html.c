@@ -16,6 +16,7 @@
 
 #include "sluice.h"
 #include "sluice-report-html-private.h"
+#include "sluice-report-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,6 +63,8 @@ static const char *style =
   "svg .line{fill:none;stroke-width:2.5}"
   ".legend{list-style:none;padding:0;margin:8px 0 0;display:flex;flex-wrap:wrap;gap:6px 18px;font-size:13px}"
   ".swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}"
+  ".slo-ok{color:#1a7f37;font-weight:600}.slo-warning{color:#9a6700;font-weight:600}"
+  ".slo-exhausted{color:#cf222e;font-weight:600}"
   ".note,.empty{color:#5b6473}.empty{font-size:18px;text-align:center;padding:40px 0}"
   "table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}"
   "th,td{padding:6px 8px;text-align:right;border-bottom:1px solid #eef0f3;white-space:nowrap}"
@@ -1031,34 +1034,57 @@ append_table (GString    *out,
 
 /* ---- SLOs ---------------------------------------------------------------- */
 
-/* Its shape is `sluice report --slo`'s; shown as it comes, member by member. */
+/* The objectives as `sluice report --slo` prints them, one row each,
+ * the status coloured, and each objective's message under the table. */
 static void
 append_slo (GString    *out,
             JsonObject *slo)
 {
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *value;
+  g_autoptr(GPtrArray) rows = sluice_report_slo_rows (slo);
+  JsonArray *objectives = get_array (slo, "objectives");
+  GStrv header = g_ptr_array_index (rows, 0);
 
-  g_string_append (out, "<section id=\"slo\"><h2>SLOs</h2>\n<div class=\"details\">\n");
-  json_object_iter_init (&iter, slo);
-  while (json_object_iter_next (&iter, &name, &value))
+  g_string_append (out, "<section id=\"slo\"><h2>SLOs</h2>\n<p class=\"note\">");
+  append_escaped (out, get_string (slo, "file") != NULL ? get_string (slo, "file") : "");
+  g_string_append (out, ": rolling window ");
+  append_escaped (out, get_string (slo, "window_start") != NULL ? get_string (slo, "window_start") : NO_DATA);
+  g_string_append (out, " to ");
+  append_escaped (out, get_string (slo, "window_end") != NULL ? get_string (slo, "window_end") : NO_DATA);
+  g_string_append (out, "</p>\n<div class=\"scroll\"><table>\n<thead><tr>");
+  for (guint c = 0; header[c] != NULL; c++)
     {
-      g_autofree char *text = NULL;
-
-      if (JSON_NODE_HOLDS_NULL (value))
-        text = g_strdup (NO_DATA);
-      else if (JSON_NODE_HOLDS_VALUE (value) && json_node_get_value_type (value) == G_TYPE_STRING)
-        text = g_strdup (json_node_get_string (value));
-      else
-        text = sluice_json_to_string (value);
-      g_string_append (out, "<div><span>");
-      append_escaped (out, name);
-      g_string_append (out, "</span><span>");
-      append_escaped (out, text);
-      g_string_append (out, "</span></div>\n");
+      g_string_append (out, "<th>");
+      append_escaped (out, header[c]);
+      g_string_append (out, "</th>");
     }
-  g_string_append (out, "</div>\n</section>\n");
+  g_string_append (out, "</tr></thead>\n<tbody>\n");
+  for (guint i = 1; i < rows->len; i++)
+    {
+      GStrv cells = g_ptr_array_index (rows, i);
+
+      g_string_append (out, "<tr>");
+      for (guint c = 0; cells[c] != NULL; c++)
+        {
+          g_string_append_printf (out, "<td class=\"slo-%s\">", cells[c + 1] == NULL ? cells[c] : "cell");
+          append_escaped (out, cells[c]);
+          g_string_append (out, "</td>");
+        }
+      g_string_append (out, "</tr>\n");
+    }
+  g_string_append (out, "</tbody></table></div>\n");
+  for (guint i = 0; objectives != NULL && i < json_array_get_length (objectives); i++)
+    {
+      JsonObject *o = json_array_get_object_element (objectives, i);
+
+      if (get_string (o, "message") == NULL)
+        continue;
+      g_string_append (out, "<p class=\"note\">");
+      append_escaped (out, get_string (o, "name") != NULL ? get_string (o, "name") : "");
+      g_string_append (out, ": ");
+      append_escaped (out, get_string (o, "message"));
+      g_string_append (out, "</p>\n");
+    }
+  g_string_append (out, "</section>\n");
 }
 
 /* ---- the page ------------------------------------------------------------ */

@@ -56,6 +56,7 @@ guint         sluice_report_slo_n_exhausted (JsonObject  *slo);
 /* Views of the model. */
 char         *sluice_report_to_text       (JsonObject    *report);
 char         *sluice_report_to_csv        (JsonObject    *report);
+GPtrArray    *sluice_report_slo_rows      (JsonObject    *slo);
 
 /* ---- shared by the report's files ------------------------------------------------ */
 

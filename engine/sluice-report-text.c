@@ -372,33 +372,58 @@ format_actual (JsonObject *objective)
   return format_member (objective, "actual", FMT_RATE);
 }
 
+/* The SLO table as text cells, header first: the text report prints it,
+ * the HTML page draws it. */
+GPtrArray *
+sluice_report_slo_rows (JsonObject *slo)
+{
+  JsonArray *objectives = json_object_get_array_member (slo, "objectives");
+  GPtrArray *rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  static const char * const header[] = {
+    "objective", "pipeline", "target", "actual", "requests", "budget used", "burn 1d", "burn 7d", "status", NULL
+  };
+
+  g_ptr_array_add (rows, g_strdupv ((GStrv) header));
+  for (guint i = 0; i < json_array_get_length (objectives); i++)
+    {
+      JsonObject *o = json_array_get_object_element (objectives, i);
+      JsonNode *consumed = member (o, "budget_consumed_pct");
+      GStrv row = g_new0 (char *, G_N_ELEMENTS (header));
+
+      row[0] = format_member (o, "name", FMT_TEXT);
+      row[1] = is_null (member (o, "pipeline")) ? g_strdup ("(all)") : format_member (o, "pipeline", FMT_TEXT);
+      row[2] = format_target (o);
+      row[3] = json_object_has_member (o, "actual") ? format_actual (o) : g_strdup (NO_DATA);
+      row[4] = format_member (o, "requests", FMT_INT);
+      row[5] = is_null (consumed) ? g_strdup (NO_DATA) : g_strdup_printf ("%.1f%%", json_node_get_double (consumed));
+      row[6] = format_member (o, "burn_rate_1d", FMT_RATIO);
+      row[7] = format_member (o, "burn_rate_7d", FMT_RATIO);
+      row[8] = format_member (o, "status", FMT_TEXT);
+      g_ptr_array_add (rows, row);
+    }
+  return rows;
+}
+
 static void
 print_slo (JsonObject *slo,
            GString    *out)
 {
   JsonArray *objectives = json_object_get_array_member (slo, "objectives");
+  g_autoptr(GPtrArray) rows = sluice_report_slo_rows (slo);
+  GStrv header = g_ptr_array_index (rows, 0);
   Table *table;
 
   g_string_append_printf (out, "\nSLOs (%s; rolling window %s to %s)\n", sluice_json_get_string (slo, "file"),
                           sluice_json_get_string (slo, "window_start"), sluice_json_get_string (slo, "window_end"));
-  table = table_new ("objective", "pipeline", "target", "actual", "requests", "budget used", "burn 1d",
-                     "burn 7d", "status", NULL);
-  for (guint i = 0; i < json_array_get_length (objectives); i++)
+  table = table_new (header[0], header[1], header[2], header[3], header[4], header[5], header[6],
+                     header[7], header[8], NULL);
+  for (guint i = 1; i < rows->len; i++)
     {
-      JsonObject *o = json_array_get_object_element (objectives, i);
+      GStrv cells = g_ptr_array_index (rows, i);
       GPtrArray *row = table_add_row (table);
-      JsonNode *consumed = member (o, "budget_consumed_pct");
 
-      g_ptr_array_add (row, format_member (o, "name", FMT_TEXT));
-      g_ptr_array_add (row, is_null (member (o, "pipeline")) ? g_strdup ("(all)") : format_member (o, "pipeline", FMT_TEXT));
-      g_ptr_array_add (row, format_target (o));
-      g_ptr_array_add (row, json_object_has_member (o, "actual") ? format_actual (o) : g_strdup (NO_DATA));
-      g_ptr_array_add (row, format_member (o, "requests", FMT_INT));
-      g_ptr_array_add (row, is_null (consumed) ? g_strdup (NO_DATA)
-                                               : g_strdup_printf ("%.1f%%", json_node_get_double (consumed)));
-      g_ptr_array_add (row, format_member (o, "burn_rate_1d", FMT_RATIO));
-      g_ptr_array_add (row, format_member (o, "burn_rate_7d", FMT_RATIO));
-      g_ptr_array_add (row, format_member (o, "status", FMT_TEXT));
+      for (guint c = 0; cells[c] != NULL; c++)
+        g_ptr_array_add (row, g_strdup (cells[c]));
     }
   table_print (table, out);
   for (guint i = 0; i < json_array_get_length (objectives); i++)

@@ -742,12 +742,24 @@ test_slo (void)
                                        "--until", "2026-11-03");
   g_autoptr(Result) fail_text = run_report (dir, "--ledger", ledger, "--slo", failing, "--until", "2026-11-03");
   g_autoptr(Result) pass = run_report (dir, "--ledger", ledger, "--json", "--slo", passing, "--until", "2026-11-03");
+  g_autofree char *page_path = g_build_filename (dir, "slo.html", NULL);
+  g_autoptr(Result) page_run = run_report (dir, "--ledger", ledger, "--html", page_path, "--slo", failing,
+                                           "--until", "2026-11-03");
+  g_autofree char *page = NULL;
   g_autoptr(JsonObject) report = parse_object (fail->out);
   g_autoptr(JsonObject) passed = NULL;
   JsonObject *slo = json_object_get_object_member (report, "slo");
   JsonObject *o;
 
   g_assert_cmpint (fail->status, ==, 1);
+  /* The page draws the same table as the text: one row per objective. */
+  g_assert_cmpint (page_run->status, ==, 1);
+  g_assert_true (g_file_get_contents (page_path, &page, NULL, NULL));
+  sluice_test_assert_contains (page, "<th>budget used</th><th>burn 1d</th><th>burn 7d</th><th>status</th>");
+  sluice_test_assert_contains (page, "<td class=\"slo-exhausted\">exhausted</td>");
+  sluice_test_assert_contains (page, "<td class=\"slo-warning\">warning</td>");
+  sluice_test_assert_contains (page, "eval_pass_rate: evals are not built yet");
+  g_assert_null (strstr (page, "window_ms"));
   assert_int (slo, "window_days", 30);
   assert_str (slo, "window_start", "2026-10-04T00:00:00.000Z");
   assert_str (slo, "window_end", "2026-11-03T00:00:00.000Z");
