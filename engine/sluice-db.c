@@ -53,6 +53,7 @@ struct _SluiceDb
   gboolean  failing;        /* in a spell of failures; writer thread */
   guint     backoff_ms;     /* writer thread */
   guint     n_spilled;      /* writer thread */
+  guint     n_lost;         /* writer thread: neither written nor spilled */
 };
 
 static gboolean
@@ -207,8 +208,10 @@ spill_items (SluiceDb  *self,
   for (guint i = 0; i < n_items; i++)
     if (items[i]->record)
       {
-        self->keeping.spill (items[i]->data, self->keeping.user_data);
-        self->n_spilled++;
+        if (self->keeping.spill (items[i]->data, self->keeping.user_data))
+          self->n_spilled++;
+        else
+          self->n_lost++;
       }
 }
 
@@ -292,7 +295,7 @@ process_keeping (SluiceDb  *self,
 
   if (closing)
     {
-      guint before = self->n_spilled;
+      guint before = self->n_spilled, lost_before = self->n_lost;
 
       /* Nothing is dropped: what could not be written goes beside the file. */
       spill_items (self, items, n_items);
@@ -300,6 +303,9 @@ process_keeping (SluiceDb  *self,
         g_warning ("%s: still cannot write (%s) at exit: %u records written to %s instead",
                    self->path, error->message, self->n_spilled - before,
                    self->keeping.spill_name != NULL ? self->keeping.spill_name : "the file of unwritten records");
+      if (self->n_lost > lost_before)
+        g_warning ("%s: still cannot write (%s) at exit, nor keep beside it: %u records lost",
+                   self->path, error->message, self->n_lost - lost_before);
       finish_items (self, items, n_items, committed);
       return;
     }

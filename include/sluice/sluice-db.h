@@ -51,7 +51,7 @@ SluiceDb *sluice_db_open          (const char           *path,
  *   failures starts (after the warning is logged)
  * @spill: called on the writer thread with the data of an item that can
  *   never be written: one that fails on its own, or any still failing when
- *   the database is closed
+ *   the database is closed; returns %FALSE when it could not keep it either
  * @user_data: data for @failed and @spill
  * @spill_name: (nullable): where @spill puts items, for messages
  *
@@ -61,7 +61,7 @@ typedef struct
 {
   guint    busy_timeout_ms;
   void   (*failed) (const GError *error, gpointer user_data);
-  void   (*spill)  (gpointer data, gpointer user_data);
+  gboolean (*spill) (gpointer data, gpointer user_data);
   gpointer user_data;
   const char *spill_name;
 } SluiceDbKeeping;

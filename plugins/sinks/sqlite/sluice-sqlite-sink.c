@@ -69,6 +69,7 @@ struct _SluiceSqliteSink
 
   SluiceDb *db;
   char     *spill_path;   /* LEDGER.unwritten.jsonl */
+  guint     n_lost;       /* records neither the ledger nor the spill file took */
 };
 
 static void sluice_sqlite_sink_iface_init (SluiceCostSinkInterface *iface);
@@ -305,23 +306,29 @@ sluice_sqlite_sink_record (SluiceCostSink *sink,
 
 /* Writer thread: a record the ledger could not take, one JSON line in a
  * file beside it, so that it is never lost silently. */
-static void
+static gboolean
 spill_row (gpointer data,
            gpointer user_data)
 {
   SluiceSqliteSink *self = user_data;
   Row *row = data;
   FILE *file = fopen (self->spill_path, "a");
+  gboolean written = file != NULL && fprintf (file, "%s\n", row->json) >= 0;
+  int saved = errno;
 
-  if (file == NULL || fprintf (file, "%s\n", row->json) < 0 || fclose (file) != 0)
+  /* fclose() releases the stream even when it fails: never twice. */
+  if (file != NULL && fclose (file) != 0 && written)
     {
-      int saved = errno;
-
-      g_critical ("%s: cannot keep an unwritten ledger record either (%s); it is lost: %s",
-                  self->spill_path, g_strerror (saved), row->json);
-      if (file != NULL)
-        fclose (file);
+      written = FALSE;
+      saved = errno;
     }
+  if (written)
+    return TRUE;
+  /* Said once, not once per record (a full disk refuses them all). */
+  if (self->n_lost++ == 0)
+    g_printerr ("sluice: %s: cannot keep unwritten ledger records either (%s); they are lost\n",
+                self->spill_path, g_strerror (saved));
+  return FALSE;
 }
 
 /* Writer thread: the ledger fails; a sink_failure event waits with the

@@ -11,6 +11,7 @@
 
 #include <glib/gstdio.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <string.h>
 
 static SluiceEngine *engine;
@@ -822,6 +823,68 @@ test_cli_locked_past_exit (void)
   sluice_test_mock_stop ();
 }
 
+/* The ledger locked and its spill file on a full disk (a link to
+ * /dev/full: fopen and fprintf succeed, fclose fails): the run still
+ * answers and exits 0, and the loss is said once, without a crash. */
+static void
+test_cli_locked_and_disk_full (void)
+{
+  g_autoptr(Files) files = files_new ();
+  g_autofree char *url = NULL;
+  g_autofree char *spill = g_strconcat (files->ledger, ".unwritten.jsonl", NULL);
+  g_autofree char *yaml = NULL;
+  g_autofree char *pipeline_path = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(SluicePipeline) creator = NULL;
+  const char *lost;
+  sqlite3 *lock;
+
+  if (access ("/dev/full", W_OK) != 0)
+    {
+      g_test_skip ("no writable /dev/full to stand for a full disk");
+      return;
+    }
+  url = sluice_test_mock_start_scenario ("{\"rules\": [{\"then\": \"ok\"}]}", NULL);
+  yaml = g_strdup_printf ("name: full\nstages:\n  - assemble: {user: \"{{text}}\"}\n"
+                          "  - call: {target: {provider: openai, model: gpt-4o-mini, "
+                          "base_url: \"%s/v1\", api_key: k}}\n"
+                          "  - log: {sinks: [{sqlite: {path: \"%s\", busy_timeout_ms: 20}}]}\n",
+                          url, files->ledger);
+  pipeline_path = sluice_test_write_file ("full.yaml", yaml);
+  creator = load (files, url, "{target: {provider: openai, model: gpt-4o-mini, base_url: \"BASE/v1\", api_key: k}}",
+                  NULL);
+  g_assert_null (flush (creator));
+  g_clear_object (&creator);
+  g_assert_cmpint (symlink ("/dev/full", spill), ==, 0);
+  lock = lock_ledger (files->ledger);
+
+  process = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("SLUICE_CLI"), "run", pipeline_path,
+                                         "--input", "{\"text\": \"hello\"}", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  unlock_ledger (lock);
+  g_test_message ("stderr: %s", err);
+  g_assert_null (strstr (err, "CRITICAL"));
+  g_assert_null (strstr (err, "Sanitizer"));
+  g_assert_null (strstr (err, "runtime error:"));
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "\"{\\\"sentiment\\\": "));
+  lost = strstr (err, "cannot keep unwritten ledger records either (No space left on device); they are lost");
+  g_assert_nonnull (lost);
+  g_assert_null (strstr (lost + 1, "cannot keep unwritten ledger records either"));   /* once */
+  sluice_test_assert_contains (err, "nor keep beside it: 3 records lost");
+  g_assert_null (strstr (err, "records written to"));
+  g_assert_cmpint (g_unlink (spill), ==, 0);
+  sluice_test_mock_stop ();
+}
+
 /* `sluice batch` of 20 jobs with the ledger locked throughout: every job
  * answered, every record beside the ledger. */
 static void
@@ -911,6 +974,7 @@ main (int   argc,
   g_test_add_func ("/sinks/sqlite/locked-at-open", test_locked_at_open);
   g_test_add_func ("/sinks/sqlite/cli-locked-past-exit", test_cli_locked_past_exit);
   g_test_add_func ("/sinks/sqlite/cli-batch-locked", test_cli_batch_locked);
+  g_test_add_func ("/sinks/sqlite/cli-locked-and-disk-full", test_cli_locked_and_disk_full);
 
   status = g_test_run ();
   g_object_unref (engine);
