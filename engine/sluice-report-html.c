@@ -1148,7 +1148,7 @@ sluice_report_write_html (JsonObject  *report,
   html = sluice_report_render_html (report, error);
   if (html == NULL)
     return FALSE;
-  if (!g_file_set_contents (path, html, -1, &local))
+  if (!sluice_write_file (path, html, -1, &local))
     {
       g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "cannot write the HTML report: %s", local->message);
       return FALSE;

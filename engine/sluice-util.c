@@ -5,6 +5,9 @@
 #define G_LOG_DOMAIN "sluice-util"
 
 #include "sluice.h"
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <math.h>
@@ -613,6 +616,41 @@ gint64
 sluice_monotonic_ms (void)
 {
   return g_get_monotonic_time () / 1000;
+}
+
+gboolean
+sluice_write_file (const char  *path,
+                   const char  *contents,
+                   gssize       length,
+                   GError     **error)
+{
+  GStatBuf info;
+  FILE *file;
+  gsize size = length < 0 ? strlen (contents) : (gsize) length;
+  gboolean written;
+  int saved;
+
+  if (g_lstat (path, &info) != 0 || S_ISREG (info.st_mode))
+    return g_file_set_contents (path, contents, length, error);
+
+  file = g_fopen (path, "w");
+  if (file == NULL)
+    {
+      saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  written = fwrite (contents, 1, size, file) == size;
+  saved = errno;
+  /* fclose() releases the stream even when it fails: never twice. */
+  if (fclose (file) != 0 && written)
+    {
+      written = FALSE;
+      saved = errno;
+    }
+  if (!written)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+  return written;
 }
 
 char *

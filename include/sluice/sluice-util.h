@@ -178,6 +178,25 @@ gboolean    sluice_json_check_text           (const char  *text,
 gint64      sluice_monotonic_ms              (void);
 
 /**
+ * sluice_write_file:
+ * @path: the file to write
+ * @contents: what to write
+ * @length: its length, or -1 for a NUL-terminated string
+ * @error: return location for a #GError
+ *
+ * Writes a report or metrics file. A regular file (or none yet) is
+ * replaced whole, written beside it and renamed, so a reader never sees
+ * half of it; anything else already at @path (a symlink, a device, a
+ * FIFO) is written through, never replaced by a file of its own.
+ *
+ * Returns: %TRUE when everything was written
+ */
+gboolean    sluice_write_file                (const char   *path,
+                                              const char   *contents,
+                                              gssize        length,
+                                              GError      **error);
+
+/**
  * sluice_now_iso8601:
  *
  * Returns: (transfer full): the current UTC time, ISO 8601 with milliseconds

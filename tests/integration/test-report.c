@@ -12,6 +12,8 @@
 #include <math.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 /* ---- running the CLI ------------------------------------------------------------ */
 
@@ -637,6 +639,33 @@ test_html (void)
 
   g_assert_cmpint (bad->status, ==, 2);   /* 1 would read as an exhausted budget */
   sluice_test_assert_contains (bad->err, "no-such-folder");
+
+  /* What is at the path and is not a regular file is written through,
+   * never replaced: a link stays a link, a full device is an error. */
+  {
+    g_autofree char *target = g_build_filename (dir, "target.html", NULL);
+    g_autofree char *link = g_build_filename (dir, "link.html", NULL);
+    g_autoptr(Result) through = NULL;
+    g_autofree char *written = NULL;
+    GStatBuf info;
+
+    g_assert_cmpint (symlink (target, link), ==, 0);
+    through = run_report (dir, "--ledger", ledger, "--html", link);
+    g_assert_cmpint (through->status, ==, 0);
+    g_assert_cmpint (g_lstat (link, &info), ==, 0);
+    g_assert_true (S_ISLNK (info.st_mode));
+    g_assert_true (g_file_get_contents (target, &written, NULL, NULL));
+    g_assert_true (g_str_has_prefix (written, "<!DOCTYPE html>"));
+    if (access ("/dev/full", W_OK) == 0)
+      {
+        g_autoptr(Result) full = run_report (dir, "--ledger", ledger, "--html", "/dev/full");
+
+        g_assert_cmpint (full->status, ==, 2);
+        sluice_test_assert_contains (full->err, "/dev/full: No space left on device");
+        g_assert_cmpint (g_lstat ("/dev/full", &info), ==, 0);
+        g_assert_true (S_ISCHR (info.st_mode));
+      }
+  }
 }
 
 /* --prometheus replays the ledger's rows into the metrics sink's counters:

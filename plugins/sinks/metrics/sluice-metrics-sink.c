@@ -75,7 +75,7 @@ sluice_metrics_sink_flush_async (SluiceCostSink      *sink,
       return;
     }
   text = sluice_metrics_render (self->metrics);
-  if (!g_file_set_contents (self->path, text, -1, &error))
+  if (!sluice_write_file (self->path, text, -1, &error))
     {
       g_prefix_error (&error, "metrics: ");
       g_task_return_error (task, error);
