@@ -81,6 +81,11 @@ sluice_log_stage_configure (SluiceStage     *stage,
     {
       JsonNode *item = json_array_get_element (sinks, i);
 
+      /* The same sink twice would record every attempt twice. */
+      for (guint j = 0; j < i; j++)
+        if (json_node_equal (item, json_array_get_element (sinks, j)))
+          return sluice_config_invalid (error, "sinks[%u] repeats sinks[%u]: every record would be "
+                                        "written twice", i, j);
       if (JSON_NODE_HOLDS_OBJECT (item))
         {
           JsonObject *object = json_node_get_object (item);

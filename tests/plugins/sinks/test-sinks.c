@@ -280,6 +280,7 @@ test_sink_config_checked (void)
     { "[{metrics: {path: 3}}]", "path" },
     { "[{sqlite: {busy_timeout_ms: 0}}]", "busy_timeout_ms" },
     { "[{jsonl: {path: a.jsonl, rotate: true}}]", "rotate" },
+    { "[sqlite, sqlite]", "sinks[1] repeats sinks[0]: every record would be written twice" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
