@@ -122,6 +122,24 @@ table_add_row (Table *table)
   return row;
 }
 
+/* Labels and model names are anyone's data: a control character (an
+ * escape sequence for the terminal, a newline that breaks the table)
+ * is shown as U+FFFD, never written as it is. */
+static char *
+neutralize_controls (const char *cell)
+{
+  g_autofree char *valid = g_utf8_make_valid (cell, -1);   /* a hand-edited ledger may hold any bytes */
+  GString *safe = g_string_sized_new (strlen (valid));
+
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_string_append_unichar (safe, c < 0x20 || (c >= 0x7f && c < 0xa0) ? 0xFFFD : c);
+    }
+  return g_string_free (safe, FALSE);
+}
+
 /* First column left-aligned, the others (figures) right-aligned. */
 static void
 table_print (Table   *table,
@@ -134,6 +152,13 @@ table_print (Table   *table,
     {
       GPtrArray *row = g_ptr_array_index (table->rows, r);
 
+      for (guint c = 0; c < row->len; c++)
+        {
+          char *safe = neutralize_controls (g_ptr_array_index (row, c));
+
+          g_free (row->pdata[c]);
+          row->pdata[c] = safe;
+        }
       for (guint c = 0; c < row->len && c < header->len; c++)
         widths[c] = MAX (widths[c], (gsize) g_utf8_strlen (g_ptr_array_index (row, c), -1));
     }

@@ -589,6 +589,27 @@ test_text (void)
   assert_row (out, "p2/m2", "p2/m2 1 33.3%");
 }
 
+/* A label is anyone's data: its control characters (a terminal escape,
+ * a newline that would break the table) are not printed as they are. */
+static void
+test_text_controls (void)
+{
+  g_autofree char *dir = temp_dir ();
+  g_autofree char *ledger = known_ledger (dir);
+  g_autoptr(Result) result = NULL;
+  sqlite3 *db = NULL;
+
+  g_assert_cmpint (sqlite3_open (ledger, &db), ==, SQLITE_OK);
+  db_exec (db, "UPDATE requests SET labels = '{\"user\": \"esc\\u001b]0;pwned\\u0007\\u001b[2Jx\\nnext\"}'"
+               " WHERE request_id = 'R6'");
+  sqlite3_close (db);
+  result = run_report (dir, "--ledger", ledger, "--group-by", "user");
+  g_assert_cmpint (result->status, ==, 0);
+  g_assert_null (strchr (result->out, '\x1b'));
+  g_assert_null (strchr (result->out, '\x07'));
+  sluice_test_assert_contains (result->out, "  esc\xef\xbf\xbd]0;pwned\xef\xbf\xbd\xef\xbf\xbd[2Jx\xef\xbf\xbdnext ");
+}
+
 /* Requests whose every cost is unknown cost "unknown", not $0: R4 alone. */
 static void
 test_all_costs_unknown (void)
@@ -1085,6 +1106,7 @@ main (int    argc,
   g_test_add_func ("/report/text", test_text);
   g_test_add_func ("/report/csv", test_csv);
   g_test_add_func ("/report/html", test_html);
+  g_test_add_func ("/report/text-controls", test_text_controls);
   g_test_add_func ("/report/all-costs-unknown", test_all_costs_unknown);
   g_test_add_func ("/report/prometheus", test_prometheus);
   g_test_add_func ("/report/slo", test_slo);
