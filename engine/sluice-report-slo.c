@@ -426,6 +426,9 @@ sluice_report_evaluate_slo (SluiceReport  *self,
   node = json_object_get_member (root, "window");
   if (node != NULL && !parse_duration_node (node, &window_ms))
     report (&checker, "/window", "window wants a duration, such as 30d");
+  /* Windows are rolling back from now: past 10 years the start is not a date. */
+  else if (node != NULL && (window_ms < G_TIME_SPAN_HOUR / 1000 || window_ms > 3650 * (gint64) DAY_MS))
+    report (&checker, "/window", "window wants a duration from 1h to 3650d");
   node = json_object_get_member (root, "objectives");
   if (node == NULL || !JSON_NODE_HOLDS_ARRAY (node) || json_array_get_length (json_node_get_array (node)) == 0)
     report (&checker, node != NULL ? "/objectives" : "",

@@ -893,6 +893,7 @@ test_slo_bad_files (void)
     { "objectives:\n  - latency_p95: fast\n", "bad.yaml:2:5: error: latency_p95 wants a duration" },
     { "objectives:\n  - daily_cost: -3\n", "bad.yaml:2:5: error: daily_cost wants dollars above 0" },
     { "window: 30x\nobjectives:\n  - daily_cost: 3\n", "bad.yaml:1:1: error: window wants a duration" },
+    { "window: 100000000d\nobjectives:\n  - daily_cost: 3\n", "bad.yaml:1:1: error: window wants a duration from 1h to 3650d" },
     { "objectives: []\n", "bad.yaml:1:1: error: 'objectives' wants a list of objectives" },
     { "objectives:\n  - pipeline: a\n", "bad.yaml:2:5: error: an objective names one of" },
     { "objectives: [availability: 99%\n", "bad.yaml:2:1: error: did not find expected" },
