@@ -60,6 +60,24 @@ check_entry (const char  *path,
       return FALSE;
     }
   entry = json_node_get_object (node);
+  {
+    JsonObjectIter iter;
+    const char *name;
+    JsonNode *value;
+
+    /* A misspelt price would leave the old one in force, unseen. */
+    json_object_iter_init (&iter, entry);
+    while (json_object_iter_next (&iter, &name, &value))
+      if (name[0] != '$' && !g_strv_contains (price_members, name) && !g_strv_contains (limit_members, name) &&
+          !g_str_equal (name, "tokenizer") && !g_str_equal (name, "checked"))
+        {
+          g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_INVALID_CONFIG,
+                       "%s: providers.%s.%s.%s: unknown member (known: %s, %s, %s, %s, %s, %s, tokenizer, checked)",
+                       path, provider, model, name, price_members[0], price_members[1], price_members[2],
+                       price_members[3], limit_members[0], limit_members[1]);
+          return FALSE;
+        }
+  }
   for (guint i = 0; price_members[i] != NULL; i++)
     {
       JsonNode *value = json_object_get_member (entry, price_members[i]);

@@ -175,6 +175,8 @@ test_override_errors (void)
       "providers.openai.gpt-4o.output_per_mtok: expected a price" },
     { "{\"providers\": {\"openai\": {\"gpt-4o\": {\"context_window\": 1.5}}}}",
       "providers.openai.gpt-4o.context_window: expected a number of tokens" },
+    { "{\"providers\": {\"openai\": {\"gpt-4o\": {\"input_per_mtoken\": 100}}}}",
+      "providers.openai.gpt-4o.input_per_mtoken: unknown member (known: input_per_mtok, " },
     { "{\"providers\": {\"openai\": {\"gpt-4o\": 3}}}", "providers.openai.gpt-4o: expected an object" },
     { "{\"providers\": {\"openai\": []}}", "providers.openai: expected an object of models" },
     { "{\"providers\": ", "override.json:" },
