@@ -13,8 +13,8 @@
  * and are answered with its output, as hits. The leader's entry stays in
  * the table until its store is committed, so a repeat that arrives in
  * between is answered from memory rather than calling again. When the
- * leader fails, its waiters do not get its error: they take the lookup
- * again in order, the first becoming the new leader.
+ * leader fails, its waiters do not get its error: each goes on to the
+ * provider by itself, all at once (a valid answer among them is stored).
  *
  * The cache is bypassed (cache_hit NULL in the ledger: nothing was looked
  * up) when a target's temperature is above 0 or not set (the providers'
@@ -305,7 +305,16 @@ sluice_cache_stage_complete_async (SluiceStage         *stage,
           g_object_unref (waiter);
         }
       else
-        acquire (self, waiter, key);
+        {
+          /* Each goes on by itself, all at once: taking turns as leaders
+           * would line identical failing requests up one after another. */
+          SluiceContext *waiting = g_task_get_task_data (waiter);
+
+          g_object_set_data_full (G_OBJECT (waiting), LEADER_KEY, g_strdup (key), g_free);
+          annotate_hit (waiting, FALSE);
+          g_task_return_int (waiter, SLUICE_VERDICT_CONTINUE);
+          g_object_unref (waiter);
+        }
     }
   g_object_set_data (G_OBJECT (context), LEADER_KEY, NULL);
   g_task_return_boolean (task, TRUE);
