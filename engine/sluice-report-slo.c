@@ -226,6 +226,9 @@ burn (Kind     kind,
     case KIND_LATENCY:
       return w->succeeded > 0 ? (w->slow / w->succeeded) / LATENCY_ALLOWED_SLOW : NAN;
     case KIND_COST:
+      /* Requests all of unknown cost tell nothing about spending. */
+      if (w->requests > 0 && w->cost_unknown >= w->requests)
+        return NAN;
       return w->cost / (target * ((gdouble) span_ms / DAY_MS));
     case KIND_EVAL:
     default:
@@ -278,7 +281,8 @@ evaluate (SluiceReport  *report,
           break;
         case KIND_COST:
         default:
-          actual = full.cost / ((gdouble) window_ms / DAY_MS);
+          actual = full.requests > 0 && full.cost_unknown >= full.requests
+                   ? NAN : full.cost / ((gdouble) window_ms / DAY_MS);
           json_object_set_double_member (objective, "error_budget", target * ((gdouble) window_ms / DAY_MS));
           json_object_set_double_member (objective, "cost_usd", full.cost);
           json_object_set_int_member (objective, "cost_unknown_requests", (gint64) full.cost_unknown);

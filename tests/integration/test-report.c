@@ -103,6 +103,8 @@ parse_object (const char *text)
   return json_object_ref (json_node_get_object (node));
 }
 
+static char *write_text (const char *dir, const char *name, const char *text);
+
 /* ---- the known ledger ------------------------------------------------------------ */
 
 static void
@@ -628,6 +630,23 @@ test_all_costs_unknown (void)
   assert_null (t, "cost_usd");
   assert_int (t, "cost_unknown_requests", 1);
   assert_null (json_array_get_object_element (json_object_get_array_member (report, "groups"), 0), "cost_usd");
+
+  /* A daily-cost objective over R4 alone has nothing to measure. */
+  {
+    g_autofree char *slo_path = write_text (dir, "cost.yaml", "window: 1h\nobjectives:\n  - daily_cost: $0.01\n");
+    g_autoptr(Result) slo_run = run_report (dir, "--ledger", ledger, "--json", "--slo", slo_path,
+                                            "--until", "2026-11-02T09:30:00Z");
+    g_autoptr(JsonObject) slo_report = NULL;
+    JsonObject *o;
+
+    g_assert_cmpint (slo_run->status, ==, 0);
+    slo_report = parse_object (slo_run->out);
+    o = json_array_get_object_element (json_object_get_array_member (
+          json_object_get_object_member (slo_report, "slo"), "objectives"), 0);
+    assert_str (o, "status", "no_data");
+    assert_null (o, "actual");
+    assert_int (o, "cost_unknown_requests", 1);
+  }
 }
 
 /* --html writes the page the renderer makes of the same model: the
