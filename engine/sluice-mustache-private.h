@@ -99,6 +99,12 @@ gboolean               sluice_mustache_library_load_partial (SluiceMustacheLibra
                                                            const char             *name,
                                                            const char             *path,
                                                            GError                **error);
+/* A stage's `partials: {name: file, ...}` (NULL or not an object: none),
+ * each file relative to @pipeline's folder. */
+gboolean               sluice_mustache_library_load_partials (SluiceMustacheLibrary *lib,
+                                                            SluicePipeline        *pipeline,
+                                                            JsonNode              *partials,
+                                                            GError               **error);
 
 SluiceMustache *sluice_mustache_compile     (SluiceMustacheLibrary  *lib,
                                              const char             *source,

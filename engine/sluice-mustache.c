@@ -848,6 +848,29 @@ sluice_mustache_library_add_partial (SluiceMustacheLibrary *lib,
 }
 
 gboolean
+sluice_mustache_library_load_partials (SluiceMustacheLibrary  *lib,
+                                       SluicePipeline         *pipeline,
+                                       JsonNode               *partials,
+                                       GError                **error)
+{
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *path;
+
+  if (partials == NULL || !JSON_NODE_HOLDS_OBJECT (partials))
+    return TRUE;
+  json_object_iter_init (&iter, json_node_get_object (partials));
+  while (json_object_iter_next (&iter, &name, &path))
+    {
+      g_autofree char *file = sluice_pipeline_resolve_path (pipeline, json_node_get_string (path));
+
+      if (!sluice_mustache_library_load_partial (lib, name, file, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 sluice_mustache_library_load_partial (SluiceMustacheLibrary  *lib,
                                       const char             *name,
                                       const char             *path,

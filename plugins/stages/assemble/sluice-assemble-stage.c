@@ -74,30 +74,6 @@ add_template (SluiceAssembleStage    *self,
 }
 
 static gboolean
-load_partials (SluicePipeline         *pipeline,
-               SluiceMustacheLibrary  *lib,
-               JsonObject             *config,
-               GError                **error)
-{
-  JsonNode *node = json_object_get_member (config, "partials");
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *path;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return TRUE;
-  json_object_iter_init (&iter, json_node_get_object (node));
-  while (json_object_iter_next (&iter, &name, &path))
-    {
-      g_autofree char *file = sluice_pipeline_resolve_path (pipeline, json_node_get_string (path));
-
-      if (!sluice_mustache_library_load_partial (lib, name, file, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
 sluice_assemble_stage_configure (SluiceStage     *stage,
                                  SluicePipeline  *pipeline,
                                  JsonObject      *config,
@@ -116,7 +92,7 @@ sluice_assemble_stage_configure (SluiceStage     *stage,
   lib = sluice_mustache_library_new (flags);
   if (json_object_has_member (config, "max_bytes"))
     sluice_mustache_library_set_max_output (lib, (gsize) MAX (sluice_json_get_int (config, "max_bytes", 0), 1));
-  if (!load_partials (pipeline, lib, config, error))
+  if (!sluice_mustache_library_load_partials (lib, pipeline, json_object_get_member (config, "partials"), error))
     return FALSE;
 
   if ((text = sluice_json_get_string (config, "system")) != NULL &&

@@ -32,30 +32,6 @@ static void sluice_format_stage_iface_init (SluiceStageInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (SluiceFormatStage, sluice_format_stage, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (SLUICE_TYPE_STAGE, sluice_format_stage_iface_init))
 
-static gboolean
-load_partials (SluicePipeline         *pipeline,
-               SluiceMustacheLibrary  *lib,
-               JsonObject             *config,
-               GError                **error)
-{
-  JsonNode *node = json_object_get_member (config, "partials");
-  JsonObjectIter iter;
-  const char *name;
-  JsonNode *path;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    return TRUE;
-  json_object_iter_init (&iter, json_node_get_object (node));
-  while (json_object_iter_next (&iter, &name, &path))
-    {
-      g_autofree char *file = sluice_pipeline_resolve_path (pipeline, json_node_get_string (path));
-
-      if (!sluice_mustache_library_load_partial (lib, name, file, error))
-        return FALSE;
-    }
-  return TRUE;
-}
-
 static SluiceMustacheFlags
 flags_from_config (JsonObject *config)
 {
@@ -88,7 +64,7 @@ compile_template (SluiceFormatStage  *self,
   sluice_mustache_library_set_data_name (lib, "output");
   if (json_object_has_member (config, "max_bytes"))
     sluice_mustache_library_set_max_output (lib, (gsize) MAX (sluice_json_get_int (config, "max_bytes", 0), 1));
-  if (!load_partials (pipeline, lib, config, error))
+  if (!sluice_mustache_library_load_partials (lib, pipeline, json_object_get_member (config, "partials"), error))
     return FALSE;
 
   if (source == NULL)
