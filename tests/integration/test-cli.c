@@ -890,8 +890,10 @@ test_batch_resume_after_kill (void)
   input = write_reviews (env, "in.jsonl", n, &ids);
   mock_start (env, "--latency", "40ms", NULL);
 
+  /* --no-cache: a job answered but killed before its commit would be a
+   * cache hit on resume, with no provider call to count. */
   batch = spawn_cli (env, "batch.out", "batch.err",
-                     "batch", pipeline, input, "-o", output, "--concurrency", "4", "--quiet", NULL);
+                     "batch", pipeline, input, "-o", output, "--concurrency", "4", "--quiet", "--no-cache", NULL);
   wait_for_lines (batch, output, 40, 30);
   g_subprocess_force_exit (batch);
   g_subprocess_wait (batch, NULL, NULL);
@@ -933,7 +935,7 @@ test_batch_resume_after_kill (void)
   }
 
   resumed = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--concurrency", "4",
-                     "--resume", "--quiet", "--json", NULL);
+                     "--resume", "--quiet", "--json", "--no-cache", NULL);
   assert_status (resumed, 0);
   after = mock_requests (env);
 
@@ -1000,9 +1002,11 @@ test_batch_interrupt_then_resume (void)
   input = write_reviews (env, "in.jsonl", n, &ids);
   mock_start (env, "--latency", "100ms", NULL);
 
+  /* --no-cache: a job answered but cut before its line was committed
+   * would otherwise be a cache hit on resume, with no provider call. */
   batch = spawn_cli (env, "batch.out", "batch.err",
                      "batch", pipeline, input, "-o", output, "--concurrency", "4",
-                     "--grace", "0ms", NULL);
+                     "--grace", "0ms", "--no-cache", NULL);
   wait_for_lines (batch, output, 10, 30);
   signalled = g_get_monotonic_time ();
   g_subprocess_send_signal (batch, SIGINT);
@@ -1035,7 +1039,7 @@ test_batch_interrupt_then_resume (void)
 
   before = mock_requests (env);
   resumed = run_cli (env, NULL, "batch", pipeline, input, "-o", output, "--concurrency", "4",
-                     "--resume", "--quiet", NULL);
+                     "--resume", "--quiet", "--no-cache", NULL);
   assert_status (resumed, 0);
   after = mock_requests (env);
 
