@@ -64,6 +64,11 @@ gboolean        sluice_document_locate             (SluiceDocument *doc,
                                                     const char     *pointer,
                                                     guint          *line,
                                                     guint          *column);
+void            sluice_document_report             (SluiceDocument *doc,
+                                                    GPtrArray      *diagnostics,
+                                                    const char     *pointer,
+                                                    const char     *format,
+                                                    ...) G_GNUC_PRINTF (4, 5);
 gboolean        sluice_document_get_node_position  (SluiceDocument *doc,
                                                     JsonNode       *node,
                                                     guint          *line,

@@ -410,6 +410,34 @@ pointer_index (const char *token,
 }
 
 /**
+ * sluice_document_report:
+ * @doc: a document
+ * @diagnostics: where the error goes
+ * @pointer: a JSON Pointer to what is wrong (see sluice_document_locate())
+ * @format: the message, printf-style, one sentence without a period
+ *
+ * Adds an error at the position in @doc's file of what @pointer names:
+ * `file:line:col: error: message`.
+ */
+void
+sluice_document_report (SluiceDocument *doc,
+                        GPtrArray      *diagnostics,
+                        const char     *pointer,
+                        const char     *format,
+                        ...)
+{
+  g_autofree char *message = NULL;
+  guint line = 0, column = 0;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  sluice_document_locate (doc, pointer, &line, &column);
+  sluice_diagnostics_add (diagnostics, doc->filename, line, column, FALSE, "%s", message);
+}
+
+/**
  * sluice_document_locate:
  * @doc: a document
  * @pointer: a JSON Pointer (RFC 6901): `""` is the root,

@@ -175,24 +175,9 @@ typedef struct
   SluiceSchemaRegistry *registry;   /* `schemas: {registry: ...}`, or NULL */
 } Loader;
 
-static void G_GNUC_PRINTF (3, 4)
-report (Loader     *loader,
-        const char *pointer,
-        const char *format,
-        ...)
-{
-  g_autofree char *message = NULL;
-  guint line = 0, column = 0;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  sluice_document_locate (loader->doc, pointer, &line, &column);
-  sluice_diagnostics_add (loader->diagnostics, sluice_document_get_filename (loader->doc),
-                          line, column, FALSE, "%s", message);
-}
+/* An error at what @pointer names in the pipeline file. */
+#define report(loader, pointer, ...) \
+  sluice_document_report ((loader)->doc, (loader)->diagnostics, (pointer), __VA_ARGS__)
 
 /* "/stages/0/call/retry" → "stages[0].call.retry": how a person names it. */
 static char *

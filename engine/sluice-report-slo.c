@@ -43,23 +43,9 @@ typedef struct
   GPtrArray      *diagnostics;
 } Checker;
 
-static void G_GNUC_PRINTF (3, 4)
-report (Checker    *checker,
-        const char *pointer,
-        const char *format,
-        ...)
-{
-  g_autofree char *message = NULL;
-  guint line = 0, column = 0;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  sluice_document_locate (checker->doc, pointer, &line, &column);
-  sluice_diagnostics_add (checker->diagnostics, sluice_document_get_filename (checker->doc),
-                          line, column, FALSE, "%s", message);
-}
+/* An error at what @pointer names in the SLO file. */
+#define report(checker, pointer, ...) \
+  sluice_document_report ((checker)->doc, (checker)->diagnostics, (pointer), __VA_ARGS__)
 
 static void
 check_members (Checker            *checker,
