@@ -108,17 +108,6 @@ get_number_or_zero (JsonObject *object,
   return get_number (object, name, &value) ? value : 0;
 }
 
-static const char *
-get_string (JsonObject *object,
-            const char *name)
-{
-  JsonNode *node = object != NULL ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 static JsonObject *
 get_object (JsonObject *object,
             const char *name)
@@ -285,11 +274,11 @@ static void
 append_range (GString    *out,
               JsonObject *report)
 {
-  const char *since = get_string (report, "since");
-  const char *until = get_string (report, "until");
-  const char *group_by = get_string (report, "group_by");
-  const char *ledger = get_string (report, "ledger");
-  const char *generated = get_string (report, "generated_at");
+  const char *since = sluice_json_get_string (report, "since");
+  const char *until = sluice_json_get_string (report, "until");
+  const char *group_by = sluice_json_get_string (report, "group_by");
+  const char *ledger = sluice_json_get_string (report, "ledger");
+  const char *generated = sluice_json_get_string (report, "generated_at");
 
   g_string_append (out, "<p class=\"range\">");
   g_string_append (out, since != NULL ? "From " : "From the first request");
@@ -571,8 +560,8 @@ append_cost_chart (GString    *out,
   for (guint i = 0; i < n_rows; i++)
     {
       JsonObject *row = json_array_get_object_element (daily, i);
-      const char *day = get_string (row, "day");
-      const char *name = get_string (row, "model");
+      const char *day = sluice_json_get_string (row, "day");
+      const char *name = sluice_json_get_string (row, "model");
       Model *model;
       gdouble value = 0;
 
@@ -618,8 +607,8 @@ append_cost_chart (GString    *out,
   for (guint i = 0; i < n_rows; i++)
     {
       JsonObject *row = json_array_get_object_element (daily, i);
-      const char *day = get_string (row, "day");
-      const char *name = get_string (row, "model");
+      const char *day = sluice_json_get_string (row, "day");
+      const char *name = sluice_json_get_string (row, "model");
       gdouble value;
 
       if (day == NULL || !get_number (row, "cost_usd", &value) || value <= 0)
@@ -715,7 +704,7 @@ compare_days (gconstpointer a,
   JsonObject *ra = json_node_get_object (*(JsonNode * const *) a);
   JsonObject *rb = json_node_get_object (*(JsonNode * const *) b);
 
-  return g_strcmp0 (get_string (ra, "day"), get_string (rb, "day"));
+  return g_strcmp0 (sluice_json_get_string (ra, "day"), sluice_json_get_string (rb, "day"));
 }
 
 static void
@@ -738,7 +727,7 @@ append_latency_chart (GString   *out,
     {
       JsonNode *node = json_array_get_element (latency_daily, i);
 
-      if (JSON_NODE_HOLDS_OBJECT (node) && get_string (json_node_get_object (node), "day") != NULL)
+      if (JSON_NODE_HOLDS_OBJECT (node) && sluice_json_get_string (json_node_get_object (node), "day") != NULL)
         g_ptr_array_add (rows, node);
     }
   g_ptr_array_sort (rows, compare_days);
@@ -796,7 +785,7 @@ append_latency_chart (GString   *out,
           g_string_append (points, "\" cy=\"");
           append_coord (points, y);
           g_string_append (points, "\"><title>");
-          append_escaped (points, get_string (row, "day"));
+          append_escaped (points, sluice_json_get_string (row, "day"));
           g_string_append_printf (points, " \xc2\xb7 %s: ", series[k].label);
           append_ms (points, value);
           g_string_append (points, "</title></circle>\n");
@@ -807,7 +796,7 @@ append_latency_chart (GString   *out,
       g_string_append (out, points->str);
     }
   for (guint i = 0; i < n; i += (n + 11) / 12)
-    append_day_label (out, get_string (json_node_get_object (g_ptr_array_index (rows, i)), "day"),
+    append_day_label (out, sluice_json_get_string (json_node_get_object (g_ptr_array_index (rows, i)), "day"),
                       n == 1 ? PLOT_LEFT + plot_w / 2 : PLOT_LEFT + 10 + (plot_w - 20) * i / (n - 1));
   g_string_append (out, "</svg>\n<ul class=\"legend\">");
   for (guint k = 0; k < G_N_ELEMENTS (series); k++)
@@ -935,7 +924,7 @@ append_served_chart (GString    *out,
   for (guint i = 0; served_by != NULL && i < json_array_get_length (served_by); i++)
     {
       JsonObject *row = json_array_get_object_element (served_by, i);
-      Bar bar = { get_string (row, "target"), 0, 0, FALSE, 0 };
+      Bar bar = { sluice_json_get_string (row, "target"), 0, 0, FALSE, 0 };
 
       if (bar.label == NULL)
         continue;
@@ -1004,7 +993,7 @@ append_table (GString    *out,
               JsonObject *totals)
 {
   JsonArray *groups = get_array (report, "groups");
-  const char *group_by = get_string (report, "group_by");
+  const char *group_by = sluice_json_get_string (report, "group_by");
 
   g_string_append (out, "<section id=\"groups\"><h2>");
   if (group_by != NULL)
@@ -1023,7 +1012,7 @@ append_table (GString    *out,
   for (guint i = 0; groups != NULL && i < json_array_get_length (groups); i++)
     {
       JsonObject *group = json_array_get_object_element (groups, i);
-      const char *key = get_string (group, "key");
+      const char *key = sluice_json_get_string (group, "key");
 
       if (group != NULL)
         append_row (out, group, key != NULL ? key : NO_DATA, FALSE);
@@ -1045,11 +1034,11 @@ append_slo (GString    *out,
   GStrv header = g_ptr_array_index (rows, 0);
 
   g_string_append (out, "<section id=\"slo\"><h2>SLOs</h2>\n<p class=\"note\">");
-  append_escaped (out, get_string (slo, "file") != NULL ? get_string (slo, "file") : "");
+  append_escaped (out, sluice_json_get_string (slo, "file") != NULL ? sluice_json_get_string (slo, "file") : "");
   g_string_append (out, ": rolling window ");
-  append_escaped (out, get_string (slo, "window_start") != NULL ? get_string (slo, "window_start") : NO_DATA);
+  append_escaped (out, sluice_json_get_string (slo, "window_start") != NULL ? sluice_json_get_string (slo, "window_start") : NO_DATA);
   g_string_append (out, " to ");
-  append_escaped (out, get_string (slo, "window_end") != NULL ? get_string (slo, "window_end") : NO_DATA);
+  append_escaped (out, sluice_json_get_string (slo, "window_end") != NULL ? sluice_json_get_string (slo, "window_end") : NO_DATA);
   g_string_append (out, "</p>\n<div class=\"scroll\"><table>\n<thead><tr>");
   for (guint c = 0; header[c] != NULL; c++)
     {
@@ -1076,12 +1065,12 @@ append_slo (GString    *out,
     {
       JsonObject *o = json_array_get_object_element (objectives, i);
 
-      if (get_string (o, "message") == NULL)
+      if (sluice_json_get_string (o, "message") == NULL)
         continue;
       g_string_append (out, "<p class=\"note\">");
-      append_escaped (out, get_string (o, "name") != NULL ? get_string (o, "name") : "");
+      append_escaped (out, sluice_json_get_string (o, "name") != NULL ? sluice_json_get_string (o, "name") : "");
       g_string_append (out, ": ");
-      append_escaped (out, get_string (o, "message"));
+      append_escaped (out, sluice_json_get_string (o, "message"));
       g_string_append (out, "</p>\n");
     }
   g_string_append (out, "</section>\n");
