@@ -48,7 +48,6 @@ struct _SluiceDb
 
   /* Keeping mode (sluice_db_open_keeping): what a transient failure does. */
   SluiceDbKeeping keeping;
-  gboolean  keeps;          /* keeping.spill != NULL */
   int       last_code;      /* SQLite result of the last failed batch; writer thread */
   gboolean  failing;        /* in a spell of failures; writer thread */
   guint     backoff_ms;     /* writer thread */
@@ -346,7 +345,7 @@ process (SluiceDb  *self,
   g_autofree gboolean *committed = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (self->keeps)
+  if (self->keeping.spill != NULL)   /* opened with sluice_db_open_keeping() */
     {
       process_keeping (self, items, n_items);
       return;
@@ -506,10 +505,7 @@ start (sqlite3               *db,
   self->db = db;
   self->path = g_strdup (path);
   if (keeping != NULL)
-    {
-      self->keeping = *keeping;
-      self->keeps = TRUE;
-    }
+    self->keeping = *keeping;
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
