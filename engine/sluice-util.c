@@ -618,26 +618,23 @@ sluice_monotonic_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
-gboolean
-sluice_write_file (const char  *path,
-                   const char  *contents,
-                   gssize       length,
-                   GError     **error)
+/* Writes @size bytes to @path opened with @mode; on failure @error says
+ * the system's reason alone, for callers that name the file themselves. */
+static gboolean
+write_path (const char  *path,
+            const char  *mode,
+            const char  *contents,
+            gsize        size,
+            GError     **error)
 {
-  GStatBuf info;
-  FILE *file;
-  gsize size = length < 0 ? strlen (contents) : (gsize) length;
+  FILE *file = g_fopen (path, mode);
   gboolean written;
   int saved;
 
-  if (g_lstat (path, &info) != 0 || S_ISREG (info.st_mode))
-    return g_file_set_contents (path, contents, length, error);
-
-  file = g_fopen (path, "w");
   if (file == NULL)
     {
       saved = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+      g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
       return FALSE;
     }
   written = fwrite (contents, 1, size, file) == size;
@@ -649,8 +646,35 @@ sluice_write_file (const char  *path,
       saved = errno;
     }
   if (!written)
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+    g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved), g_strerror (saved));
   return written;
+}
+
+gboolean
+sluice_append_file (const char  *path,
+                    const char  *contents,
+                    gssize       length,
+                    GError     **error)
+{
+  return write_path (path, "a", contents, length < 0 ? strlen (contents) : (gsize) length, error);
+}
+
+gboolean
+sluice_write_file (const char  *path,
+                   const char  *contents,
+                   gssize       length,
+                   GError     **error)
+{
+  GStatBuf info;
+
+  if (g_lstat (path, &info) != 0 || S_ISREG (info.st_mode))
+    return g_file_set_contents (path, contents, length, error);
+  if (!write_path (path, "w", contents, length < 0 ? strlen (contents) : (gsize) length, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 char *

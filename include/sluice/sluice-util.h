@@ -197,6 +197,21 @@ gboolean    sluice_write_file                (const char   *path,
                                               GError      **error);
 
 /**
+ * sluice_append_file:
+ * @path: the file to append to (created when missing)
+ * @contents: what to append
+ * @length: its length, or -1 for a NUL-terminated string
+ * @error: return location for a #GError whose message is the system's
+ *   reason alone ("No space left on device"): the caller names the file
+ *
+ * Returns: %TRUE when everything was written and the file closed cleanly
+ */
+gboolean    sluice_append_file               (const char   *path,
+                                              const char   *contents,
+                                              gssize        length,
+                                              GError      **error);
+
+/**
  * sluice_now_iso8601:
  *
  * Returns: (transfer full): the current UTC time, ISO 8601 with milliseconds

@@ -35,40 +35,29 @@ static gboolean
 write_pending (SluiceJsonlSink  *self,
                GError          **error)
 {
-  FILE *file;
+  g_autoptr(GError) local = NULL;
   gboolean ok;
-  int saved = 0;
 
   if (self->pending->len == 0)
     return TRUE;
-  file = self->path != NULL ? fopen (self->path, "a") : stdout;
-  if (file == NULL)
-    saved = errno;
-  ok = file != NULL && fwrite (self->pending->str, 1, self->pending->len, file) == self->pending->len;
-  if (file != NULL && !ok)
-    saved = errno;
-  if (file != NULL && fflush (file) != 0 && ok)
+  if (self->path != NULL)
+    ok = sluice_append_file (self->path, self->pending->str, self->pending->len, &local);
+  else
     {
-      ok = FALSE;
-      saved = errno;
-    }
-  if (file != NULL && file != stdout && fclose (file) != 0 && ok)
-    {
-      ok = FALSE;
-      saved = errno;
+      ok = fwrite (self->pending->str, 1, self->pending->len, stdout) == self->pending->len &&
+           fflush (stdout) == 0;
+      if (!ok)
+        local = g_error_new_literal (G_FILE_ERROR, G_FILE_ERROR_IO, g_strerror (errno != 0 ? errno : EIO));
     }
   if (!ok)
     {
-      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED,
-                   "%s: %u records not written (%s)",
-                   self->path != NULL ? self->path : "standard output", self->n_pending,
-                   g_strerror (saved != 0 ? saved : EIO));
+      g_set_error (error, SLUICE_ERROR, SLUICE_ERROR_FAILED, "%s: %u records not written (%s)",
+                   self->path != NULL ? self->path : "standard output", self->n_pending, local->message);
       /* A partial write may have landed: the next one repeats at most
        * those lines, never loses any. */
       if (!self->failing)
         g_warning ("%s: %u records not written (%s); kept and written on the next flush",
-                   self->path != NULL ? self->path : "standard output", self->n_pending,
-                   g_strerror (saved != 0 ? saved : EIO));
+                   self->path != NULL ? self->path : "standard output", self->n_pending, local->message);
       self->failing = TRUE;
       return FALSE;
     }

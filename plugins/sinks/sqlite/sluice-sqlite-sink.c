@@ -312,22 +312,15 @@ spill_row (gpointer data,
 {
   SluiceSqliteSink *self = user_data;
   Row *row = data;
-  FILE *file = fopen (self->spill_path, "a");
-  gboolean written = file != NULL && fprintf (file, "%s\n", row->json) >= 0;
-  int saved = errno;
+  g_autofree char *line = g_strconcat (row->json, "\n", NULL);
+  g_autoptr(GError) error = NULL;
 
-  /* fclose() releases the stream even when it fails: never twice. */
-  if (file != NULL && fclose (file) != 0 && written)
-    {
-      written = FALSE;
-      saved = errno;
-    }
-  if (written)
+  if (sluice_append_file (self->spill_path, line, -1, &error))
     return TRUE;
   /* Said once, not once per record (a full disk refuses them all). */
   if (self->n_lost++ == 0)
     g_printerr ("sluice: %s: cannot keep unwritten ledger records either (%s); they are lost\n",
-                self->spill_path, g_strerror (saved));
+                self->spill_path, error->message);
   return FALSE;
 }
 
