@@ -156,7 +156,9 @@ sluice_jsonl_sink_finalize (GObject *object)
   SluiceJsonlSink *self = SLUICE_JSONL_SINK (object);
   g_autoptr(GError) error = NULL;
 
-  self->failing = FALSE;   /* the last chance is worth its own report */
+  /* The last chance: its failure is reported here, as a loss, not as
+   * something kept for a next flush that will never come. */
+  self->failing = TRUE;
   if (!write_pending (self, &error))
     g_warning ("at exit: %s; they are lost", error->message);
   g_string_free (self->pending, TRUE);
