@@ -304,7 +304,8 @@ check_stage_block (SluicePipeline *self,
   g_autoptr(GError) error = NULL;
   g_autoptr(SluiceSchema) compiled = NULL;
   g_autoptr(JsonNode) empty = NULL;
-  const char *schema_name = "input";
+  const char *data_name = "input";          /* what the stage's templates render */
+  JsonNode *data_schema = self->input_schema;
   JsonNode *schema;
 
   schema = sluice_engine_get_config_schema (self->engine, "stage", name, &error);
@@ -331,12 +332,14 @@ check_stage_block (SluicePipeline *self,
    * render the output (the format stage). */
   if (JSON_NODE_HOLDS_OBJECT (schema) &&
       g_strcmp0 (sluice_json_get_string (json_node_get_object (schema), "x-sluice-template-data"), "output") == 0)
-    schema_name = "output";
+    {
+      data_name = "output";
+      data_schema = self->output_schema;
+    }
   compiled = compile_schema (loader, schema, pointer, SLUICE_SCHEMA_FLAGS_NONE);
   return compiled != NULL && check_against_schema (loader, compiled, config, pointer) &&
          _sluice_check_stage_templates (loader->doc, loader->diagnostics, self->base_dir,
-                                        g_str_equal (schema_name, "output") ? self->output_schema : self->input_schema,
-                                        schema_name, schema, config, pointer);
+                                        data_schema, data_name, schema, config, pointer);
 }
 
 /* `schemas: {formats: assert, registry: {"https://example.com/schemas/": schemas/}}`:
